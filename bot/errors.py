@@ -1,0 +1,126 @@
+"""Every error Antrean raises derives from :class:`AntreanError`.
+
+    AntreanError
+    ├── ConfigError            a setting or the office file is wrong (start-up)
+    ├── StorageError           Redis is unreachable or answered unexpectedly
+    ├── SessionError
+    │   └── SessionLost        our lease expired and another process took over
+    ├── SeatError              a seat-book operation was refused (has a ``reason`` code)
+    │   ├── SoldOut
+    │   ├── DayClosed
+    │   ├── HoldExpired
+    │   ├── NikHasBooking
+    │   ├── AccountLimit
+    │   ├── BookingNotFound
+    │   ├── AlreadyRescheduled
+    │   ├── CutoffPassed
+    │   └── BelowBooked
+    ├── InvalidInput           text from a user that a step cannot accept (has a catalog key)
+    └── ChannelError           a platform refused or failed a call (translated at the channel)
+
+Third-party errors (redis-py, httpx, aiogram) are translated at the boundary with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AntreanError(Exception):
+    """Root of every error raised by Antrean."""
+
+
+class ConfigError(AntreanError):
+    """A setting or the office configuration is invalid."""
+
+
+class StorageError(AntreanError):
+    """Redis could not be reached or answered something unexpected."""
+
+
+class SessionError(AntreanError):
+    """A session could not be loaded or saved."""
+
+
+class SessionLost(SessionError):
+    """Our lease on a session expired and another holder took it over."""
+
+
+class SeatError(AntreanError):
+    """A seat-book operation was refused. ``reason`` is a stable machine-readable code."""
+
+    reason = "seat_error"
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message or self.reason)
+        self.details = details
+
+
+class SoldOut(SeatError):
+    reason = "sold_out"
+
+
+class DayClosed(SeatError):
+    reason = "day_closed"
+
+
+class HoldExpired(SeatError):
+    reason = "hold_expired"
+
+
+class NikHasBooking(SeatError):
+    reason = "nik_has_booking"
+
+
+class AccountLimit(SeatError):
+    reason = "account_limit"
+
+
+class BookingNotFound(SeatError):
+    reason = "booking_not_found"
+
+
+class AlreadyRescheduled(SeatError):
+    reason = "already_rescheduled"
+
+
+class CutoffPassed(SeatError):
+    reason = "cutoff_passed"
+
+
+class BelowBooked(SeatError):
+    reason = "below_booked"
+
+
+SEAT_ERRORS: dict[str, type[SeatError]] = {
+    cls.reason: cls
+    for cls in (
+        SoldOut,
+        DayClosed,
+        HoldExpired,
+        NikHasBooking,
+        AccountLimit,
+        BookingNotFound,
+        AlreadyRescheduled,
+        CutoffPassed,
+        BelowBooked,
+    )
+}
+
+
+class InvalidInput(AntreanError):
+    """User text a step cannot accept. ``key`` names the catalog message that explains why."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+class ChannelError(AntreanError):
+    """A messaging platform refused or failed a call."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, code: str = "") -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.code = code

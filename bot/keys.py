@@ -1,0 +1,60 @@
+"""Every Redis key Antrean writes, in one place.
+
+Keys that one script touches share a ``{hash tag}`` so that they land in one Redis Cluster slot:
+``{u:<identity>}`` for everything of one user's session, ``{o:<office>}`` for everything of one
+office's seat book.
+"""
+
+from __future__ import annotations
+
+PREFIX = "antrean"
+
+
+class SessionKeys:
+    """Keys of one user's conversation, all in the user's slot."""
+
+    __slots__ = ("inbox", "lease", "seen", "session")
+
+    def __init__(self, identity: str) -> None:
+        tag = f"{PREFIX}:{{u:{identity}}}"
+        self.session = f"{tag}:session"
+        self.lease = f"{tag}:lease"
+        self.inbox = f"{tag}:inbox"
+        self.seen = f"{tag}:seen"
+
+    def all(self) -> list[str]:
+        return [self.session, self.lease, self.inbox, self.seen]
+
+
+class OfficeKeys:
+    """Keys of one office's seat book, all in the office's slot."""
+
+    __slots__ = ("tag",)
+
+    def __init__(self, office_id: str) -> None:
+        self.tag = f"{PREFIX}:{{o:{office_id}}}"
+
+    def day(self, day: str, service: str) -> str:
+        """Hash of one office-day-service: cap:<win>, booked:<win>, held:<win>, seq."""
+        return f"{self.tag}:day:{day}:{service}"
+
+    def holds(self, day: str, service: str) -> str:
+        """Sorted set of live holds of one office-day-service, scored by expiry (ms)."""
+        return f"{self.tag}:holds:{day}:{service}"
+
+    def booking(self, booking_id: str) -> str:
+        return f"{self.tag}:booking:{booking_id}"
+
+    @property
+    def niks(self) -> str:
+        """Hash: NIK hash -> id of that NIK's active booking."""
+        return f"{self.tag}:niks"
+
+    def account(self, identity: str) -> str:
+        """Set of the active booking ids of one account (channel identity)."""
+        return f"{self.tag}:account:{identity}"
+
+    @property
+    def closed(self) -> str:
+        """Set of days closed by staff."""
+        return f"{self.tag}:closed"

@@ -1,0 +1,83 @@
+"""Messages that know no channel: what a user sent, and what the bot answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+CHANNELS = ("telegram", "whatsapp", "console")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message from a user: typed ``text``, or the id of a chosen ``option``."""
+
+    channel: str
+    user_id: str
+    message_id: str
+    text: str = ""
+    option: str | None = None
+    # The platform's idea of the user's language (Telegram's language_code), used until the user
+    # picks one.
+    locale_hint: str | None = None
+
+    @property
+    def identity(self) -> str:
+        return f"{self.channel}:{self.user_id}"
+
+    def dumps(self) -> str:
+        data: dict[str, str] = {"c": self.channel, "u": self.user_id, "m": self.message_id}
+        if self.text:
+            data["t"] = self.text
+        if self.option is not None:
+            data["o"] = self.option
+        if self.locale_hint:
+            data["l"] = self.locale_hint
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> Inbound:
+        data = json.loads(raw)
+        return cls(
+            channel=data["c"],
+            user_id=data["u"],
+            message_id=data["m"],
+            text=data.get("t", ""),
+            option=data.get("o"),
+            locale_hint=data.get("l"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One choice on offer. ``id`` is what comes back when it is picked; it is short and stable."""
+
+    id: str
+    title: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """A question with options. Channels with buttons show buttons; every channel also accepts
+    the option's number or title typed as text."""
+
+    text: str
+    options: Sequence[Option] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    data: bytes
+    caption: str = ""
+    filename: str = "image.png"
+    mime: str = "image/png"
+
+
+Outbound = Text | Choices | Image
