@@ -22,7 +22,9 @@ class ManualClock:
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
-            raise ValueError("ManualClock needs a timezone-aware start, e.g. datetime(..., tzinfo=UTC)")
+            raise ValueError(
+                "ManualClock needs a timezone-aware start, e.g. datetime(..., tzinfo=UTC)"
+            )
         self._now = start
 
     def now(self) -> datetime:

@@ -18,7 +18,7 @@
     ├── InvalidInput           text from a user that a step cannot accept (has a catalog key)
     └── ChannelError           a platform refused or failed a call (translated at the channel)
 
-Third-party errors (redis-py, httpx, aiogram) are translated at the boundary with ``raise ... from``.
+Third-party errors (redis-py, httpx, aiogram) are translated at the boundary (``raise ... from``).
 """
 
 from __future__ import annotations

@@ -43,6 +43,22 @@ class Settings(BaseSettings):
     # How long one process may hold a user's session before another may take it over.
     lease_seconds: float = Field(default=30.0, gt=0, le=600)
 
+    # Telegram (channels/telegram.py). No token: the channel is off.
+    telegram_token: SecretStr | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_mode: Literal["webhook", "polling"] = "webhook"
+
+    # WhatsApp Cloud API (channels/whatsapp.py). No token: the channel is off.
+    whatsapp_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
+    # Approved message templates for messages outside the 24-hour window.
+    whatsapp_template_reminder: str = "antrean_reminder"
+    whatsapp_template_notice: str = "antrean_notice"
+
     @field_validator("staff", mode="before")
     @classmethod
     def _split_staff(cls, value: object) -> object:

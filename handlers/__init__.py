@@ -1,0 +1,30 @@
+"""The conversations of the booking bot. :func:`build_steps` registers them all."""
+
+from __future__ import annotations
+
+from bot.dialog import Steps
+from handlers import booking, menu, mine
+
+
+def build_steps() -> Steps:
+    steps = Steps()
+    for step in (
+        menu.Menu(),
+        menu.Language(),
+        menu.Requirements(),
+        booking.ChooseService(),
+        booking.ChooseDay(),
+        booking.ChooseWindow(),
+        booking.EnterNik(),
+        booking.EnterName(),
+        booking.Confirm(),
+        mine.MyBookings(),
+        mine.BookingActions(),
+        mine.CancelBooking(),
+        mine.MoveDay(),
+        mine.MoveWindow(),
+        mine.ConfirmMove(),
+    ):
+        steps.add(step)
+    steps.on_reset(booking.release_hold)
+    return steps

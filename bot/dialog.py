@@ -1,0 +1,137 @@
+"""The dialog layer handlers are written against.
+
+A conversation is a set of named :class:`Step` objects. The engine *asks* the current step for a
+:class:`Prompt` (text and options), and hands the user's next message to its ``answer`` as a
+:class:`Reply`, which returns the name of the step to ask next. Steps see a :class:`Context` — the
+session data, the user's identity and language, the office and its seat book — never a Redis client
+or a channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.messages import Image, Option, Outbound, Text
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from bot.app import App
+    from bot.office import Office
+    from bot.seats import SeatBook
+    from bot.sessions import Session
+
+MENU = "menu"
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    text: str
+    options: Sequence[Option] = ()
+    # Whether typed text that matches no option still goes to ``answer`` (a NIK, a name).
+    free_text: bool = False
+
+
+class Goto(Exception):
+    """Raised by a step's ``ask`` to send the user to another step instead (e.g. nothing left
+    to choose from). Whatever the step said before raising is still sent."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the user answered: the id of an option on offer, or cleaned typed text."""
+
+    text: str = ""
+    option: str | None = None
+
+
+class Step(Protocol):
+    name: str
+
+    async def ask(self, ctx: Context) -> Prompt: ...
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        """Return the name of the step to ask next (the same name asks again).
+        Raise :class:`~bot.errors.InvalidInput` to explain and ask again."""
+        ...
+
+
+Reset = Callable[["Context"], Awaitable[None]]
+
+
+@dataclass
+class Steps:
+    """The registry of a bot's steps, plus hooks run when a user abandons a conversation."""
+
+    steps: dict[str, Step] = field(default_factory=dict)
+    resets: list[Reset] = field(default_factory=list)
+
+    def add(self, step: Step) -> Step:
+        if step.name in self.steps:
+            raise ValueError(f"step {step.name!r} is registered twice")
+        self.steps[step.name] = step
+        return step
+
+    def on_reset(self, hook: Reset) -> Reset:
+        self.resets.append(hook)
+        return hook
+
+    def __getitem__(self, name: str) -> Step:
+        return self.steps[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.steps
+
+
+class Context:
+    """Everything a step may use during one turn."""
+
+    def __init__(self, app: App, session: Session, channel: str, user_id: str, locale: str) -> None:
+        self.app = app
+        self.session = session
+        self.channel = channel
+        self.user_id = user_id
+        self.locale = locale
+        self.outbox: list[Outbound] = []
+
+    @property
+    def identity(self) -> str:
+        return f"{self.channel}:{self.user_id}"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.session.data
+
+    @property
+    def office(self) -> Office:
+        return self.app.office
+
+    @property
+    def seats(self) -> SeatBook:
+        return self.app.seats
+
+    def now(self) -> datetime:
+        return self.app.clock.now()
+
+    @property
+    def is_staff(self) -> bool:
+        return self.identity in self.app.settings.staff
+
+    def t(self, key: str, **params: Any) -> str:
+        return self.app.catalog.t(self.locale, key, **params)
+
+    def say(self, text: str) -> None:
+        self.outbox.append(Text(text))
+
+    def show(self, image: Image) -> None:
+        self.outbox.append(image)
+
+    def set_locale(self, locale: str) -> None:
+        self.locale = locale
+        self.session.locale = locale

@@ -1,0 +1,215 @@
+"""The engine runs one turn per inbound message: load the session, route the message to the
+current step (or a global word), send the answer through the user's channel, save.
+
+Channels call :meth:`Engine.handle` and map its outcome to their platform (e.g. HTTP status).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+
+from bot.app import App
+from bot.clock import ms
+from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
+from bot.errors import ChannelError, InvalidInput, SessionLost
+from bot.messages import Choices, Inbound, Outbound, Text
+from bot.sessions import Session
+from bot.text import MAX_TEXT, clean, fold
+from channels.base import Channel, Outcome
+
+log = logging.getLogger(__name__)
+
+# Words that work at every step, in both languages. Commands like /start are the same words.
+GLOBAL_WORDS: dict[str, str] = {
+    "menu": "menu",
+    "start": "menu",
+    "mulai": "menu",
+    "batal": "cancel",
+    "cancel": "cancel",
+    "bantuan": "help",
+    "help": "help",
+    "tolong": "help",
+    "bahasa": "language",
+    "language": "language",
+}
+LANGUAGE_STEP = "language"
+
+
+def anon(identity: str) -> str:
+    """A short stable pseudonym for logs: identities (phone numbers) are personal data."""
+    return hashlib.blake2s(identity.encode(), digest_size=6).hexdigest()
+
+
+class Engine:
+    def __init__(self, app: App, steps: Steps, channels: Mapping[str, Channel]) -> None:
+        if MENU not in steps or LANGUAGE_STEP not in steps:
+            raise ValueError(f"steps must include {MENU!r} and {LANGUAGE_STEP!r}")
+        self.app = app
+        self.steps = steps
+        self.channels = dict(channels)
+        self.idle_ms = app.settings.session_idle_minutes * 60_000
+
+    def _now_ms(self) -> int:
+        return ms(self.app.clock.now())
+
+    async def handle(self, inbound: Inbound) -> Outcome:
+        """Handle one message and every message of the same user queued behind it.
+
+        Raises :class:`~bot.errors.StorageError` when Redis is unreachable: the message is then
+        not recorded, and the platform should deliver it again.
+        """
+        sessions = self.app.sessions
+        turn = await sessions.begin(inbound, self._now_ms())
+        if turn.status != "run":
+            return turn.status
+        assert turn.inbound is not None
+        message: Inbound | None = turn.inbound
+        session = Session.loads(
+            inbound.identity, turn.raw_session, now_ms=self._now_ms(), idle_ms=self.idle_ms
+        )
+        while message is not None:
+            replies = await self._run_turn(session, message)
+            await self._deliver(message, replies)
+            try:
+                message = await sessions.finish(
+                    inbound.identity, turn.token, message.message_id, session, self._now_ms()
+                )
+            except SessionLost:
+                # We were too slow; the process that took over re-runs our message.
+                log.warning("lease lost for user %s", anon(inbound.identity))
+                return "handled"
+        return "handled"
+
+    async def _deliver(self, message: Inbound, replies: list[Outbound]) -> None:
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            log.error("no channel %r configured; dropping replies", message.channel)
+            return
+        try:
+            await channel.send(message.user_id, replies)
+        except ChannelError as exc:
+            # The turn's effects are saved; a lost reply is recovered by the user's next message.
+            log.warning(
+                "could not reply to user %s on %s: %s", anon(message.identity), message.channel, exc
+            )
+
+    def _context(self, session: Session, message: Inbound) -> Context:
+        catalog = self.app.catalog
+        locale = catalog.resolve_locale(
+            session.locale, message.locale_hint, self.app.settings.default_locale
+        )
+        return Context(self.app, session, message.channel, message.user_id, locale)
+
+    async def _run_turn(self, session: Session, message: Inbound) -> list[Outbound]:
+        ctx = self._context(session, message)
+        try:
+            await self._route(ctx, message)
+        except InvalidInput as exc:
+            ctx.say(ctx.t(exc.key, **exc.params))
+            await self._ask(ctx)
+        except Exception:
+            # Never leave a user without an answer, and never half-way in a broken step.
+            log.exception("turn failed for user %s at step %s", anon(ctx.identity), session.step)
+            await self._reset(ctx)
+            ctx.say(ctx.t("error.internal"))
+            await self._goto(ctx, MENU)
+        return ctx.outbox
+
+    async def _route(self, ctx: Context, message: Inbound) -> None:
+        session = ctx.session
+        if len(message.text) > MAX_TEXT:
+            raise InvalidInput("input.too_long", limit=MAX_TEXT)
+        text = clean(message.text)
+        word = GLOBAL_WORDS.get(fold(text).lstrip("/").split("@")[0]) if text else None
+
+        if session.fresh:
+            session.fresh = False
+            greeting = {"expired": "session.expired", "upgraded": "session.upgraded"}
+            ctx.say(ctx.t(greeting.get(session.restarted, "welcome"), office=ctx.office.name))
+            if word not in ("language", "help"):
+                await self._goto(ctx, MENU)
+                return
+
+        if word == "menu":
+            await self._reset(ctx)
+            await self._goto(ctx, MENU)
+            return
+        if word == "cancel":
+            await self._reset(ctx)
+            ctx.say(ctx.t("cancelled"))
+            await self._goto(ctx, MENU)
+            return
+        if word == "help":
+            ctx.say(ctx.t("help"))
+            await self._ask(ctx)
+            return
+        if word == "language":
+            await self._goto(ctx, LANGUAGE_STEP)
+            return
+
+        if session.step is None or session.step not in self.steps:
+            await self._goto(ctx, MENU)
+            return
+
+        reply = self._match(session, message.option, text)
+        if reply is None:
+            return await self._reask(ctx, "option.stale" if message.option else "option.invalid")
+        if not reply.option and not reply.text:
+            return await self._reask(ctx, "input.empty")
+        step = self.steps[session.step]
+        if session.offered and reply.option is None and not session.data.get("_free"):
+            return await self._reask(ctx, "option.invalid")
+        await self._goto(ctx, await step.answer(ctx, reply))
+
+    def _match(self, session: Session, option: str | None, text: str) -> Reply | None:
+        """Resolve a tapped option or typed text against the options on offer."""
+        offered = session.offered
+        if option is not None:
+            return Reply(option=option) if any(oid == option for oid, _ in offered) else None
+        if offered:
+            if text.isdigit() and 1 <= int(text) <= len(offered):
+                return Reply(text=text, option=offered[int(text) - 1][0])
+            wanted = fold(text)
+            for oid, title in offered:
+                if fold(title) == wanted:
+                    return Reply(text=text, option=oid)
+        return Reply(text=text)
+
+    async def _reask(self, ctx: Context, key: str) -> None:
+        ctx.say(ctx.t(key, count=len(ctx.session.offered)))
+        await self._ask(ctx)
+
+    async def _goto(self, ctx: Context, name: str) -> None:
+        ctx.session.step = name
+        await self._ask(ctx)
+
+    async def _ask(self, ctx: Context, hops: int = 0) -> None:
+        session = ctx.session
+        name = session.step if session.step and session.step in self.steps else MENU
+        session.step = name
+        try:
+            prompt: Prompt = await self.steps[name].ask(ctx)
+        except Goto as jump:
+            if hops >= 4:
+                raise RuntimeError(f"steps redirect in a loop at {name!r}") from jump
+            session.step = jump.step
+            return await self._ask(ctx, hops + 1)
+        session.offered = [(o.id, o.title) for o in prompt.options]
+        if prompt.free_text:
+            session.data["_free"] = 1
+        else:
+            session.data.pop("_free", None)
+        if prompt.options:
+            ctx.outbox.append(Choices(prompt.text, tuple(prompt.options)))
+        else:
+            ctx.outbox.append(Text(prompt.text))
+
+    async def _reset(self, ctx: Context) -> None:
+        for hook in self.steps.resets:
+            await hook(ctx)
+        locale = ctx.session.locale
+        ctx.session.data.clear()
+        ctx.session.offered = []
+        ctx.session.locale = locale

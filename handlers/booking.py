@@ -1,0 +1,242 @@
+"""Book a queue number: service -> day -> window -> NIK -> name -> summary -> confirm."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from bot.codes import qr_png
+from bot.dialog import MENU, Context, Goto, Prompt, Reply
+from bot.errors import (
+    AccountLimit,
+    DayClosed,
+    InvalidInput,
+    NikHasBooking,
+    SeatError,
+    SoldOut,
+)
+from bot.messages import Image, Option
+from bot.nik import last4, mask, validate_nik
+from bot.office import Service
+from bot.text import validate_name
+from handlers.common import day_options, format_day, is_bookable, parse_day, window_options
+
+
+def _service(ctx: Context) -> Service:
+    service = ctx.office.service(ctx.data.get("svc", ""))
+    if service is None:
+        raise Goto(MENU)
+    return service
+
+
+def _day(ctx: Context) -> date:
+    day = parse_day(ctx.data.get("day"))
+    if day is None:
+        raise Goto("book.day")
+    return day
+
+
+async def release_hold(ctx: Context) -> None:
+    """Give back a seat the user held but did not confirm (they went back to the menu)."""
+    hold, svc, day = ctx.data.get("hold"), ctx.data.get("svc"), parse_day(ctx.data.get("day"))
+    if hold and svc and day and ctx.data.get("win"):
+        await ctx.seats.release(hold_id=hold, day=day, service=svc)
+
+
+class ChooseService:
+    name = "book.service"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        limit = ctx.office.booking.max_active_per_account
+        active = await ctx.seats.active_for_account(ctx.identity)
+        if len(active) >= limit:
+            ctx.say(ctx.t("book.limit", count=len(active)))
+            raise Goto(MENU)
+        services = ctx.office.services
+        return Prompt(ctx.t("book.service"), [Option(s.id, s.name(ctx.locale)) for s in services])
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        ctx.data["svc"] = reply.option
+        return "book.day"
+
+
+class ChooseDay:
+    name = "book.day"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        service = _service(ctx)
+        options = await day_options(ctx, service.id)
+        if not options:
+            upcoming = ctx.office.next_release(ctx.now())
+            if upcoming is None:
+                ctx.say(ctx.t("book.no_days"))
+            else:
+                local = upcoming.astimezone(ctx.office.tz)
+                when = f"{format_day(ctx, local.date())} {local:%H:%M}"
+                ctx.say(ctx.t("book.no_days_next", when=when))
+            raise Goto(MENU)
+        return Prompt(ctx.t("book.day", service=service.name(ctx.locale)), options)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        day = parse_day(reply.option)
+        if day is None or not is_bookable(ctx, day):
+            raise InvalidInput("book.day_gone")
+        ctx.data["day"] = day.isoformat()
+        return "book.window"
+
+
+class ChooseWindow:
+    name = "book.window"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        service, day = _service(ctx), _day(ctx)
+        options = await window_options(ctx, service.id, day)
+        if not options:
+            ctx.say(ctx.t("book.day_full"))
+            raise Goto("book.day")
+        return Prompt(ctx.t("book.window", day=format_day(ctx, day)), options)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        service, day = _service(ctx), _day(ctx)
+        window = ctx.office.window(day, reply.option or "")
+        if window is None or not is_bookable(ctx, day):
+            ctx.say(ctx.t("book.day_gone"))
+            return "book.day"
+        rules = ctx.office.booking
+        hold_id = ctx.data.get("hold") or ctx.app.codes.new_id()
+        try:
+            await ctx.seats.hold(
+                hold_id=hold_id,
+                day=day,
+                service=service.id,
+                window=window.id,
+                default_capacity=window.capacity(service.id),
+                account=ctx.identity,
+                max_active=rules.max_active_per_account,
+                ttl_ms=rules.hold_minutes * 60_000,
+            )
+        except SoldOut as exc:
+            raise InvalidInput("book.window_full") from exc
+        except DayClosed:
+            ctx.say(ctx.t("book.day_gone"))
+            return "book.day"
+        except AccountLimit:
+            ctx.say(ctx.t("book.limit", count=rules.max_active_per_account))
+            return MENU
+        ctx.data.update(hold=hold_id, win=window.id)
+        ctx.say(ctx.t("book.held", minutes=rules.hold_minutes))
+        return "book.nik"
+
+
+class EnterNik:
+    name = "book.nik"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        return Prompt(ctx.t("book.nik"), free_text=True)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        nik = validate_nik(reply.text, ctx.office.local_today(ctx.now()))
+        # The NIK itself is never kept: only its keyed hash and its last four digits.
+        ctx.data.update(nik_h=ctx.app.niks.hash(nik), nik4=last4(nik))
+        return "book.name"
+
+
+class EnterName:
+    name = "book.name"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        return Prompt(ctx.t("book.name"), free_text=True)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        ctx.data["name"] = validate_name(reply.text)
+        return "book.confirm"
+
+
+class Confirm:
+    name = "book.confirm"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        service, day = _service(ctx), _day(ctx)
+        window = ctx.office.window(day, ctx.data.get("win", ""))
+        if window is None or "nik_h" not in ctx.data or "name" not in ctx.data:
+            raise Goto("book.window")
+        text = ctx.t(
+            "book.summary",
+            service=service.name(ctx.locale),
+            day=format_day(ctx, day),
+            window=window.label,
+            name=ctx.data["name"],
+            nik=mask("0" * 12 + ctx.data["nik4"]),
+        )
+        return Prompt(text, [Option("yes", ctx.t("book.yes")), Option("no", ctx.t("book.no"))])
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        if reply.option != "yes":
+            await release_hold(ctx)
+            ctx.data.clear()
+            ctx.say(ctx.t("cancelled"))
+            return MENU
+        service, day = _service(ctx), _day(ctx)
+        window = ctx.office.window(day, ctx.data.get("win", ""))
+        if window is None or not is_bookable(ctx, day):
+            ctx.say(ctx.t("book.day_gone"))
+            return "book.day"
+        rules = ctx.office.booking
+        try:
+            booking = await ctx.seats.confirm(
+                hold_id=ctx.data["hold"],
+                day=day,
+                service=service.id,
+                window=window.id,
+                default_capacity=window.capacity(service.id),
+                prefix=service.prefix,
+                account=ctx.identity,
+                max_active=rules.max_active_per_account,
+                nik_hash=ctx.data["nik_h"],
+                nik_last4=ctx.data["nik4"],
+                name=ctx.data["name"],
+                locale=ctx.locale,
+            )
+        except NikHasBooking:
+            await release_hold(ctx)
+            ctx.data.clear()
+            ctx.say(ctx.t("book.nik_taken"))
+            return MENU
+        except AccountLimit:
+            await release_hold(ctx)
+            ctx.data.clear()
+            ctx.say(ctx.t("book.limit", count=rules.max_active_per_account))
+            return MENU
+        except SoldOut:
+            ctx.data.pop("win", None)
+            ctx.say(ctx.t("book.sold_out_late"))
+            return "book.window"
+        except DayClosed:
+            ctx.data.pop("win", None)
+            ctx.say(ctx.t("book.day_gone"))
+            return "book.day"
+        except SeatError as exc:
+            if exc.reason != "id_collision":
+                raise
+            # Another booking already has this random id: draw a new one and try again.
+            await release_hold(ctx)
+            ctx.data.pop("hold", None)
+            ctx.data.pop("win", None)
+            ctx.say(ctx.t("book.sold_out_late"))
+            return "book.window"
+        code = ctx.app.codes.code(ctx.office.id, booking.id, booking.nik_hash)
+        docs = service.docs(ctx.locale)
+        ctx.say(
+            ctx.t(
+                "book.done",
+                number=booking.queue_number,
+                service=service.name(ctx.locale),
+                day=format_day(ctx, day),
+                window=window.label,
+                code=code,
+            )
+            + ("\n\n" + "\n".join(f"• {d}" for d in docs) if docs else "")
+        )
+        caption = ctx.t("book.qr_caption", number=booking.queue_number, code=code)
+        ctx.show(Image(qr_png(code), caption=caption, filename=f"antrean-{booking.id}.png"))
+        ctx.data.clear()
+        return MENU

@@ -1,0 +1,63 @@
+"""The main menu, the language choice and the requirements list."""
+
+from __future__ import annotations
+
+from bot.dialog import MENU, Context, Prompt, Reply
+from bot.messages import Option
+
+LANGUAGES = (Option("id", "Bahasa Indonesia"), Option("en", "English"))
+
+
+class Menu:
+    name = MENU
+
+    async def ask(self, ctx: Context) -> Prompt:
+        return Prompt(
+            ctx.t("menu.prompt"),
+            [
+                Option("book", ctx.t("menu.book")),
+                Option("mine", ctx.t("menu.mine")),
+                Option("docs", ctx.t("menu.docs")),
+                Option("lang", ctx.t("menu.language")),
+            ],
+        )
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        return {
+            "book": "book.service",
+            "mine": "mine",
+            "docs": "docs.service",
+            "lang": "language",
+        }.get(reply.option or "", MENU)
+
+
+class Language:
+    name = "language"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        return Prompt(ctx.t("language.prompt"), LANGUAGES)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        ctx.set_locale(reply.option or ctx.locale)
+        ctx.say(ctx.t("language.set"))
+        return MENU
+
+
+class Requirements:
+    name = "docs.service"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        services = ctx.office.services
+        return Prompt(ctx.t("docs.prompt"), [Option(s.id, s.name(ctx.locale)) for s in services])
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        service = ctx.office.service(reply.option or "")
+        if service is not None:
+            docs = service.docs(ctx.locale)
+            name = service.name(ctx.locale)
+            if docs:
+                items = "\n".join(f"• {doc}" for doc in docs)
+                ctx.say(ctx.t("docs.list", service=name, items=items))
+            else:
+                ctx.say(ctx.t("docs.none", service=name))
+        return MENU

@@ -1,0 +1,246 @@
+"""My booking: show it (with code and QR), cancel it, or reschedule it once."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from bot.codes import qr_png
+from bot.dialog import MENU, Context, Goto, Prompt, Reply
+from bot.errors import AlreadyRescheduled, BookingNotFound, DayClosed, InvalidInput, SoldOut
+from bot.messages import Image, Option
+from bot.nik import mask
+from bot.seats import Booking
+from handlers.common import (
+    day_options,
+    format_day,
+    is_bookable,
+    parse_day,
+    service_name,
+    window_options,
+)
+
+
+async def _booking(ctx: Context) -> Booking:
+    """The booking this conversation is about; back to the list if it is gone."""
+    booking_id = ctx.data.get("bk")
+    booking = await ctx.seats.get(booking_id) if booking_id else None
+    if booking is None or not booking.active or booking.account != ctx.identity:
+        ctx.data.pop("bk", None)
+        raise Goto("mine")
+    return booking
+
+
+def _window_label(ctx: Context, booking: Booking) -> str:
+    window = ctx.office.window(booking.day, booking.window)
+    return window.label if window else booking.window
+
+
+def _before_cutoff(ctx: Context, booking: Booking, hours: int) -> bool:
+    start = ctx.office.window_start(booking.day, booking.window)
+    return ctx.now() <= start - timedelta(hours=hours)
+
+
+def _code(ctx: Context, booking: Booking) -> str:
+    return ctx.app.codes.code(ctx.office.id, booking.id, booking.nik_hash)
+
+
+class MyBookings:
+    name = "mine"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        bookings = await ctx.seats.active_for_account(ctx.identity)
+        if not bookings:
+            ctx.say(ctx.t("mine.none"))
+            raise Goto(MENU)
+        if len(bookings) == 1:
+            ctx.data["bk"] = bookings[0].id
+            raise Goto("mine.booking")
+        options = [
+            Option(
+                b.id,
+                f"{b.queue_number} · {format_day(ctx, b.day)}",
+                f"{service_name(ctx, b.service)}, {_window_label(ctx, b)}",
+            )
+            for b in bookings
+        ]
+        return Prompt(ctx.t("mine.pick"), options)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        ctx.data["bk"] = reply.option
+        return "mine.booking"
+
+
+class BookingActions:
+    name = "mine.booking"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        b = await _booking(ctx)
+        text = ctx.t(
+            "mine.details",
+            number=b.queue_number,
+            service=service_name(ctx, b.service),
+            day=format_day(ctx, b.day),
+            window=_window_label(ctx, b),
+            name=b.name,
+            nik=mask("0" * 12 + b.nik_last4),
+            code=_code(ctx, b),
+        )
+        options = [Option("code", ctx.t("mine.show_code")), Option("cancel", ctx.t("mine.cancel"))]
+        if not b.rescheduled:
+            options.append(Option("move", ctx.t("mine.move")))
+        options.append(Option("menu", ctx.t("mine.back")))
+        return Prompt(text, options)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        b = await _booking(ctx)
+        rules = ctx.office.booking
+        if reply.option == "code":
+            code = _code(ctx, b)
+            caption = ctx.t("book.qr_caption", number=b.queue_number, code=code)
+            ctx.show(Image(qr_png(code), caption=caption, filename=f"antrean-{b.id}.png"))
+            return MENU
+        if reply.option == "cancel":
+            if not _before_cutoff(ctx, b, rules.cancel_cutoff_hours):
+                ctx.say(ctx.t("mine.cancel_cutoff", hours=rules.cancel_cutoff_hours))
+                return MENU
+            return "mine.cancel"
+        if reply.option == "move":
+            if b.rescheduled:
+                ctx.say(ctx.t("mine.already_moved"))
+                return MENU
+            if not _before_cutoff(ctx, b, rules.reschedule_cutoff_hours):
+                ctx.say(ctx.t("mine.move_cutoff", hours=rules.reschedule_cutoff_hours))
+                return MENU
+            return "mine.move_day"
+        return MENU
+
+
+class CancelBooking:
+    name = "mine.cancel"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        b = await _booking(ctx)
+        text = ctx.t("mine.cancel_confirm", number=b.queue_number, day=format_day(ctx, b.day))
+        return Prompt(text, [Option("yes", ctx.t("common.yes")), Option("no", ctx.t("common.no"))])
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        if reply.option != "yes":
+            return "mine.booking"
+        b = await _booking(ctx)
+        hours = ctx.office.booking.cancel_cutoff_hours
+        if not _before_cutoff(ctx, b, hours):
+            ctx.say(ctx.t("mine.cancel_cutoff", hours=hours))
+            return MENU
+        try:
+            await ctx.seats.cancel(b.id, account=ctx.identity)
+        except BookingNotFound:
+            ctx.say(ctx.t("mine.gone"))
+            return MENU
+        ctx.data.clear()
+        ctx.say(ctx.t("mine.cancelled", number=b.queue_number))
+        return MENU
+
+
+def _target_day(ctx: Context) -> date:
+    day = parse_day(ctx.data.get("to_day"))
+    if day is None:
+        raise Goto("mine.move_day")
+    return day
+
+
+class MoveDay:
+    name = "mine.move_day"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        b = await _booking(ctx)
+        options = await day_options(ctx, b.service)
+        if not options:
+            ctx.say(ctx.t("book.no_days"))
+            raise Goto("mine.booking")
+        return Prompt(ctx.t("mine.move_day"), options)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        day = parse_day(reply.option)
+        if day is None or not is_bookable(ctx, day):
+            raise InvalidInput("book.day_gone")
+        ctx.data["to_day"] = day.isoformat()
+        return "mine.move_window"
+
+
+class MoveWindow:
+    name = "mine.move_window"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        b = await _booking(ctx)
+        day = _target_day(ctx)
+        options = [
+            o
+            for o in await window_options(ctx, b.service, day)
+            if not (day == b.day and o.id == b.window)
+        ]
+        if not options:
+            ctx.say(ctx.t("book.day_full"))
+            raise Goto("mine.move_day")
+        return Prompt(ctx.t("mine.move_window", day=format_day(ctx, day)), options)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        ctx.data["to_win"] = reply.option
+        return "mine.move_confirm"
+
+
+class ConfirmMove:
+    name = "mine.move_confirm"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        b = await _booking(ctx)
+        day = _target_day(ctx)
+        window = ctx.office.window(day, ctx.data.get("to_win", ""))
+        if window is None:
+            raise Goto("mine.move_window")
+        text = ctx.t(
+            "mine.move_summary",
+            number=b.queue_number,
+            day=format_day(ctx, day),
+            window=window.label,
+        )
+        return Prompt(text, [Option("yes", ctx.t("common.yes")), Option("no", ctx.t("common.no"))])
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        if reply.option != "yes":
+            return "mine.booking"
+        b = await _booking(ctx)
+        day = _target_day(ctx)
+        window = ctx.office.window(day, ctx.data.get("to_win", ""))
+        if window is None or not is_bookable(ctx, day):
+            ctx.say(ctx.t("book.day_gone"))
+            return "mine.move_day"
+        try:
+            moved = await ctx.seats.reschedule(
+                b.id,
+                account=ctx.identity,
+                day=day,
+                window=window.id,
+                default_capacity=window.capacity(b.service),
+            )
+        except SoldOut:
+            ctx.say(ctx.t("book.window_full"))
+            return "mine.move_window"
+        except DayClosed:
+            ctx.say(ctx.t("book.day_gone"))
+            return "mine.move_day"
+        except AlreadyRescheduled:
+            ctx.say(ctx.t("mine.already_moved"))
+            return MENU
+        except BookingNotFound:
+            ctx.say(ctx.t("mine.gone"))
+            return MENU
+        ctx.data.clear()
+        ctx.say(
+            ctx.t(
+                "mine.moved",
+                number=moved.queue_number,
+                day=format_day(ctx, moved.day),
+                window=window.label,
+            )
+        )
+        return MENU

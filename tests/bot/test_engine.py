@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from redis.asyncio import BlockingConnectionPool
+
+from bot.app import App
+from bot.clock import ManualClock
+from bot.dialog import MENU, Context, Prompt, Reply, Steps
+from bot.embedded import RedisServer
+from bot.engine import Engine
+from bot.messages import Inbound, Text
+from tests.counting import CountingRedis
+from tests.support import Recorder, User, make_app, make_engine
+
+
+class Echo:
+    """A step that records what it was given, and yields to the event loop while it works so
+    that concurrent turns would interleave if the engine let them."""
+
+    def __init__(self, name: str, log: list[str], active: list[int]) -> None:
+        self.name = name
+        self.log = log
+        self.active = active
+
+    async def ask(self, ctx: Context) -> Prompt:
+        return Prompt("say something", free_text=True)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        self.active.append(1)
+        assert len(self.active) == 1, "two turns of one user ran at the same time"
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.log.append(reply.text)
+        self.active.pop()
+        return MENU
+
+
+def echo_steps(log: list[str]) -> Steps:
+    active: list[int] = []
+    steps = Steps()
+    steps.add(Echo(MENU, log, active))
+    steps.add(Echo("language", log, active))
+    return steps
+
+
+async def test_ten_messages_at_once_are_handled_one_by_one_in_order_across_processes(
+    redis_server: RedisServer, clock: ManualClock, tmp_path: Path
+) -> None:
+    # One connection per "process" so that arrival order at Redis is the order of sending.
+    pool = BlockingConnectionPool.from_url(
+        redis_server.url, max_connections=1, decode_responses=True
+    )
+    client = aioredis.Redis(connection_pool=pool)
+    await client.flushall()
+    log: list[str] = []
+    app = make_app(client, clock, tmp_path)
+    first, second = (Engine(app, echo_steps(log), {"console": Recorder()}) for _ in range(2))
+    await first.handle(Inbound("console", "u", "hello", "hello"))  # greeting turn
+    log.clear()
+    messages = [Inbound("console", "u", f"m{n}", str(n)) for n in range(10)]
+    outcomes = await asyncio.gather(
+        *((first if n % 2 else second).handle(m) for n, m in enumerate(messages))
+    )
+    assert log == [str(n) for n in range(10)]
+    assert outcomes.count("handled") >= 1 and set(outcomes) <= {"handled", "queued"}
+    await client.aclose()
+    await pool.disconnect()
+
+
+async def test_a_message_delivered_twice_is_handled_once(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    engine, recorder = make_engine(make_app(redis, clock, tmp_path))
+    inbound = Inbound("console", "u", "same-id", "halo")
+    assert await engine.handle(inbound) == "handled"
+    sent = len(recorder.sent["u"])
+    assert await engine.handle(inbound) == "duplicate"
+    assert await engine.handle(inbound) == "duplicate"
+    assert len(recorder.sent["u"]) == sent
+
+
+async def test_a_menu_turn_costs_two_redis_round_trips(
+    redis_server: RedisServer, clock: ManualClock, tmp_path: Path
+) -> None:
+    client = CountingRedis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    engine, recorder = make_engine(make_app(client, clock, tmp_path))
+    user = User(engine, recorder)
+    await user.says("halo")
+    for word in ("bahasa", "English", "menu", "3", "1"):  # language, menu, requirements
+        client.round_trips = 0
+        await user.says(word)
+        assert client.round_trips == 2, word
+    await client.aclose()
+
+
+async def test_a_step_that_crashes_leaves_the_user_at_the_menu(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    class Broken:
+        name = MENU
+
+        async def ask(self, ctx: Context) -> Prompt:
+            return Prompt("menu", free_text=True)
+
+        async def answer(self, ctx: Context, reply: Reply) -> str:
+            raise RuntimeError("bug")
+
+    steps = Steps()
+    steps.add(Broken())
+    steps.add(Echo("language", [], []))
+    recorder = Recorder()
+    app: App = make_app(redis, clock, tmp_path)
+    engine = Engine(app, steps, {"console": recorder})
+    await engine.handle(Inbound("console", "u", "1", "hi"))
+    assert await engine.handle(Inbound("console", "u", "2", "boom")) == "handled"
+    texts = [m.text for m in recorder.sent["u"] if isinstance(m, Text)]
+    assert any("kesalahan" in t for t in texts)
+    # The lease was released: the next message is handled, not queued forever.
+    assert await engine.handle(Inbound("console", "u", "3", "again")) == "handled"

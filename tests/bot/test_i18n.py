@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.i18n import Catalog, placeholders
+
+
+def test_catalogs_have_the_same_keys_and_placeholders() -> None:
+    catalog = Catalog.load()
+    ids, ens = catalog.messages["id"], catalog.messages["en"]
+    assert set(ids) == set(ens)
+    for key in ids:
+        assert placeholders(ids[key]) == placeholders(ens[key]), key
+
+
+def test_locale_resolution_and_fallback() -> None:
+    catalog = Catalog.load()
+    assert catalog.resolve_locale(None, "en-US") == "en"
+    assert catalog.resolve_locale("fr", None) == "id"
+    assert catalog.t("en", "menu.book") == "Book a queue number"
+    with pytest.raises(KeyError):
+        catalog.t("en", "no.such.key")

@@ -1,0 +1,61 @@
+"""The same booking conversation over every channel (one driver per channel in drivers/)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.clock import ManualClock
+from tests.channels.drivers import Driver, discover
+from tests.support import NIK_MAN
+
+DRIVERS = discover()
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+async def driver(
+    request: pytest.FixtureRequest, redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> AsyncIterator[Driver]:
+    async with DRIVERS[request.param](redis, clock, tmp_path) as opened:
+        yield opened
+
+
+def test_every_channel_has_a_driver() -> None:
+    assert {"console", "telegram", "whatsapp"} <= set(DRIVERS) or {"console"} <= set(DRIVERS)
+
+
+async def test_the_whole_booking_conversation(driver: Driver) -> None:
+    seen = await driver.type("halo")
+    assert "Selamat datang" in seen.all_text
+    assert "Ambil antrean" in seen.options
+    seen = await driver.choose(1)
+    assert "Paspor baru" in seen.options
+    seen = await driver.choose(1)
+    assert "Pilih tanggal" in seen.all_text and seen.options
+    seen = await driver.choose(1)
+    assert "Pilih jam" in seen.all_text and seen.options
+    seen = await driver.choose(1)
+    assert "NIK" in seen.all_text
+    seen = await driver.type("123")
+    assert "16 angka" in seen.all_text
+    seen = await driver.type(NIK_MAN)
+    assert "nama lengkap" in seen.all_text
+    seen = await driver.type("Budi Santoso")
+    assert "Budi Santoso" in seen.all_text and NIK_MAN not in seen.all_text
+    seen = await driver.choose(1)
+    assert "A-001" in seen.all_text and seen.images == 1
+
+
+async def test_language_switch_and_requirements(driver: Driver) -> None:
+    await driver.type("halo")
+    seen = await driver.type("language")
+    assert "English" in seen.options
+    seen = await driver.choose(2)
+    assert "Language set to English" in seen.all_text
+    seen = await driver.choose(3)
+    assert "Requirements for which service" in seen.all_text
+    seen = await driver.choose(1)
+    assert "e-KTP" in seen.all_text

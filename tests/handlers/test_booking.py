@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.clock import ManualClock
+from bot.messages import Choices, Image
+from tests.support import NIK_MAN, NIK_WOMAN, User, make_app, make_engine
+
+
+@pytest.fixture
+def user(redis: aioredis.Redis, clock: ManualClock, tmp_path: Path) -> User:
+    engine, recorder = make_engine(make_app(redis, clock, tmp_path))
+    return User(engine, recorder)
+
+
+async def book(user: User, nik: str = NIK_MAN, name: str = "budi santoso") -> str:
+    await user.says("halo")
+    await user.says("1")  # book
+    await user.says("1")  # first service
+    await user.says("1")  # first day
+    await user.says("1")  # first window
+    await user.says(nik)
+    await user.says(name)
+    return await user.says("1")  # yes
+
+
+async def test_a_whole_booking(user: User, redis: aioredis.Redis) -> None:
+    first = await user.says("halo")
+    assert "Selamat datang" in first and "Ambil antrean" in first
+    assert "Pilih layanan" in await user.says("1")
+    days = await user.says("1")
+    assert "Pilih tanggal" in days and "sisa" in days
+    assert "Pilih jam" in await user.says("1")
+    held = await user.says("1")
+    assert "ditahan" in held and "NIK" in held
+    assert "nama lengkap" in await user.says(NIK_MAN)
+    summary = await user.says("budi santoso")
+    assert "Budi Santoso" in summary and "************0001" in summary
+    assert NIK_MAN not in summary
+    done = await user.say("1")
+    assert "A-001" in "".join(str(getattr(m, "text", "")) for m in done)
+    assert any(isinstance(m, Image) and m.data.startswith(b"\x89PNG") for m in done)
+    app = user.engine.app
+    [booking] = await app.seats.active_for_account("console:1001")
+    assert booking.queue_number == "A-001" and booking.name == "Budi Santoso"
+    code = app.codes.code(app.office.id, booking.id, booking.nik_hash)
+    assert code in "".join(str(getattr(m, "text", "")) for m in done)
+    assert app.codes.verify(code, app.office.id, app.niks.hash(NIK_MAN))
+    # No NIK in clear anywhere in Redis.
+    for key in await redis.keys("*"):
+        dump = await redis.dump(key)
+        assert dump is None or NIK_MAN.encode() not in dump
+
+
+async def test_bad_niks_are_explained_and_asked_again(user: User) -> None:
+    await user.says("halo")
+    for answer in ("1", "1", "1", "1"):
+        await user.says(answer)
+    reply = await user.says("12345")
+    assert "16 angka" in reply and "5 angka" in reply and "Ketik NIK" in reply
+    assert "provinsi" in await user.says("0071011508850001")
+    assert "tanggal lahir" in (await user.says("3171013202850001")).lower()
+    assert "0000" in await user.says("3171011508850000")
+    assert "nama lengkap" in await user.says("3171 0115 0885 0001")
+
+
+async def test_names_that_are_not_names_are_refused(user: User) -> None:
+    await user.says("halo")
+    for answer in ("1", "1", "1", "1", NIK_WOMAN):
+        await user.says(answer)
+    assert "huruf" in await user.says("😀😀😀")
+    assert "kosong" in await user.says("\u200b\u200b")
+    assert "huruf" in await user.says("12345")
+    assert "Periksa" in (await user.says("Siti Nur'aini")).title()
+
+
+async def test_stale_buttons_empty_and_huge_text_get_clear_replies(user: User) -> None:
+    await user.says("halo")
+    await user.says("1")
+    assert "tidak berlaku" in await user.says(option="some-old-button")
+    assert "1 sampai" in await user.says("banana")
+    assert "terlalu panjang" in await user.says("x" * 5000)
+    assert "kosong" in await user.says("\x00\x01")
+    assert "Pilih layanan" in user.last_choices().text
+
+
+async def test_global_words_work_everywhere(user: User) -> None:
+    await user.says("halo")
+    await user.says("1")
+    await user.says("1")
+    assert "bantuan" in (await user.says("bantuan")).lower()
+    assert "Choose a language" in await user.says("language")
+    assert "English" in await user.says("2")
+    assert "What would you like" in await user.says("/menu")
+    await user.says("1")
+    await user.says("1")
+    await user.says("1")
+    await user.says("1")  # holds a seat
+    app = user.engine.app
+    assert "Cancelled" in await user.says("cancel")
+    # The held seat was given back.
+    day = app.office.bookable_days(app.clock.now())[0]
+    service = app.office.services[0].id
+    [windows] = await app.seats.availability(
+        [(day, service, {w.id: w.capacity(service) for w in app.office.windows(day)})]
+    )
+    assert all(a.held == 0 for a in windows.values())
+
+
+async def test_language_choice_is_remembered_after_the_session_expires(
+    user: User, clock: ManualClock
+) -> None:
+    await user.says("halo")
+    await user.says("bahasa")
+    await user.says("English")
+    clock.advance(timedelta(hours=3))
+    reply = await user.says("hello")
+    assert "idle" in reply and "What would you like" in reply
+
+
+async def test_my_booking_show_cancel_and_book_again(user: User) -> None:
+    await book(user)
+    assert "Antrean saya" in await user.says("menu")
+    details = await user.says("2")
+    assert "A-001" in details and "Budi Santoso" in details
+    shown = await user.say("1")
+    assert any(isinstance(m, Image) for m in shown)
+    await user.says("2")
+    await user.says("2")  # cancel
+    assert "Yakin" in user.last_choices().text
+    assert "dibatalkan" in await user.says("1")
+    assert "tidak memiliki" in await user.says("2")
+    # The NIK and the seat are free again: the same person books again and gets the next number.
+    done = await book(user)
+    assert "A-002" in done
+
+
+async def test_one_nik_one_booking_across_accounts(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    engine, recorder = make_engine(make_app(redis, clock, tmp_path))
+    assert "A-001" in await book(User(engine, recorder, "a"))
+    refused = await book(User(engine, recorder, "b"))
+    assert "sudah memiliki antrean aktif" in refused
+
+
+async def test_account_limit(user: User) -> None:
+    await book(user)
+    await user.says("menu")
+    assert "batas" in await user.says("1")
+
+
+async def test_reschedule_once(user: User, clock: ManualClock) -> None:
+    await book(user)
+    await user.says("menu")
+    await user.says("2")
+    actions = user.last_choices()
+    assert [o.id for o in actions.options] == ["code", "cancel", "move", "menu"]
+    assert "tanggal baru" in await user.says("3")
+    await user.says("2")  # second day
+    await user.says("1")
+    moved = await user.says("1")
+    assert "Nomor antrean baru" in moved and "A-001" in moved
+    app = user.engine.app
+    [booking] = await app.seats.active_for_account("console:1001")
+    assert booking.rescheduled and booking.day == app.office.bookable_days(clock.now())[1]
+    await user.says("menu")
+    await user.says("2")
+    assert "move" not in [o.id for o in user.last_choices().options]
+
+
+async def test_cancel_cutoff(user: User, clock: ManualClock) -> None:
+    await book(user)
+    app = user.engine.app
+    [booking] = await app.seats.active_for_account("console:1001")
+    start = app.office.window_start(booking.day, booking.window)
+    clock.set(start - timedelta(minutes=30))
+    await user.says("menu")
+    await user.says("2")
+    assert "jam sebelum" in await user.says("2")
+
+
+async def test_a_day_that_closed_meanwhile(user: User) -> None:
+    await user.says("halo")
+    await user.says("1")
+    await user.says("1")
+    choices = user.last_choices()
+    assert isinstance(choices, Choices)
+    day = date.fromisoformat(choices.options[0].id)
+    await user.engine.app.seats.close_day(day)
+    reply = await user.says("1")
+    assert "tidak tersedia" in reply or "penuh" in reply
+    assert day.isoformat() not in [o.id for o in user.last_choices().options]

@@ -1,0 +1,82 @@
+"""Shared test helpers: a channel that records what the bot sent, and a driver for one user."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot.app import App
+from bot.clock import ManualClock
+from bot.engine import Engine, Outcome
+from bot.messages import Choices, Image, Inbound, Outbound, Text
+from bot.settings import load_settings
+from channels.base import Channel
+from handlers import build_steps
+
+SECRET = "test-secret-key-that-is-long-enough-1234567890"
+# Valid NIKs made up for tests (Central Jakarta, born 15 Aug 1985; a woman has day + 40).
+NIK_MAN = "3171011508850001"
+NIK_WOMAN = "3171015508850002"
+
+
+@dataclass
+class Recorder(Channel):
+    """A channel that keeps what was sent to each user, in order."""
+
+    name = "test"
+    sent: dict[str, list[Outbound]] = field(default_factory=dict)
+
+    async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
+        self.sent.setdefault(user_id, []).extend(messages)
+
+
+def make_app(redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, **settings: Any) -> App:
+    config = load_settings(secret_key=SECRET, var_dir=tmp_path, **settings)
+    return App.build(config, redis, clock=clock)
+
+
+def text_of(message: Outbound) -> str:
+    if isinstance(message, Image):
+        return f"[image {message.caption}]"
+    if isinstance(message, Choices):
+        return message.text + "".join(
+            f"\n{i}. {o.title} ({o.description})" for i, o in enumerate(message.options, 1)
+        )
+    assert isinstance(message, Text)
+    return message.text
+
+
+class User:
+    """One user typing into the bot through the engine, as a channel would deliver it."""
+
+    def __init__(self, engine: Engine, recorder: Recorder, user_id: str = "1001") -> None:
+        self.engine = engine
+        self.recorder = recorder
+        self.user_id = user_id
+        self.count = 0
+
+    async def say(self, text: str = "", option: str | None = None) -> list[Outbound]:
+        self.count += 1
+        before = len(self.recorder.sent.get(self.user_id, []))
+        inbound = Inbound("console", self.user_id, f"{self.user_id}-{self.count}", text, option)
+        outcome: Outcome = await self.engine.handle(inbound)
+        assert outcome == "handled"
+        return self.recorder.sent[self.user_id][before:]
+
+    async def says(self, text: str = "", option: str | None = None) -> str:
+        return "\n".join(text_of(m) for m in await self.say(text, option))
+
+    def last_choices(self) -> Choices:
+        for message in reversed(self.recorder.sent[self.user_id]):
+            if isinstance(message, Choices):
+                return message
+        raise AssertionError("no options were offered")
+
+
+def make_engine(app: App) -> tuple[Engine, Recorder]:
+    recorder = Recorder()
+    return Engine(app, build_steps(), {"console": recorder}), recorder
