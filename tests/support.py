@@ -11,10 +11,10 @@ import redis.asyncio as aioredis
 
 from bot.app import App
 from bot.clock import ManualClock
-from bot.engine import Engine, Outcome
+from bot.engine import Engine
 from bot.messages import Choices, Image, Inbound, Outbound, Text
 from bot.settings import load_settings
-from channels.base import Channel
+from channels.base import Channel, Outcome
 from handlers import build_steps
 
 SECRET = "test-secret-key-that-is-long-enough-1234567890"

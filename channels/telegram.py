@@ -1,0 +1,426 @@
+"""The Telegram channel: Bot API updates in through a webhook, the bot's answers out through
+aiogram's :class:`~aiogram.Bot`.
+
+Only aiogram's client and types are used; the conversation itself is our engine's, so there is no
+aiogram Dispatcher or FSM here. Options become inline-keyboard buttons whose callback data is the
+option's id, so option ids must be short (at most 64 bytes of UTF-8, a Bot API limit). Typed
+numbers and titles work as on every other channel. Long option lists are not paged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteWebhook,
+    EditMessageReplyMarkup,
+    GetUpdates,
+    SendMessage,
+    SendPhoto,
+    SetMyCommands,
+    SetWebhook,
+    TelegramMethod,
+)
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from aiogram.utils.token import TokenValidationError
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.engine import anon
+from bot.errors import ChannelError, ConfigError
+from bot.messages import Choices, Inbound, Option, Outbound, Text
+from bot.settings import Settings
+from channels.base import Channel, Handle, deliver
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+WEBHOOK_PATH = "/webhook/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram's updates are a few KiB; anything near this is not from Telegram.
+MAX_BODY = 1024 * 1024
+MAX_TEXT = 4096  # sendMessage text, in UTF-16 code units
+MAX_CAPTION = 1024  # sendPhoto caption
+MAX_CALLBACK_DATA = 64  # bytes of UTF-8
+ALLOWED_UPDATES = ["message", "callback_query"]
+# What the Bot API accepts as secret_token.
+SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+COMMANDS = ("start", "menu", "help", "language")
+# The engine understands these words in both languages; the slash commands map onto them.
+COMMAND_WORDS = {"help": "help", "language": "language", "start": "start", "menu": "menu"}
+COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "id": {
+        "start": "Mulai dari awal",
+        "menu": "Menu utama",
+        "help": "Bantuan",
+        "language": "Ganti bahasa",
+    },
+    "en": {
+        "start": "Start over",
+        "menu": "Main menu",
+        "help": "Help",
+        "language": "Change language",
+    },
+}
+# Stickers, photos, voice notes: we cannot read them, and say so once (both languages, because
+# we do not know the user's choice without loading the session).
+NOT_TEXT_REPLY = (
+    "Silakan ketik atau pilih salah satu pilihan.\nPlease type or choose one of the options."
+)
+
+
+def utf16_len(text: str) -> int:
+    """Telegram measures text length in UTF-16 code units (an emoji counts twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut ``text`` into pieces Telegram accepts, on line boundaries where possible."""
+    if utf16_len(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while utf16_len(line) > limit:
+            # A single line longer than a message: cut it hard (rare: a pasted blob).
+            if current:
+                pieces.append(current)
+                current = ""
+            head = line[:limit]
+            while utf16_len(head) > limit:
+                head = head[:-1]
+            pieces.append(head)
+            line = line[len(head) :]
+        candidate = f"{current}\n{line}" if current else line
+        if current and utf16_len(candidate) > limit:
+            pieces.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def callback_data(option: Option) -> str:
+    if len(option.id.encode()) > MAX_CALLBACK_DATA:
+        raise ValueError(
+            f"option id {option.id[:20]!r}… is over {MAX_CALLBACK_DATA} bytes; "
+            "Telegram buttons need short option ids"
+        )
+    return option.id
+
+
+def button_text(option: Option) -> str:
+    return f"{option.title} ({option.description})" if option.description else option.title
+
+
+def keyboard(options: Sequence[Option]) -> InlineKeyboardMarkup:
+    # One button per row: titles (dates, office services) are too long to sit side by side.
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=button_text(o), callback_data=callback_data(o))]
+            for o in options
+        ]
+    )
+
+
+def command_text(text: str) -> str:
+    """``/start@AntreanBot payload`` → ``start``: commands are words the engine already knows."""
+    if not text.startswith("/"):
+        return text
+    word = text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if text[1:].strip() else ""
+    return COMMAND_WORDS.get(word, text)
+
+
+class TelegramChannel(Channel):
+    name = "telegram"
+
+    def __init__(
+        self,
+        bot: Bot,
+        webhook_secret: str | None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        max_retry_after: float = 30.0,
+    ) -> None:
+        if webhook_secret is not None and not SECRET_RE.match(webhook_secret):
+            raise ConfigError(
+                "ANTREAN_TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and -"
+            )
+        self.bot = bot
+        self.webhook_secret = webhook_secret
+        self.sleep = sleep
+        self.attempts = attempts
+        self.backoff = backoff
+        # Waiting longer than this inside a webhook request would make Telegram time out and
+        # redeliver; we give up on the reply instead (the user's next message recovers it).
+        self.max_retry_after = max_retry_after
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TelegramChannel:
+        if settings.telegram_token is None:
+            raise ConfigError("ANTREAN_TELEGRAM_TOKEN is not set")
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+        try:
+            bot = Bot(settings.telegram_token.get_secret_value(), session=session)
+        except TokenValidationError as exc:
+            raise ConfigError(
+                "ANTREAN_TELEGRAM_TOKEN: not a bot token like 123456:ABC-DEF… (ask @BotFather)"
+            ) from exc
+        secret = settings.telegram_webhook_secret
+        return cls(bot, secret.get_secret_value() if secret else None)
+
+    async def aclose(self) -> None:
+        await self.bot.session.close()
+
+    # -- outgoing ---------------------------------------------------------------------------
+
+    async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
+        for message in messages:
+            for method in self._methods(user_id, message):
+                await self._call(method, user_id)
+
+    def _methods(self, chat_id: str, message: Outbound) -> list[TelegramMethod[Any]]:
+        # parse_mode=None always: user-supplied text (names) must never be read as markup.
+        if isinstance(message, Text):
+            return [
+                SendMessage(chat_id=chat_id, text=piece, parse_mode=None)
+                for piece in split_text(message.text)
+                if piece.strip()
+            ]
+        if isinstance(message, Choices):
+            pieces = split_text(message.text) or [""]
+            methods: list[TelegramMethod[Any]] = [
+                SendMessage(chat_id=chat_id, text=piece, parse_mode=None) for piece in pieces[:-1]
+            ]
+            markup = keyboard(message.options) if message.options else None
+            # The keyboard hangs off the last piece; Telegram refuses an empty text.
+            methods.append(
+                SendMessage(
+                    chat_id=chat_id,
+                    text=pieces[-1] if pieces[-1].strip() else "…",
+                    parse_mode=None,
+                    reply_markup=markup,
+                )
+            )
+            return methods
+        photo = BufferedInputFile(message.data, filename=message.filename)
+        if utf16_len(message.caption) <= MAX_CAPTION:
+            return [
+                SendPhoto(
+                    chat_id=chat_id, photo=photo, caption=message.caption or None, parse_mode=None
+                )
+            ]
+        return [
+            SendPhoto(chat_id=chat_id, photo=photo),
+            *self._methods(chat_id, Text(message.caption)),
+        ]
+
+    async def _call(self, method: TelegramMethod[T], user_id: str) -> T:
+        """One Bot API call with Telegram's rate limits honoured and transient failures retried.
+
+        A 429 names how long this chat must wait; only this coroutine (this chat's delivery)
+        waits, other chats' webhooks carry on. Retrying a send after a network error may
+        duplicate a message that did arrive: better than losing a queue number.
+        """
+        name = method.__api_method__
+        failures = 0
+        waits = 0
+        while True:
+            try:
+                return await self.bot(method)
+            except TelegramRetryAfter as exc:
+                waits += 1
+                if waits > self.attempts or exc.retry_after > self.max_retry_after:
+                    raise ChannelError(
+                        f"telegram {name}: rate limited for {exc.retry_after}s",
+                        retry_after=float(exc.retry_after),
+                        code="rate_limited",
+                    ) from exc
+                log.info(
+                    "telegram %s rate limited for user %s, waiting %ss",
+                    name,
+                    anon(f"telegram:{user_id}"),
+                    exc.retry_after,
+                )
+                await self.sleep(float(exc.retry_after))
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                failures += 1
+                if failures >= self.attempts:
+                    raise ChannelError(
+                        f"telegram {name} failed {failures} times: {exc.message}",
+                        code="unavailable",
+                    ) from exc
+                await self.sleep(self.backoff * 2 ** (failures - 1))
+            except TelegramAPIError as exc:
+                raise ChannelError(
+                    f"telegram {name} refused: {exc.message}", code="refused"
+                ) from exc
+            except AiogramError as exc:
+                # e.g. ClientDecodeError: something that is not the Bot API answered.
+                raise ChannelError(f"telegram {name}: {exc}", code="bad_response") from exc
+
+    async def _try(self, method: TelegramMethod[Any], user_id: str) -> None:
+        """A call whose failure must not stop the user's message from being handled."""
+        try:
+            await self._call(method, user_id)
+        except ChannelError as exc:
+            log.warning("telegram: %s", exc)
+
+    async def set_webhook(self, url: str, drop_pending_updates: bool = False) -> None:
+        await self._call(
+            SetWebhook(
+                url=url,
+                secret_token=self.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=drop_pending_updates,
+            ),
+            "setup",
+        )
+
+    async def set_commands(self) -> None:
+        # The command menu in the user's app language, Indonesian for every other language.
+        for language in ("id", "en", None):
+            descriptions = COMMAND_DESCRIPTIONS[language or "id"]
+            commands = [BotCommand(command=c, description=descriptions[c]) for c in COMMANDS]
+            await self._call(SetMyCommands(commands=commands, language_code=language), "setup")
+
+    # -- incoming ---------------------------------------------------------------------------
+
+    def routes(self, handle: Handle) -> list[web.RouteDef]:
+        async def webhook(request: web.Request) -> web.Response:
+            return await self._webhook(request, handle)
+
+        return [web.post(WEBHOOK_PATH, webhook)]
+
+    async def _webhook(self, request: web.Request, handle: Handle) -> web.Response:
+        given = request.headers.get(SECRET_HEADER)
+        if given is None:
+            return web.Response(status=401, text="missing secret token")
+        if self.webhook_secret is None or not hmac.compare_digest(
+            given.encode(), self.webhook_secret.encode()
+        ):
+            # No secret configured: the webhook is closed rather than open to anyone.
+            return web.Response(status=403, text="wrong secret token")
+        if request.content_type != "application/json":
+            return web.Response(status=415, text="expected application/json")
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return web.Response(status=413, text="body too large")
+        body = bytearray()
+        async for chunk in request.content.iter_any():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return web.Response(status=413, text="body too large")
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return web.Response(status=400, text="malformed JSON")
+        if not isinstance(data, dict):
+            return web.Response(status=400, text="not an Update")
+        try:
+            update = Update.model_validate(data)
+        except ValidationError:
+            return web.Response(status=400, text="not an Update")
+        return web.Response(status=await self._update(update, handle))
+
+    async def poll(self, handle: Handle, stop: asyncio.Event, *, wait: int = 25) -> None:
+        """Long-poll for updates instead of a webhook (``ANTREAN_TELEGRAM_MODE=polling``): for
+        developers without a public URL. Run one polling process per bot token.
+
+        An update is only skipped (the offset moved past it) once it was handled; while Redis is
+        down it is tried again, so nothing is lost.
+        """
+        # getUpdates is refused while a webhook is set.
+        await self._call(DeleteWebhook(drop_pending_updates=False), "-")
+        offset: int | None = None
+        while not stop.is_set():
+            try:
+                updates = await self._call(
+                    GetUpdates(offset=offset, timeout=wait, allowed_updates=ALLOWED_UPDATES),
+                    "-",
+                )
+            except ChannelError as exc:
+                log.warning("telegram polling: %s", exc)
+                await self.sleep(self.backoff * 4)
+                continue
+            for update in updates:
+                while await self._update(update, handle) == 503:
+                    if stop.is_set():
+                        return
+                    await self.sleep(1.0)
+                offset = update.update_id + 1
+
+    async def _update(self, update: Update, handle: Handle) -> int:
+        message_id = f"u{update.update_id}"
+        if update.callback_query is not None:
+            return await self._callback(update.callback_query, message_id, handle)
+        message = update.message
+        if message is None:
+            # edited_message, channel posts, polls…: nothing for a queue bot to do.
+            return 200
+        if message.chat.type != "private":
+            # Groups: the bot books for one person at a time, in private.
+            return 200
+        user_id = str(message.chat.id)
+        if message.text is None:
+            await self._try(SendMessage(chat_id=user_id, text=NOT_TEXT_REPLY), user_id)
+            return 200
+        locale = message.from_user.language_code if message.from_user else None
+        inbound = Inbound(
+            self.name, user_id, message_id, text=command_text(message.text), locale_hint=locale
+        )
+        return await deliver(handle, inbound)
+
+    async def _callback(self, query: CallbackQuery, message_id: str, handle: Handle) -> int:
+        user_id = str(query.from_user.id)
+        # Always answer, or the user's app shows a spinner on the button for a while.
+        await self._try(AnswerCallbackQuery(callback_query_id=query.id), user_id)
+        tapped = query.message
+        if isinstance(tapped, Message):
+            if tapped.chat.type != "private":
+                return 200
+            # Remove the keyboard: a second tap on a stale button cannot pick anything.
+            await self._try(
+                EditMessageReplyMarkup(chat_id=tapped.chat.id, message_id=tapped.message_id),
+                user_id,
+            )
+        if query.data is None:
+            return 200
+        inbound = Inbound(
+            self.name,
+            user_id,
+            message_id,
+            option=query.data,
+            locale_hint=query.from_user.language_code,
+        )
+        return await deliver(handle, inbound)

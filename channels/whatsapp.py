@@ -1,0 +1,448 @@
+"""The WhatsApp channel, over Meta's WhatsApp Cloud API (Graph API).
+
+Inbound: Meta POSTs a signed webhook envelope (``object: whatsapp_business_account``) to
+``/webhook/whatsapp``; each message in it becomes an :class:`~bot.messages.Inbound`, keyed by its
+``wamid`` so that Meta's redeliveries are dropped by the engine. Outbound: one POST to
+``/{phone_number_id}/messages`` per message (rendering in :mod:`channels.whatsapp_render`).
+
+Free-form messages may only be sent within 24 hours of the user's last message; after that only
+an approved template gets through (:meth:`WhatsAppChannel.notify`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from bot.clock import Clock, ms
+from bot.engine import anon
+from bot.errors import ChannelError, ConfigError, StorageError
+from bot.keys import PREFIX
+from bot.messages import Choices, Image, Inbound, Option, Outbound, Text
+from bot.settings import Settings
+from channels.base import Channel, Handle, deliver
+from channels.whatsapp_render import (
+    MORE_PREFIX,
+    Payload,
+    choices_payloads,
+    template_payload,
+    text_payloads,
+)
+
+log = logging.getLogger(__name__)
+
+PATH = "/webhook/whatsapp"
+MAX_BODY_BYTES = 3 * 1024 * 1024
+WINDOW = timedelta(hours=24)
+POLITE = "Silakan ketik atau pilih salah satu pilihan. / Please type or choose an option."
+PAGE_GONE = "Pilihan ini sudah tidak berlaku. / These options have expired."
+LANGUAGES = {"id": "id", "en": "en"}
+
+# Graph API error codes (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes)
+THROTTLED = {130429, 131056}  # throughput / pair rate limit: wait, then retry this recipient
+UNDELIVERABLE = 131026  # not a WhatsApp user, old app, or has not accepted the terms
+TRANSIENT = 131000  # "something went wrong": retry a few times
+AUTH = 190  # access token expired or invalid
+OUTSIDE_WINDOW = 131047  # more than 24 hours since the user last wrote: template only
+
+THROTTLE_ATTEMPTS = 6
+TRANSIENT_ATTEMPTS = 3
+BASE_DELAY = 1.0
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def user_tag(wa_id: str) -> str:
+    """The hash tag of a WhatsApp user's keys: the same slot as the user's session."""
+    return f"{PREFIX}:{{u:whatsapp:{wa_id}}}"
+
+
+def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+def parse_message(message: dict[str, Any]) -> tuple[str, str | None] | None:
+    """(text, option) of a message the dialog understands, or None for any other kind."""
+    kind = message.get("type")
+    if kind == "text":
+        return str(message.get("text", {}).get("body", "")), None
+    if kind == "interactive":
+        interactive = message.get("interactive", {})
+        for reply in ("button_reply", "list_reply"):
+            if reply in interactive and "id" in interactive[reply]:
+                return "", str(interactive[reply]["id"])
+    if kind == "button":
+        # A quick-reply button of a template: its payload if we set one, else its text.
+        button = message.get("button", {})
+        if button.get("payload"):
+            return "", str(button["payload"])
+        return str(button.get("text", "")), None
+    return None
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than ``limit`` (without reading it all)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _dicts(items: object) -> list[dict[str, Any]]:
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+class GraphError(Exception):
+    """One refused Graph API call, before it is turned into a :class:`ChannelError`."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(f"HTTP {status}, code {code}: {message}")
+        self.status = status
+        self.code = code
+
+
+class WhatsAppChannel(Channel):
+    name = "whatsapp"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        phone_number_id: str,
+        app_secret: str,
+        verify_token: str,
+        redis: aioredis.Redis,
+        clock: Clock,
+        template_reminder: str = "antrean_reminder",
+        template_notice: str = "antrean_notice",
+        sleep: Sleep = asyncio.sleep,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.phone_number_id = phone_number_id
+        self.app_secret = app_secret.encode()
+        self.verify_token = verify_token
+        self.redis = redis
+        self.clock = clock
+        self.template_reminder = template_reminder
+        self.template_notice = template_notice
+        self.sleep = sleep
+        self._owns_client = owns_client
+        self._auth_logged = False
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, redis: aioredis.Redis, clock: Clock
+    ) -> WhatsAppChannel:
+        missing = [
+            f"ANTREAN_WHATSAPP_{name.upper()}"
+            for name in ("token", "phone_number_id", "app_secret", "verify_token")
+            if not getattr(settings, f"whatsapp_{name}")
+        ]
+        if missing:
+            raise ConfigError("WhatsApp needs " + ", ".join(missing))
+        assert settings.whatsapp_token and settings.whatsapp_phone_number_id
+        assert settings.whatsapp_app_secret and settings.whatsapp_verify_token
+        client = httpx.AsyncClient(
+            base_url=settings.whatsapp_api_base,
+            headers={"Authorization": f"Bearer {settings.whatsapp_token.get_secret_value()}"},
+            timeout=httpx.Timeout(15.0, connect=5.0),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+        return cls(
+            client,
+            phone_number_id=settings.whatsapp_phone_number_id,
+            app_secret=settings.whatsapp_app_secret.get_secret_value(),
+            verify_token=settings.whatsapp_verify_token.get_secret_value(),
+            redis=redis,
+            clock=clock,
+            template_reminder=settings.whatsapp_template_reminder,
+            template_notice=settings.whatsapp_template_notice,
+            owns_client=True,
+        )
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def routes(self, handle: Handle) -> list[web.RouteDef]:
+        async def verify(request: web.Request) -> web.Response:
+            query = request.query
+            token = query.get("hub.verify_token", "")
+            if query.get("hub.mode") == "subscribe" and hmac.compare_digest(
+                token.encode(), self.verify_token.encode()
+            ):
+                return web.Response(text=query.get("hub.challenge", ""), content_type="text/plain")
+            return web.Response(status=403)
+
+        async def receive(request: web.Request) -> web.Response:
+            return await self._receive(request, handle)
+
+        return [web.get(PATH, verify), web.post(PATH, receive)]
+
+    async def _receive(self, request: web.Request, handle: Handle) -> web.Response:
+        body = await _read_limited(request, MAX_BODY_BYTES)
+        if body is None:
+            return web.Response(status=413)
+        # Authenticate the raw bytes before looking at them: nothing unsigned reaches the parser.
+        if not signature_ok(self.app_secret, body, request.headers.get("X-Hub-Signature-256")):
+            return web.Response(status=403)
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            return web.Response(status=400)
+        if not isinstance(envelope, dict) or envelope.get("object") != "whatsapp_business_account":
+            return web.Response(status=400)
+        by_user: dict[str, list[dict[str, Any]]] = {}
+        for value in self._values(envelope):
+            for status in _dicts(value.get("statuses")):
+                self._status(status)
+            for message in _dicts(value.get("messages")):
+                if message.get("from") and message.get("id"):
+                    by_user.setdefault(str(message["from"]), []).append(message)
+        # One user's messages in order; different users at the same time.
+        results = await asyncio.gather(
+            *(self._user_messages(handle, wa_id, msgs) for wa_id, msgs in by_user.items())
+        )
+        return web.Response(status=max([200, *results]))
+
+    @staticmethod
+    def _values(envelope: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every ``entry[].changes[].value``, skipping parts of an unexpected shape."""
+        values = []
+        for entry in _dicts(envelope.get("entry")):
+            for change in _dicts(entry.get("changes")):
+                value = change.get("value")
+                if isinstance(value, dict):
+                    values.append(value)
+        return values
+
+    def _status(self, status: dict[str, Any]) -> None:
+        """Delivery receipts: logged, never shown to the dialog."""
+        state = status.get("status")
+        who = anon(f"whatsapp:{status.get('recipient_id', '')}")
+        if state != "failed":
+            log.debug("message %s to user %s: %s", status.get("id"), who, state)
+            return
+        codes = [error.get("code") for error in _dicts(status.get("errors"))]
+        if OUTSIDE_WINDOW in codes:
+            log.warning("message to user %s refused: outside the 24-hour window", who)
+        else:
+            log.warning("message to user %s failed: %s", who, codes)
+
+    async def _user_messages(
+        self, handle: Handle, wa_id: str, messages: list[dict[str, Any]]
+    ) -> int:
+        worst = 200
+        for message in messages:
+            worst = max(worst, await self._message(handle, wa_id, message))
+        return worst
+
+    async def _message(self, handle: Handle, wa_id: str, message: dict[str, Any]) -> int:
+        wamid = str(message["id"])
+        try:
+            await self.redis.set(f"{user_tag(wa_id)}:lastin", ms(self.clock.now()), ex=2 * 86400)
+        except (RedisError, OSError) as exc:
+            log.warning("Redis unavailable, asking Meta to redeliver: %s", exc)
+            return 503
+        parsed = parse_message(message)
+        if parsed is not None and parsed[1] is not None and parsed[1].startswith(MORE_PREFIX):
+            return await self._next_page(wa_id, wamid, parsed[1])
+        if parsed is None:
+            # Photos, voice notes, locations, stickers...: the dialog only reads text and taps.
+            return await self._once(wa_id, wamid, text_payloads(POLITE))
+        text, option = parsed
+        return await deliver(handle, Inbound("whatsapp", wa_id, wamid, text=text, option=option))
+
+    async def _once(self, wa_id: str, wamid: str, payloads: list[Payload]) -> int:
+        """Answer a message the engine never sees, once even if Meta redelivers it."""
+        try:
+            key = f"{user_tag(wa_id)}:answered:{wamid}"
+            first = await self.redis.set(key, 1, nx=True, ex=86400)
+        except (RedisError, OSError) as exc:
+            log.warning("Redis unavailable, asking Meta to redeliver: %s", exc)
+            return 503
+        if first:
+            try:
+                for payload in payloads:
+                    await self._post_message(wa_id, payload)
+            except ChannelError as exc:
+                log.warning("could not answer user %s: %s", anon(f"whatsapp:{wa_id}"), exc)
+        return 200
+
+    async def _next_page(self, wa_id: str, wamid: str, option: str) -> int:
+        try:
+            raw = await self.redis.get(f"{user_tag(wa_id)}:choices")
+            page = int(option.removeprefix(MORE_PREFIX))
+        except (RedisError, OSError) as exc:
+            log.warning("Redis unavailable, asking Meta to redeliver: %s", exc)
+            return 503
+        except ValueError:
+            raw = None
+        if raw is None:
+            return await self._once(wa_id, wamid, text_payloads(PAGE_GONE))
+        data = json.loads(raw)
+        choices = Choices(data["text"], tuple(Option(*o) for o in data["options"]))
+        return await self._once(wa_id, wamid, choices_payloads(choices, page))
+
+    # -- outbound --------------------------------------------------------------------------
+
+    async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
+        for message in messages:
+            if isinstance(message, Text):
+                for payload in text_payloads(message.text):
+                    await self._post_message(user_id, payload)
+            elif isinstance(message, Choices):
+                if len(message.options) > 10:
+                    await self._remember_choices(user_id, message)
+                for payload in choices_payloads(message):
+                    await self._post_message(user_id, payload)
+            elif isinstance(message, Image):
+                media_id = await self._upload(message)
+                image: Payload = {"id": media_id}
+                if message.caption:
+                    image["caption"] = message.caption[:1024]
+                await self._post_message(user_id, {"type": "image", "image": image})
+
+    async def _remember_choices(self, user_id: str, choices: Choices) -> None:
+        """Keep long option lists so that the "more" row can show the next page later."""
+        data = {
+            "text": choices.text,
+            "options": [[o.id, o.title, o.description] for o in choices.options],
+        }
+        try:
+            await self.redis.set(
+                f"{user_tag(user_id)}:choices", json.dumps(data, ensure_ascii=False), ex=86400
+            )
+        except (RedisError, OSError) as exc:
+            # The first page still goes out; only its "more" row will answer "expired".
+            log.warning("could not keep the options for paging: %s", exc)
+
+    async def notify(
+        self, user_id: str, text: str, *, template: str, params: list[str], locale: str
+    ) -> None:
+        """Tell a user something unprompted: free-form inside the 24-hour window, else (or when
+        Meta refuses free-form) the approved ``template`` with ``params``."""
+        fallback = template_payload(template, LANGUAGES.get(locale, "id"), params)
+        if not await self.in_window(user_id):
+            await self._post_message(user_id, fallback)
+            return
+        try:
+            for payload in text_payloads(text):
+                await self._post_message(user_id, payload)
+        except ChannelError as exc:
+            if exc.code != str(OUTSIDE_WINDOW):
+                raise
+            # Our clock and Meta's disagree about the window: the template always gets through.
+            await self._post_message(user_id, fallback)
+
+    async def in_window(self, user_id: str) -> bool:
+        try:
+            raw = await self.redis.get(f"{user_tag(user_id)}:lastin")
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"could not read the last message time: {exc}") from exc
+        if raw is None:
+            return False
+        return ms(self.clock.now()) - int(raw) < WINDOW.total_seconds() * 1000
+
+    async def undeliverable(self, user_id: str) -> bool:
+        return bool(await self.redis.exists(f"{user_tag(user_id)}:undeliverable"))
+
+    async def _post_message(self, to: str, payload: Payload) -> str:
+        """Send one message to one recipient, retrying what may succeed later; return its wamid."""
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+        body.update(payload)
+        throttled = transient = 0
+        while True:
+            try:
+                data = await self._call("post", f"/{self.phone_number_id}/messages", json=body)
+                return str(data.get("messages", [{}])[0].get("id", ""))
+            except GraphError as exc:
+                error = exc
+            except httpx.HTTPError as exc:
+                transient += 1
+                if transient >= TRANSIENT_ATTEMPTS:
+                    raise ChannelError(f"WhatsApp unreachable: {exc}", code="network") from exc
+                await self.sleep(BASE_DELAY * 2 ** (transient - 1))
+                continue
+            if error.code in THROTTLED:
+                # Only this recipient's coroutine waits: other users' sends go on meanwhile.
+                throttled += 1
+                if throttled >= THROTTLE_ATTEMPTS:
+                    raise ChannelError(str(error), code=str(error.code)) from error
+                await self.sleep(BASE_DELAY * 2 ** (throttled - 1))
+            elif error.code == TRANSIENT or error.status >= 500:
+                transient += 1
+                if transient >= TRANSIENT_ATTEMPTS:
+                    raise ChannelError(str(error), code=str(error.code)) from error
+                await self.sleep(BASE_DELAY * 2 ** (transient - 1))
+            elif error.code == UNDELIVERABLE:
+                await self._mark_undeliverable(to)
+                raise ChannelError(str(error), code="undeliverable") from error
+            else:
+                self._check_auth(error)
+                raise ChannelError(str(error), code=str(error.code)) from error
+
+    async def _upload(self, image: Image) -> str:
+        try:
+            data = await self._call(
+                "post",
+                f"/{self.phone_number_id}/media",
+                data={"messaging_product": "whatsapp", "type": image.mime},
+                files={"file": (image.filename, image.data, image.mime)},
+            )
+        except GraphError as exc:
+            self._check_auth(exc)
+            raise ChannelError(f"image upload refused: {exc}", code=str(exc.code)) from exc
+        except httpx.HTTPError as exc:
+            raise ChannelError(f"image upload failed: {exc}", code="network") from exc
+        return str(data["id"])
+
+    def _check_auth(self, error: GraphError) -> None:
+        if (error.code == AUTH or error.status == 401) and not self._auth_logged:
+            # Every send will fail until someone renews the token: say so once, loudly.
+            self._auth_logged = True
+            log.error("WhatsApp access token refused (%s): renew ANTREAN_WHATSAPP_TOKEN", error)
+
+    async def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self.client.request(method, url, **kwargs)
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        if response.is_success and isinstance(data, dict):
+            return data
+        error = data.get("error", {}) if isinstance(data, dict) else {}
+        raise GraphError(
+            response.status_code,
+            int(error.get("code", 0) or 0),
+            str(error.get("message", response.reason_phrase)),
+        )
+
+    async def _mark_undeliverable(self, to: str) -> None:
+        try:
+            await self.redis.set(f"{user_tag(to)}:undeliverable", ms(self.clock.now()))
+        except (RedisError, OSError) as exc:
+            log.warning("could not mark user %s undeliverable: %s", anon(f"whatsapp:{to}"), exc)

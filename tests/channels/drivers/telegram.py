@@ -1,0 +1,156 @@
+"""The Telegram channel's driver: Bot API updates POSTed to our webhook, replies read back from a
+fake Bot API server that the channel's aiogram Bot talks to."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from bot.app import App
+from bot.clock import ManualClock
+from bot.engine import Engine
+from bot.web import build_web_app
+from channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from handlers import build_steps
+from tests.channels.drivers import Seen
+from tests.fake_telegram import BOT_USER, NOW, TOKEN, Call, FakeTelegram
+from tests.support import make_app
+from tests.web_support import run_server
+
+WEBHOOK_SECRET = "webhook-secret_for-tests"
+CHAT_ID = 5550001
+# Update ids are unique per bot, across every driver in the test session.
+_update_ids = itertools.count(700_000)
+
+
+def private_chat(chat_id: int) -> dict[str, Any]:
+    return {"id": chat_id, "first_name": "Budi", "type": "private"}
+
+
+def user(chat_id: int, language: str = "id") -> dict[str, Any]:
+    return {"id": chat_id, "is_bot": False, "first_name": "Budi", "language_code": language}
+
+
+def text_update(text: str, chat_id: int = CHAT_ID, update_id: int | None = None) -> dict[str, Any]:
+    update_id = next(_update_ids) if update_id is None else update_id
+    message = {
+        "message_id": update_id % 100_000,
+        "from": user(chat_id),
+        "chat": private_chat(chat_id),
+        "date": NOW,
+        "text": text,
+    }
+    if text.startswith("/"):
+        command = text.split()[0]
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return {"update_id": update_id, "message": message}
+
+
+def callback_update(data: str, message_id: int, chat_id: int = CHAT_ID) -> dict[str, Any]:
+    update_id = next(_update_ids)
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"cq{update_id}",
+            "from": user(chat_id),
+            "chat_instance": "-1234567890",
+            "message": {
+                "message_id": message_id,
+                "from": BOT_USER,
+                "chat": private_chat(chat_id),
+                "date": NOW,
+                "text": "…",
+            },
+            "data": data,
+        },
+    }
+
+
+class TelegramDriver:
+    def __init__(self, fake: FakeTelegram, http: aiohttp.ClientSession, base: str) -> None:
+        self.fake = fake
+        self.http = http
+        self.url = base + WEBHOOK_PATH
+        # The latest inline keyboard: (message id, callback data of each button).
+        self.keyboard: tuple[int, list[str]] = (0, [])
+
+    async def post(self, update: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> int:
+        headers = {SECRET_HEADER: secret} if secret is not None else {}
+        async with self.http.post(self.url, json=update, headers=headers) as response:
+            return response.status
+
+    async def deliver(self, update: dict[str, Any]) -> Seen:
+        before = len(self.fake.calls)
+        status = await self.post(update)
+        assert status == 200, status
+        return self.seen(self.fake.calls[before:])
+
+    def seen(self, calls: list[Call]) -> Seen:
+        seen = Seen()
+        for call in calls:
+            if call.method == "sendPhoto":
+                seen.images += 1
+                if call.params.get("caption"):
+                    seen.texts.append(call.params["caption"])
+            elif call.method == "sendMessage":
+                seen.texts.append(call.params["text"])
+                rows = call.params.get("reply_markup", {}).get("inline_keyboard", [])
+                if rows:
+                    buttons = [button for row in rows for button in row]
+                    seen.options = [b["text"] for b in buttons]
+                    self.keyboard = (
+                        self.sent_message_id(call),
+                        [b["callback_data"] for b in buttons],
+                    )
+        return seen
+
+    def sent_message_id(self, call: Call) -> int:
+        assert call.result is not None, "the fake refused this send"
+        message_id: int = call.result["message_id"]
+        return message_id
+
+    async def type(self, text: str) -> Seen:
+        return await self.deliver(text_update(text))
+
+    async def choose(self, number: int) -> Seen:
+        message_id, data = self.keyboard
+        return await self.deliver(callback_update(data[number - 1], message_id))
+
+
+@asynccontextmanager
+async def open_channel(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, **settings: Any
+) -> AsyncIterator[tuple[FakeTelegram, App, TelegramChannel, str]]:
+    """The fake Bot API and our web app with the Telegram channel, both on loopback."""
+    fake = FakeTelegram()
+    async with run_server(fake.app()) as api_base:
+        app = make_app(
+            redis,
+            clock,
+            tmp_path,
+            telegram_token=TOKEN,
+            telegram_api_base=api_base,
+            telegram_webhook_secret=WEBHOOK_SECRET,
+            **settings,
+        )
+        channel = TelegramChannel.from_settings(app.settings)
+        engine = Engine(app, build_steps(), {"telegram": channel})
+        async with run_server(build_web_app(app, engine, [channel])) as base:
+            yield fake, app, channel, base
+
+
+@asynccontextmanager
+async def open_driver(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> AsyncIterator[TelegramDriver]:
+    async with (
+        open_channel(redis, clock, tmp_path) as (fake, _, _, base),
+        aiohttp.ClientSession() as http,
+    ):
+        yield TelegramDriver(fake, http, base)

@@ -1,0 +1,380 @@
+"""The Telegram channel against a fake Bot API server: webhook hygiene, delivery, rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.clock import ManualClock
+from bot.embedded import RedisServer, free_port
+from bot.errors import ChannelError, ConfigError
+from bot.messages import Choices, Image, Option, Text
+from bot.settings import load_settings
+from channels.telegram import (
+    MAX_TEXT,
+    NOT_TEXT_REPLY,
+    TelegramChannel,
+    split_text,
+    utf16_len,
+)
+from tests.channels.drivers.telegram import (
+    WEBHOOK_SECRET,
+    TelegramDriver,
+    callback_update,
+    open_channel,
+    text_update,
+)
+from tests.fake_telegram import NOW, TOKEN, FakeTelegram
+from tests.web_support import run_server
+
+
+@pytest.fixture
+async def driver(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> AsyncIterator[TelegramDriver]:
+    async with (
+        open_channel(redis, clock, tmp_path) as (fake, _, _, base),
+        aiohttp.ClientSession() as http,
+    ):
+        yield TelegramDriver(fake, http, base)
+
+
+@pytest.fixture
+async def fake_api() -> AsyncIterator[tuple[FakeTelegram, str]]:
+    fake = FakeTelegram()
+    async with run_server(fake.app()) as base:
+        yield fake, base
+
+
+class Gate:
+    """An injected ``sleep`` that records the wait and blocks until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.waiting = asyncio.Event()
+        self.open = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.waiting.set()
+        await self.open.wait()
+
+
+@pytest.fixture
+async def channel_and_fake(
+    fake_api: tuple[FakeTelegram, str],
+) -> AsyncIterator[tuple[TelegramChannel, FakeTelegram, Gate]]:
+    fake, base = fake_api
+    gate = Gate()
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(base)))
+    channel = TelegramChannel(bot, WEBHOOK_SECRET, sleep=gate)
+    try:
+        yield channel, fake, gate
+    finally:
+        await channel.aclose()
+
+
+async def telegram_keys(redis: aioredis.Redis) -> list[str]:
+    return [key async for key in redis.scan_iter("*telegram:*")]
+
+
+# -- webhook hygiene --------------------------------------------------------------------------
+
+
+async def test_missing_or_wrong_secret_is_refused_and_nothing_is_stored(
+    driver: TelegramDriver, redis: aioredis.Redis
+) -> None:
+    assert await driver.post(text_update("halo"), secret=None) == 401
+    assert await driver.post(text_update("halo"), secret="not-the-secret") == 403
+    assert await driver.post(text_update("halo"), secret="") == 403
+    assert driver.fake.calls == []
+    assert await telegram_keys(redis) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (b"[1, 2, 3]", "application/json", 400),
+        (b'{"hello": "world"}', "application/json", 400),
+        (b'{"update_id": "x"}', "application/json", 400),
+        (b'{"update_id": 1}', "text/plain", 415),
+        (b'{"update_id": 1, "pad": "' + b"x" * (1024 * 1024) + b'"}', "application/json", 413),
+    ],
+)
+async def test_bad_bodies_get_4xx_and_the_server_keeps_serving(
+    driver: TelegramDriver, body: bytes, content_type: str, status: int
+) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": content_type}
+    async with driver.http.post(driver.url, data=io.BytesIO(body), headers=headers) as response:
+        assert response.status == status
+    seen = await driver.type("halo")
+    assert "Selamat datang" in seen.all_text
+
+
+async def test_a_chunked_body_over_the_limit_is_cut_off(driver: TelegramDriver) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"update_id": 1, "pad": "'
+        for _ in range(40):
+            yield b"x" * 32 * 1024
+        yield b'"}'
+
+    headers = {
+        "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET,
+        "Content-Type": "application/json",
+    }
+    async with driver.http.post(driver.url, data=chunks(), headers=headers) as response:
+        assert response.status == 413
+    assert "Selamat datang" in (await driver.type("halo")).all_text
+
+
+async def test_a_redelivered_update_is_answered_once(driver: TelegramDriver) -> None:
+    update = text_update("halo")
+    assert await driver.post(update) == 200
+    one_reply = len(driver.fake.calls)
+    assert one_reply >= 1
+    for _ in range(2):
+        assert await driver.post(update) == 200
+    assert len(driver.fake.calls) == one_reply
+
+
+async def test_commands_are_words_with_slash_and_bot_name_stripped(
+    driver: TelegramDriver,
+) -> None:
+    seen = await driver.type("/start@AntreanBot")
+    assert "Ambil antrean" in seen.options
+    seen = await driver.type("/language")
+    assert "English" in seen.options
+
+
+async def test_callback_is_answered_and_its_keyboard_removed(driver: TelegramDriver) -> None:
+    await driver.type("halo")
+    message_id, data = driver.keyboard
+    seen = await driver.choose(1)
+    assert "Paspor baru" in seen.options
+    answers = driver.fake.of("answerCallbackQuery")
+    assert len(answers) == 1 and answers[0].params["callback_query_id"].startswith("cq")
+    [edit] = driver.fake.of("editMessageReplyMarkup")
+    assert edit.params["message_id"] == str(message_id)
+    assert "reply_markup" not in edit.params
+    # A stale tap on the old keyboard (it raced the removal) is answered and harms nothing.
+    before = len(driver.fake.calls)
+    assert await driver.post(callback_update(data[0], message_id)) == 200
+    assert len(driver.fake.of("answerCallbackQuery")) == 2
+    assert driver.fake.calls[before:]
+
+
+async def test_edited_messages_and_stickers_do_not_crash(driver: TelegramDriver) -> None:
+    edited = text_update("halo")
+    edited["edited_message"] = {**edited.pop("message"), "edit_date": NOW + 5}
+    assert await driver.post(edited) == 200
+    assert driver.fake.calls == []
+    sticker = text_update("")
+    del sticker["message"]["text"]
+    sticker["message"]["sticker"] = {
+        "file_id": "s1",
+        "file_unique_id": "su1",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+    assert await driver.post(sticker) == 200
+    [reply] = driver.fake.of("sendMessage")
+    assert reply.params["text"] == NOT_TEXT_REPLY
+
+
+async def test_group_messages_are_ignored(driver: TelegramDriver, redis: aioredis.Redis) -> None:
+    update = text_update("halo")
+    update["message"]["chat"] = {"id": -100123, "title": "Warga RT 05", "type": "supergroup"}
+    assert await driver.post(update) == 200
+    assert driver.fake.calls == []
+    assert await telegram_keys(redis) == []
+
+
+# -- sending ----------------------------------------------------------------------------------
+
+
+def test_split_text_on_lines_and_in_utf16_units() -> None:
+    text = "\n".join(f"baris {i:04d} " + "x" * 40 for i in range(200))
+    pieces = split_text(text)
+    assert len(pieces) == 3
+    assert all(utf16_len(p) <= MAX_TEXT for p in pieces)
+    assert "\n".join(pieces) == text
+    # One emoji is two UTF-16 units: 3000 of them need two messages.
+    emoji = split_text("🙂" * 3000)
+    assert len(emoji) == 2 and "".join(emoji) == "🙂" * 3000
+    assert split_text("pendek") == ["pendek"]
+
+
+async def test_long_text_is_split_and_sent_without_parse_mode(
+    channel_and_fake: tuple[TelegramChannel, FakeTelegram, Gate],
+) -> None:
+    channel, fake, _ = channel_and_fake
+    text = "<b>Budi & Sons</b>\n" + "\n".join("y" * 100 for _ in range(50))
+    await channel.send("42", [Text(text)])
+    sends = fake.of("sendMessage", 42)
+    assert len(sends) == 2
+    assert "\n".join(c.params["text"] for c in sends) == text
+    assert all("parse_mode" not in c.params for c in sends)
+
+
+async def test_choices_become_buttons_and_images_photos(
+    channel_and_fake: tuple[TelegramChannel, FakeTelegram, Gate],
+) -> None:
+    channel, fake, _ = channel_and_fake
+    options = [Option("2030-03-06", "Rabu, 6 Maret", "5 kursi"), Option("book", "Ambil")]
+    await channel.send("42", [Choices("Pilih", options), Image(b"\x89PNG..", "Kode A-001")])
+    [choice, photo] = fake.calls
+    assert choice.params["reply_markup"]["inline_keyboard"] == [
+        [{"text": "Rabu, 6 Maret (5 kursi)", "callback_data": "2030-03-06"}],
+        [{"text": "Ambil", "callback_data": "book"}],
+    ]
+    assert photo.method == "sendPhoto" and photo.params["caption"] == "Kode A-001"
+    assert list(photo.files.values()) == [b"\x89PNG.."]
+    with pytest.raises(ValueError, match="short option ids"):
+        await channel.send("42", [Choices("Pilih", [Option("x" * 65, "Terlalu panjang")])])
+
+
+async def test_a_rate_limited_chat_does_not_delay_another(
+    channel_and_fake: tuple[TelegramChannel, FakeTelegram, Gate],
+) -> None:
+    channel, fake, gate = channel_and_fake
+    fake.rate_limit(111, times=1, retry_after=3)
+    first = asyncio.create_task(channel.send("111", [Text("satu")]))
+    await asyncio.wait_for(gate.waiting.wait(), 5)
+    # While chat 111 waits out its 429, chat 222 is served.
+    await asyncio.wait_for(channel.send("222", [Text("dua")]), 5)
+    assert not first.done()
+    assert [c.params["text"] for c in fake.of("sendMessage", 222)] == ["dua"]
+    gate.open.set()
+    await asyncio.wait_for(first, 5)
+    assert gate.waits == [3.0]
+    assert len(fake.of("sendMessage", 111)) == 2
+
+
+async def test_server_errors_are_retried_a_bounded_number_of_times(
+    channel_and_fake: tuple[TelegramChannel, FakeTelegram, Gate],
+) -> None:
+    channel, fake, gate = channel_and_fake
+    gate.open.set()
+    fake.fail(2)
+    await channel.send("42", [Text("akhirnya")])
+    assert len(fake.of("sendMessage")) == 3
+    fake.fail(10)
+    with pytest.raises(ChannelError) as caught:
+        await channel.send("42", [Text("gagal")])
+    assert caught.value.code == "unavailable"
+    assert len(fake.of("sendMessage")) == 6
+    assert gate.waits == [0.5, 1.0, 0.5, 1.0]
+
+
+async def test_a_long_rate_limit_gives_up_with_retry_after(
+    channel_and_fake: tuple[TelegramChannel, FakeTelegram, Gate],
+) -> None:
+    channel, fake, gate = channel_and_fake
+    fake.rate_limit(42, times=1, retry_after=600)
+    with pytest.raises(ChannelError) as caught:
+        await channel.send("42", [Text("nanti")])
+    assert caught.value.retry_after == 600 and gate.waits == []
+
+
+async def test_set_webhook_and_commands(
+    channel_and_fake: tuple[TelegramChannel, FakeTelegram, Gate],
+) -> None:
+    channel, fake, _ = channel_and_fake
+    await channel.set_webhook("https://antrean.example/webhook/telegram")
+    [hook] = fake.of("setWebhook")
+    assert hook.params["secret_token"] == WEBHOOK_SECRET
+    assert hook.params["allowed_updates"] == ["message", "callback_query"]
+    await channel.set_commands()
+    calls = fake.of("setMyCommands")
+    assert [c.params.get("language_code") for c in calls] == ["id", "en", None]
+    assert [c["command"] for c in calls[1].params["commands"]] == [
+        "start",
+        "menu",
+        "help",
+        "language",
+    ]
+    assert calls[1].params["commands"][3]["description"] == "Change language"
+
+
+def test_from_settings_needs_a_valid_token(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="TELEGRAM_TOKEN"):
+        TelegramChannel.from_settings(load_settings(var_dir=tmp_path))
+    with pytest.raises(ConfigError, match="TELEGRAM_TOKEN"):
+        TelegramChannel.from_settings(load_settings(var_dir=tmp_path, telegram_token="nope"))
+
+
+# -- Redis outage -----------------------------------------------------------------------------
+
+
+async def test_redis_down_answers_503_and_the_redelivery_completes(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path / "redis", port=free_port())
+    server.start()
+    client = aioredis.Redis.from_url(server.url, decode_responses=True)
+    try:
+        async with (
+            open_channel(client, clock, tmp_path) as (fake, _, _, base),
+            aiohttp.ClientSession() as http,
+        ):
+            driver = TelegramDriver(fake, http, base)
+            server.stop()
+            update = text_update("halo")
+            assert await driver.post(update) == 503
+            assert fake.calls == []
+            server = RedisServer(server.data_dir, port=server.port)
+            server.start()
+            statuses = [await driver.post(update)]
+            # A pooled connection may still point at the old server once; the next try is fresh.
+            if statuses[-1] == 503:
+                statuses.append(await driver.post(update))
+            assert statuses[-1] == 200
+            assert "Selamat datang" in driver.seen(fake.calls).all_text
+            # Telegram would retry the 503 again later; by then it is a known duplicate.
+            replied = len(fake.calls)
+            assert await driver.post(update) == 200
+            assert len(fake.calls) == replied
+    finally:
+        await client.aclose()
+        server.stop()
+
+
+async def test_polling_handles_each_update_once_in_order(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    async with open_channel(redis, clock, tmp_path) as (fake, app, channel, _):
+        from bot.engine import Engine
+        from handlers import build_steps
+        from tests.channels.drivers.telegram import text_update
+
+        engine = Engine(app, build_steps(), {"telegram": channel})
+        fake.pending = [text_update("halo", 555, 1), text_update("bahasa", 555, 2)]
+        stop = asyncio.Event()
+
+        async def stop_when_done() -> None:
+            # The fake answers getUpdates at once; look again after each short pause.
+            for _ in range(1000):
+                if len(fake.of("sendMessage", 555)) >= 3:
+                    break
+                await asyncio.sleep(0.01)
+            stop.set()
+
+        watcher = asyncio.create_task(stop_when_done())
+        await asyncio.wait_for(channel.poll(engine.handle, stop, wait=0), 10)
+        await watcher
+        texts = [c.params["text"] for c in fake.of("sendMessage", 555)]
+        assert "Selamat datang" in texts[0] and "Pilih bahasa" in texts[-1]
+        assert fake.of("deleteWebhook")

@@ -1,0 +1,458 @@
+"""The WhatsApp channel against a fake Graph API and real webhook requests, all on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.clock import ManualClock
+from bot.errors import ChannelError, ConfigError
+from bot.messages import Choices, Image, Option, Text
+from bot.settings import load_settings
+from channels.whatsapp import POLITE, WhatsAppChannel, user_tag
+from channels.whatsapp_render import (
+    MAX_BODY,
+    MAX_ROW_TITLE,
+    MORE_PREFIX,
+    choices_payloads,
+    shorten,
+    split_text,
+    text_payloads,
+    unique_titles,
+)
+from tests.channels.drivers.whatsapp import WA_ID, WhatsAppDriver, open_driver, seen_of
+from tests.fake_graph import (
+    VERIFY_TOKEN,
+    envelope,
+    reply_message,
+    signed,
+    text_message,
+    wamid,
+)
+
+OTHER = "6289876543210"
+
+
+@pytest.fixture
+async def wa(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> AsyncIterator[WhatsAppDriver]:
+    async with open_driver(redis, clock, tmp_path) as driver:
+        yield driver
+
+
+async def user_keys(redis: aioredis.Redis) -> list[str]:
+    keys = [str(k) for k in await redis.keys("*")]
+    return sorted(k for k in keys if "{u:" in k)
+
+
+# -- webhook: verification, authentication, parsing ---------------------------------------------
+
+
+async def test_verification_echoes_the_challenge(wa: WhatsAppDriver) -> None:
+    query = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": VERIFY_TOKEN,
+        "hub.challenge": "1158201444",
+    }
+    response = await wa.client.get("/webhook/whatsapp", params=query)
+    assert response.status_code == 200
+    assert response.text == "1158201444"
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+async def test_verification_with_a_wrong_token_is_refused(wa: WhatsAppDriver) -> None:
+    query = {"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1"}
+    response = await wa.client.get("/webhook/whatsapp", params=query)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("header", [None, "sha256=" + "0" * 64, "md5=abc"])
+async def test_unsigned_or_forged_posts_are_refused_and_store_nothing(
+    wa: WhatsAppDriver, redis: aioredis.Redis, header: str | None
+) -> None:
+    body = json.dumps(envelope([text_message(WA_ID, "halo")])).encode()
+    headers = {"Content-Type": "application/json"}
+    if header:
+        headers["X-Hub-Signature-256"] = header
+    response = await wa.client.post("/webhook/whatsapp", content=body, headers=headers)
+    assert response.status_code == 403
+    assert await user_keys(redis) == []
+    assert wa.fake.requests == []
+
+
+async def test_a_body_signed_with_another_secret_is_refused(wa: WhatsAppDriver) -> None:
+    body = json.dumps(envelope([text_message(WA_ID, "halo")])).encode()
+    headers = signed(body, secret="not-our-secret")
+    response = await wa.client.post("/webhook/whatsapp", content=body, headers=headers)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"object": "page", "entry": []}', b"[1, 2]"])
+async def test_malformed_or_foreign_bodies_are_bad_requests(
+    wa: WhatsAppDriver, body: bytes
+) -> None:
+    response = await wa.client.post("/webhook/whatsapp", content=body, headers=signed(body))
+    assert response.status_code == 400
+
+
+async def test_an_envelope_of_an_unexpected_shape_is_acknowledged(wa: WhatsAppDriver) -> None:
+    payload = {"object": "whatsapp_business_account", "entry": ["x", {"changes": "y"}]}
+    body = json.dumps(payload).encode()
+    response = await wa.client.post("/webhook/whatsapp", content=body, headers=signed(body))
+    assert response.status_code == 200
+    assert wa.fake.requests == []
+
+
+async def test_an_oversized_body_is_refused(wa: WhatsAppDriver) -> None:
+    body = b" " * (3 * 1024 * 1024 + 1)
+    response = await wa.client.post("/webhook/whatsapp", content=body, headers=signed(body))
+    assert response.status_code == 413
+
+
+async def test_other_message_kinds_get_a_polite_reply_once(
+    wa: WhatsAppDriver, redis: aioredis.Redis
+) -> None:
+    photo = {
+        "from": WA_ID,
+        "id": wamid(),
+        "timestamp": "1893456000",
+        "type": "image",
+        "image": {"mime_type": "image/jpeg", "sha256": "abc", "id": "1234"},
+    }
+    for _ in range(2):  # Meta redelivers
+        assert (await wa.post(envelope([photo]))).status_code == 200
+    sent = wa.fake.to(WA_ID)
+    assert [m["text"]["body"] for m in sent] == [POLITE]
+    # The dialog never saw it: no session was started.
+    assert not await redis.exists(f"{user_tag(WA_ID)}:session")
+
+
+async def test_statuses_never_reach_the_dialog(wa: WhatsAppDriver, redis: aioredis.Redis) -> None:
+    statuses: list[dict[str, Any]] = [
+        {"id": "wamid.1", "status": "delivered", "timestamp": "1", "recipient_id": WA_ID},
+        {
+            "id": "wamid.2",
+            "status": "failed",
+            "timestamp": "2",
+            "recipient_id": WA_ID,
+            "errors": [{"code": 131047, "title": "Re-engagement message"}],
+        },
+    ]
+    response = await wa.post(envelope(statuses=statuses))
+    assert response.status_code == 200
+    assert wa.fake.requests == []
+    assert await user_keys(redis) == []
+
+
+async def test_a_message_delivered_three_times_has_one_effect(wa: WhatsAppDriver) -> None:
+    message = text_message(WA_ID, "halo")
+    for _ in range(3):
+        assert (await wa.post(envelope([message]))).status_code == 200
+    seen = seen_of(wa.fake.to(WA_ID))
+    assert sum("Selamat datang" in text for text in seen.texts) == 1
+
+
+async def test_several_messages_from_two_users_in_one_request(wa: WhatsAppDriver) -> None:
+    messages = [
+        text_message(WA_ID, "halo"),
+        text_message(OTHER, "halo"),
+        reply_message(WA_ID, "list_reply", "docs", "Persyaratan"),
+        text_message(OTHER, "language"),
+    ]
+    assert (await wa.post(envelope(messages))).status_code == 200
+    first = seen_of(wa.fake.to(WA_ID))
+    assert "Selamat datang" in first.all_text
+    # The tap was handled after the greeting, in order: the user is asked which service.
+    assert first.texts[-1] == "Persyaratan untuk layanan apa?"
+    assert "Paspor baru" in first.options
+    other = seen_of(wa.fake.to(OTHER))
+    assert "Selamat datang" in other.all_text and "English" in other.options
+
+
+async def test_the_last_inbound_time_is_kept_in_the_users_slot(
+    wa: WhatsAppDriver, redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    await wa.type("halo")
+    assert int(str(await redis.get(f"{user_tag(WA_ID)}:lastin"))) == int(
+        clock.now().timestamp() * 1000
+    )
+
+
+async def test_the_more_row_pages_through_long_lists(wa: WhatsAppDriver) -> None:
+    options = [Option(f"o{i}", f"Pilihan {i}") for i in range(1, 26)]
+    await wa.channel.send(WA_ID, [Choices("Pilih satu", options)])
+    first = seen_of(wa.fake.to(WA_ID))
+    assert first.options[:9] == [f"Pilihan {i}" for i in range(1, 10)]
+    assert len(first.options) == 10
+    seen = await wa.choose(10)  # the "more" row
+    assert seen.options[:9] == [f"Pilihan {i}" for i in range(10, 19)]
+    seen = await wa.choose(10)
+    assert seen.options == [f"Pilihan {i}" for i in range(19, 26)]
+
+
+# -- outbound: sending and the Graph API's errors -------------------------------------------------
+
+
+async def test_an_image_is_uploaded_then_sent_by_media_id(wa: WhatsAppDriver) -> None:
+    await wa.channel.send(WA_ID, [Image(b"\x89PNG fake", caption="A-001")])
+    upload, message = wa.fake.requests
+    assert upload["path"].endswith("/media")
+    assert upload["form"] == {"messaging_product": "whatsapp", "type": "image/png"}
+    assert upload["file_size"] == 9
+    assert message["json"]["type"] == "image"
+    assert message["json"]["image"]["caption"] == "A-001"
+    assert message["json"]["image"]["id"].startswith("media.")
+
+
+async def test_a_throttled_recipient_does_not_delay_another(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    sleeping = asyncio.Event()
+    release = asyncio.Event()
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        sleeping.set()
+        await release.wait()
+
+    async with open_driver(redis, clock, tmp_path, sleep=sleep) as wa:
+        wa.fake.fail(WA_ID, 130429, times=1)
+        slow = asyncio.create_task(wa.channel.send(WA_ID, [Text("satu")]))
+        await asyncio.wait_for(sleeping.wait(), 5)
+        # While the first recipient backs off, the second one's message goes straight out.
+        await asyncio.wait_for(wa.channel.send(OTHER, [Text("dua")]), 5)
+        assert [m["text"]["body"] for m in wa.fake.to(OTHER)] == ["dua"]
+        assert not slow.done()
+        release.set()
+        await asyncio.wait_for(slow, 5)
+        assert len(wa.fake.to(WA_ID)) == 2  # refused once, then sent
+        assert delays == [1.0]
+
+
+async def test_pair_rate_limit_is_retried_after_backing_off(wa: WhatsAppDriver) -> None:
+    wa.fake.fail(WA_ID, 131056, times=2)
+    await wa.channel.send(WA_ID, [Text("halo")])
+    assert len(wa.fake.to(WA_ID)) == 3
+
+
+async def test_an_undeliverable_recipient_is_marked_and_not_retried(
+    wa: WhatsAppDriver, redis: aioredis.Redis
+) -> None:
+    wa.fake.fail(WA_ID, 131026, times=5)
+    with pytest.raises(ChannelError) as caught:
+        await wa.channel.send(WA_ID, [Text("halo")])
+    assert caught.value.code == "undeliverable"
+    assert len(wa.fake.to(WA_ID)) == 1
+    assert await wa.channel.undeliverable(WA_ID)
+    assert await redis.exists(f"{user_tag(WA_ID)}:undeliverable")
+
+
+async def test_transient_errors_are_retried_a_bounded_number_of_times(wa: WhatsAppDriver) -> None:
+    wa.fake.fail(WA_ID, 131000, times=2)
+    await wa.channel.send(WA_ID, [Text("halo")])
+    assert len(wa.fake.to(WA_ID)) == 3
+    wa.fake.fail(OTHER, 131000, times=10)
+    with pytest.raises(ChannelError):
+        await wa.channel.send(OTHER, [Text("halo")])
+    assert len(wa.fake.to(OTHER)) == 3
+
+
+async def test_an_expired_token_fails_loudly_once(
+    wa: WhatsAppDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    wa.fake.fail(WA_ID, 190, times=2)
+    with caplog.at_level(logging.ERROR, logger="channels.whatsapp"):
+        for _ in range(2):
+            with pytest.raises(ChannelError) as caught:
+                await wa.channel.send(WA_ID, [Text("halo")])
+            assert caught.value.code == "190"
+    assert len([r for r in caplog.records if "token" in r.getMessage()]) == 1
+    assert len(wa.fake.to(WA_ID)) == 2
+
+
+async def test_a_failed_send_does_not_fail_the_webhook(wa: WhatsAppDriver) -> None:
+    # The turn is saved; the lost reply is recovered by the user's next message.
+    wa.fake.fail(WA_ID, 131026, times=10)
+    response = await wa.post(envelope([text_message(WA_ID, "halo")]))
+    assert response.status_code == 200
+
+
+# -- the 24-hour window ---------------------------------------------------------------------------
+
+
+async def test_notify_inside_the_window_is_free_form(
+    wa: WhatsAppDriver, clock: ManualClock
+) -> None:
+    await wa.type("halo")
+    clock.advance(timedelta(hours=23))
+    before = len(wa.fake.to(WA_ID))
+    await wa.channel.notify(
+        WA_ID, "Besok jam 08:00", template="antrean_reminder", params=["A-001"], locale="id"
+    )
+    [sent] = wa.fake.to(WA_ID)[before:]
+    assert sent["type"] == "text" and sent["text"]["body"] == "Besok jam 08:00"
+
+
+async def test_a_user_silent_for_25_hours_gets_the_template(
+    wa: WhatsAppDriver, clock: ManualClock
+) -> None:
+    await wa.type("halo")
+    clock.advance(timedelta(hours=25))
+    wa.fake.outside_window.add(WA_ID)
+    before = len(wa.fake.to(WA_ID))
+    await wa.channel.notify(
+        WA_ID, "Besok jam 08:00", template="antrean_reminder", params=["A-001", "08:00"],
+        locale="en",
+    )  # fmt: skip
+    [sent] = wa.fake.to(WA_ID)[before:]
+    assert sent["type"] == "template"
+    assert sent["template"] == {
+        "name": "antrean_reminder",
+        "language": {"code": "en"},
+        "components": [
+            {
+                "type": "body",
+                "parameters": [
+                    {"type": "text", "text": "A-001"},
+                    {"type": "text", "text": "08:00"},
+                ],
+            }
+        ],
+    }
+
+
+async def test_free_form_refused_with_131047_is_retried_as_the_template(
+    wa: WhatsAppDriver,
+) -> None:
+    await wa.type("halo")
+    wa.fake.outside_window.add(WA_ID)  # Meta's clock says otherwise
+    before = len(wa.fake.to(WA_ID))
+    await wa.channel.notify(WA_ID, "Info", template="antrean_notice", params=[], locale="id")
+    refused, sent = wa.fake.to(WA_ID)[before:]
+    assert refused["type"] == "text"
+    assert sent["type"] == "template" and sent["template"]["language"] == {"code": "id"}
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def test_up_to_three_short_options_are_reply_buttons() -> None:
+    [payload] = choices_payloads(Choices("Lanjut?", [Option("yes", "Ya"), Option("no", "Tidak")]))
+    interactive = payload["interactive"]
+    assert interactive["type"] == "button"
+    assert interactive["body"] == {"text": "Lanjut?"}
+    assert interactive["action"]["buttons"] == [
+        {"type": "reply", "reply": {"id": "yes", "title": "Ya"}},
+        {"type": "reply", "reply": {"id": "no", "title": "Tidak"}},
+    ]
+
+
+def test_a_long_button_title_makes_a_list_that_shows_it_whole() -> None:
+    options = [Option("a", "Perpanjangan paspor karena hilang"), Option("b", "Paspor baru")]
+    [payload] = choices_payloads(Choices("Layanan?", options))
+    interactive = payload["interactive"]
+    assert interactive["type"] == "list"
+    rows = interactive["action"]["sections"][0]["rows"]
+    assert rows[0]["title"] == "Perpanjangan paspor…"
+    assert rows[0]["description"] == "Perpanjangan paspor karena hilang"
+    assert rows[1] == {"id": "b", "title": "Paspor baru"}
+    assert len(interactive["action"]["button"]) <= 20
+
+
+def test_four_to_ten_options_are_one_list() -> None:
+    options = [Option(str(i), f"Hari {i}", "5 kursi") for i in range(10)]
+    [payload] = choices_payloads(Choices("Tanggal?", options))
+    rows = payload["interactive"]["action"]["sections"][0]["rows"]
+    assert [r["id"] for r in rows] == [str(i) for i in range(10)]
+    assert rows[0]["description"] == "5 kursi"
+
+
+def test_more_than_ten_options_are_paged() -> None:
+    options = [Option(str(i), f"Jam {i}") for i in range(20)]
+    [first] = choices_payloads(Choices("Jam?", options))
+    rows = first["interactive"]["action"]["sections"][0]["rows"]
+    assert len(rows) == 10 and rows[-1]["id"] == f"{MORE_PREFIX}1"
+    [second] = choices_payloads(Choices("Jam?", options), page=1)
+    rows = second["interactive"]["action"]["sections"][0]["rows"]
+    assert [r["id"] for r in rows] == [str(i) for i in range(9, 18)] + [f"{MORE_PREFIX}2"]
+    [third] = choices_payloads(Choices("Jam?", options), page=2)
+    rows = third["interactive"]["action"]["sections"][0]["rows"]
+    assert [r["id"] for r in rows] == ["18", "19"]
+
+
+def test_shortening_cuts_on_a_word_boundary() -> None:
+    assert shorten("Kantor Imigrasi Jakarta Pusat", 24) == "Kantor Imigrasi Jakarta…"
+    assert shorten("Pendek", 24) == "Pendek"
+    assert len(shorten("Supercalifragilisticexpialidocious", 20)) == 20
+
+
+def test_shortened_titles_stay_unique() -> None:
+    titles = [
+        "Paspor baru elektronik 48 halaman",
+        "Paspor baru elektronik 24 halaman",
+        "Paspor anak",
+    ]
+    short = unique_titles(titles, MAX_ROW_TITLE)
+    assert len(set(short)) == 3
+    assert all(len(t) <= MAX_ROW_TITLE for t in short)
+    assert short[2] == "Paspor anak"
+    assert short[0].endswith("(1)") and short[1].endswith("(2)")
+
+
+def test_a_long_body_sends_its_overflow_first() -> None:
+    text = "\n".join(f"Baris {i} " + "x" * 50 for i in range(40))
+    payloads = choices_payloads(Choices(text, [Option("a", "A"), Option("b", "B")]))
+    assert [p["type"] for p in payloads] == ["text", "text", "interactive"]
+    body = payloads[-1]["interactive"]["body"]["text"]
+    assert len(body) <= MAX_BODY
+    rebuilt = "\n".join([*(p["text"]["body"] for p in payloads[:-1]), body])
+    assert rebuilt == text
+
+
+def test_long_text_is_split_on_line_boundaries() -> None:
+    text = "\n".join("y" * 1000 for _ in range(9))
+    payloads = text_payloads(text)
+    assert [len(p["text"]["body"]) for p in payloads] == [4003, 4003, 1000]
+    assert all(p["text"]["preview_url"] is False for p in payloads)
+    assert split_text("a " * 3000, 4096)[0].endswith("a")
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+
+async def test_from_settings_builds_a_pooled_authenticated_client(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        var_dir=tmp_path,
+        whatsapp_token="tok",
+        whatsapp_phone_number_id="42",
+        whatsapp_app_secret="s",
+        whatsapp_verify_token="v",
+    )
+    channel = WhatsAppChannel.from_settings(settings, redis, clock)
+    try:
+        assert channel.client.headers["Authorization"] == "Bearer tok"
+        assert str(channel.client.base_url) == "https://graph.facebook.com/v21.0/"
+        assert channel.template_reminder == "antrean_reminder"
+    finally:
+        await channel.aclose()
+    assert channel.client.is_closed
+
+
+def test_from_settings_names_what_is_missing(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    settings = load_settings(var_dir=tmp_path, whatsapp_token="tok")
+    with pytest.raises(ConfigError, match="ANTREAN_WHATSAPP_APP_SECRET"):
+        WhatsAppChannel.from_settings(settings, redis, clock)
