@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+
+from aiohttp import web
 
 from bot.app import App
 from bot.embedded import release_shared_server
@@ -14,10 +17,69 @@ from bot.engine import Engine
 from bot.errors import AntreanError, ConfigError
 from bot.redis import connect
 from bot.settings import IDENTITY_RE, Settings, load_settings
+from bot.web import build_web_app
 from channels.console import ConsoleChannel, ConsoleSession, read_lines
+from channels.registry import configured_channels
 from handlers import build_steps
 
 log = logging.getLogger("antrean")
+
+
+async def serve(settings: Settings) -> None:
+    """Serve the web app (webhooks, health) and, in polling mode, long-poll Telegram. With no
+    channel configured, chat in the terminal instead."""
+    if settings.telegram_token is None and settings.whatsapp_token is None:
+        await chat(settings, "console:me")
+        return
+    client, server = connect(settings)
+    stop = asyncio.Event()
+    try:
+        app = App.build(settings, client)
+        channels = configured_channels(settings, client, app.clock)
+        engine = Engine(app, build_steps(), {c.name: c for c in channels})
+        runner = web.AppRunner(build_web_app(app, engine, channels), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        await site.start()
+        print(
+            f"Antrean serving {', '.join(c.name for c in channels)} on "
+            f"http://{settings.http_host}:{settings.http_port} (Ctrl-C to stop)",
+            flush=True,
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        tasks = []
+        if settings.telegram_mode == "polling":
+            from channels.telegram import TelegramChannel
+
+            for channel in channels:
+                if isinstance(channel, TelegramChannel):
+                    tasks.append(asyncio.create_task(channel.poll(engine.handle, stop)))
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        # Stop accepting requests, let the ones in flight finish, then close the channels.
+        await runner.cleanup()
+    finally:
+        await client.aclose()
+        if server is not None:
+            release_shared_server(server)
+
+
+async def telegram_admin(settings: Settings, action: str, url: str | None, drop: bool) -> None:
+    from channels.telegram import TelegramChannel
+
+    channel = TelegramChannel.from_settings(settings)
+    try:
+        if action == "set-webhook":
+            assert url is not None
+            await channel.set_webhook(url, drop_pending_updates=drop)
+            print(f"webhook set to {url}")
+        await channel.set_commands()
+        print("command menu set (id, en)")
+    finally:
+        await channel.aclose()
 
 
 async def chat(settings: Settings, identity: str) -> None:
@@ -49,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "run", help="serve the configured channels; with none configured, chat in the terminal"
     )
+    telegram = commands.add_parser("telegram", help="Telegram set-up")
+    telegram_cmds = telegram.add_subparsers(dest="action", required=True)
+    hook = telegram_cmds.add_parser(
+        "set-webhook", help="register the webhook URL (with the secret) and the command menu"
+    )
+    hook.add_argument("url", help="public HTTPS URL ending in /webhook/telegram")
+    hook.add_argument("--drop-pending-updates", action="store_true")
+    telegram_cmds.add_parser("set-commands", help="set the bot's command menu in id and en")
     chat_cmd = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat_cmd.add_argument(
         "--as",
@@ -67,11 +137,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = load_settings()
-        if args.command in ("run", "chat"):
-            identity = getattr(args, "identity", "console:me")
+        if args.command == "run":
+            asyncio.run(serve(settings))
+        elif args.command == "chat":
+            identity = args.identity
             if not IDENTITY_RE.match(identity):
                 raise ConfigError(f"--as {identity!r}: expected an identity like console:admin")
             asyncio.run(chat(settings, identity))
+        elif args.command == "telegram":
+            url = getattr(args, "url", None)
+            drop = getattr(args, "drop_pending_updates", False)
+            asyncio.run(telegram_admin(settings, args.action, url, drop))
     except ConfigError as exc:
         print(f"antrean: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,23 @@
+"""Which channels a process serves, chosen by which tokens are configured."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from bot.clock import Clock
+from bot.settings import Settings
+from channels.base import Channel
+
+
+def configured_channels(settings: Settings, redis: aioredis.Redis, clock: Clock) -> list[Channel]:
+    """Every channel with a token set; none means the console is the only way in."""
+    channels: list[Channel] = []
+    if settings.telegram_token is not None:
+        from channels.telegram import TelegramChannel
+
+        channels.append(TelegramChannel.from_settings(settings))
+    if settings.whatsapp_token is not None:
+        from channels.whatsapp import WhatsAppChannel
+
+        channels.append(WhatsAppChannel.from_settings(settings, redis, clock))
+    return channels
