@@ -109,13 +109,19 @@ class BookingCodes:
         )
 
 
+QR_MASK = 0
+
+
 def qr_png(text: str, scale: int = 8) -> bytes:
     """PNG bytes of a QR code of ``text``, for the staff's scanner at the counter."""
     if scale < 1:
         raise ValueError("scale must be at least 1 pixel per module.")
     # A full QR code (never Micro QR, which many phone scanners cannot read) at level M, which
     # survives a scratched or glare-covered screen; boost_error=False keeps the level fixed.
-    qr = segno.make_qr(text, error="m", boost_error=False)
+    # A fixed mask: every mask is valid, and segno's search for the best one was a third of the
+    # CPU of a whole booking conversation (bench/dialog.py). Codes are short, so readability
+    # does not suffer.
+    qr = segno.make_qr(text, error="m", boost_error=False, mask=QR_MASK)
     buffer = io.BytesIO()
     # A 4-module quiet zone, the minimum the QR standard asks for around the symbol.
     qr.save(buffer, kind="png", scale=scale, border=4)
