@@ -14,7 +14,7 @@ from bot.app import App
 from bot.clock import ms
 from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
 from bot.errors import ChannelError, InvalidInput, SessionLost
-from bot.messages import Choices, Inbound, Outbound, Text
+from bot.messages import Choices, Inbound, Outbound, Text, option_token
 from bot.sessions import Session
 from bot.text import MAX_TEXT, clean, fold
 from channels.base import Channel, Outcome
@@ -167,7 +167,10 @@ class Engine:
         """Resolve a tapped option or typed text against the options on offer."""
         offered = session.offered
         if option is not None:
-            return Reply(option=option) if any(oid == option for oid, _ in offered) else None
+            for oid, _ in offered:
+                if option in (oid, option_token(oid)):
+                    return Reply(option=oid)
+            return None
         if offered:
             if text.isdigit() and 1 <= int(text) <= len(offered):
                 return Reply(text=text, option=offered[int(text) - 1][0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,19 @@ class Option:
     id: str
     title: str
     description: str = ""
+
+
+# Platforms cap what a button may carry (Telegram's callback data: 64 bytes). Ids longer than this
+# travel as a short stable token, which the engine accepts in place of the id.
+MAX_OPTION_BYTES = 48
+
+
+def option_token(option_id: str) -> str:
+    """What a channel puts in a button for ``option_id``: the id itself when short, else ``#``
+    and a hash of it (the engine resolves the hash against the options on offer)."""
+    if len(option_id.encode()) <= MAX_OPTION_BYTES:
+        return option_id
+    return "#" + hashlib.blake2s(option_id.encode(), digest_size=12).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,3 +121,34 @@ async def test_a_step_that_crashes_leaves_the_user_at_the_menu(
     assert any("kesalahan" in t for t in texts)
     # The lease was released: the next message is handled, not queued forever.
     assert await engine.handle(Inbound("console", "u", "3", "again")) == "handled"
+
+
+async def test_long_option_ids_travel_as_tokens(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    from bot.messages import MAX_OPTION_BYTES, Option, option_token
+
+    long_id = "service-" + "x" * 80
+
+    class Pick:
+        name = MENU
+
+        async def ask(self, ctx: Context) -> Prompt:
+            return Prompt("pick", [Option(long_id, "Long"), Option("short", "Short")])
+
+        async def answer(self, ctx: Context, reply: Reply) -> str:
+            ctx.say(f"got {reply.option}")
+            return MENU
+
+    steps = Steps()
+    steps.add(Pick())
+    steps.add(Echo("language", [], []))
+    recorder = Recorder()
+    engine = Engine(make_app(redis, clock, tmp_path), steps, {"console": recorder})
+    await engine.handle(Inbound("console", "u", "1", "hi"))
+    token = option_token(long_id)
+    assert token != long_id and len(token.encode()) <= MAX_OPTION_BYTES
+    assert option_token("short") == "short"
+    await engine.handle(Inbound("console", "u", "2", option=token))
+    texts = [m.text for m in recorder.sent["u"] if isinstance(m, Text)]
+    assert f"got {long_id}" in texts
