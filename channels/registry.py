@@ -15,7 +15,7 @@ def configured_channels(settings: Settings, redis: aioredis.Redis, clock: Clock)
     if settings.telegram_token is not None:
         from channels.telegram import TelegramChannel
 
-        channels.append(TelegramChannel.from_settings(settings))
+        channels.append(TelegramChannel.from_settings(settings, redis=redis))
     if settings.whatsapp_token is not None:
         from channels.whatsapp import WhatsAppChannel
 

@@ -3,8 +3,12 @@ aiogram's :class:`~aiogram.Bot`.
 
 Only aiogram's client and types are used; the conversation itself is our engine's, so there is no
 aiogram Dispatcher or FSM here. Options become inline-keyboard buttons whose callback data is the
-option's id, so option ids must be short (at most 64 bytes of UTF-8, a Bot API limit). Typed
-numbers and titles work as on every other channel. Long option lists are not paged.
+option's :func:`~bot.messages.option_token` (the id, or a short hash of a long one: the Bot API
+caps callback data at 64 bytes). Typed numbers and titles work as on every other channel.
+
+Lists of more than :data:`PAGE_SIZE` options are paged when the channel has Redis: the first page
+of buttons plus a navigation row. The whole list is kept in Redis for that chat, so a tap on an
+arrow only swaps the message's keyboard and never reaches the engine.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import asyncio
 import hmac
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+import redis.asyncio as aioredis
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -50,10 +56,12 @@ from aiogram.types import (
 from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from bot.engine import anon
 from bot.errors import ChannelError, ConfigError
-from bot.messages import Choices, Inbound, Option, Outbound, Text
+from bot.keys import PREFIX
+from bot.messages import Choices, Image, Inbound, Option, Outbound, Text, option_token
 from bot.settings import Settings
 from channels.base import Channel, Handle, deliver
 
@@ -68,7 +76,19 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 1024 * 1024
 MAX_TEXT = 4096  # sendMessage text, in UTF-16 code units
 MAX_CAPTION = 1024  # sendPhoto caption
-MAX_CALLBACK_DATA = 64  # bytes of UTF-8
+MAX_CALLBACK_DATA = 64  # bytes of UTF-8; option_token() stays well below it
+# Option buttons per keyboard page: a phone screen's worth, so the navigation row stays in view.
+PAGE_SIZE = 8
+# Callback data of the navigation buttons. Option ids are dates, slot ids and words, and long ones
+# travel as "#<hash>", so nothing the engine offers starts with "~".
+NAV_PREFIX = "~pg:"
+# The middle "n/N" button: it must carry callback data, but leads nowhere.
+NAV_NOOP = NAV_PREFIX + "-"
+# The navigation arrows, single angle quotation marks (escaped: they pass for < and > in code).
+PREV = "\u2039"
+NEXT = "\u203a"
+# Long enough for a user who returns to the list later that day; then the key goes by itself.
+PAGES_TTL = 86400
 ALLOWED_UPDATES = ["message", "callback_query"]
 # What the Bot API accepts as secret_token.
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -130,26 +150,75 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 
 
 def callback_data(option: Option) -> str:
-    if len(option.id.encode()) > MAX_CALLBACK_DATA:
-        raise ValueError(
-            f"option id {option.id[:20]!r}… is over {MAX_CALLBACK_DATA} bytes; "
-            "Telegram buttons need short option ids"
-        )
-    return option.id
+    # The engine resolves the token back to the id against the options on offer.
+    return option_token(option.id)
 
 
 def button_text(option: Option) -> str:
     return f"{option.title} ({option.description})" if option.description else option.title
 
 
-def keyboard(options: Sequence[Option]) -> InlineKeyboardMarkup:
+def option_rows(options: Sequence[Option]) -> list[list[InlineKeyboardButton]]:
     # One button per row: titles (dates, office services) are too long to sit side by side.
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=button_text(o), callback_data=callback_data(o))]
-            for o in options
-        ]
+    return [
+        [InlineKeyboardButton(text=button_text(o), callback_data=callback_data(o))] for o in options
+    ]
+
+
+def keyboard(options: Sequence[Option]) -> InlineKeyboardMarkup:
+    """Every option, unpaged."""
+    return InlineKeyboardMarkup(inline_keyboard=option_rows(options))
+
+
+def page_count(options: Sequence[Option]) -> int:
+    return max(1, math.ceil(len(options) / PAGE_SIZE))
+
+
+def page_keyboard(options: Sequence[Option], page: int) -> InlineKeyboardMarkup:
+    """Page ``page`` (0-based) of ``options``, with a navigation row when there is more than one
+    page. Only arrows that lead somewhere are shown."""
+    pages = page_count(options)
+    rows = option_rows(options[page * PAGE_SIZE : (page + 1) * PAGE_SIZE])
+    if pages > 1:
+        nav: list[InlineKeyboardButton] = []
+        if page > 0:
+            nav.append(InlineKeyboardButton(text=PREV, callback_data=f"{NAV_PREFIX}{page - 1}"))
+        nav.append(InlineKeyboardButton(text=f"{page + 1}/{pages}", callback_data=NAV_NOOP))
+        if page < pages - 1:
+            nav.append(InlineKeyboardButton(text=NEXT, callback_data=f"{NAV_PREFIX}{page + 1}"))
+        rows.append(nav)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def pages_key(chat_id: str) -> str:
+    """Where a chat's paged option list is kept: in the user's ``{u:<identity>}`` hash tag, so
+    Redis Cluster puts it in the same slot as the user's session keys (bot.keys.SessionKeys)."""
+    return f"{PREFIX}:{{u:telegram:{chat_id}}}:pages"
+
+
+def dump_pages(message_id: int, options: Sequence[Option]) -> str:
+    return json.dumps(
+        {
+            "message_id": message_id,
+            "options": [
+                {"id": o.id, "title": o.title, "description": o.description} for o in options
+            ],
+        }
     )
+
+
+def load_pages(raw: str | bytes) -> tuple[int, list[Option]] | None:
+    """The stored (message id, options), or None for anything unreadable (treated as nothing
+    stored: the tapped keyboard is removed and the user can still type)."""
+    try:
+        data = json.loads(raw)
+        options = [
+            Option(str(o["id"]), str(o["title"]), str(o.get("description", "")))
+            for o in data["options"]
+        ]
+        return int(data["message_id"]), options
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def command_text(text: str) -> str:
@@ -172,6 +241,7 @@ class TelegramChannel(Channel):
         attempts: int = 3,
         backoff: float = 0.5,
         max_retry_after: float = 30.0,
+        redis: aioredis.Redis | None = None,
     ) -> None:
         if webhook_secret is not None and not SECRET_RE.match(webhook_secret):
             raise ConfigError(
@@ -185,9 +255,13 @@ class TelegramChannel(Channel):
         # Waiting longer than this inside a webhook request would make Telegram time out and
         # redeliver; we give up on the reply instead (the user's next message recovers it).
         self.max_retry_after = max_retry_after
+        # Without Redis there is nowhere to keep a list between taps: options are sent unpaged.
+        self.redis = redis
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TelegramChannel:
+    def from_settings(
+        cls, settings: Settings, redis: aioredis.Redis | None = None
+    ) -> TelegramChannel:
         if settings.telegram_token is None:
             raise ConfigError("ANTREAN_TELEGRAM_TOKEN is not set")
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
@@ -198,7 +272,7 @@ class TelegramChannel(Channel):
                 "ANTREAN_TELEGRAM_TOKEN: not a bot token like 123456:ABC-DEF… (ask @BotFather)"
             ) from exc
         secret = settings.telegram_webhook_secret
-        return cls(bot, secret.get_secret_value() if secret else None)
+        return cls(bot, secret.get_secret_value() if secret else None, redis=redis)
 
     async def aclose(self) -> None:
         await self.bot.session.close()
@@ -207,10 +281,49 @@ class TelegramChannel(Channel):
 
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
         for message in messages:
+            if isinstance(message, Choices):
+                await self._send_choices(user_id, message)
+                continue
             for method in self._methods(user_id, message):
                 await self._call(method, user_id)
 
-    def _methods(self, chat_id: str, message: Outbound) -> list[TelegramMethod[Any]]:
+    async def _send_choices(self, chat_id: str, message: Choices) -> None:
+        options = message.options
+        paged = self.redis is not None and len(options) > PAGE_SIZE
+        if paged:
+            markup: InlineKeyboardMarkup | None = page_keyboard(options, 0)
+        else:
+            markup = keyboard(options) if options else None
+        pieces = split_text(message.text) or [""]
+        for piece in pieces[:-1]:
+            await self._call(SendMessage(chat_id=chat_id, text=piece, parse_mode=None), chat_id)
+        # The keyboard hangs off the last piece; Telegram refuses an empty text.
+        sent = await self._call(
+            SendMessage(
+                chat_id=chat_id,
+                text=pieces[-1] if pieces[-1].strip() else "…",
+                parse_mode=None,
+                reply_markup=markup,
+            ),
+            chat_id,
+        )
+        if paged:
+            await self._remember_pages(chat_id, sent.message_id, options)
+
+    async def _remember_pages(
+        self, chat_id: str, message_id: int, options: Sequence[Option]
+    ) -> None:
+        assert self.redis is not None
+        try:
+            await self.redis.set(pages_key(chat_id), dump_pages(message_id, options), ex=PAGES_TTL)
+        except (RedisError, OSError) as exc:
+            # The first page is on screen and typed numbers reach every option; only the arrows
+            # are lost (a tap then removes the keyboard). Not worth failing the reply for.
+            log.warning(
+                "telegram: could not keep pages for user %s: %s", anon(f"telegram:{chat_id}"), exc
+            )
+
+    def _methods(self, chat_id: str, message: Text | Image) -> list[TelegramMethod[Any]]:
         # parse_mode=None always: user-supplied text (names) must never be read as markup.
         if isinstance(message, Text):
             return [
@@ -218,22 +331,6 @@ class TelegramChannel(Channel):
                 for piece in split_text(message.text)
                 if piece.strip()
             ]
-        if isinstance(message, Choices):
-            pieces = split_text(message.text) or [""]
-            methods: list[TelegramMethod[Any]] = [
-                SendMessage(chat_id=chat_id, text=piece, parse_mode=None) for piece in pieces[:-1]
-            ]
-            markup = keyboard(message.options) if message.options else None
-            # The keyboard hangs off the last piece; Telegram refuses an empty text.
-            methods.append(
-                SendMessage(
-                    chat_id=chat_id,
-                    text=pieces[-1] if pieces[-1].strip() else "…",
-                    parse_mode=None,
-                    reply_markup=markup,
-                )
-            )
-            return methods
         photo = BufferedInputFile(message.data, filename=message.filename)
         if utf16_len(message.caption) <= MAX_CAPTION:
             return [
@@ -277,25 +374,42 @@ class TelegramChannel(Channel):
             except (TelegramNetworkError, TelegramServerError) as exc:
                 failures += 1
                 if failures >= self.attempts:
+                    reason = self._redact(exc.message)
+                    # Logged here, once, because only here are the method and the user known
+                    # together; the chat id (personal data) goes in as a pseudonym only.
+                    log.warning(
+                        "telegram %s failed %d times for user %s: %s",
+                        name,
+                        failures,
+                        anon(f"telegram:{user_id}"),
+                        reason,
+                    )
                     raise ChannelError(
-                        f"telegram {name} failed {failures} times: {exc.message}",
+                        f"telegram {name} failed {failures} times: {reason}",
                         code="unavailable",
                     ) from exc
                 await self.sleep(self.backoff * 2 ** (failures - 1))
             except TelegramAPIError as exc:
                 raise ChannelError(
-                    f"telegram {name} refused: {exc.message}", code="refused"
+                    f"telegram {name} refused: {self._redact(exc.message)}", code="refused"
                 ) from exc
             except AiogramError as exc:
                 # e.g. ClientDecodeError: something that is not the Bot API answered.
-                raise ChannelError(f"telegram {name}: {exc}", code="bad_response") from exc
+                raise ChannelError(
+                    f"telegram {name}: {self._redact(str(exc))}", code="bad_response"
+                ) from exc
+
+    def _redact(self, text: str) -> str:
+        # The token is part of every Bot API URL, and client errors may quote the URL.
+        return text.replace(self.bot.token, "<token>")
 
     async def _try(self, method: TelegramMethod[Any], user_id: str) -> None:
         """A call whose failure must not stop the user's message from being handled."""
         try:
             await self._call(method, user_id)
         except ChannelError as exc:
-            log.warning("telegram: %s", exc)
+            if exc.code != "unavailable":  # _call has logged that one already
+                log.warning("telegram: %s", exc)
 
     async def set_webhook(self, url: str, drop_pending_updates: bool = False) -> None:
         await self._call(
@@ -406,9 +520,15 @@ class TelegramChannel(Channel):
         # Always answer, or the user's app shows a spinner on the button for a while.
         await self._try(AnswerCallbackQuery(callback_query_id=query.id), user_id)
         tapped = query.message
+        if isinstance(tapped, Message) and tapped.chat.type != "private":
+            return 200
+        if query.data is not None and query.data.startswith(NAV_PREFIX):
+            # Paging is the keyboard's business: the engine never sees it, and the session (and
+            # the options on offer) stay as they are.
+            if not isinstance(tapped, Message):
+                return 200  # too old for Telegram to let us edit it
+            return await self._navigate(tapped, query.data, user_id)
         if isinstance(tapped, Message):
-            if tapped.chat.type != "private":
-                return 200
             # Remove the keyboard: a second tap on a stale button cannot pick anything.
             await self._try(
                 EditMessageReplyMarkup(chat_id=tapped.chat.id, message_id=tapped.message_id),
@@ -424,3 +544,34 @@ class TelegramChannel(Channel):
             locale_hint=query.from_user.language_code,
         )
         return await deliver(handle, inbound)
+
+    async def _navigate(self, tapped: Message, data: str, user_id: str) -> int:
+        """Show another page of the tapped keyboard, or remove it when it is not the latest."""
+        chat_id = tapped.chat.id
+        stored: tuple[int, list[Option]] | None = None
+        if self.redis is not None:
+            try:
+                raw = await self.redis.get(pages_key(str(chat_id)))
+            except (RedisError, OSError) as exc:
+                log.warning("Redis unavailable, asking Telegram to redeliver: %s", exc)
+                return 503
+            stored = load_pages(raw) if raw is not None else None
+        if stored is None or stored[0] != tapped.message_id:
+            # An older keyboard (its options may no longer be on offer): take it away.
+            await self._try(
+                EditMessageReplyMarkup(chat_id=chat_id, message_id=tapped.message_id), user_id
+            )
+            return 200
+        options = stored[1]
+        wanted = data.removeprefix(NAV_PREFIX)
+        if not wanted.isdigit() or int(wanted) >= page_count(options):
+            return 200  # the "n/N" button, or a page that does not exist: nothing to change
+        await self._try(
+            EditMessageReplyMarkup(
+                chat_id=chat_id,
+                message_id=tapped.message_id,
+                reply_markup=page_keyboard(options, int(wanted)),
+            ),
+            user_id,
+        )
+        return 200

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -15,18 +19,28 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.clock import ManualClock
+from bot.dialog import MENU, Context, Prompt, Reply, Steps
 from bot.embedded import RedisServer, free_port
+from bot.engine import anon
 from bot.errors import ChannelError, ConfigError
+from bot.keys import SessionKeys
 from bot.messages import Choices, Image, Option, Text
 from bot.settings import load_settings
 from channels.telegram import (
+    MAX_CALLBACK_DATA,
     MAX_TEXT,
+    NAV_PREFIX,
+    NEXT,
     NOT_TEXT_REPLY,
+    PAGE_SIZE,
+    PREV,
     TelegramChannel,
+    pages_key,
     split_text,
     utf16_len,
 )
 from tests.channels.drivers.telegram import (
+    CHAT_ID,
     WEBHOOK_SECRET,
     TelegramDriver,
     callback_update,
@@ -242,8 +256,17 @@ async def test_choices_become_buttons_and_images_photos(
     ]
     assert photo.method == "sendPhoto" and photo.params["caption"] == "Kode A-001"
     assert list(photo.files.values()) == [b"\x89PNG.."]
-    with pytest.raises(ValueError, match="short option ids"):
-        await channel.send("42", [Choices("Pilih", [Option("x" * 65, "Terlalu panjang")])])
+
+
+async def test_without_redis_a_long_list_is_sent_unpaged(
+    channel_and_fake: tuple[TelegramChannel, FakeTelegram, Gate],
+) -> None:
+    channel, fake, _ = channel_and_fake
+    options = [Option(f"o{i}", f"Pilihan {i}") for i in range(1, 16)]
+    await channel.send("42", [Choices("Pilih", options)])
+    [choice] = fake.calls
+    rows = choice.params["reply_markup"]["inline_keyboard"]
+    assert [row[0]["callback_data"] for row in rows] == [o.id for o in options]
 
 
 async def test_a_rate_limited_chat_does_not_delay_another(
@@ -277,6 +300,23 @@ async def test_server_errors_are_retried_a_bounded_number_of_times(
     assert caught.value.code == "unavailable"
     assert len(fake.of("sendMessage")) == 6
     assert gate.waits == [0.5, 1.0, 0.5, 1.0]
+
+
+async def test_exhausted_retries_are_logged_once_without_chat_id_or_token(
+    channel_and_fake: tuple[TelegramChannel, FakeTelegram, Gate],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    channel, fake, gate = channel_and_fake
+    gate.open.set()
+    fake.fail(10)
+    with caplog.at_level(logging.INFO, logger="channels.telegram"), pytest.raises(ChannelError):
+        await channel.send("4242", [Text("gagal")])
+    [record] = [r for r in caplog.records if r.name == "channels.telegram"]
+    assert record.levelno == logging.WARNING
+    message = record.getMessage()
+    pseudonym = anon("telegram:4242")
+    assert "sendMessage" in message and pseudonym in message
+    assert "4242" not in message.replace(pseudonym, "") and TOKEN not in message
 
 
 async def test_a_long_rate_limit_gives_up_with_retry_after(
@@ -314,6 +354,157 @@ def test_from_settings_needs_a_valid_token(tmp_path: Path) -> None:
         TelegramChannel.from_settings(load_settings(var_dir=tmp_path))
     with pytest.raises(ConfigError, match="TELEGRAM_TOKEN"):
         TelegramChannel.from_settings(load_settings(var_dir=tmp_path, telegram_token="nope"))
+
+
+# -- long option ids and paged keyboards ------------------------------------------------------
+
+
+@dataclass
+class Offer:
+    """A step that offers fixed options and says which option id reached it."""
+
+    name: str
+    options: tuple[Option, ...]
+
+    async def ask(self, ctx: Context) -> Prompt:
+        return Prompt("Pilih satu", self.options)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        ctx.say(f"dipilih: {reply.option}")
+        return self.name
+
+
+def offering(options: list[Option]) -> Steps:
+    steps = Steps()
+    steps.add(Offer(MENU, tuple(options)))
+    steps.add(Offer("language", (Option("id", "Bahasa Indonesia"),)))
+    return steps
+
+
+@asynccontextmanager
+async def driving(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, steps: Steps
+) -> AsyncIterator[TelegramDriver]:
+    async with (
+        open_channel(redis, clock, tmp_path, steps) as (fake, _, _, base),
+        aiohttp.ClientSession() as http,
+    ):
+        yield TelegramDriver(fake, http, base)
+
+
+async def test_a_long_option_id_fits_in_callback_data_and_reaches_the_step(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    long_id = "slot-" + "x" * 95
+    assert len(long_id.encode()) == 100
+    steps = offering([Option(long_id, "Panjang"), Option("pendek", "Pendek")])
+    async with driving(redis, clock, tmp_path, steps) as driver:
+        seen = await driver.type("halo")
+        assert seen.options == ["Panjang", "Pendek"]
+        _, data = driver.keyboard
+        assert len(data[0].encode()) <= MAX_CALLBACK_DATA and data[0] != long_id
+        assert data[1] == "pendek"
+        seen = await driver.choose(1)
+        assert f"dipilih: {long_id}" in seen.texts
+
+
+async def test_a_long_list_is_paged_and_turning_pages_never_reaches_the_engine(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    options = [Option(f"o{i}", f"Pilihan {i}") for i in range(1, 16)]
+    async with driving(redis, clock, tmp_path, offering(options)) as driver:
+        fake = driver.fake
+        await driver.type("halo")
+        [choice] = [c for c in fake.of("sendMessage") if "reply_markup" in c.params]
+        rows = choice.params["reply_markup"]["inline_keyboard"]
+        assert [row[0]["text"] for row in rows[:-1]] == [f"Pilihan {i}" for i in range(1, 9)]
+        assert [(b["text"], b["callback_data"]) for b in rows[-1]] == [
+            ("1/2", f"{NAV_PREFIX}-"),
+            (NEXT, f"{NAV_PREFIX}1"),
+        ]
+        message_id = driver.sent_message_id(choice)
+        stored = json.loads(await redis.get(pages_key(str(CHAT_ID))))
+        assert stored["message_id"] == message_id and len(stored["options"]) == 15
+        assert stored["options"][8] == {"id": "o9", "title": "Pilihan 9", "description": ""}
+        assert 86000 < await redis.ttl(pages_key(str(CHAT_ID))) <= 86400
+        session_key = SessionKeys(f"telegram:{CHAT_ID}").session
+        # One Redis Cluster slot with the user's session: the same {hash tag}.
+        assert pages_key(str(CHAT_ID)).split("}")[0] == session_key.split("}")[0]
+        session = await redis.get(session_key)
+
+        before = len(fake.calls)
+        seen = await driver.turn_page(NEXT)
+        assert [c.method for c in fake.calls[before:]] == [
+            "answerCallbackQuery",
+            "editMessageReplyMarkup",
+        ]
+        [edit] = fake.calls[before + 1 :]
+        assert edit.params["message_id"] == str(message_id)
+        assert seen.options == [f"Pilihan {i}" for i in range(9, 16)]
+        assert driver.nav == [(PREV, f"{NAV_PREFIX}0"), ("2/2", f"{NAV_PREFIX}-")]
+        assert seen.texts == [] and await redis.get(session_key) == session
+        # The "n/N" button leads nowhere: answered, and the keyboard stays.
+        before = len(fake.calls)
+        assert await driver.post(callback_update(f"{NAV_PREFIX}-", message_id)) == 200
+        assert [c.method for c in fake.calls[before:]] == ["answerCallbackQuery"]
+
+        seen = await driver.turn_page(PREV)
+        assert seen.options == [f"Pilihan {i}" for i in range(1, PAGE_SIZE + 1)]
+        await driver.turn_page(NEXT)
+        # An option of page 2 is an ordinary tap: answered, keyboard removed, handed on.
+        before = len(fake.calls)
+        seen = await driver.choose(4)
+        assert [c.method for c in fake.calls[before : before + 2]] == [
+            "answerCallbackQuery",
+            "editMessageReplyMarkup",
+        ]
+        assert "reply_markup" not in fake.calls[before + 1].params
+        assert "dipilih: o12" in seen.texts
+        # The step asked again: a new paged keyboard, remembered in place of the old one.
+        new_id, _ = driver.keyboard
+        assert new_id != message_id
+        stored = json.loads(await redis.get(pages_key(str(CHAT_ID))))
+        assert stored["message_id"] == new_id
+
+        # NEXT on the old message is stale: answered, its keyboard removed, the engine untouched.
+        session = await redis.get(session_key)
+        before = len(fake.calls)
+        assert await driver.post(callback_update(f"{NAV_PREFIX}1", message_id)) == 200
+        stale = fake.calls[before:]
+        assert [c.method for c in stale] == ["answerCallbackQuery", "editMessageReplyMarkup"]
+        assert stale[1].params["message_id"] == str(message_id)
+        assert "reply_markup" not in stale[1].params
+        assert await redis.get(session_key) == session
+
+        # With nothing stored (expired), the same.
+        await redis.delete(pages_key(str(CHAT_ID)))
+        before = len(fake.calls)
+        assert await driver.post(callback_update(f"{NAV_PREFIX}1", new_id)) == 200
+        stale = fake.calls[before:]
+        assert [c.method for c in stale] == ["answerCallbackQuery", "editMessageReplyMarkup"]
+        assert "reply_markup" not in stale[1].params
+
+
+async def test_short_lists_are_not_paged_or_stored(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    options = [Option(f"o{i}", f"Pilihan {i}") for i in range(1, PAGE_SIZE + 1)]
+    async with driving(redis, clock, tmp_path, offering(options)) as driver:
+        seen = await driver.type("halo")
+        assert seen.options == [o.title for o in options] and driver.nav == []
+        assert await redis.get(pages_key(str(CHAT_ID))) is None
+
+
+async def test_a_date_on_the_second_page_books_on(driver: TelegramDriver) -> None:
+    await driver.type("halo")
+    await driver.choose(1)
+    seen = await driver.choose(1)
+    assert "Pilih tanggal" in seen.all_text and len(seen.options) == PAGE_SIZE
+    seen = await driver.turn_page(NEXT)
+    day = seen.options[0]
+    seen = await driver.choose(1)
+    assert "Pilih jam" in seen.all_text and seen.options
+    assert day.split(" (")[0] in seen.all_text
 
 
 # -- Redis outage -----------------------------------------------------------------------------

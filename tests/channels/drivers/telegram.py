@@ -14,9 +14,10 @@ import redis.asyncio as aioredis
 
 from bot.app import App
 from bot.clock import ManualClock
+from bot.dialog import Steps
 from bot.engine import Engine
 from bot.web import build_web_app
-from channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from channels.telegram import NAV_PREFIX, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
 from handlers import build_steps
 from tests.channels.drivers import Seen
 from tests.fake_telegram import BOT_USER, NOW, TOKEN, Call, FakeTelegram
@@ -77,8 +78,10 @@ class TelegramDriver:
         self.fake = fake
         self.http = http
         self.url = base + WEBHOOK_PATH
-        # The latest inline keyboard: (message id, callback data of each button).
+        # The latest inline keyboard: (message id, callback data of each option button), and
+        # the page it shows: (button text, callback data) of its navigation row.
         self.keyboard: tuple[int, list[str]] = (0, [])
+        self.nav: list[tuple[str, str]] = []
 
     async def post(self, update: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> int:
         headers = {SECRET_HEADER: secret} if secret is not None else {}
@@ -102,13 +105,24 @@ class TelegramDriver:
                 seen.texts.append(call.params["text"])
                 rows = call.params.get("reply_markup", {}).get("inline_keyboard", [])
                 if rows:
-                    buttons = [button for row in rows for button in row]
-                    seen.options = [b["text"] for b in buttons]
-                    self.keyboard = (
-                        self.sent_message_id(call),
-                        [b["callback_data"] for b in buttons],
-                    )
+                    self.show(seen, self.sent_message_id(call), rows)
+            elif call.method == "editMessageReplyMarkup":
+                # Another page of the same keyboard (an edit without markup removes it).
+                rows = call.params.get("reply_markup", {}).get("inline_keyboard", [])
+                if rows:
+                    self.show(seen, int(call.params["message_id"]), rows)
         return seen
+
+    def show(self, seen: Seen, message_id: int, rows: list[list[dict[str, str]]]) -> None:
+        buttons = [button for row in rows for button in row]
+        options = [b for b in buttons if not b["callback_data"].startswith(NAV_PREFIX)]
+        seen.options = [b["text"] for b in options]
+        self.keyboard = (message_id, [b["callback_data"] for b in options])
+        self.nav = [
+            (b["text"], b["callback_data"])
+            for b in buttons
+            if b["callback_data"].startswith(NAV_PREFIX)
+        ]
 
     def sent_message_id(self, call: Call) -> int:
         assert call.result is not None, "the fake refused this send"
@@ -119,15 +133,27 @@ class TelegramDriver:
         return await self.deliver(text_update(text))
 
     async def choose(self, number: int) -> Seen:
+        """Tap option ``number`` (1-based) of the page of buttons on screen."""
         message_id, data = self.keyboard
         return await self.deliver(callback_update(data[number - 1], message_id))
+
+    async def turn_page(self, arrow: str) -> Seen:
+        """Tap the navigation button labelled ``arrow`` (PREV or NEXT) under the latest keyboard."""
+        message_id, _ = self.keyboard
+        [data] = [d for text, d in self.nav if text == arrow]
+        return await self.deliver(callback_update(data, message_id))
 
 
 @asynccontextmanager
 async def open_channel(
-    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, **settings: Any
+    redis: aioredis.Redis,
+    clock: ManualClock,
+    tmp_path: Path,
+    steps: Steps | None = None,
+    **settings: Any,
 ) -> AsyncIterator[tuple[FakeTelegram, App, TelegramChannel, str]]:
-    """The fake Bot API and our web app with the Telegram channel, both on loopback."""
+    """The fake Bot API and our web app with the Telegram channel, both on loopback. The engine
+    runs ``steps`` (the real handlers by default)."""
     fake = FakeTelegram()
     async with run_server(fake.app()) as api_base:
         app = make_app(
@@ -139,8 +165,9 @@ async def open_channel(
             telegram_webhook_secret=WEBHOOK_SECRET,
             **settings,
         )
-        channel = TelegramChannel.from_settings(app.settings)
-        engine = Engine(app, build_steps(), {"telegram": channel})
+        # With Redis, as in production: long option lists are paged.
+        channel = TelegramChannel.from_settings(app.settings, redis=redis)
+        engine = Engine(app, steps or build_steps(), {"telegram": channel})
         async with run_server(build_web_app(app, engine, [channel])) as base:
             yield fake, app, channel, base
 
