@@ -6,12 +6,19 @@ Inbound: Meta POSTs a signed webhook envelope (``object: whatsapp_business_accou
 ``/{phone_number_id}/messages`` per message (rendering in :mod:`channels.whatsapp_render`).
 
 Free-form messages may only be sent within 24 hours of the user's last message; after that only
-an approved template gets through (:meth:`WhatsAppChannel.notify`).
+an approved template gets through (:meth:`WhatsAppChannel.notify`). Meta may refuse free-form text
+at once (HTTP 400, code 131047) or accept it and report the refusal later, as a ``failed`` status
+in the webhook: both end in the template.
+
+Payload shapes follow Meta's references: the ``messages`` webhook (``entry[].changes[].value`` with
+``metadata``, ``contacts``, ``messages``, ``statuses``), interactive reply buttons and list
+messages, template messages, media upload, and the Graph API error codes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -53,14 +60,32 @@ LANGUAGES = {"id": "id", "en": "en"}
 THROTTLED = {130429, 131056}  # throughput / pair rate limit: wait, then retry this recipient
 UNDELIVERABLE = 131026  # not a WhatsApp user, old app, or has not accepted the terms
 TRANSIENT = 131000  # "something went wrong": retry a few times
-AUTH = 190  # access token expired or invalid
+AUTH = 190  # access token expired or invalid (HTTP 401)
+UNKNOWN_OBJECT = 100  # e.g. a phone number id that does not exist or the token may not use
 OUTSIDE_WINDOW = 131047  # more than 24 hours since the user last wrote: template only
+# ChannelError codes of a send that may succeed if tried again later.
+RETRYABLE = {"network", str(TRANSIENT), *(str(code) for code in THROTTLED)}
 
 THROTTLE_ATTEMPTS = 6
 TRANSIENT_ATTEMPTS = 3
 BASE_DELAY = 1.0
 
 Sleep = Callable[[float], Awaitable[None]]
+
+DELIVERY_TTL = 7 * 86400
+FALLBACK_TTL = 86400
+# Meta does not promise to deliver statuses in order ("read" may come before "delivered", or
+# without it): a status only replaces one of a lower rank, so the hash keeps the furthest state.
+# Unknown states rank 0 and never hide a known one.
+RECORD_STATUS = """
+local rank = {sent = 1, delivered = 2, read = 3, failed = 4}
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old or (rank[ARGV[2]] or 0) >= (rank[old] or 0) then
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
 
 
 def user_tag(wa_id: str) -> str:
@@ -149,6 +174,7 @@ class WhatsAppChannel(Channel):
         self.sleep = sleep
         self._owns_client = owns_client
         self._auth_logged = False
+        self._record_status = redis.register_script(RECORD_STATUS)
 
     @classmethod
     def from_settings(
@@ -180,6 +206,31 @@ class WhatsAppChannel(Channel):
             template_notice=settings.whatsapp_template_notice,
             owns_client=True,
         )
+
+    async def start(self) -> None:
+        """Check the token and phone number id with one read of the phone number, so that a bad
+        setting stops the process at start-up instead of failing every send later."""
+        try:
+            await self._call(
+                "get",
+                f"/{self.phone_number_id}",
+                params={"fields": "id,display_phone_number,verified_name"},
+            )
+        except GraphError as exc:
+            if exc.code == AUTH or exc.status == 401:
+                self._auth_logged = True
+                raise ConfigError(
+                    f"WhatsApp refused the access token ({exc}): renew ANTREAN_WHATSAPP_TOKEN"
+                ) from exc
+            if exc.code == UNKNOWN_OBJECT:
+                raise ConfigError(
+                    f"WhatsApp does not know phone number {self.phone_number_id} for this token "
+                    f"({exc}): check ANTREAN_WHATSAPP_PHONE_NUMBER_ID"
+                ) from exc
+            # Meta having a bad minute is no reason to refuse to start: sends retry on their own.
+            log.warning("could not check the WhatsApp settings at start-up: %s", exc)
+        except httpx.HTTPError as exc:
+            log.warning("WhatsApp unreachable at start-up, carrying on: %s", exc)
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -216,15 +267,20 @@ class WhatsAppChannel(Channel):
         if not isinstance(envelope, dict) or envelope.get("object") != "whatsapp_business_account":
             return web.Response(status=400)
         by_user: dict[str, list[dict[str, Any]]] = {}
+        statuses: list[dict[str, Any]] = []
         for value in self._values(envelope):
-            for status in _dicts(value.get("statuses")):
-                self._status(status)
+            for error in _dicts(value.get("errors")):
+                # Errors about the app or the number rather than one message (e.g. a webhook
+                # Meta could not deliver): nothing to answer, but someone must look.
+                log.error("WhatsApp reported an error: %s %s", error.get("code"), error)
+            statuses.extend(s for s in _dicts(value.get("statuses")) if s.get("recipient_id"))
             for message in _dicts(value.get("messages")):
                 if message.get("from") and message.get("id"):
                     by_user.setdefault(str(message["from"]), []).append(message)
         # One user's messages in order; different users at the same time.
         results = await asyncio.gather(
-            *(self._user_messages(handle, wa_id, msgs) for wa_id, msgs in by_user.items())
+            *(self._status(status) for status in statuses),
+            *(self._user_messages(handle, wa_id, msgs) for wa_id, msgs in by_user.items()),
         )
         return web.Response(status=max([200, *results]))
 
@@ -239,18 +295,67 @@ class WhatsAppChannel(Channel):
                     values.append(value)
         return values
 
-    def _status(self, status: dict[str, Any]) -> None:
-        """Delivery receipts: logged, never shown to the dialog."""
-        state = status.get("status")
-        who = anon(f"whatsapp:{status.get('recipient_id', '')}")
+    async def _status(self, status: dict[str, Any]) -> int:
+        """A delivery receipt: kept as the message's delivery state, never shown to the dialog.
+        A ``failed`` 131047 of a free-form notice sends its template instead."""
+        wa_id = str(status["recipient_id"])
+        wamid = str(status.get("id", ""))
+        state = str(status.get("status", ""))
+        who = anon(f"whatsapp:{wa_id}")
+        if wamid and state:
+            try:
+                await self._record_status(
+                    keys=[f"{user_tag(wa_id)}:delivery"], args=[wamid, state, DELIVERY_TTL]
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("Redis unavailable, asking Meta to redeliver: %s", exc)
+                return 503
         if state != "failed":
-            log.debug("message %s to user %s: %s", status.get("id"), who, state)
-            return
+            log.debug("message %s to user %s: %s", wamid, who, state)
+            return 200
         codes = [error.get("code") for error in _dicts(status.get("errors"))]
-        if OUTSIDE_WINDOW in codes:
-            log.warning("message to user %s refused: outside the 24-hour window", who)
-        else:
+        if OUTSIDE_WINDOW not in codes:
             log.warning("message to user %s failed: %s", who, codes)
+            return 200
+        log.warning("message to user %s refused: outside the 24-hour window", who)
+        return await self._send_fallback(wa_id, wamid)
+
+    async def _send_fallback(self, wa_id: str, wamid: str) -> int:
+        """Send the template remembered for a refused free-form notice, once."""
+        tag = user_tag(wa_id)
+        try:
+            raw = await self.redis.get(f"{tag}:fallback:{wamid}")
+            if raw is None:
+                return 200  # not a notice, already handled, or older than a day
+            data = json.loads(raw)
+            # A long notice went out in several pieces and each may fail: one template in all.
+            claim = f"{tag}:fallback:{data['first']}:sent"
+            if not await self.redis.set(claim, 1, nx=True, ex=FALLBACK_TTL):
+                return 200
+        except (RedisError, OSError) as exc:
+            log.warning("Redis unavailable, asking Meta to redeliver: %s", exc)
+            return 503
+        payload = template_payload(
+            data["template"], LANGUAGES.get(data["locale"], "id"), data["params"]
+        )
+        try:
+            await self._post_message(wa_id, payload)
+        except ChannelError as exc:
+            if exc.code in RETRYABLE:
+                # Let Meta's redelivery of this status try again.
+                with contextlib.suppress(RedisError, OSError):
+                    await self.redis.delete(claim)
+                log.warning(
+                    "template to user %s failed, will retry: %s", anon(f"whatsapp:{wa_id}"), exc
+                )
+                return 503
+            log.warning("template to user %s refused: %s", anon(f"whatsapp:{wa_id}"), exc)
+        try:
+            await self.redis.delete(*(f"{tag}:fallback:{w}" for w in data["wamids"]))
+        except (RedisError, OSError) as exc:
+            # The claim still stands for a day: a redelivered status sends nothing.
+            log.warning("could not forget the sent template: %s", exc)
+        return 200
 
     async def _user_messages(
         self, handle: Handle, wa_id: str, messages: list[dict[str, Any]]
@@ -349,14 +454,37 @@ class WhatsAppChannel(Channel):
         if not await self.in_window(user_id):
             await self._post_message(user_id, fallback)
             return
+        wamids: list[str] = []
         try:
             for payload in text_payloads(text):
-                await self._post_message(user_id, payload)
+                wamids.append(await self._post_message(user_id, payload))
         except ChannelError as exc:
             if exc.code != str(OUTSIDE_WINDOW):
                 raise
             # Our clock and Meta's disagree about the window: the template always gets through.
             await self._post_message(user_id, fallback)
+            return
+        # Meta may still refuse the text later, in a failed status: keep what to send then.
+        await self._remember_fallback(
+            user_id, wamids, {"template": template, "locale": locale, "params": list(params)}
+        )
+
+    async def _remember_fallback(
+        self, user_id: str, wamids: list[str], call: dict[str, Any]
+    ) -> None:
+        wamids = [w for w in wamids if w]
+        if not wamids:
+            return
+        data = json.dumps({**call, "first": wamids[0], "wamids": wamids}, ensure_ascii=False)
+        tag = user_tag(user_id)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for wamid in wamids:
+                    pipe.set(f"{tag}:fallback:{wamid}", data, ex=FALLBACK_TTL)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # The notice went out; only a late refusal of it would go unanswered.
+            log.warning("could not keep the template of a notice: %s", exc)
 
     async def in_window(self, user_id: str) -> bool:
         try:
@@ -368,7 +496,20 @@ class WhatsAppChannel(Channel):
         return ms(self.clock.now()) - int(raw) < WINDOW.total_seconds() * 1000
 
     async def undeliverable(self, user_id: str) -> bool:
-        return bool(await self.redis.exists(f"{user_tag(user_id)}:undeliverable"))
+        try:
+            return bool(await self.redis.exists(f"{user_tag(user_id)}:undeliverable"))
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"could not read the undeliverable mark: {exc}") from exc
+
+    async def delivery(self, user_id: str, wamid: str) -> str | None:
+        """The furthest delivery state Meta reported for one message we sent, if any."""
+        try:
+            raw = await self.redis.hget(f"{user_tag(user_id)}:delivery", wamid)
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"could not read the delivery state: {exc}") from exc
+        if raw is None:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def _post_message(self, to: str, payload: Payload) -> str:
         """Send one message to one recipient, retrying what may succeed later; return its wamid."""

@@ -4,6 +4,10 @@ The Cloud API is strict about lengths (a request over a limit is refused whole),
 cut here, on word and line boundaries, before it leaves us. Reply buttons are used only when every
 title fits a button unshortened: a shortened button title could not show the full title anywhere,
 whereas a list row can carry it in its description.
+
+Meta allows reply ids of 256 characters (buttons) and 200 (list rows), but every channel follows one
+rule: an option id longer than :data:`~bot.messages.MAX_OPTION_BYTES` travels as
+:func:`~bot.messages.option_token`, which the engine resolves against the options on offer.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from bot.messages import Choices, Option
+from bot.messages import Choices, Option, option_token
 
 MAX_TEXT = 4096
 MAX_BODY = 1024
@@ -138,7 +142,10 @@ def choices_payloads(choices: Choices, page: int = 0) -> list[Payload]:
         return [*overflow, *text_payloads(body)]
     if page == 0 and _fits_buttons(options):
         buttons = [
-            {"type": "reply", "reply": {"id": o.id, "title": " ".join(o.title.split())}}
+            {
+                "type": "reply",
+                "reply": {"id": option_token(o.id), "title": " ".join(o.title.split())},
+            }
             for o in options
         ]
         interactive: Payload = {
@@ -156,7 +163,7 @@ def choices_payloads(choices: Choices, page: int = 0) -> list[Payload]:
         parts = [full] if title != full else []
         if option.description:
             parts.append(option.description)
-        row: Payload = {"id": option.id, "title": title}
+        row: Payload = {"id": option_token(option.id), "title": title}
         if parts:
             row["description"] = shorten(" · ".join(parts), MAX_ROW_DESCRIPTION)
         rows.append(row)

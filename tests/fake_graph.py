@@ -1,8 +1,15 @@
 """A fake WhatsApp Cloud API (Graph API) on loopback, answering with Meta's real payload shapes.
 
-It records every request in order, can be told to refuse a recipient a few times with a given
-error code, and refuses free-form messages to recipients outside the 24-hour window (131047),
-as Meta does.
+It records every message and upload in order, can be told to refuse a recipient a few times with a
+given error code, and refuses free-form messages to recipients outside the 24-hour window (131047)
+either at once or, as Meta mostly does, by accepting them and reporting a ``failed`` status later.
+It refuses interactive messages over Meta's documented limits (131009), and answers a read of the
+phone number (``GET /{phone_number_id}``) as the channel's start-up check.
+
+Shapes follow Meta's references: Messages API (text, interactive reply buttons and list messages,
+template), media upload (``{"id": ...}``), the ``messages`` webhook and its statuses, and the
+WhatsApp error codes (HTTP 401 for 190; HTTP 400 for 130429, 131026, 131047, 131056, 131009;
+HTTP 500 for 131000).
 """
 
 from __future__ import annotations
@@ -20,46 +27,167 @@ from aiohttp import web
 from tests.web_support import run_server
 
 VERSION = "v21.0"
+AUTH = 190
 
-# code -> (HTTP status, message, type), as the Graph API answers them.
+# code -> (HTTP status, title, details), as the Graph API answers them.
 ERRORS: dict[int, tuple[int, str, str]] = {
-    130429: (400, "Rate limit hit", "OAuthException"),
-    131056: (400, "(Business Account, Consumer Account) pair rate limit hit", "OAuthException"),
-    131026: (400, "Message Undeliverable.", "OAuthException"),
-    131000: (500, "Something went wrong", "OAuthException"),
-    131047: (400, "Re-engagement message", "OAuthException"),
-    190: (401, "Error validating access token: Session has expired", "OAuthException"),
+    130429: (400, "Rate limit hit", "Cloud API message throughput has been reached."),
+    131056: (
+        400,
+        "(Business Account, Consumer Account) pair rate limit hit",
+        "Too many messages sent from the sender phone number to the same recipient phone number "
+        "in a short period of time.",
+    ),
+    131026: (400, "Message undeliverable", "Unable to deliver message."),
+    131000: (500, "Something went wrong", "Message failed to send due to an unknown error."),
+    131047: (
+        400,
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer last "
+        "replied to this number.",
+    ),
+    131009: (400, "Parameter value is not valid", "One or more parameter values are invalid."),
+    190: (401, "Error validating access token: Session has expired", ""),
 }
+HREF = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
+# The limits Meta documents for interactive messages, in characters.
+MAX_BUTTONS, MAX_BUTTON_TITLE, MAX_BUTTON_ID = 3, 20, 256
+MAX_ROWS, MAX_ROW_TITLE, MAX_ROW_ID, MAX_ROW_DESCRIPTION = 10, 24, 200, 72
+MAX_SECTIONS, MAX_SECTION_TITLE, MAX_LIST_BUTTON = 10, 24, 20
+MAX_BODY, MAX_TEXT = 1024, 4096
 
 
-def error_body(code: int) -> tuple[int, dict[str, Any]]:
-    status, message, kind = ERRORS[code]
-    return status, {
+def error_body(code: int, details: str | None = None) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and body of a refused Graph API call."""
+    status, title, default = ERRORS[code]
+    error: dict[str, Any] = {
+        "message": f"(#{code}) {title}",
+        "type": "OAuthException",
+        "code": code,
+    }
+    if code == AUTH:
+        # A Graph API (not WhatsApp) error: no error_data, and the message is the title itself.
+        error["message"] = title
+        error["error_subcode"] = 463
+    else:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details or default}
+    error["fbtrace_id"] = "AbCdEfGhIjK"
+    return status, {"error": error}
+
+
+def unknown_object(method: str, object_id: str) -> dict[str, Any]:
+    """Graph's answer about an id that does not exist or that the token may not use."""
+    return {
         "error": {
-            "message": f"({'#' + str(code)}) {message}",
-            "type": kind,
-            "code": code,
-            "error_data": {"messaging_product": "whatsapp", "details": message},
-            "error_subcode": 2494010 if code == 131026 else None,
+            "message": f"Unsupported {method} request. Object with ID '{object_id}' does not "
+            "exist, cannot be loaded due to missing permissions, or does not support this "
+            "operation.",
+            "type": "GraphMethodException",
+            "code": 100,
+            "error_subcode": 33,
             "fbtrace_id": "AbCdEfGhIjK",
         }
     }
+
+
+def status_update(
+    wamid: str, recipient: str, state: str, code: int | None = None
+) -> dict[str, Any]:
+    """One ``statuses[]`` entry of the messages webhook; ``failed`` ones carry ``errors[]``."""
+    status: dict[str, Any] = {
+        "id": wamid,
+        "status": state,
+        "timestamp": "1893456000",
+        "recipient_id": recipient,
+    }
+    if state == "failed" and code is not None:
+        _, title, details = ERRORS[code]
+        status["errors"] = [
+            {
+                "code": code,
+                "title": title,
+                "message": title,
+                "error_data": {"details": details},
+                "href": HREF,
+            }
+        ]
+    return status
+
+
+def _too_long(value: object, limit: int) -> bool:
+    return not isinstance(value, str) or not 0 < len(value) <= limit
+
+
+def invalid_interactive(interactive: dict[str, Any]) -> str | None:
+    """Why Meta would refuse this interactive message, or None when it is within the limits."""
+    body = interactive.get("body", {}).get("text")
+    if _too_long(body, MAX_BODY):
+        return f"Body text length invalid. Min length: 1, Max length: {MAX_BODY}"
+    action = interactive.get("action", {})
+    if interactive.get("type") == "button":
+        buttons = action.get("buttons", [])
+        if not 0 < len(buttons) <= MAX_BUTTONS:
+            return f"Buttons count invalid. Min: 1, Max: {MAX_BUTTONS}"
+        for button in buttons:
+            reply = button.get("reply", {})
+            if button.get("type") != "reply":
+                return "Button type must be reply"
+            if _too_long(reply.get("id"), MAX_BUTTON_ID):
+                return f"Button id length invalid. Min length: 1, Max length: {MAX_BUTTON_ID}"
+            if _too_long(reply.get("title"), MAX_BUTTON_TITLE):
+                return f"Button title length invalid. Min length: 1, Max length: {MAX_BUTTON_TITLE}"
+        return None
+    if interactive.get("type") == "list":
+        if _too_long(action.get("button"), MAX_LIST_BUTTON):
+            return f"Button text length invalid. Min length: 1, Max length: {MAX_LIST_BUTTON}"
+        sections = action.get("sections", [])
+        if not 0 < len(sections) <= MAX_SECTIONS:
+            return f"Sections count invalid. Min: 1, Max: {MAX_SECTIONS}"
+        if len(sections) > 1 and any(
+            _too_long(s.get("title"), MAX_SECTION_TITLE) for s in sections
+        ):
+            return "Section title is required when there is more than one section"
+        rows = [row for section in sections for row in section.get("rows", [])]
+        if not 0 < len(rows) <= MAX_ROWS:
+            return f"Total row count invalid. Min: 1, Max: {MAX_ROWS}"
+        for row in rows:
+            if _too_long(row.get("id"), MAX_ROW_ID):
+                return f"Row id length invalid. Min length: 1, Max length: {MAX_ROW_ID}"
+            if _too_long(row.get("title"), MAX_ROW_TITLE):
+                return f"Row title length invalid. Min length: 1, Max length: {MAX_ROW_TITLE}"
+            if "description" in row and _too_long(row["description"], MAX_ROW_DESCRIPTION):
+                return f"Row description length invalid. Max length: {MAX_ROW_DESCRIPTION}"
+        return None
+    return f"Interactive type {interactive.get('type')!r} is not supported here"
 
 
 @dataclass
 class FakeGraph:
     phone_number_id: str = "1234567890"
     token: str = "test-token"
-    # Every request as received: {"path": ..., "json": ...} or {"path": ..., "form": ...}.
+    # Every message or upload as received: {"path": ..., "json": ...} (with the "id" Meta gave an
+    # accepted message) or {"path": ..., "form": ...}.
     requests: list[dict[str, Any]] = field(default_factory=list)
     # recipient -> [error code, times left]
     failures: dict[str, list[int]] = field(default_factory=dict)
+    # Recipients whose free-form messages are refused at once (HTTP 400, 131047)...
     outside_window: set[str] = field(default_factory=set)
+    # ...or accepted, then reported as a failed status (131047), as Meta mostly does.
+    outside_window_later: set[str] = field(default_factory=set)
+    # Statuses Meta would post to the webhook, in order; a driver delivers them.
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    # Reads of the phone number (the channel's start-up check).
+    lookups: int = 0
+    token_expired: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     base_url: str = ""
 
     def fail(self, recipient: str, code: int, times: int = 1) -> None:
         self.failures[recipient] = [code, times]
+
+    def expire_token(self) -> None:
+        """From now on every call is refused as with an expired access token (401, 190)."""
+        self.token_expired = True
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -71,21 +199,35 @@ class FakeGraph:
 
     def app(self) -> web.Application:
         app = web.Application()
+        app.router.add_get(f"/{VERSION}/{{pnid}}", self._phone_number)
         app.router.add_post(f"/{VERSION}/{{pnid}}/messages", self._message)
         app.router.add_post(f"/{VERSION}/{{pnid}}/media", self._media)
         return app
 
     def _refuse(self, request: web.Request) -> web.Response | None:
-        if request.match_info["pnid"] != self.phone_number_id:
-            return web.json_response(
-                {"error": {"message": "Unsupported post request", "type": "GraphMethodException",
-                           "code": 100, "error_subcode": 33, "fbtrace_id": "x"}},
-                status=400,
-            )  # fmt: skip
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
-            status, body = error_body(190)
+        # Graph checks the token before it looks the object up.
+        if self.token_expired or request.headers.get("Authorization") != f"Bearer {self.token}":
+            status, body = error_body(AUTH)
             return web.json_response(body, status=status)
+        if request.match_info["pnid"] != self.phone_number_id:
+            method = request.method.lower()
+            return web.json_response(unknown_object(method, request.match_info["pnid"]), status=400)
         return None
+
+    async def _phone_number(self, request: web.Request) -> web.Response:
+        self.lookups += 1
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        known = {
+            "id": self.phone_number_id,
+            "display_phone_number": "+1 555-000-1111",
+            "verified_name": "Kantor Imigrasi Test",
+            "quality_rating": "GREEN",
+        }
+        # Graph answers the fields asked for (id always), or a default set without ``fields``.
+        wanted = request.query.get("fields", "display_phone_number,verified_name").split(",")
+        return web.json_response({k: v for k, v in known.items() if k in {"id", *wanted}})
 
     async def _message(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -99,14 +241,27 @@ class FakeGraph:
             failure[1] -= 1
             status, error = error_body(failure[0])
             return web.json_response(error, status=status)
-        if to in self.outside_window and body.get("type") != "template":
+        if body.get("type") == "interactive":
+            problem = invalid_interactive(body.get("interactive", {}))
+            if problem is not None:
+                status, error = error_body(131009, problem)
+                return web.json_response(error, status=status)
+        if body.get("type") == "text" and _too_long(body.get("text", {}).get("body"), MAX_TEXT):
+            status, error = error_body(131009, "Text body length invalid.")
+            return web.json_response(error, status=status)
+        free_form = body.get("type") != "template"
+        if to in self.outside_window and free_form:
             status, error = error_body(131047)
             return web.json_response(error, status=status)
+        message_id = f"wamid.{next(self._ids)}"
+        self.requests[-1]["id"] = message_id
+        if to in self.outside_window_later and free_form:
+            self.statuses.append(status_update(message_id, to, "failed", 131047))
         return web.json_response(
             {
                 "messaging_product": "whatsapp",
                 "contacts": [{"input": to, "wa_id": to}],
-                "messages": [{"id": f"wamid.{next(self._ids)}"}],
+                "messages": [{"id": message_id}],
             }
         )
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.clock import ManualClock
+from bot.dialog import MENU, Context, Prompt, Reply, Steps
+from bot.embedded import RedisServer, free_port
+from bot.engine import Engine
 from bot.errors import ChannelError, ConfigError
-from bot.messages import Choices, Image, Option, Text
+from bot.messages import MAX_OPTION_BYTES, Choices, Image, Option, Text, option_token
 from bot.settings import load_settings
+from bot.web import build_web_app
 from channels.whatsapp import POLITE, WhatsAppChannel, user_tag
 from channels.whatsapp_render import (
     MAX_BODY,
@@ -28,15 +33,28 @@ from channels.whatsapp_render import (
     text_payloads,
     unique_titles,
 )
-from tests.channels.drivers.whatsapp import WA_ID, WhatsAppDriver, open_driver, seen_of
+from handlers import build_steps
+from handlers.menu import Language
+from tests.channels.drivers.whatsapp import (
+    WA_ID,
+    WhatsAppDriver,
+    graph_client,
+    open_driver,
+    seen_of,
+)
 from tests.fake_graph import (
+    APP_SECRET,
     VERIFY_TOKEN,
     envelope,
     reply_message,
+    run_fake_graph,
     signed,
+    status_update,
     text_message,
     wamid,
 )
+from tests.support import make_app
+from tests.web_support import run_server
 
 OTHER = "6289876543210"
 
@@ -150,7 +168,26 @@ async def test_statuses_never_reach_the_dialog(wa: WhatsAppDriver, redis: aiored
     response = await wa.post(envelope(statuses=statuses))
     assert response.status_code == 200
     assert wa.fake.requests == []
-    assert await user_keys(redis) == []
+    # Only the delivery states were kept: no session, and no template for an unknown message.
+    assert await user_keys(redis) == [f"{user_tag(WA_ID)}:delivery"]
+    assert await wa.channel.delivery(WA_ID, "wamid.1") == "delivered"
+    assert await wa.channel.delivery(WA_ID, "wamid.2") == "failed"
+
+
+async def test_statuses_keep_the_furthest_delivery_state_for_a_week(
+    wa: WhatsAppDriver, redis: aioredis.Redis
+) -> None:
+    await wa.channel.send(WA_ID, [Text("A-001")])
+    wamid_ = wa.fake.requests[-1]["id"]
+    # Meta does not promise the order: "read" may overtake "delivered".
+    for state in ("sent", "read", "delivered"):
+        response = await wa.post(envelope(statuses=[status_update(wamid_, WA_ID, state)]))
+        assert response.status_code == 200
+    assert await wa.channel.delivery(WA_ID, wamid_) == "read"
+    key = f"{user_tag(WA_ID)}:delivery"
+    assert 6 * 86400 < await redis.ttl(key) <= 7 * 86400
+    assert not await redis.exists(f"{user_tag(WA_ID)}:session")
+    assert len(wa.fake.requests) == 1
 
 
 async def test_a_message_delivered_three_times_has_one_effect(wa: WhatsAppDriver) -> None:
@@ -331,6 +368,46 @@ async def test_a_user_silent_for_25_hours_gets_the_template(
     }
 
 
+async def test_a_notice_failed_later_with_131047_gets_the_template_once(
+    wa: WhatsAppDriver, redis: aioredis.Redis
+) -> None:
+    await wa.type("halo")
+    wa.fake.outside_window_later.add(WA_ID)  # Meta accepts the text, then reports it failed
+    before = len(wa.fake.to(WA_ID))
+    await wa.channel.notify(
+        WA_ID, "Besok jam 08:00", template="antrean_reminder", params=["A-001"], locale="en"
+    )
+    [text] = wa.fake.to(WA_ID)[before:]
+    assert text["type"] == "text"
+    kept = f"{user_tag(WA_ID)}:fallback:{wa.fake.requests[-1]['id']}"
+    assert 0 < await redis.ttl(kept) <= 86400
+    [failed] = wa.fake.statuses
+    for _ in range(2):  # Meta redelivers the status
+        response = await wa.post(envelope(statuses=[failed]))
+        assert response.status_code == 200
+    [_, template] = wa.fake.to(WA_ID)[before:]
+    assert template["template"] == {
+        "name": "antrean_reminder",
+        "language": {"code": "en"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "A-001"}]}],
+    }
+    assert not await redis.exists(kept)
+    assert await wa.channel.delivery(WA_ID, failed["id"]) == "failed"
+
+
+async def test_a_long_notice_failed_in_every_piece_gets_one_template(wa: WhatsAppDriver) -> None:
+    await wa.type("halo")
+    wa.fake.outside_window_later.add(WA_ID)
+    before = len(wa.fake.to(WA_ID))
+    text = "\n".join("x" * 1000 for _ in range(6))  # two messages
+    await wa.channel.notify(WA_ID, text, template="antrean_notice", params=[], locale="id")
+    assert len(wa.fake.statuses) == 2
+    response = await wa.deliver_statuses()
+    assert response.status_code == 200
+    sent = wa.fake.to(WA_ID)[before:]
+    assert [m["type"] for m in sent] == ["text", "text", "template"]
+
+
 async def test_free_form_refused_with_131047_is_retried_as_the_template(
     wa: WhatsAppDriver,
 ) -> None:
@@ -341,6 +418,140 @@ async def test_free_form_refused_with_131047_is_retried_as_the_template(
     refused, sent = wa.fake.to(WA_ID)[before:]
     assert refused["type"] == "text"
     assert sent["type"] == "template" and sent["template"]["language"] == {"code": "id"}
+
+
+# -- option ids -----------------------------------------------------------------------------------
+
+
+# An id longer than any button may carry, as a handler could build from office, service and day.
+LONG_ID = "office:jakarta-pusat/service:paspor-baru-elektronik/day:2030-03-05/w:".ljust(100, "x")
+
+
+@dataclass
+class LongIds:
+    """A step offering an option with a 100-byte id (and ``extra`` short ones)."""
+
+    extra: int
+    answers: list[str | None] = field(default_factory=list)
+    name: str = MENU
+
+    async def ask(self, ctx: Context) -> Prompt:
+        extra = [Option(f"o{i}", f"Lain {i}") for i in range(self.extra)]
+        return Prompt("Pilih", [Option(LONG_ID, "Panjang"), Option("short", "Pendek"), *extra])
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        self.answers.append(reply.option)
+        return MENU
+
+
+@pytest.mark.parametrize("extra", [0, 3])  # reply buttons, then a list
+async def test_a_100_byte_option_id_travels_as_a_token_and_reaches_the_engine(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, extra: int
+) -> None:
+    assert len(LONG_ID.encode()) == 100
+    step = LongIds(extra)
+    steps = Steps()
+    steps.add(step)
+    steps.add(Language())  # the engine needs it
+    async with open_driver(redis, clock, tmp_path, steps=steps) as wa:
+        await wa.type("halo")
+        [offer] = [m for m in wa.fake.to(WA_ID) if m["type"] == "interactive"]
+        interactive = offer["interactive"]
+        if interactive["type"] == "button":
+            ids = [b["reply"]["id"] for b in interactive["action"]["buttons"]]
+        else:
+            ids = [r["id"] for r in interactive["action"]["sections"][0]["rows"]]
+        assert interactive["type"] == ("button" if extra == 0 else "list")
+        assert ids[0] == option_token(LONG_ID) and len(ids[0].encode()) <= MAX_OPTION_BYTES
+        assert ids[1] == "short"
+        await wa.choose(1)
+        await wa.choose(2)
+        assert step.answers == [LONG_ID, "short"]
+
+
+# -- start-up check of the settings --------------------------------------------------------------
+
+
+async def test_start_checks_the_token_and_phone_number_with_one_call(wa: WhatsAppDriver) -> None:
+    # open_driver's web app started the channel.
+    assert wa.fake.lookups == 1
+    assert wa.fake.requests == []
+
+
+async def test_a_bad_token_stops_the_start_naming_the_setting(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    async with run_fake_graph() as fake, graph_client(fake) as graph:
+        fake.expire_token()
+        channel = WhatsAppChannel(
+            graph,
+            phone_number_id=fake.phone_number_id,
+            app_secret=APP_SECRET,
+            verify_token=VERIFY_TOKEN,
+            redis=redis,
+            clock=clock,
+        )
+        with pytest.raises(ConfigError, match="ANTREAN_WHATSAPP_TOKEN"):
+            await channel.start()
+        # The web app does not come up with it.
+        app = make_app(redis, clock, tmp_path)
+        engine = Engine(app, build_steps(), {"whatsapp": channel})
+        with pytest.raises(ConfigError, match="ANTREAN_WHATSAPP_TOKEN"):
+            async with run_server(build_web_app(app, engine, [channel])):
+                pass
+        assert fake.lookups == 2
+
+
+async def test_an_unknown_phone_number_id_stops_the_start_naming_the_setting(
+    redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    async with run_fake_graph() as fake, graph_client(fake) as graph:
+        channel = WhatsAppChannel(
+            graph,
+            phone_number_id="999",
+            app_secret=APP_SECRET,
+            verify_token=VERIFY_TOKEN,
+            redis=redis,
+            clock=clock,
+        )
+        with pytest.raises(ConfigError, match="ANTREAN_WHATSAPP_PHONE_NUMBER_ID"):
+            await channel.start()
+
+
+# -- Redis outage -------------------------------------------------------------------------------
+
+
+async def test_redis_down_answers_503_and_the_redelivery_completes(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path / "redis", port=free_port())
+    server.start()
+    client = aioredis.Redis.from_url(server.url, decode_responses=True)
+    try:
+        async with open_driver(client, clock, tmp_path) as wa:
+            server.stop()
+            message = envelope([text_message(WA_ID, "halo")])
+            assert (await wa.post(message)).status_code == 503
+            status = envelope(statuses=[status_update("wamid.9", WA_ID, "delivered")])
+            assert (await wa.post(status)).status_code == 503
+            assert wa.fake.requests == []
+            server = RedisServer(server.data_dir, port=server.port)
+            server.start()
+            codes = [(await wa.post(message)).status_code]
+            # A pooled connection may still point at the old server once; the next try is fresh.
+            if codes[-1] == 503:
+                codes.append((await wa.post(message)).status_code)
+            assert codes[-1] == 200
+            assert "Selamat datang" in seen_of(wa.fake.to(WA_ID)).all_text
+            # Meta would retry the 503 again later; by then it is a known duplicate.
+            replied = len(wa.fake.requests)
+            assert (await wa.post(message)).status_code == 200
+            assert len(wa.fake.requests) == replied
+            assert (await wa.post(status)).status_code == 200
+            assert await wa.channel.delivery(WA_ID, "wamid.9") == "delivered"
+    finally:
+        await client.aclose()
+        server.stop()
 
 
 # -- rendering ------------------------------------------------------------------------------------

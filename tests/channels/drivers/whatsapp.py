@@ -12,6 +12,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from bot.clock import ManualClock
+from bot.dialog import Steps
 from bot.engine import Engine
 from bot.web import build_web_app
 from channels.whatsapp import Sleep, WhatsAppChannel
@@ -74,6 +75,11 @@ class WhatsAppDriver:
         body = json.dumps(payload).encode()
         return await self.client.post("/webhook/whatsapp", content=body, headers=signed(body))
 
+    async def deliver_statuses(self) -> httpx.Response:
+        """Post the statuses Meta has for us (one webhook request), as Meta would."""
+        statuses, self.fake.statuses = self.fake.statuses, []
+        return await self.post(envelope(statuses=statuses))
+
     async def _deliver(self, message: dict[str, Any]) -> Seen:
         before = len(self.fake.to(self.wa_id))
         response = await self.post(envelope([message]))
@@ -101,8 +107,15 @@ class WhatsAppDriver:
 
 @asynccontextmanager
 async def open_driver(
-    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, *, sleep: Sleep = no_sleep
+    redis: aioredis.Redis,
+    clock: ManualClock,
+    tmp_path: Path,
+    *,
+    sleep: Sleep = no_sleep,
+    steps: Steps | None = None,
 ) -> AsyncIterator[WhatsAppDriver]:
+    """The channel, the engine (with ``steps``, else the real dialog) and the web app on loopback,
+    talking to a fake Graph API. The web app starts the channel, which checks the token."""
     async with run_fake_graph() as fake, graph_client(fake) as graph:
         channel = WhatsAppChannel(
             graph,
@@ -114,7 +127,7 @@ async def open_driver(
             sleep=sleep,
         )
         app = make_app(redis, clock, tmp_path)
-        engine = Engine(app, build_steps(), {"whatsapp": channel})
+        engine = Engine(app, steps or build_steps(), {"whatsapp": channel})
         async with (
             run_server(build_web_app(app, engine, [channel])) as url,
             httpx.AsyncClient(base_url=url) as client,
