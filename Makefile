@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/antrean run
+	$(BIN)/antrean run --with-worker
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
 from bot.clock import Clock, SystemClock
 from bot.codes import BookingCodes
+from bot.events import BookingEvents, NoEvents
 from bot.i18n import Catalog
 from bot.nik import NikHasher
 from bot.office import Office, load_office
@@ -27,6 +28,7 @@ class App:
     codes: BookingCodes
     niks: NikHasher
     catalog: Catalog
+    events: BookingEvents = field(default_factory=NoEvents)
 
     @classmethod
     def build(
@@ -36,6 +38,7 @@ class App:
         *,
         clock: Clock | None = None,
         office: Office | None = None,
+        events: BookingEvents | None = None,
     ) -> App:
         """Wire the parts together. The Redis client is the caller's (it owns its lifetime)."""
         clock = clock or SystemClock()
@@ -51,4 +54,5 @@ class App:
             codes=BookingCodes(secret),
             niks=NikHasher(secret),
             catalog=Catalog.load(settings.default_locale),
+            events=events or NoEvents(),
         )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.app import App
@@ -25,6 +28,36 @@ from handlers import build_steps
 log = logging.getLogger("antrean")
 
 
+def build_app(settings: Settings, client: aioredis.Redis) -> App:
+    """The app of a serving process: booking events schedule reminders on RQ."""
+    from workers.queues import default_queue, queue_connection
+    from workers.reminders import ReminderSchedule, RqBookingEvents
+
+    app = App.build(settings, client)
+    queue_conn, _ = queue_connection(settings)
+    app.events = RqBookingEvents(ReminderSchedule(default_queue(queue_conn), app.office, app.clock))
+    return app
+
+
+@contextlib.contextmanager
+def worker_beside(enabled: bool, verbose: bool) -> Iterator[None]:
+    """``--with-worker``: an ``antrean worker`` process next to this one, sharing its terminal,
+    stopped with it."""
+    if not enabled:
+        yield
+        return
+    args = [sys.executable, "-m", "bot.cli", "worker"] + ([] if verbose else ["--quiet"])
+    process = subprocess.Popen(args)
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 async def serve(settings: Settings) -> None:
     """Serve the web app (webhooks, health) and, in polling mode, long-poll Telegram. With no
     channel configured, chat in the terminal instead."""
@@ -34,7 +67,7 @@ async def serve(settings: Settings) -> None:
     client, server = connect(settings)
     stop = asyncio.Event()
     try:
-        app = App.build(settings, client)
+        app = build_app(settings, client)
         channels = configured_channels(settings, client, app.clock)
         engine = Engine(app, build_steps(), {c.name: c for c in channels})
         runner = web.AppRunner(build_web_app(app, engine, channels), access_log=None)
@@ -88,7 +121,7 @@ async def chat(settings: Settings, identity: str) -> None:
         raise ConfigError("--as takes a console identity, e.g. console:admin")
     client, server = connect(settings)
     try:
-        app = App.build(settings, client)
+        app = build_app(settings, client)
         console = ConsoleChannel(image_dir=settings.var_dir / "images")
         engine = Engine(app, build_steps(), {"console": console})
         session = ConsoleSession(user_id)
@@ -108,9 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
+    run = commands.add_parser(
         "run", help="serve the configured channels; with none configured, chat in the terminal"
     )
+    run.add_argument(
+        "--with-worker", action="store_true", help="also start a worker (reminders, broadcasts)"
+    )
+    worker = commands.add_parser("worker", help="run an RQ worker and its scheduler")
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    worker.add_argument("--quiet", action="store_true", help="log warnings only")
     telegram = commands.add_parser("telegram", help="Telegram set-up")
     telegram_cmds = telegram.add_subparsers(dest="action", required=True)
     hook = telegram_cmds.add_parser(
@@ -138,7 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "run":
-            asyncio.run(serve(settings))
+            with worker_beside(args.with_worker, args.verbose):
+                asyncio.run(serve(settings))
+        elif args.command == "worker":
+            from workers.worker import run_worker
+
+            run_worker(settings, burst=args.burst, quiet=args.quiet)
         elif args.command == "chat":
             identity = args.identity
             if not IDENTITY_RE.match(identity):

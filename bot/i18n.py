@@ -8,6 +8,7 @@ from __future__ import annotations
 import string
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,16 @@ class Catalog:
         if template is None:
             raise KeyError(f"no message {key!r} in the {locale!r} catalog")
         return template.format(**params) if params else template
+
+    def format_day(self, locale: str, day: date) -> str:
+        """``Sen, 4 Mar 2030`` / ``Mon 4 Mar 2030``."""
+        weekdays = self.t(locale, "date.weekdays").split(",")
+        months = self.t(locale, "date.months").split(",")
+        return self.t(
+            locale,
+            "date.format",
+            weekday=weekdays[day.weekday()],
+            day=day.day,
+            month=months[day.month - 1],
+            year=day.year,
+        )

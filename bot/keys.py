@@ -54,6 +54,10 @@ class OfficeKeys:
         """Set of the active booking ids of one account (channel identity)."""
         return f"{self.tag}:account:{identity}"
 
+    def reminded(self, booking_id: str, day: str, window: str, offset: int) -> str:
+        """Sent-marker of one reminder of one booking at one time (a reschedule makes a new one)."""
+        return f"{self.tag}:reminded:{booking_id}:{day}:{window}:{offset}"
+
     @property
     def closed(self) -> str:
         """Set of days closed by staff."""

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     secret_key: SecretStr | None = None
     office_config: Path | None = None
+    # RQ's Redis (reminders, broadcasts). Unset: the same server as ANTREAN_REDIS_URL. RQ needs a
+    # standalone or Sentinel-managed server, not a Cluster.
+    queue_redis_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     default_locale: Literal["id", "en"] = "id"
@@ -77,7 +80,7 @@ class Settings(BaseSettings):
                 )
         return value
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "queue_redis_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

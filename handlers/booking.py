@@ -223,6 +223,7 @@ class Confirm:
             ctx.data.pop("win", None)
             ctx.say(ctx.t("book.sold_out_late"))
             return "book.window"
+        await ctx.app.events.booked(booking)
         code = ctx.app.codes.code(ctx.office.id, booking.id, booking.nik_hash)
         docs = service.docs(ctx.locale)
         ctx.say(

@@ -10,15 +10,7 @@ from bot.seats import Availability
 
 
 def format_day(ctx: Context, day: date) -> str:
-    weekdays = ctx.t("date.weekdays").split(",")
-    months = ctx.t("date.months").split(",")
-    return ctx.t(
-        "date.format",
-        weekday=weekdays[day.weekday()],
-        day=day.day,
-        month=months[day.month - 1],
-        year=day.year,
-    )
+    return ctx.app.catalog.format_day(ctx.locale, day)
 
 
 def service_name(ctx: Context, service_id: str) -> str:

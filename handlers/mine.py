@@ -132,10 +132,11 @@ class CancelBooking:
             ctx.say(ctx.t("mine.cancel_cutoff", hours=hours))
             return MENU
         try:
-            await ctx.seats.cancel(b.id, account=ctx.identity)
+            cancelled = await ctx.seats.cancel(b.id, account=ctx.identity)
         except BookingNotFound:
             ctx.say(ctx.t("mine.gone"))
             return MENU
+        await ctx.app.events.cancelled(cancelled)
         ctx.data.clear()
         ctx.say(ctx.t("mine.cancelled", number=b.queue_number))
         return MENU
@@ -234,6 +235,7 @@ class ConfirmMove:
         except BookingNotFound:
             ctx.say(ctx.t("mine.gone"))
             return MENU
+        await ctx.app.events.moved(moved)
         ctx.data.clear()
         ctx.say(
             ctx.t(

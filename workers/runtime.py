@@ -1,0 +1,74 @@
+"""What RQ jobs need, built once per worker process: settings, one event loop, the app, channels.
+
+RQ runs jobs synchronously; our channels and Redis client are asyncio. A ``SimpleWorker`` runs
+every job in one process, so one :class:`asyncio.Runner` and one set of clients serve them all
+instead of reconnecting for each job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, ClassVar, TypeVar
+
+from bot.app import App
+from bot.embedded import RedisServer, release_shared_server
+from bot.redis import connect
+from bot.settings import Settings, load_settings
+from channels.base import Channel
+from channels.console import ConsoleChannel
+from channels.registry import configured_channels
+
+T = TypeVar("T")
+
+
+class Runtime:
+    current: ClassVar[Runtime | None] = None
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runner = asyncio.Runner()
+        self._app: App | None = None
+        self._channels: dict[str, Channel] | None = None
+        self._server: RedisServer | None = None
+
+    @classmethod
+    def get(cls) -> Runtime:
+        if cls.current is None:
+            cls.current = cls(load_settings())
+        return cls.current
+
+    @classmethod
+    def install(cls, runtime: Runtime | None) -> None:
+        cls.current = runtime
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.runner.run(coro)
+
+    def app(self) -> App:
+        if self._app is None:
+            client, self._server = connect(self.settings)
+            self._app = App.build(self.settings, client)
+        return self._app
+
+    def channels(self) -> dict[str, Channel]:
+        if self._channels is None:
+            app = self.app()
+            channels = configured_channels(self.settings, app.redis, app.clock)
+            # Console bookings get their reminders printed where the worker's output goes: with
+            # `make run` that is the terminal the chat runs in.
+            channels.append(ConsoleChannel())
+            self._channels = {c.name: c for c in channels}
+        return self._channels
+
+    def close(self) -> None:
+        async def shutdown() -> None:
+            for channel in (self._channels or {}).values():
+                await channel.aclose()
+            if self._app is not None:
+                await self._app.redis.aclose()
+
+        self.run(shutdown())
+        self.runner.close()
+        if self._server is not None:
+            release_shared_server(self._server)

@@ -1,0 +1,32 @@
+"""``antrean worker``: an RQ worker with its scheduler, for reminders and broadcasts."""
+
+from __future__ import annotations
+
+from rq import SimpleWorker
+
+from bot.embedded import release_shared_server
+from bot.settings import Settings
+from workers.queues import default_queue, queue_connection
+from workers.runtime import Runtime
+
+
+def run_worker(settings: Settings, *, burst: bool = False, quiet: bool = False) -> bool:
+    """Work the queue until stopped (or, with ``burst``, until it is empty)."""
+    connection, server = queue_connection(settings)
+    runtime = Runtime(settings)
+    Runtime.install(runtime)
+    try:
+        # SimpleWorker: jobs run in this process, so channels and Redis clients stay connected
+        # from one job to the next (see workers/runtime.py).
+        worker = SimpleWorker([default_queue(connection)], connection=connection)
+        return worker.work(
+            burst=burst,
+            with_scheduler=True,
+            logging_level="WARNING" if quiet else "INFO",
+        )
+    finally:
+        runtime.close()
+        Runtime.install(None)
+        connection.close()
+        if server is not None:
+            release_shared_server(server)
