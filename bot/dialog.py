@@ -63,6 +63,10 @@ class Step(Protocol):
 
 
 Reset = Callable[["Context"], Awaitable[None]]
+# A slash command (``/stats 2030-03-05``): gets the context and the text after the command word.
+# Returns the step to ask next, or None when the command is not for this user (e.g. a staff
+# command from an applicant): the message is then handled exactly like any other text.
+Command = Callable[["Context", str], Awaitable[str | None]]
 
 
 @dataclass
@@ -71,12 +75,20 @@ class Steps:
 
     steps: dict[str, Step] = field(default_factory=dict)
     resets: list[Reset] = field(default_factory=list)
+    commands: dict[str, Command] = field(default_factory=dict)
 
     def add(self, step: Step) -> Step:
         if step.name in self.steps:
             raise ValueError(f"step {step.name!r} is registered twice")
         self.steps[step.name] = step
         return step
+
+    def command(self, name: str, handler: Command) -> Command:
+        """Register ``/name``. Global words (menu, help, …) always win over commands."""
+        if name in self.commands:
+            raise ValueError(f"command {name!r} is registered twice")
+        self.commands[name] = handler
+        return handler
 
     def on_reset(self, hook: Reset) -> Reset:
         self.resets.append(hook)

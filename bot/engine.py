@@ -149,6 +149,15 @@ class Engine:
             await self._goto(ctx, LANGUAGE_STEP)
             return
 
+        if text.startswith("/") and message.option is None:
+            name, _, args = text[1:].partition(" ")
+            command = self.steps.commands.get(name.split("@")[0].casefold())
+            if command is not None:
+                target = await command(ctx, args.strip())
+                if target is not None:
+                    await self._goto(ctx, target)
+                    return
+
         if session.step is None or session.step not in self.steps:
             await self._goto(ctx, MENU)
             return

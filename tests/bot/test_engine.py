@@ -152,3 +152,27 @@ async def test_long_option_ids_travel_as_tokens(
     await engine.handle(Inbound("console", "u", "2", option=token))
     texts = [m.text for m in recorder.sent["u"] if isinstance(m, Text)]
     assert f"got {long_id}" in texts
+
+
+async def test_commands_run_and_fall_through_when_not_for_this_user(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    log: list[str] = []
+    steps = echo_steps(log)
+
+    async def secret(ctx: Context, args: str) -> str | None:
+        if ctx.user_id != "boss":
+            return None  # looks like any other text to everyone else
+        ctx.say(f"secret {args}")
+        return MENU
+
+    steps.command("secret", secret)
+    recorder = Recorder()
+    engine = Engine(make_app(redis, clock, tmp_path), steps, {"console": recorder})
+    for user in ("boss", "someone"):
+        await engine.handle(Inbound("console", user, f"{user}-1", "hi"))
+        await engine.handle(Inbound("console", user, f"{user}-2", "/secret 42"))
+    boss = [m.text for m in recorder.sent["boss"] if isinstance(m, Text)]
+    other = [m.text for m in recorder.sent["someone"] if isinstance(m, Text)]
+    assert "secret 42" in boss and not any("secret" in t for t in other)
+    assert log == ["/secret 42"]  # the applicant's text went to the step like any other
