@@ -50,7 +50,11 @@ class App:
             redis=redis,
             clock=clock,
             seats=SeatBook(redis, office.id, clock),
-            sessions=SessionStore(redis, lease_ms=int(settings.lease_seconds * 1000)),
+            sessions=SessionStore(
+                redis,
+                lease_ms=int(settings.lease_seconds * 1000),
+                rate_limit=settings.rate_limit_per_minute,
+            ),
             codes=BookingCodes(secret),
             niks=NikHasher(secret),
             catalog=Catalog.load(settings.default_locale),

@@ -62,6 +62,11 @@ class Engine:
         """
         sessions = self.app.sessions
         turn = await sessions.begin(inbound, self._now_ms())
+        if turn.status == "limited":
+            await self._cooldown(inbound, turn.raw_session, turn.retry_after_ms)
+            return "handled"
+        if turn.status == "silenced":
+            return "handled"
         if turn.status != "run":
             return turn.status
         assert turn.inbound is not None
@@ -81,6 +86,16 @@ class Engine:
                 log.warning("lease lost for user %s", anon(inbound.identity))
                 return "handled"
         return "handled"
+
+    async def _cooldown(self, message: Inbound, raw_session: str | None, wait_ms: int) -> None:
+        """The one notice a user gets when writing faster than the limit allows."""
+        session = Session.loads(
+            message.identity, raw_session, now_ms=self._now_ms(), idle_ms=self.idle_ms
+        )
+        ctx = self._context(session, message)
+        seconds = max(1, -(-wait_ms // 1000))
+        log.info("user %s over the message rate limit", anon(message.identity))
+        await self._deliver(message, [Text(ctx.t("rate.cooldown", seconds=seconds))])
 
     async def _deliver(self, message: Inbound, replies: list[Outbound]) -> None:
         channel = self.channels.get(message.channel)

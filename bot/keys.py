@@ -13,7 +13,7 @@ PREFIX = "antrean"
 class SessionKeys:
     """Keys of one user's conversation, all in the user's slot."""
 
-    __slots__ = ("inbox", "lease", "seen", "session")
+    __slots__ = ("inbox", "lease", "rate", "seen", "session")
 
     def __init__(self, identity: str) -> None:
         tag = f"{PREFIX}:{{u:{identity}}}"
@@ -21,6 +21,7 @@ class SessionKeys:
         self.lease = f"{tag}:lease"
         self.inbox = f"{tag}:inbox"
         self.seen = f"{tag}:seen"
+        self.rate = f"{tag}:rate"
 
     def all(self) -> list[str]:
         return [self.session, self.lease, self.inbox, self.seen]
@@ -62,3 +63,47 @@ class OfficeKeys:
     def closed(self) -> str:
         """Set of days closed by staff."""
         return f"{self.tag}:closed"
+
+
+class NikKeys:
+    """Keys of one NIK (by its keyed hash) across every office, all in the NIK's own slot: the
+    one-active-booking-per-NIK registry and the no-show strikes follow a person, not an office."""
+
+    __slots__ = ("active", "blocked", "strikes")
+
+    def __init__(self, nik_hash: str) -> None:
+        tag = f"{PREFIX}:{{nik:{nik_hash}}}"
+        self.active = f"{tag}:active"
+        self.strikes = f"{tag}:strikes"
+        self.blocked = f"{tag}:blocked"
+
+
+class StaffKeys:
+    """Keys of one office's staff work that no seat-book script touches, in their own slot."""
+
+    __slots__ = ("audit", "dayend_lock", "tag")
+
+    def __init__(self, office_id: str) -> None:
+        self.tag = f"{PREFIX}:{{staff:{office_id}}}"
+        self.audit = f"{self.tag}:audit"
+        self.dayend_lock = f"{self.tag}:dayend-lock"
+
+    def closed_notice(self, booking_id: str) -> str:
+        """Sent-marker of the notice that a booking's day was closed."""
+        return f"{self.tag}:closed-notice:{booking_id}"
+
+    def admitted_notice(self, day: str, service: str, account: str) -> str:
+        """Sent-marker of the notice that a pre-queued account was admitted."""
+        return f"{self.tag}:admitted-notice:{day}:{service}:{account}"
+
+
+def prequeue(office: OfficeKeys, day: str, service: str) -> str:
+    """Sorted set of the accounts waiting for ``day``'s quota of ``service``, by a random score
+    (in the office's slot: admission holds seats in the same script)."""
+    return f"{office.tag}:prequeue:{day}:{service}"
+
+
+def admitted(office: OfficeKeys, day: str, service: str) -> str:
+    """Hash of the pre-queue's outcome: account -> "<hold id>|<window>" or "full"; field "@done"
+    is set once admission ran."""
+    return f"{office.tag}:admitted:{day}:{service}"

@@ -31,15 +31,37 @@ SCHEMA_VERSION = 1
 
 # Take the user's lease, or queue the message behind whoever holds it.
 #   KEYS[1] session  KEYS[2] lease  KEYS[3] inbox  KEYS[4] seen (zset: message id -> accepted at ms)
+#   KEYS[5] rate (hash: start of the current window, messages in it)
 #   ARGV[1] message id   ARGV[2] our lease token   ARGV[3] message payload (JSON)
 #   ARGV[4] now (ms)     ARGV[5] lease length (ms) ARGV[6] lease key TTL (ms)
+#   ARGV[7] messages allowed per window (0: no limit)  ARGV[8] window length (ms)
 # Lease value: "<token>|<expires ms>|<message id>\t<payload>": it carries the message in flight.
 # Inbox entries: "<message id>\t<payload>".
-# Returns {"duplicate"} | {"busy"} | {"queued"} | {"run", session or false, entry}.
+# Returns {"duplicate"} | {"busy"} | {"queued"} | {"run", session or false, entry}
+#   | {"limited", session or false, ms until the window ends} for the first message over the limit
+#   | {"silenced"} for the next ones (dropped until the window ends).
 BEGIN = """
 local msgid, token, payload = ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(ARGV[4])
 if redis.call('ZSCORE', KEYS[4], msgid) then return {'duplicate'} end
+local limit = tonumber(ARGV[7])
+if limit > 0 then
+  local window = tonumber(ARGV[8])
+  local r = redis.call('HMGET', KEYS[5], 'start', 'count')
+  local start, count = tonumber(r[1]), tonumber(r[2])
+  if not start or now - start >= window then start, count = now, 0 end
+  count = count + 1
+  redis.call('HSET', KEYS[5], 'start', start, 'count', count)
+  redis.call('PEXPIRE', KEYS[5], window * 2)
+  if count > limit then
+    -- Remember it as seen so that a redelivery is not counted again.
+    redis.call('ZADD', KEYS[4], now, msgid)
+    if count == limit + 1 then
+      return {'limited', redis.call('GET', KEYS[1]), start + window - now}
+    end
+    return {'silenced'}
+  end
+end
 local entry = msgid .. '\\t' .. payload
 local lease = redis.call('GET', KEYS[2])
 if lease then
@@ -159,10 +181,12 @@ class Session:
 class Turn:
     """The outcome of :meth:`SessionStore.begin`."""
 
-    status: Literal["run", "queued", "duplicate", "busy"]
+    status: Literal["run", "queued", "duplicate", "busy", "limited", "silenced"]
     token: str = ""
     raw_session: str | None = None
     inbound: Inbound | None = None
+    # With "limited": how long until the user may write again.
+    retry_after_ms: int = 0
 
 
 def _split_entry(entry: str) -> Inbound:
@@ -185,6 +209,8 @@ class SessionStore:
         lease_ms: int = 30_000,
         session_ttl_s: int = 90 * 24 * 3600,
         remember_ms: int = 7 * 24 * 3600 * 1000,
+        rate_limit: int = 0,
+        rate_window_ms: int = 60_000,
     ) -> None:
         if lease_ms <= 0:
             raise ValueError("lease_ms must be positive")
@@ -195,6 +221,8 @@ class SessionStore:
         self.lease_key_ms = max(lease_ms * 20, 600_000)
         self.session_ttl_s = session_ttl_s
         self.remember_ms = remember_ms
+        self.rate_limit = rate_limit
+        self.rate_window_ms = rate_window_ms
         self._begin = redis.register_script(BEGIN)
         self._finish = redis.register_script(FINISH)
 
@@ -203,7 +231,7 @@ class SessionStore:
         token = secrets.token_hex(8)
         try:
             reply = await self._begin(
-                keys=keys.all(),
+                keys=[*keys.all(), keys.rate],
                 args=[
                     inbound.message_id,
                     token,
@@ -211,6 +239,8 @@ class SessionStore:
                     now_ms,
                     self.lease_ms,
                     self.lease_key_ms,
+                    self.rate_limit,
+                    self.rate_window_ms,
                 ],
             )
         except (RedisConnectionError, RedisTimeoutError) as exc:
@@ -220,7 +250,9 @@ class SessionStore:
         status = _text(reply[0])
         if status == "run":
             return Turn("run", token, _text(reply[1]), _split_entry(_text(reply[2]) or ""))
-        if status in ("queued", "duplicate", "busy"):
+        if status == "limited":
+            return Turn("limited", raw_session=_text(reply[1]), retry_after_ms=int(reply[2]))
+        if status in ("queued", "duplicate", "busy", "silenced"):
             return Turn(status)  # type: ignore[arg-type]
         raise StorageError(f"unexpected session script reply {status!r}")
 

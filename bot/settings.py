@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.errors import ConfigError
 
 IDENTITY_RE = re.compile(r"^(telegram|whatsapp|console):[A-Za-z0-9_.+-]{1,64}$")
+# Staff roles, weakest first: an admin may do everything an officer may.
+STAFF_ROLES = ("officer", "admin")
 ENV_PREFIX = "ANTREAN_"
 
 
@@ -39,10 +41,16 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     default_locale: Literal["id", "en"] = "id"
+    # Staff identities, each optionally with a role: `telegram:123=admin,console:desk1` (no role:
+    # officer). ``staff`` keeps the bare identities; ``staff_roles`` their roles.
     staff: Annotated[tuple[str, ...], NoDecode] = ()
+    staff_roles: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     var_dir: Path = Path("var")
     # A conversation idle this long starts again from the menu (the language choice is kept).
     session_idle_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    # Messages one account may send per minute; over it, one cooldown notice, then silence until
+    # the minute is over (0 turns the limit off).
+    rate_limit_per_minute: int = Field(default=20, ge=0, le=10_000)
     # How long one process may hold a user's session before another may take it over.
     lease_seconds: float = Field(default=30.0, gt=0, le=600)
 
@@ -62,12 +70,40 @@ class Settings(BaseSettings):
     whatsapp_template_reminder: str = "antrean_reminder"
     whatsapp_template_notice: str = "antrean_notice"
 
-    @field_validator("staff", mode="before")
+    # Outgoing pacing (workers/pacing.py): messages per second for the whole bot, per channel.
+    # Telegram's broadcast limit is about 30/s; WhatsApp Cloud API throughput 80/s per number.
+    telegram_rate: float = Field(default=30.0, gt=0, le=10_000)
+    whatsapp_rate: float = Field(default=80.0, gt=0, le=10_000)
+
+    # Anti-scalper rules (one deployment serves one office, so these are the office's rules).
+    # No-shows within noshow_window_days that block a NIK; 0 turns strikes off.
+    noshow_strikes: int = Field(default=2, ge=0, le=100)
+    noshow_window_days: int = Field(default=30, ge=1, le=366)
+    noshow_block_days: int = Field(default=14, ge=1, le=366)
+    # Minutes before a day's quota opens during which applicants join a pre-queue that is served
+    # in random order at the opening (so that bots firing at the opening second gain nothing);
+    # 0 turns the pre-queue off.
+    prerelease_minutes: int = Field(default=10, ge=0, le=24 * 60)
+
+    @model_validator(mode="before")
     @classmethod
-    def _split_staff(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+    def _split_staff_roles(cls, data: object) -> object:
+        # The role is a suffix of each ANTREAN_STAFF entry rather than a second variable, so that an
+        # identity and its role cannot drift apart. Split here, before the fields are validated.
+        if not isinstance(data, dict) or "staff" not in data:
+            return data
+        value = data["staff"]
+        entries = value.split(",") if isinstance(value, str) else list(value or ())
+        identities: list[str] = []
+        roles: dict[str, str] = {}
+        for entry in (str(e).strip() for e in entries):
+            if not entry:
+                continue
+            identity, sep, role = entry.partition("=")
+            identity = identity.strip()
+            identities.append(identity)
+            roles[identity] = role.strip().lower() if sep else "officer"
+        return {**data, "staff": tuple(identities), "staff_roles": roles}
 
     @field_validator("staff")
     @classmethod
@@ -79,6 +115,23 @@ class Settings(BaseSettings):
                     "whatsapp:6281234567890 or console:admin"
                 )
         return value
+
+    @field_validator("staff_roles")
+    @classmethod
+    def _check_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        for identity, role in value.items():
+            if role not in STAFF_ROLES:
+                raise ValueError(
+                    f"{identity!r}: role {role!r} is not one of {', '.join(STAFF_ROLES)} "
+                    "(ANTREAN_STAFF=telegram:123456=admin,console:desk1)"
+                )
+        return value
+
+    def staff_role(self, identity: str) -> str | None:
+        """The role of a staff identity ("officer" or "admin"), or None for everyone else."""
+        if identity not in self.staff:
+            return None
+        return self.staff_roles.get(identity, "officer")
 
     @field_validator("redis_url", "queue_redis_url")
     @classmethod

@@ -61,6 +61,9 @@ class User:
 
     async def say(self, text: str = "", option: str | None = None) -> list[Outbound]:
         self.count += 1
+        # A person taps at most every few seconds (and the rate limit expects no faster).
+        if isinstance(self.engine.app.clock, ManualClock):
+            self.engine.app.clock.advance(3)
         before = len(self.recorder.sent.get(self.user_id, []))
         inbound = Inbound("console", self.user_id, f"{self.user_id}-{self.count}", text, option)
         outcome: Outcome = await self.engine.handle(inbound)

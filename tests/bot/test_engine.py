@@ -176,3 +176,24 @@ async def test_commands_run_and_fall_through_when_not_for_this_user(
     other = [m.text for m in recorder.sent["someone"] if isinstance(m, Text)]
     assert "secret 42" in boss and not any("secret" in t for t in other)
     assert log == ["/secret 42"]  # the applicant's text went to the step like any other
+
+
+async def test_a_flood_gets_one_cooldown_notice_then_silence_until_the_minute_is_over(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    app = make_app(redis, clock, tmp_path, rate_limit_per_minute=5)
+    engine, recorder = make_engine(app)
+    for n in range(12):
+        assert await engine.handle(Inbound("console", "u", f"m{n}", "bantuan")) == "handled"
+    texts = [m.text for m in recorder.sent["u"] if isinstance(m, Text)]
+    assert sum("terlalu banyak" in t for t in texts) == 1
+    assert sum("Kata yang selalu" in t for t in texts) == 5  # the 5 messages allowed
+    sent = len(recorder.sent["u"])
+    # A redelivery of a dropped message is not counted or answered again.
+    assert await engine.handle(Inbound("console", "u", "m11", "bantuan")) == "duplicate"
+    clock.advance(61)
+    await engine.handle(Inbound("console", "u", "later", "bantuan"))
+    assert len(recorder.sent["u"]) > sent
+    # Someone else is not affected by this user's flood.
+    await engine.handle(Inbound("console", "v", "v1", "halo"))
+    assert recorder.sent["v"]
