@@ -143,7 +143,7 @@ async def _send(
     booking = await app.seats.get(booking_id)
     assert booking is not None
     channel_name, _, user_id = booking.account.partition(":")
-    channel = runtime.channels().get(channel_name)
+    channel = (await runtime.channels()).get(channel_name)
     if channel is None:
         # Not retried: the channel is not configured in this deployment any more.
         log.error(

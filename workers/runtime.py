@@ -51,13 +51,16 @@ class Runtime:
             self._app = App.build(self.settings, client)
         return self._app
 
-    def channels(self) -> dict[str, Channel]:
+    async def channels(self) -> dict[str, Channel]:
+        """The configured channels, started (a bad token fails here, loudly, once)."""
         if self._channels is None:
             app = self.app()
             channels = configured_channels(self.settings, app.redis, app.clock)
             # Console bookings get their reminders printed where the worker's output goes: with
             # `make run` that is the terminal the chat runs in.
             channels.append(ConsoleChannel())
+            for channel in channels:
+                await channel.start()
             self._channels = {c.name: c for c in channels}
         return self._channels
 
