@@ -1,11 +1,117 @@
-"""Connecting to Redis: the configured server, or the checkout's embedded one."""
+"""Connecting to Redis: the configured server, or the checkout's embedded one.
+
+``ANTREAN_REDIS_URL`` forms:
+
+- ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS), ``unix:///path/redis.sock``
+- ``redis-sentinel://[password@]host1:26379,host2:26379/<master name>[/db]``: the master that the
+  Sentinels name, followed through fail-overs
+- ``redis-cluster://[password@]host1:6379,host2:6379``: a Redis Cluster, given any of its nodes.
+  Every script's keys share one hash tag, so each runs on the node owning that slot.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
 
 from bot.embedded import CLIENT_NAME, RedisServer, shared_server
+from bot.errors import ConfigError
 from bot.settings import Settings
+
+SCHEMES = ("redis://", "rediss://", "unix://", "redis-sentinel://", "redis-cluster://")
+
+
+@dataclass(frozen=True)
+class Topology:
+    kind: str  # "standalone" | "sentinel" | "cluster"
+    url: str
+    nodes: tuple[tuple[str, int], ...] = ()
+    master: str = ""
+    db: int = 0
+    password: str | None = None
+
+
+def parse_url(url: str) -> Topology:
+    """Split an ``ANTREAN_REDIS_URL`` into what the client needs; errors name the setting."""
+    for kind, scheme in (("sentinel", "redis-sentinel://"), ("cluster", "redis-cluster://")):
+        if url.startswith(scheme):
+            rest = url[len(scheme) :]
+            password = None
+            if "@" in rest:
+                secret, _, rest = rest.rpartition("@")
+                password = unquote(secret.split(":", 1)[-1]) or None
+            hosts, _, path = rest.partition("/")
+            nodes = []
+            for part in hosts.split(","):
+                host, _, port = part.strip().rpartition(":")
+                if not host or not port.isdigit():
+                    raise ConfigError(f"ANTREAN_REDIS_URL: {part!r} is not host:port")
+                nodes.append((host, int(port)))
+            segments = [s for s in path.split("/") if s]
+            if kind == "sentinel":
+                if not segments:
+                    raise ConfigError(
+                        "ANTREAN_REDIS_URL: a Sentinel URL names the master: "
+                        "redis-sentinel://host:26379/mymaster"
+                    )
+                db = int(segments[1]) if len(segments) > 1 and segments[1].isdigit() else 0
+                return Topology(kind, url, tuple(nodes), segments[0], db, password)
+            if segments:
+                raise ConfigError("ANTREAN_REDIS_URL: a Cluster has no databases; drop the /path")
+            return Topology(kind, url, tuple(nodes), password=password)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return Topology("standalone", url)
+    raise ConfigError(f"ANTREAN_REDIS_URL must start with one of {', '.join(SCHEMES)}")
+
+
+def client_for(url: str, **options: Any) -> aioredis.Redis:
+    """An asyncio client for any supported URL (a RedisCluster quacks like a Redis here)."""
+    topology = parse_url(url)
+    options.setdefault("decode_responses", True)
+    if topology.kind == "cluster":
+        options.pop("health_check_interval", None)
+        # The cluster client refuses (MaxConnectionsError, a 503 for the platform to retry)
+        # rather than waits once a node's pool is full; size it for a burst of webhooks.
+        options.setdefault("max_connections", 1000)
+        nodes = [ClusterNode(host, port) for host, port in topology.nodes]
+        cluster = RedisCluster(startup_nodes=nodes, password=topology.password, **options)
+        return cluster  # type: ignore[return-value]
+    if topology.kind == "sentinel":
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            list(topology.nodes), sentinel_kwargs={"password": topology.password}
+        )
+        master: aioredis.Redis = sentinel.master_for(
+            topology.master, db=topology.db, password=topology.password, **options
+        )
+        return master
+    return aioredis.Redis.from_url(url, **options)
+
+
+def sync_client_for(url: str, **options: Any) -> redis.Redis:
+    """A blocking client, for RQ: standalone or Sentinel only (RQ does not run on a Cluster)."""
+    topology = parse_url(url)
+    if topology.kind == "cluster":
+        raise ConfigError(
+            "ANTREAN_QUEUE_REDIS_URL: RQ needs a standalone or Sentinel-managed Redis, not a "
+            "Cluster; set ANTREAN_QUEUE_REDIS_URL to one when ANTREAN_REDIS_URL is a Cluster"
+        )
+    if topology.kind == "sentinel":
+        from redis.sentinel import Sentinel as SyncSentinel
+
+        sentinel = SyncSentinel(  # type: ignore[no-untyped-call]
+            list(topology.nodes), sentinel_kwargs={"password": topology.password}
+        )
+        master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            topology.master, db=topology.db, password=topology.password, **options
+        )
+        return master
+    return redis.Redis.from_url(url, **options)
 
 
 def connect(settings: Settings) -> tuple[aioredis.Redis, RedisServer | None]:
@@ -18,9 +124,8 @@ def connect(settings: Settings) -> tuple[aioredis.Redis, RedisServer | None]:
     if url is None:
         server = shared_server(settings.var_dir)
         url = server.url
-    client = aioredis.Redis.from_url(
+    client = client_for(
         url,
-        decode_responses=True,
         client_name=CLIENT_NAME,
         socket_timeout=10,
         socket_connect_timeout=5,

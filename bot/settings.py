@@ -138,8 +138,11 @@ class Settings(BaseSettings):
     def _check_redis_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        if not re.match(r"^(redis|rediss|unix)://", value):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if not re.match(r"^(redis|rediss|unix|redis-sentinel|redis-cluster)://", value):
+            raise ValueError(
+                "must start with redis://, rediss://, unix://, redis-sentinel:// "
+                "or redis-cluster://"
+            )
         return value
 
     @model_validator(mode="after")

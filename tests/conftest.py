@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from bot.clock import ManualClock
 from bot.embedded import RedisServer, free_port
+from tests.cluster import LocalCluster
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +36,12 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
 def clock() -> ManualClock:
     # A Monday morning in Jakarta (01:00 UTC = 08:00 WIB), far from today's date on purpose.
     return ManualClock(datetime(2030, 3, 4, 1, 0, tzinfo=UTC))
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real three-master Redis Cluster on loopback, for the whole test session."""
+    cluster = LocalCluster(Path(tmp_path_factory.mktemp("cluster")))
+    cluster.start()
+    yield cluster
+    cluster.stop()

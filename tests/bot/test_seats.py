@@ -406,7 +406,7 @@ async def test_availability_of_many_day_services(book: SeatBook) -> None:
 async def test_every_key_carries_its_office_hash_tag(
     redis: aioredis.Redis, book: SeatBook, clock: ManualClock
 ) -> None:
-    other = SeatBook(redis, "dukcapil-2", clock)
+    other = SeatBook(redis, "dukcapil-1", clock)
     for seat_book in (book, other):
         await hold(seat_book, "h1")
         await hold(seat_book, "h2")
@@ -424,7 +424,7 @@ async def test_every_key_carries_its_office_hash_tag(
     keys = await redis.keys("*")
     assert keys
     mine = [k for k in keys if "{o:kua-menteng}" in k]
-    theirs = [k for k in keys if "{o:dukcapil-2}" in k]
+    theirs = [k for k in keys if "{o:dukcapil-1}" in k]
     assert sorted(mine + theirs) == sorted(keys)
     assert len(mine) == len(theirs)
     # One office's operations never see the other's: each booked and cancelled on its own.
