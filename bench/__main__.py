@@ -8,7 +8,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dialog, memory
+from bench import dialog, dialog_http, memory
 
 TARGETS = """Targets (issue #7): CPU per turn at most half the aiogram peer's; at most 2 Redis round
 trips per turn; under 1 KiB of Redis per idle session."""
@@ -24,6 +24,9 @@ def main() -> None:
     print("dialog cost: 1,000 applicants x 8 turns, 100 at a time ...", flush=True)
     dialog_table = dialog.report(asyncio.run(dialog.compare()))
     print(dialog_table, flush=True)
+    print("\ndialog cost over HTTP: 1,000 applicants x 8 webhooks, 100 at a time ...", flush=True)
+    http_table = dialog_http.report(asyncio.run(dialog_http.compare()))
+    print(http_table, flush=True)
     print("\nmemory ...", flush=True)
     memory_table = memory.report(asyncio.run(memory.measure()))
     print(memory_table)
@@ -44,6 +47,17 @@ round trips are counted in the client; commands come from `INFO commandstats` an
 commands run inside Lua scripts.
 
 {dialog_table}
+
+## Dialog cost over HTTP
+
+The same conversation delivered as Telegram webhooks (`POST /webhook/telegram` with the secret
+header) to each bot running in its own process (`bench/servers.py`), both replying through the
+same fake Bot API (inline keyboards, callbacks answered, old keyboards removed, the QR as a
+photo). CPU and Redis round trips are counted inside the bot process; the load generator and the
+fake Bot API share the benchmark's process and the machine's second core, so turns/s and latency
+are bounded by them as much as by the bots.
+
+{http_table}
 
 ## Memory
 

@@ -17,7 +17,13 @@ from aiogram.filters import CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 from redis.asyncio import Redis
 
 from bot.codes import BookingCodes, qr_png
@@ -28,6 +34,38 @@ from bot.seats import SeatBook
 from bot.text import validate_name
 
 Sink = Callable[[int, str, list[str]], None]
+MENU = ["book", "mine", "docs", "lang"]
+
+
+class Replier:
+    """How the peer answers: into a sink (in-process benchmark) or through the Bot API, the way
+    a well-behaved aiogram bot does (inline keyboard, callback answered, old keyboard removed)."""
+
+    def __init__(self, bot: Bot, sink: Sink | None) -> None:
+        self.bot = bot
+        self.sink = sink
+
+    async def send(self, chat_id: int, text: str, options: list[str]) -> None:
+        if self.sink is not None:
+            self.sink(chat_id, text, options)
+            return
+        markup = None
+        if options:
+            markup = InlineKeyboardMarkup(
+                inline_keyboard=[[InlineKeyboardButton(text=o, callback_data=o)] for o in options]
+            )
+        await self.bot.send_message(chat_id, text, reply_markup=markup)
+
+    async def photo(self, chat_id: int, png: bytes, caption: str) -> None:
+        if self.sink is None:
+            await self.bot.send_photo(chat_id, BufferedInputFile(png, "qr.png"), caption=caption)
+
+    async def tapped(self, query: CallbackQuery) -> None:
+        if self.sink is not None:
+            return
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(reply_markup=None)
 
 
 class Book(StatesGroup):
@@ -40,23 +78,35 @@ class Book(StatesGroup):
 
 
 def build_peer(
-    redis: Redis, office: Office, seats: SeatBook, secret: bytes, sink: Sink, clock: Any
+    redis: Redis,
+    office: Office,
+    seats: SeatBook,
+    secret: bytes,
+    sink: Sink | None,
+    clock: Any,
+    bot: Bot | None = None,
 ) -> tuple[Dispatcher, Bot]:
     codes, niks = BookingCodes(secret), NikHasher(secret)
+    bot = bot or Bot("42:BENCHMARK")
+    reply = Replier(bot, sink)
     router = Router()
 
     @router.message(CommandStart())
     async def start(message: Message, state: FSMContext) -> None:
         await state.clear()
-        sink(message.chat.id, "Apa yang ingin Anda lakukan?", ["book", "mine", "docs", "lang"])
+        await reply.send(
+            message.chat.id, "Apa yang ingin Anda lakukan?", ["book", "mine", "docs", "lang"]
+        )
 
     @router.callback_query(F.data == "book")
     async def book(query: CallbackQuery, state: FSMContext) -> None:
+        await reply.tapped(query)
         await state.set_state(Book.service)
-        sink(query.from_user.id, "Pilih layanan:", [s.id for s in office.services])
+        await reply.send(query.from_user.id, "Pilih layanan:", [s.id for s in office.services])
 
     @router.callback_query(Book.service)
     async def service(query: CallbackQuery, state: FSMContext) -> None:
+        await reply.tapped(query)
         svc = query.data or ""
         days = office.bookable_days(clock.now())
         free = await seats.availability(
@@ -69,10 +119,11 @@ def build_peer(
         ]
         await state.update_data(svc=svc)
         await state.set_state(Book.day)
-        sink(query.from_user.id, "Pilih tanggal:", offered)
+        await reply.send(query.from_user.id, "Pilih tanggal:", offered)
 
     @router.callback_query(Book.day)
     async def day(query: CallbackQuery, state: FSMContext) -> None:
+        await reply.tapped(query)
         data = await state.get_data()
         chosen = date.fromisoformat(query.data or "")
         svc = data["svc"]
@@ -81,10 +132,11 @@ def build_peer(
         )
         await state.update_data(day=chosen.isoformat())
         await state.set_state(Book.window)
-        sink(query.from_user.id, "Pilih jam:", [w for w, a in free.items() if a.free])
+        await reply.send(query.from_user.id, "Pilih jam:", [w for w, a in free.items() if a.free])
 
     @router.callback_query(Book.window)
     async def window(query: CallbackQuery, state: FSMContext) -> None:
+        await reply.tapped(query)
         data = await state.get_data()
         chosen = date.fromisoformat(data["day"])
         win = office.window(chosen, query.data or "")
@@ -102,32 +154,34 @@ def build_peer(
         )
         await state.update_data(win=win.id, hold=hold)
         await state.set_state(Book.nik)
-        sink(query.from_user.id, "Ketik NIK Anda:", [])
+        await reply.send(query.from_user.id, "Kursi Anda ditahan selama 10 menit.", [])
+        await reply.send(query.from_user.id, "Ketik NIK Anda:", [])
 
     @router.message(Book.nik)
     async def enter_nik(message: Message, state: FSMContext) -> None:
         try:
             value = validate_nik(message.text or "", office.local_today(clock.now()))
         except InvalidInput:
-            sink(message.chat.id, "NIK tidak valid", [])
+            await reply.send(message.chat.id, "NIK tidak valid", [])
             return
         await state.update_data(nik_h=niks.hash(value), nik4=last4(value))
         await state.set_state(Book.name)
-        sink(message.chat.id, "Ketik nama lengkap:", [])
+        await reply.send(message.chat.id, "Ketik nama lengkap:", [])
 
     @router.message(Book.name)
     async def enter_name(message: Message, state: FSMContext) -> None:
         try:
             name = validate_name(message.text or "")
         except InvalidInput:
-            sink(message.chat.id, "Nama tidak valid", [])
+            await reply.send(message.chat.id, "Nama tidak valid", [])
             return
         await state.update_data(name=name)
         await state.set_state(Book.confirm)
-        sink(message.chat.id, f"Konfirmasi {name}?", ["yes", "no"])
+        await reply.send(message.chat.id, f"Konfirmasi {name}?", ["yes", "no"])
 
     @router.callback_query(Book.confirm, F.data == "yes")
     async def confirm(query: CallbackQuery, state: FSMContext) -> None:
+        await reply.tapped(query)
         data = await state.get_data()
         chosen = date.fromisoformat(data["day"])
         win = office.window(chosen, data["win"])
@@ -151,9 +205,11 @@ def build_peer(
         await state.clear()
         code = codes.code(office.id, booking.id, booking.nik_hash)
         qr_png(code)  # Antrean sends the QR image too: same work on both sides
-        sink(query.from_user.id, f"Nomor antrean {booking.queue_number}, kode {code}", [])
+        await reply.send(
+            query.from_user.id, f"Nomor antrean {booking.queue_number}, kode {code}", []
+        )
 
     storage = RedisStorage(redis)
     dispatcher = Dispatcher(storage=storage, events_isolation=RedisEventIsolation(redis))
     dispatcher.include_router(router)
-    return dispatcher, Bot("42:BENCHMARK")
+    return dispatcher, bot

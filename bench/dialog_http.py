@@ -1,0 +1,208 @@
+"""Dialog cost over HTTP: the 8-turn booking conversation as Telegram webhooks, 1,000 applicants,
+100 at a time, to Antrean and to the aiogram peer, each in its own process, against the same
+fake Bot API, the same Redis server and the same load generator. Reported per system: turns/s,
+CPU milliseconds per turn in the bot process, Redis round trips and commands per turn, p50/p99
+webhook latency, and the ratios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bench.common import commands_total, nik, percentile, redis_server, text_update
+from bench.servers import WEBHOOK_SECRET
+from bot.embedded import free_port
+from tests.fake_telegram import FakeTelegram
+from tests.web_support import run_server
+
+TURNS = 8
+
+
+@dataclass
+class HttpResult:
+    name: str
+    turns: int
+    seconds: float
+    cpu_ms_per_turn: float
+    round_trips_per_turn: float
+    commands_per_turn: float
+    p50_ms: float
+    p99_ms: float
+    failures: int
+
+    @property
+    def turns_per_s(self) -> float:
+        return self.turns / self.seconds
+
+
+def callback(update_id: int, chat: int, data: str, message_id: int) -> dict[str, Any]:
+    user = {"id": chat, "is_bot": False, "first_name": "Bench", "language_code": "id"}
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": str(update_id),
+            "from": user,
+            "chat_instance": str(chat),
+            "data": data,
+            "message": {
+                "message_id": message_id,
+                "date": 1_900_000_000,
+                "chat": {"id": chat, "type": "private", "first_name": "Bench"},
+                "text": "…",
+            },
+        },
+    }
+
+
+def last_keyboard(fake: FakeTelegram, chat: int) -> tuple[int, list[str]]:
+    """The newest message with buttons sent to ``chat``: its id and its callback data."""
+    for call in reversed(fake.of("sendMessage", chat)):
+        markup = call.params.get("reply_markup")
+        if markup and call.result:
+            rows = markup["inline_keyboard"]
+            return call.result["message_id"], [b["callback_data"] for row in rows for b in row]
+    raise LookupError(f"no keyboard sent to {chat}")
+
+
+async def drive(
+    http: aiohttp.ClientSession,
+    fake: FakeTelegram,
+    applicants: int,
+    concurrency: int,
+    latencies: list[float],
+    first: int,
+) -> int:
+    gate = asyncio.Semaphore(concurrency)
+    failures = 0
+
+    async def applicant(n: int) -> None:
+        nonlocal failures
+        chat = 200_000 + n
+        uid = n * 100
+
+        async def post(update: dict[str, Any]) -> None:
+            nonlocal failures
+            started = time.perf_counter()
+            async with http.post(
+                "/webhook/telegram",
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET},
+            ) as response:
+                await response.read()
+                status = response.status
+            latencies.append((time.perf_counter() - started) * 1000)
+            if status != 200:
+                failures += 1
+
+        async def tap(update_id: int, choose: str | None = None) -> None:
+            message_id, options = last_keyboard(fake, chat)
+            await post(callback(update_id, chat, choose or options[0], message_id))
+
+        async with gate:
+            await post(text_update(uid + 1, chat, "/start"))
+            await tap(uid + 2, "book")
+            await tap(uid + 3, "paspor-baru")
+            await tap(uid + 4)
+            await tap(uid + 5)
+            await post(text_update(uid + 6, chat, nik(n)))
+            await post(text_update(uid + 7, chat, "Budi Santoso"))
+            await tap(uid + 8, "yes")
+
+    await asyncio.gather(*(applicant(first + n) for n in range(applicants)))
+    return failures
+
+
+async def run_system(
+    name: str, system: str, redis_url: str, applicants: int, concurrency: int
+) -> HttpResult:
+    import redis.asyncio as aioredis
+
+    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    await admin.flushall()
+    fake = FakeTelegram()
+    port = free_port()
+    async with run_server(fake.app()) as api_base:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.servers", system, str(port), redis_url, api_base
+        )
+        base = f"http://127.0.0.1:{port}"
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        timeout = aiohttp.ClientTimeout(total=60)
+        try:
+            async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as http:
+
+                async def stats() -> dict[str, Any]:
+                    async with http.get("/bench/stats") as response:
+                        result: dict[str, Any] = await response.json()
+                        return result
+
+                for _ in range(600):  # up to 30 s for the bot process to start
+                    try:
+                        await stats()
+                        break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.05)
+                await drive(http, fake, 5, 5, [], first=9000)  # warm up
+                before = await stats()
+                commands_before = await commands_total(admin)
+                latencies: list[float] = []
+                wall = time.perf_counter()
+                failures = await drive(http, fake, applicants, concurrency, latencies, first=0)
+                wall = time.perf_counter() - wall
+                after = await stats()
+                commands = await commands_total(admin) - commands_before - 1
+        finally:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 30)
+    await admin.aclose()
+    turns = applicants * TURNS
+    return HttpResult(
+        name,
+        turns,
+        wall,
+        (after["cpu"] - before["cpu"]) * 1000 / turns,
+        (after["round_trips"] - before["round_trips"]) / turns,
+        commands / turns,
+        percentile(latencies, 50),
+        percentile(latencies, 99),
+        failures,
+    )
+
+
+async def compare(applicants: int = 1000, concurrency: int = 100) -> list[HttpResult]:
+    with redis_server() as server:
+        ours = await run_system("Antrean", "antrean", server.url, applicants, concurrency)
+        peer = await run_system("aiogram FSM", "peer", server.url, applicants, concurrency)
+    return [ours, peer]
+
+
+def report(results: list[HttpResult]) -> str:
+    ours, peer = results
+    lines = [
+        "| system | turns | turns/s | CPU ms/turn (bot process) | Redis round trips/turn "
+        "| Redis commands/turn | p50 ms | p99 ms | non-200 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.turns} | {r.turns_per_s:,.0f} | {r.cpu_ms_per_turn:.2f} | "
+            f"{r.round_trips_per_turn:.2f} | {r.commands_per_turn:.2f} | {r.p50_ms:.1f} | "
+            f"{r.p99_ms:.1f} | {r.failures} |"
+        )
+    lines.append(
+        f"| **ratio Antrean / peer** | | {ours.turns_per_s / peer.turns_per_s:.2f} | "
+        f"{ours.cpu_ms_per_turn / peer.cpu_ms_per_turn:.2f} | "
+        f"{ours.round_trips_per_turn / peer.round_trips_per_turn:.2f} | "
+        f"{ours.commands_per_turn / peer.commands_per_turn:.2f} | | | |"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report(asyncio.run(compare(*(int(a) for a in sys.argv[1:3])))))
