@@ -20,7 +20,7 @@ import logging
 import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
 from aiogram import Bot
@@ -29,6 +29,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     AiogramError,
     TelegramAPIError,
+    TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -59,16 +60,22 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from bot.engine import anon
-from bot.errors import ChannelError, ConfigError
+from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text, option_token
 from bot.settings import Settings
 from channels.base import Channel, Handle, deliver
 
+if TYPE_CHECKING:
+    from bot.pacing import Pacer
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
+# Which pacing bucket a 429 concerns: a conversation sends bursts to one chat (Telegram's
+# per-chat limit), a broadcast one message to each of many chats (the bot-wide limit).
+Pace = Literal["chat", "channel"]
 
 WEBHOOK_PATH = "/webhook/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -242,6 +249,7 @@ class TelegramChannel(Channel):
         backoff: float = 0.5,
         max_retry_after: float = 30.0,
         redis: aioredis.Redis | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         if webhook_secret is not None and not SECRET_RE.match(webhook_secret):
             raise ConfigError(
@@ -257,10 +265,12 @@ class TelegramChannel(Channel):
         self.max_retry_after = max_retry_after
         # Without Redis there is nowhere to keep a list between taps: options are sent unpaged.
         self.redis = redis
+        # Without a pacer, sends go out as before (a 429 is still honoured by waiting).
+        self.pacer = pacer
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, redis: aioredis.Redis | None = None
+        cls, settings: Settings, redis: aioredis.Redis | None = None, pacer: Pacer | None = None
     ) -> TelegramChannel:
         if settings.telegram_token is None:
             raise ConfigError("ANTREAN_TELEGRAM_TOKEN is not set")
@@ -272,7 +282,7 @@ class TelegramChannel(Channel):
                 "ANTREAN_TELEGRAM_TOKEN: not a bot token like 123456:ABC-DEF… (ask @BotFather)"
             ) from exc
         secret = settings.telegram_webhook_secret
-        return cls(bot, secret.get_secret_value() if secret else None, redis=redis)
+        return cls(bot, secret.get_secret_value() if secret else None, redis=redis, pacer=pacer)
 
     async def aclose(self) -> None:
         await self.bot.session.close()
@@ -285,7 +295,49 @@ class TelegramChannel(Channel):
                 await self._send_choices(user_id, message)
                 continue
             for method in self._methods(user_id, message):
-                await self._call(method, user_id)
+                await self._reserve(user_id)
+                await self._call(method, user_id, pace="chat")
+
+    async def deliver_paced(
+        self,
+        user_id: str,
+        text: str,
+        *,
+        locale: str,
+        pacer: Pacer | None = None,
+        claim: Callable[[], Awaitable[bool]] | None = None,
+    ) -> bool:
+        """Send one unprompted text (a broadcast), each message waiting for its turn in the
+        pacing buckets. ``claim`` is awaited after the first wait, right before the first send:
+        when it answers False nothing is sent and False is returned.
+
+        A chat that blocked the bot raises ChannelError with code ``undeliverable``.
+        """
+        pacer = pacer or self.pacer
+        for i, method in enumerate(self._methods(user_id, Text(text))):
+            if pacer is not None:
+                await pacer.wait_turn(self.name, user_id)
+            if i == 0 and claim is not None and not await claim():
+                return False
+            try:
+                await self._call(method, user_id, pace="channel", pacer=pacer)
+            except ChannelError as exc:
+                if isinstance(exc.__cause__, TelegramForbiddenError):
+                    # "bot was blocked by the user", "user is deactivated": sending again is
+                    # pointless until the user writes to us.
+                    raise ChannelError(str(exc), code="undeliverable") from exc.__cause__
+                raise
+        return True
+
+    async def _reserve(self, chat_id: str) -> None:
+        """Count a conversation reply in the pacing buckets; it goes out at once regardless."""
+        if self.pacer is None:
+            return
+        try:
+            await self.pacer.reserve(self.name, chat_id)
+        except StorageError as exc:
+            # Pacing is a courtesy to the platform; the user's answer matters more.
+            log.warning("telegram: could not count a reply for pacing: %s", exc)
 
     async def _send_choices(self, chat_id: str, message: Choices) -> None:
         options = message.options
@@ -296,8 +348,12 @@ class TelegramChannel(Channel):
             markup = keyboard(options) if options else None
         pieces = split_text(message.text) or [""]
         for piece in pieces[:-1]:
-            await self._call(SendMessage(chat_id=chat_id, text=piece, parse_mode=None), chat_id)
+            await self._reserve(chat_id)
+            await self._call(
+                SendMessage(chat_id=chat_id, text=piece, parse_mode=None), chat_id, pace="chat"
+            )
         # The keyboard hangs off the last piece; Telegram refuses an empty text.
+        await self._reserve(chat_id)
         sent = await self._call(
             SendMessage(
                 chat_id=chat_id,
@@ -306,6 +362,7 @@ class TelegramChannel(Channel):
                 reply_markup=markup,
             ),
             chat_id,
+            pace="chat",
         )
         if paged:
             await self._remember_pages(chat_id, sent.message_id, options)
@@ -343,7 +400,14 @@ class TelegramChannel(Channel):
             *self._methods(chat_id, Text(message.caption)),
         ]
 
-    async def _call(self, method: TelegramMethod[T], user_id: str) -> T:
+    async def _call(
+        self,
+        method: TelegramMethod[T],
+        user_id: str,
+        *,
+        pace: Pace | None = None,
+        pacer: Pacer | None = None,
+    ) -> T:
         """One Bot API call with Telegram's rate limits honoured and transient failures retried.
 
         A 429 names how long this chat must wait; only this coroutine (this chat's delivery)
@@ -370,6 +434,7 @@ class TelegramChannel(Channel):
                     anon(f"telegram:{user_id}"),
                     exc.retry_after,
                 )
+                await self._pause(pace, pacer or self.pacer, user_id, float(exc.retry_after))
                 await self.sleep(float(exc.retry_after))
             except (TelegramNetworkError, TelegramServerError) as exc:
                 failures += 1
@@ -398,6 +463,20 @@ class TelegramChannel(Channel):
                 raise ChannelError(
                     f"telegram {name}: {self._redact(str(exc))}", code="bad_response"
                 ) from exc
+
+    async def _pause(
+        self, pace: Pace | None, pacer: Pacer | None, user_id: str, seconds: float
+    ) -> None:
+        """Hold back, for the time Telegram asked, only the bucket the 429 concerns."""
+        if pacer is None or pace is None:
+            return
+        try:
+            if pace == "chat":
+                await pacer.pause_recipient(self.name, user_id, seconds)
+            else:
+                await pacer.pause_channel(self.name, seconds)
+        except StorageError as exc:
+            log.warning("telegram: could not pause pacing: %s", exc)
 
     def _redact(self, text: str) -> str:
         # The token is part of every Bot API URL, and client errors may quote the URL.

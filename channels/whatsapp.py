@@ -25,7 +25,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import redis.asyncio as aioredis
@@ -47,6 +47,9 @@ from channels.whatsapp_render import (
     text_payloads,
 )
 
+if TYPE_CHECKING:
+    from bot.pacing import Pacer
+
 log = logging.getLogger(__name__)
 
 PATH = "/webhook/whatsapp"
@@ -58,6 +61,8 @@ LANGUAGES = {"id": "id", "en": "en"}
 
 # Graph API error codes (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes)
 THROTTLED = {130429, 131056}  # throughput / pair rate limit: wait, then retry this recipient
+THROUGHPUT = 130429  # the business number's messages per second (pauses the channel's bucket)
+PAIR_RATE = 131056  # one business number to one user (pauses that user's bucket)
 UNDELIVERABLE = 131026  # not a WhatsApp user, old app, or has not accepted the terms
 TRANSIENT = 131000  # "something went wrong": retry a few times
 AUTH = 190  # access token expired or invalid (HTTP 401)
@@ -162,6 +167,7 @@ class WhatsAppChannel(Channel):
         template_notice: str = "antrean_notice",
         sleep: Sleep = asyncio.sleep,
         owns_client: bool = False,
+        pacer: Pacer | None = None,
     ) -> None:
         self.client = client
         self.phone_number_id = phone_number_id
@@ -173,12 +179,14 @@ class WhatsAppChannel(Channel):
         self.template_notice = template_notice
         self.sleep = sleep
         self._owns_client = owns_client
+        # Without a pacer, sends go out as before (throttling is still retried with backoff).
+        self.pacer = pacer
         self._auth_logged = False
         self._record_status = redis.register_script(RECORD_STATUS)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, redis: aioredis.Redis, clock: Clock
+        cls, settings: Settings, redis: aioredis.Redis, clock: Clock, pacer: Pacer | None = None
     ) -> WhatsAppChannel:
         missing = [
             f"ANTREAN_WHATSAPP_{name.upper()}"
@@ -205,6 +213,7 @@ class WhatsAppChannel(Channel):
             template_reminder=settings.whatsapp_template_reminder,
             template_notice=settings.whatsapp_template_notice,
             owns_client=True,
+            pacer=pacer,
         )
 
     async def start(self) -> None:
@@ -445,6 +454,46 @@ class WhatsAppChannel(Channel):
             # The first page still goes out; only its "more" row will answer "expired".
             log.warning("could not keep the options for paging: %s", exc)
 
+    async def deliver_paced(
+        self,
+        user_id: str,
+        text: str,
+        *,
+        locale: str,
+        pacer: Pacer | None = None,
+        claim: Callable[[], Awaitable[bool]] | None = None,
+    ) -> bool:
+        """Send one unprompted text (a broadcast) like :meth:`notify` with the notice template,
+        each message waiting for its turn in the pacing buckets. ``claim`` is awaited after the
+        first wait, right before the first send: when it answers False nothing is sent and False
+        is returned. A 131026 raises ChannelError with code ``undeliverable``."""
+        pacer = pacer or self.pacer
+        params = [text]
+        fallback = template_payload(self.template_notice, LANGUAGES.get(locale, "id"), params)
+        free_form = await self.in_window(user_id)
+        wamids: list[str] = []
+        for i, payload in enumerate(text_payloads(text) if free_form else [fallback]):
+            if pacer is not None:
+                await pacer.wait_turn(self.name, user_id)
+            if i == 0 and claim is not None and not await claim():
+                return False
+            try:
+                wamids.append(await self._post_message(user_id, payload, paced=pacer))
+            except ChannelError as exc:
+                if not free_form or exc.code != str(OUTSIDE_WINDOW):
+                    raise
+                if pacer is not None:
+                    await pacer.wait_turn(self.name, user_id)
+                await self._post_message(user_id, fallback, paced=pacer)
+                return True
+        if free_form:
+            await self._remember_fallback(
+                user_id,
+                wamids,
+                {"template": self.template_notice, "locale": locale, "params": params},
+            )
+        return True
+
     async def notify(
         self, user_id: str, text: str, *, template: str, params: list[str], locale: str
     ) -> None:
@@ -511,10 +560,21 @@ class WhatsAppChannel(Channel):
             return None
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
-    async def _post_message(self, to: str, payload: Payload) -> str:
-        """Send one message to one recipient, retrying what may succeed later; return its wamid."""
+    async def _post_message(self, to: str, payload: Payload, *, paced: Pacer | None = None) -> str:
+        """Send one message to one recipient, retrying what may succeed later; return its wamid.
+
+        ``paced``: the caller has waited for this message's turn with that pacer (a broadcast).
+        Otherwise, with a pacer configured, the message goes out at once but is counted (a reply).
+        """
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
         body.update(payload)
+        pacer = paced or self.pacer
+        if paced is None and pacer is not None:
+            try:
+                await pacer.reserve(self.name, to)
+            except StorageError as exc:
+                # Pacing is a courtesy to Meta; the user's answer matters more.
+                log.warning("could not count a reply for pacing: %s", exc)
         throttled = transient = 0
         while True:
             try:
@@ -533,7 +593,9 @@ class WhatsAppChannel(Channel):
                 throttled += 1
                 if throttled >= THROTTLE_ATTEMPTS:
                     raise ChannelError(str(error), code=str(error.code)) from error
-                await self.sleep(BASE_DELAY * 2 ** (throttled - 1))
+                delay = BASE_DELAY * 2 ** (throttled - 1)
+                await self._pause(pacer, error.code, to, delay)
+                await self.sleep(delay)
             elif error.code == TRANSIENT or error.status >= 500:
                 transient += 1
                 if transient >= TRANSIENT_ATTEMPTS:
@@ -560,6 +622,18 @@ class WhatsAppChannel(Channel):
         except httpx.HTTPError as exc:
             raise ChannelError(f"image upload failed: {exc}", code="network") from exc
         return str(data["id"])
+
+    async def _pause(self, pacer: Pacer | None, code: int, to: str, seconds: float) -> None:
+        """Hold back only the bucket the refusal concerns: Meta names no wait, so our backoff."""
+        if pacer is None:
+            return
+        try:
+            if code == PAIR_RATE:
+                await pacer.pause_recipient(self.name, to, seconds)
+            elif code == THROUGHPUT:
+                await pacer.pause_channel(self.name, seconds)
+        except StorageError as exc:
+            log.warning("could not pause pacing: %s", exc)
 
     def _check_auth(self, error: GraphError) -> None:
         if (error.code == AUTH or error.status == 401) and not self._auth_logged:

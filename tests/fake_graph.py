@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fake_telegram import Bucket
 from tests.web_support import run_server
 
 VERSION = "v21.0"
@@ -181,6 +183,19 @@ class FakeGraph:
     token_expired: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     base_url: str = ""
+    # With enforce_rate(): the number's throughput limit, and how many messages it refused.
+    bucket: Bucket | None = None
+    throttled: int = 0
+
+    def enforce_rate(self, per_second: float) -> None:
+        """Refuse messages beyond a token bucket of ``per_second`` (capacity and refill) with
+        130429, as Meta does past the number's throughput."""
+        self.bucket = Bucket(per_second)
+
+    @property
+    def accepted(self) -> list[dict[str, Any]]:
+        """The message requests Meta accepted (given a wamid), in order, with their ``at``."""
+        return [r for r in self.requests if r["path"].endswith("/messages") and "id" in r]
 
     def fail(self, recipient: str, code: int, times: int = 1) -> None:
         self.failures[recipient] = [code, times]
@@ -231,10 +246,14 @@ class FakeGraph:
 
     async def _message(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.requests.append({"path": request.path, "json": body})
+        self.requests.append({"path": request.path, "json": body, "at": time.monotonic()})
         refused = self._refuse(request)
         if refused is not None:
             return refused
+        if self.bucket is not None and not self.bucket.take():
+            self.throttled += 1
+            status, error = error_body(130429)
+            return web.json_response(error, status=status)
         to = str(body.get("to", ""))
         failure = self.failures.get(to)
         if failure and failure[1] > 0:

@@ -8,6 +8,7 @@ It records every call in order and answers with payloads shaped like the real AP
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,30 @@ class Call:
     files: dict[str, bytes] = field(default_factory=dict)
     # What the fake answered ("result"), None for an error answer.
     result: Any = None
+    # When it arrived (time.monotonic()).
+    at: float = 0.0
+
+
+@dataclass
+class Bucket:
+    """A token bucket as a platform enforces it: ``rate`` tokens of capacity, ``rate`` a second."""
+
+    rate: float
+    tokens: float = 0.0
+    last: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.tokens = self.rate
+        self.last = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 @dataclass
@@ -48,10 +73,28 @@ class FakeTelegram:
     _next_message_id: int = 1
     # Updates handed out by getUpdates (polling mode), oldest first.
     pending: list[dict[str, Any]] = field(default_factory=list)
+    # Chats whose user blocked the bot: sends answer 403.
+    blocked: set[str] = field(default_factory=set)
+    # With enforce_rate(): the bot-wide limit on sends, and how many sends it refused.
+    bucket: Bucket | None = None
+    throttled: int = 0
 
     def rate_limit(self, chat_id: str | int, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` sends to ``chat_id`` with 429 Too Many Requests."""
         self._limits[str(chat_id)] = [times, retry_after]
+
+    def enforce_rate(self, per_second: float) -> None:
+        """Refuse sends beyond a token bucket of ``per_second`` (capacity and refill) with 429,
+        as Telegram does past its broadcast limit."""
+        self.bucket = Bucket(per_second)
+
+    def block(self, chat_id: str | int) -> None:
+        """The user of ``chat_id`` blocked the bot: every send to it answers 403."""
+        self.blocked.add(str(chat_id))
+
+    def sent_texts(self) -> list[Call]:
+        """The sendMessage calls the fake accepted, in order."""
+        return [c for c in self.calls if c.method == "sendMessage" and c.result is not None]
 
     def fail(self, times: int = 1) -> None:
         """Answer the next ``times`` calls with 502 Bad Gateway."""
@@ -85,7 +128,7 @@ class FakeTelegram:
                     params[key] = json.loads(value)
                 else:
                     params[key] = value
-        self.calls.append(Call(method, params, files))
+        self.calls.append(Call(method, params, files, at=time.monotonic()))
         if self._failures > 0:
             self._failures -= 1
             return error(502, "Bad Gateway")
@@ -97,6 +140,11 @@ class FakeTelegram:
                 f"Too Many Requests: retry after {limit[1]}",
                 parameters={"retry_after": limit[1]},
             )
+        if method.startswith("send") and str(params.get("chat_id")) in self.blocked:
+            return error(403, "Forbidden: bot was blocked by the user")
+        if method.startswith("send") and self.bucket is not None and not self.bucket.take():
+            self.throttled += 1
+            return error(429, "Too Many Requests: retry after 1", parameters={"retry_after": 1})
         answer = getattr(self, f"_{method}", None)
         if answer is None:
             return error(404, "Not Found")

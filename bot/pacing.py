@@ -1,0 +1,207 @@
+"""Outgoing message pacing, shared by every process through Redis.
+
+Each bucket is one GCRA ("generic cell rate algorithm") token bucket kept as a Redis hash: ``tat``
+is the theoretical arrival time (ms) of the next conforming message, ``until`` the end of a pause a
+platform asked for. A take *reserves ahead*: it always moves ``tat`` on by one interval and tells
+the caller how long to wait for its slot, so concurrent senders in any number of processes are
+spread over the rate instead of racing for the same token and retrying.
+
+Buckets:
+
+- per channel, ``antrean:{pace:<channel>}``: the platform's throughput for the whole bot
+  (``ANTREAN_TELEGRAM_RATE``, default 30/s, Telegram's broadcast limit; ``ANTREAN_WHATSAPP_RATE``,
+  default 80/s, Cloud API throughput per business number, code 130429 beyond it);
+- per recipient, ``antrean:{u:<channel>:<user_id>}:pace`` (in the user's slot, beside the
+  session): Telegram allows about one message per second to one chat; WhatsApp's *pair rate
+  limit* is one message every 6 seconds from a business number to one user, with short bursts
+  borrowed from later quota (Meta, Cloud API overview, "Pair rate limits", code 131056:
+  https://developers.facebook.com/docs/whatsapp/cloud-api/overview#pair-rate-limits).
+
+Replies inside a live conversation go out at once but are counted (``force``), so a broadcast
+running at the same time slows down for them rather than pushing the platform over its limit.
+When the platform answers "too many requests" anyway, :meth:`Pacer.pause` holds back only the
+bucket the error concerns, for as long as the platform asked.
+
+Time comes in as milliseconds from the injected clock, never Redis ``TIME``: unit tests move a
+:class:`~bot.clock.ManualClock` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bot.clock import Clock, ms
+from bot.errors import StorageError
+from bot.keys import PREFIX
+from bot.settings import Settings
+
+Sleep = Callable[[float], Awaitable[None]]
+
+# Reserve one slot in a bucket.
+#   KEYS[1] bucket hash (fields tat, until)
+#   ARGV[1] now (ms)   ARGV[2] emission interval (ms, 1000 / rate)   ARGV[3] burst (messages)
+#   ARGV[4] "1" to reserve without waiting (a reply in a live conversation), else "0"
+# Returns how many ms the caller must wait before sending (0 when forced).
+# GCRA: a message conforms when it is no earlier than tat - burst * interval; reserving moves tat
+# on by one interval from max(tat, now), so an idle bucket refills to ``burst`` by itself. The key
+# expires once it could not hold anything back any more.
+TAKE = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local v = redis.call('HMGET', KEYS[1], 'tat', 'until')
+local tat = math.max(tonumber(v[1]) or now, now)
+local pause_end = tonumber(v[2]) or 0
+local new_tat = tat + interval
+local wait = math.max(new_tat - now - burst * interval, pause_end - now, 0)
+if ARGV[4] == '1' then wait = 0 end
+redis.call('HSET', KEYS[1], 'tat', tostring(new_tat))
+redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(new_tat, pause_end) - now) + 60000)
+return math.ceil(wait)
+"""
+
+# Hold a bucket back until now + the pause (never shortening a longer pause already set).
+#   KEYS[1] bucket hash   ARGV[1] now (ms)   ARGV[2] pause (ms)
+# Returns the end of the pause (ms).
+PAUSE = """
+local now = tonumber(ARGV[1])
+local pause_end = now + tonumber(ARGV[2])
+local old = tonumber(redis.call('HGET', KEYS[1], 'until')) or 0
+if old > pause_end then pause_end = old end
+redis.call('HSET', KEYS[1], 'until', tostring(pause_end))
+local ttl = math.ceil(pause_end - now) + 60000
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return math.ceil(pause_end)
+"""
+
+
+@dataclass(frozen=True)
+class Rate:
+    per_s: float
+    burst: int
+
+
+# One chat: Telegram's FAQ says "avoid sending more than one message per second" to a chat; a
+# burst of 3 lets a conversation's 2-3 replies out without delay.
+TELEGRAM_CHAT = Rate(1.0, 3)
+# One WhatsApp user: Meta's pair rate limit, 1 message per 6 s (bursts allowed but "borrowed" from
+# later quota, so we keep ours to a conversation's few replies).
+WHATSAPP_PAIR = Rate(1 / 6, 3)
+RECIPIENT_RATES: dict[str, Rate] = {"telegram": TELEGRAM_CHAT, "whatsapp": WHATSAPP_PAIR}
+
+
+def channel_burst(per_s: float) -> int:
+    """Our burst for a whole channel: a tenth of a second's worth. Well under what the platform
+    tolerates, so the jitter between a reserved slot and the request's arrival never adds up to
+    a refusal, while the long-run rate is still the full one."""
+    return max(1, round(per_s / 10))
+
+
+def channel_key(channel: str) -> str:
+    return f"{PREFIX}:{{pace:{channel}}}"
+
+
+def recipient_key(channel: str, user_id: str) -> str:
+    """In the user's ``{u:<identity>}`` slot, like the session keys (bot.keys.SessionKeys)."""
+    return f"{PREFIX}:{{u:{channel}:{user_id}}}:pace"
+
+
+class Pacer:
+    """Token buckets in Redis; every method is one script call per bucket touched."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        clock: Clock,
+        channel_rates: Mapping[str, float],
+        recipient_rates: Mapping[str, Rate] = RECIPIENT_RATES,
+        *,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.redis = redis
+        self.clock = clock
+        self.channel_rates = {
+            name: Rate(per_s, channel_burst(per_s)) for name, per_s in channel_rates.items()
+        }
+        self.recipient_rates = dict(recipient_rates)
+        self.sleep = sleep
+        self._take = redis.register_script(TAKE)
+        self._pause = redis.register_script(PAUSE)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, redis: aioredis.Redis, clock: Clock) -> Pacer:
+        return cls(
+            redis,
+            clock,
+            {"telegram": settings.telegram_rate, "whatsapp": settings.whatsapp_rate},
+        )
+
+    def now_ms(self) -> int:
+        return ms(self.clock.now())
+
+    # -- the two scripts ---------------------------------------------------------------------
+
+    async def take(
+        self, key: str, rate_per_s: float, burst: int, now_ms: int, force: bool = False
+    ) -> int:
+        """Reserve one message in bucket ``key``; return the ms to wait before sending it."""
+        try:
+            wait = await self._take(
+                keys=[key], args=[now_ms, 1000.0 / rate_per_s, burst, "1" if force else "0"]
+            )
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"could not pace a message: {exc}") from exc
+        return int(wait)
+
+    async def pause(self, key: str, seconds: float, now_ms: int | None = None) -> None:
+        """Hold bucket ``key`` back for ``seconds`` (what the platform asked for)."""
+        now = self.now_ms() if now_ms is None else now_ms
+        try:
+            await self._pause(keys=[key], args=[now, math.ceil(seconds * 1000)])
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"could not pause a bucket: {exc}") from exc
+
+    # -- what channels call ------------------------------------------------------------------
+
+    async def wait_turn(self, channel: str, user_id: str) -> None:
+        """Wait until one more message to ``user_id`` fits both buckets.
+
+        The recipient's bucket first: a slot in the channel's bucket reserved before a long wait
+        for the recipient would go unused, and the message would then leave outside it.
+        """
+        recipient = self.recipient_rates.get(channel)
+        if recipient is not None:
+            wait = await self.take(
+                recipient_key(channel, user_id), recipient.per_s, recipient.burst, self.now_ms()
+            )
+            if wait > 0:
+                await self.sleep(wait / 1000)
+        rate = self.channel_rates.get(channel)
+        if rate is not None:
+            wait = await self.take(channel_key(channel), rate.per_s, rate.burst, self.now_ms())
+            if wait > 0:
+                await self.sleep(wait / 1000)
+
+    async def reserve(self, channel: str, user_id: str) -> None:
+        """Count a message that goes out now, whatever the buckets say (a conversation reply)."""
+        now = self.now_ms()
+        recipient = self.recipient_rates.get(channel)
+        if recipient is not None:
+            await self.take(
+                recipient_key(channel, user_id), recipient.per_s, recipient.burst, now, True
+            )
+        rate = self.channel_rates.get(channel)
+        if rate is not None:
+            await self.take(channel_key(channel), rate.per_s, rate.burst, now, True)
+
+    async def pause_channel(self, channel: str, seconds: float) -> None:
+        await self.pause(channel_key(channel), seconds)
+
+    async def pause_recipient(self, channel: str, user_id: str, seconds: float) -> None:
+        await self.pause(recipient_key(channel, user_id), seconds)
