@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from bot.app import App
 from bot.clock import ms
 from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
-from bot.errors import ChannelError, InvalidInput, SessionLost
+from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError
 from bot.messages import Choices, Inbound, Outbound, Text, option_token
 from bot.sessions import Session
 from bot.text import MAX_TEXT, clean, fold
@@ -124,6 +124,10 @@ class Engine:
         except InvalidInput as exc:
             ctx.say(ctx.t(exc.key, **exc.params))
             await self._ask(ctx)
+        except StorageError:
+            # Redis went away mid-turn: nothing is saved and the message stays in flight in our
+            # lease, so the platform's redelivery (we answer 503) runs the turn again.
+            raise
         except Exception:
             # Never leave a user without an answer, and never half-way in a broken step.
             log.exception("turn failed for user %s at step %s", anon(ctx.identity), session.step)
