@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from rq import Queue
 
 from bot.clock import Clock, SystemClock
 from bot.codes import BookingCodes
@@ -29,6 +30,9 @@ class App:
     niks: NikHasher
     catalog: Catalog
     events: BookingEvents = field(default_factory=NoEvents)
+    # The RQ queue for background work (closure notices, broadcasts); None where nothing may be
+    # queued (a process without workers, most tests).
+    queue: Queue | None = None
 
     @classmethod
     def build(

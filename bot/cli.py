@@ -35,7 +35,8 @@ def build_app(settings: Settings, client: aioredis.Redis) -> App:
 
     app = App.build(settings, client)
     queue_conn, _ = queue_connection(settings)
-    app.events = RqBookingEvents(ReminderSchedule(default_queue(queue_conn), app.office, app.clock))
+    app.queue = default_queue(queue_conn)
+    app.events = RqBookingEvents(ReminderSchedule(app.queue, app.office, app.clock))
     return app
 
 
@@ -147,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--with-worker", action="store_true", help="also start a worker (reminders, broadcasts)"
     )
+    broadcast = commands.add_parser(
+        "broadcast", help="send a notice to an audience and follow its progress"
+    )
+    broadcast.add_argument(
+        "audience",
+        help="day:YYYY-MM-DD, window:YYYY-MM-DD:HHMM-HHMM, or active (every active booking)",
+    )
+    broadcast.add_argument("--text-id", required=True, help="the text in Bahasa Indonesia")
+    broadcast.add_argument("--text-en", help="the text in English (default: the Indonesian)")
+    audit = commands.add_parser("audit", help="print the newest audit log entries")
+    audit.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     worker = commands.add_parser("worker", help="run an RQ worker and its scheduler")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     worker.add_argument("--quiet", action="store_true", help="log warnings only")
@@ -179,6 +191,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             with worker_beside(args.with_worker, args.verbose):
                 asyncio.run(serve(settings))
+        elif args.command == "broadcast":
+            from workers.broadcasts import run_broadcast_cli
+
+            return run_broadcast_cli(
+                settings, args.audience, args.text_id, args.text_en or args.text_id
+            )
+        elif args.command == "audit":
+            from bot.audit import print_audit
+
+            asyncio.run(print_audit(settings, args.limit))
         elif args.command == "worker":
             from workers.worker import run_worker
 

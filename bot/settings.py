@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     whatsapp_template_reminder: str = "antrean_reminder"
     whatsapp_template_notice: str = "antrean_notice"
 
-    # Outgoing pacing (workers/pacing.py): messages per second for the whole bot, per channel.
+    # Outgoing pacing (bot/pacing.py): messages per second for the whole bot, per channel.
     # Telegram's broadcast limit is about 30/s; WhatsApp Cloud API throughput 80/s per number.
     telegram_rate: float = Field(default=30.0, gt=0, le=10_000)
     whatsapp_rate: float = Field(default=80.0, gt=0, le=10_000)

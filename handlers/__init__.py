@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.dialog import Steps
-from handlers import booking, menu, mine
+from handlers import booking, broadcast, menu, mine, staff
 
 
 def build_steps() -> Steps:
@@ -14,6 +14,7 @@ def build_steps() -> Steps:
         menu.Requirements(),
         booking.ChooseService(),
         booking.ChooseDay(),
+        booking.WaitRelease(),
         booking.ChooseWindow(),
         booking.EnterNik(),
         booking.EnterName(),
@@ -27,4 +28,6 @@ def build_steps() -> Steps:
     ):
         steps.add(step)
     steps.on_reset(booking.release_hold)
+    staff.register(steps)
+    broadcast.register(steps)
     return steps

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from bot.audit import Audit, applicant
 from bot.codes import qr_png
+from bot.counter import NikRegistry
 from bot.dialog import MENU, Context, Goto, Prompt, Reply
 from bot.errors import (
     AccountLimit,
@@ -16,9 +18,14 @@ from bot.errors import (
 )
 from bot.messages import Image, Option
 from bot.nik import last4, mask, validate_nik
-from bot.office import Service
+from bot.office import Service, Window
+from bot.release import FairRelease
+from bot.seats import Booking
 from bot.text import validate_name
 from handlers.common import day_options, format_day, is_bookable, parse_day, window_options
+
+# Option ids of days offered for the pre-queue (bot/release.py) start with this.
+PREQUEUE = "pre:"
 
 
 def _service(ctx: Context) -> Service:
@@ -65,6 +72,13 @@ class ChooseDay:
     async def ask(self, ctx: Context) -> Prompt:
         service = _service(ctx)
         options = await day_options(ctx, service.id)
+        prequeued = FairRelease.of(ctx.app).upcoming(ctx.now())
+        if prequeued is not None:
+            # The day about to open comes first: joining its pre-queue is the fair way in.
+            opens = ctx.office.release_at(prequeued).astimezone(ctx.office.tz)
+            title = format_day(ctx, prequeued)
+            about = ctx.t("release.option", time=f"{opens:%H:%M}")
+            options.insert(0, Option(PREQUEUE + prequeued.isoformat(), title, about))
         if not options:
             upcoming = ctx.office.next_release(ctx.now())
             if upcoming is None:
@@ -77,11 +91,59 @@ class ChooseDay:
         return Prompt(ctx.t("book.day", service=service.name(ctx.locale)), options)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
-        day = parse_day(reply.option)
+        option = reply.option or ""
+        fair = FairRelease.of(ctx.app)
+        if option.startswith(PREQUEUE):
+            day = parse_day(option.removeprefix(PREQUEUE))
+            if day is None:
+                raise InvalidInput("book.day_gone")
+            ctx.data["day"] = day.isoformat()
+            joined = await fair.join(day, _service(ctx).id, ctx.identity)
+            if joined != "open":
+                opens = ctx.office.release_at(day).astimezone(ctx.office.tz)
+                ctx.say(ctx.t("release.joined", day=format_day(ctx, day), time=f"{opens:%H:%M}"))
+                return "book.wait"
+            option = day.isoformat()  # it opened meanwhile: book it like any open day
+        day = parse_day(option)
         if day is None or not is_bookable(ctx, day):
             raise InvalidInput("book.day_gone")
+        # The pre-queue of a day that just opened is served before anyone picks a window.
+        await fair.admit(day, _service(ctx).id)
         ctx.data["day"] = day.isoformat()
         return "book.window"
+
+
+class WaitRelease:
+    """In the pre-queue of a day about to open (bot/release.py)."""
+
+    name = "book.wait"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        day = _day(ctx)
+        opens = ctx.office.release_at(day).astimezone(ctx.office.tz)
+        text = ctx.t("release.wait", day=format_day(ctx, day), time=f"{opens:%H:%M}")
+        return Prompt(text, [Option("go", ctx.t("release.go"))])
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        service, day = _service(ctx), _day(ctx)
+        fair = FairRelease.of(ctx.app)
+        # Whichever comes first after the opening, this or the release job, admits the queue.
+        await fair.admit(day, service.id)
+        seat = await fair.status(day, service.id, ctx.identity)
+        if seat.status == "waiting":
+            opens = ctx.office.release_at(day).astimezone(ctx.office.tz)
+            ctx.say(ctx.t("release.not_yet", day=format_day(ctx, day), time=f"{opens:%H:%M}"))
+            return "book.wait"
+        if seat.status == "admitted":
+            ctx.data.update(hold=seat.hold_id, win=seat.window)
+            ctx.say(ctx.t("book.held", minutes=ctx.office.booking.hold_minutes))
+            return "book.nik"
+        if seat.status == "limit":
+            ctx.say(ctx.t("book.limit", count=ctx.office.booking.max_active_per_account))
+            return MENU
+        ctx.say(ctx.t("release.full", day=format_day(ctx, day)))
+        ctx.data.pop("day", None)
+        return "book.day"
 
 
 class ChooseWindow:
@@ -103,6 +165,7 @@ class ChooseWindow:
             return "book.day"
         rules = ctx.office.booking
         hold_id = ctx.data.get("hold") or ctx.app.codes.new_id()
+        await FairRelease.of(ctx.app).admit(day, service.id)
         try:
             await ctx.seats.hold(
                 hold_id=hold_id,
@@ -135,8 +198,18 @@ class EnterNik:
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         nik = validate_nik(reply.text, ctx.office.local_today(ctx.now()))
+        nik_hash = ctx.app.niks.hash(nik)
+        until = await NikRegistry(ctx.app.redis, ctx.app.clock).blocked_until(nik_hash)
+        if until is not None:
+            # Repeated no-shows are how booked numbers get resold: the seat went unused twice.
+            await Audit.of(ctx.app).record(
+                applicant(ctx.identity), "book", "refused", reason="strikes"
+            )
+            local = until.astimezone(ctx.office.tz).date()
+            count = ctx.app.settings.noshow_strikes
+            raise InvalidInput("scalper.blocked", count=count, until=format_day(ctx, local))
         # The NIK itself is never kept: only its keyed hash and its last four digits.
-        ctx.data.update(nik_h=ctx.app.niks.hash(nik), nik4=last4(nik))
+        ctx.data.update(nik_h=nik_hash, nik4=last4(nik))
         return "book.name"
 
 
@@ -180,9 +253,56 @@ class Confirm:
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "book.day"
+        # Two-phase with the NIK registry (bot/counter.py): claim the NIK across offices first,
+        # give the claim back if the seat book refuses.
+        registry = NikRegistry(ctx.app.redis, ctx.app.clock)
+        hold_id, nik_hash = ctx.data["hold"], ctx.data["nik_h"]
+        if not await registry.claim(nik_hash, ctx.office.id, hold_id, day):
+            await release_hold(ctx)
+            ctx.data.clear()
+            await Audit.of(ctx.app).record(
+                applicant(ctx.identity), "book", "refused", reason="nik_elsewhere"
+            )
+            ctx.say(ctx.t("book.nik_taken"))
+            return MENU
+        try:
+            outcome = await self._confirm(ctx, service, day, window)
+        except BaseException:
+            await registry.release(nik_hash, ctx.office.id, hold_id)
+            raise
+        if isinstance(outcome, str):
+            await registry.release(nik_hash, ctx.office.id, hold_id)
+            return outcome
+        booking = outcome
+        await Audit.of(ctx.app).record(
+            applicant(booking.account), "booked", "ok", booking=booking.id, day=day.isoformat()
+        )
+        await ctx.app.events.booked(booking)
+        code = ctx.app.codes.code(ctx.office.id, booking.id, booking.nik_hash)
+        docs = service.docs(ctx.locale)
+        ctx.say(
+            ctx.t(
+                "book.done",
+                number=booking.queue_number,
+                service=service.name(ctx.locale),
+                day=format_day(ctx, day),
+                window=window.label,
+                code=code,
+            )
+            + ("\n\n" + "\n".join(f"• {d}" for d in docs) if docs else "")
+        )
+        caption = ctx.t("book.qr_caption", number=booking.queue_number, code=code)
+        ctx.show(Image(qr_png(code), caption=caption, filename=f"antrean-{booking.id}.png"))
+        ctx.data.clear()
+        return MENU
+
+    async def _confirm(
+        self, ctx: Context, service: Service, day: date, window: Window
+    ) -> Booking | str:
+        """The booking, or the step to go to after telling the user why not."""
         rules = ctx.office.booking
         try:
-            booking = await ctx.seats.confirm(
+            return await ctx.seats.confirm(
                 hold_id=ctx.data["hold"],
                 day=day,
                 service=service.id,
@@ -223,21 +343,3 @@ class Confirm:
             ctx.data.pop("win", None)
             ctx.say(ctx.t("book.sold_out_late"))
             return "book.window"
-        await ctx.app.events.booked(booking)
-        code = ctx.app.codes.code(ctx.office.id, booking.id, booking.nik_hash)
-        docs = service.docs(ctx.locale)
-        ctx.say(
-            ctx.t(
-                "book.done",
-                number=booking.queue_number,
-                service=service.name(ctx.locale),
-                day=format_day(ctx, day),
-                window=window.label,
-                code=code,
-            )
-            + ("\n\n" + "\n".join(f"• {d}" for d in docs) if docs else "")
-        )
-        caption = ctx.t("book.qr_caption", number=booking.queue_number, code=code)
-        ctx.show(Image(qr_png(code), caption=caption, filename=f"antrean-{booking.id}.png"))
-        ctx.data.clear()
-        return MENU

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot.audit import Audit, applicant
 from bot.codes import qr_png
+from bot.counter import NikRegistry
 from bot.dialog import MENU, Context, Goto, Prompt, Reply
 from bot.errors import AlreadyRescheduled, BookingNotFound, DayClosed, InvalidInput, SoldOut
 from bot.messages import Image, Option
@@ -137,6 +139,13 @@ class CancelBooking:
             ctx.say(ctx.t("mine.gone"))
             return MENU
         await ctx.app.events.cancelled(cancelled)
+        # The NIK may book again (at any office); the registry would also expire the claim.
+        await NikRegistry(ctx.app.redis, ctx.app.clock).release(
+            cancelled.nik_hash, cancelled.office, cancelled.id
+        )
+        await Audit.of(ctx.app).record(
+            applicant(ctx.identity), "cancelled", "ok", booking=cancelled.id
+        )
         ctx.data.clear()
         ctx.say(ctx.t("mine.cancelled", number=b.queue_number))
         return MENU
@@ -236,6 +245,13 @@ class ConfirmMove:
             ctx.say(ctx.t("mine.gone"))
             return MENU
         await ctx.app.events.moved(moved)
+        await Audit.of(ctx.app).record(
+            applicant(ctx.identity),
+            "rescheduled",
+            "ok",
+            booking=moved.id,
+            day=moved.day.isoformat(),
+        )
         ctx.data.clear()
         ctx.say(
             ctx.t(

@@ -6,6 +6,7 @@ from rq import SimpleWorker
 
 from bot.embedded import release_shared_server
 from bot.settings import Settings
+from workers.periodic import ensure_ticking
 from workers.queues import default_queue, queue_connection
 from workers.runtime import Runtime
 
@@ -18,7 +19,10 @@ def run_worker(settings: Settings, *, burst: bool = False, quiet: bool = False) 
     try:
         # SimpleWorker: jobs run in this process, so channels and Redis clients stay connected
         # from one job to the next (see workers/runtime.py).
-        worker = SimpleWorker([default_queue(connection)], connection=connection)
+        queue = default_queue(connection)
+        # Start the office's tick chain if no worker has yet (see workers/periodic.py).
+        ensure_ticking(queue, runtime.app().office.id)
+        worker = SimpleWorker([queue], connection=connection)
         return worker.work(
             burst=burst,
             with_scheduler=True,

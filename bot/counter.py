@@ -1,0 +1,404 @@
+"""At the counter and after it: check-in, closing a day, no-shows, and the rules that follow a
+person (by NIK hash) across offices: one active booking, and no-show strikes.
+
+Scripts over a booking run in the office's ``{o:<office>}`` slot, like the seat book's, and reuse
+its helpers; scripts over a NIK run in the NIK's ``{nik:<hash>}`` slot (:class:`bot.keys.NikKeys`).
+No script touches both slots, so the NIK registry is kept in step with the seat book in two
+phases (see :class:`NikRegistry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bot.clock import Clock, ms
+from bot.errors import StorageError
+from bot.keys import NikKeys, OfficeKeys
+from bot.office import Office
+from bot.seats import (
+    _ACCOUNT_MARK,
+    _DAY_MARK,
+    _ID_MARK,
+    _LUA_HELPERS,
+    _SERVICE_MARK,
+    RETENTION,
+    Booking,
+    SeatBook,
+)
+
+# Mark a booking checked in, once, on its own day.
+#   KEYS[1] booking
+#   ARGV[1] now (ms)  ARGV[2] the office's today (ISO)  ARGV[3] day hash template (day, service
+#   markers)  ARGV[4] staff identity
+# Returns {'OK', booking fields (flat)} | {'ERR', reason, booking fields (flat)}; reasons:
+# not_found, checked_in (already), inactive (cancelled / no-show), wrong_day.
+# Two counters scanning the same code at once run this one after the other: the second sees
+# status checked_in and is refused, so a code is used exactly once.
+CHECKIN = (
+    _LUA_HELPERS
+    + """
+local b = booking_map(KEYS[1])
+if not b.id then return {'ERR', 'not_found', {}} end
+local flat = redis.call('HGETALL', KEYS[1])
+if b.status == 'checked_in' then return {'ERR', 'checked_in', flat} end
+if b.status ~= 'active' then return {'ERR', 'inactive', flat} end
+if b.day ~= ARGV[2] then return {'ERR', 'wrong_day', flat} end
+local day_key = fill(fill(ARGV[3], DAY_MARK, b.day), SERVICE_MARK, b.service)
+redis.call('HINCRBY', day_key, 'checkin:' .. b.window, 1)
+redis.call('HSET', KEYS[1], 'status', 'checked_in', 'checked_in', ARGV[1], 'checked_in_by', ARGV[4])
+return {'OK', redis.call('HGETALL', KEYS[1])}
+"""
+)
+
+# Cancel an active booking because staff closed its day, flagging it for the closure notice.
+#   KEYS[1] booking  KEYS[2] niks (NIK hash -> active booking id)
+#   ARGV[1] now (ms)  ARGV[2] the closed day (ISO)  ARGV[3] day hash template
+#   ARGV[4] holds template  ARGV[5] account set template  ARGV[6] reason
+# Returns {'OK', booking fields (flat)} | {'ERR', reason}. The flag is set in the same script as
+# the cancellation so that the notice job, which looks for it, can never miss a cancelled booking.
+CLOSE_CANCEL = (
+    _LUA_HELPERS
+    + """
+local b = booking_map(KEYS[1])
+if not b.id or b.status ~= 'active' or b.day ~= ARGV[2] then return {'ERR', 'not_active'} end
+local day_key = fill(fill(ARGV[3], DAY_MARK, b.day), SERVICE_MARK, b.service)
+local holds_key = fill(fill(ARGV[4], DAY_MARK, b.day), SERVICE_MARK, b.service)
+purge(day_key, holds_key, ARGV[1])
+if redis.call('EXISTS', day_key) == 1 then
+  redis.call('HINCRBY', day_key, 'booked:' .. b.window, -1)
+end
+if redis.call('HGET', KEYS[2], b.nik_hash) == b.id then redis.call('HDEL', KEYS[2], b.nik_hash) end
+redis.call('SREM', fill(ARGV[5], ACCOUNT_MARK, b.account), b.id)
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'closed', ARGV[6])
+return {'OK', redis.call('HGETALL', KEYS[1])}
+"""
+)
+
+# Mark a booking of a past day that was never checked in as a no-show (idempotent).
+#   KEYS[1] booking  KEYS[2] niks
+#   ARGV[1] the day (ISO)  ARGV[2] now (ms)  ARGV[3] day hash template  ARGV[4] account template
+# Returns {'marked' | 'no_show' (already) | 'skip', nik hash}.
+NO_SHOW = (
+    _LUA_HELPERS
+    + """
+local b = booking_map(KEYS[1])
+if not b.id or b.day ~= ARGV[1] then return {'skip', ''} end
+if b.status == 'no_show' then return {'no_show', b.nik_hash} end
+if b.status ~= 'active' then return {'skip', b.nik_hash} end
+local day_key = fill(fill(ARGV[3], DAY_MARK, b.day), SERVICE_MARK, b.service)
+if redis.call('EXISTS', day_key) == 1 then
+  redis.call('HINCRBY', day_key, 'noshow:' .. b.window, 1)
+end
+if redis.call('HGET', KEYS[2], b.nik_hash) == b.id then redis.call('HDEL', KEYS[2], b.nik_hash) end
+redis.call('SREM', fill(ARGV[4], ACCOUNT_MARK, b.account), b.id)
+redis.call('HSET', KEYS[1], 'status', 'no_show', 'no_show', ARGV[2])
+return {'marked', b.nik_hash}
+"""
+)
+
+# Record one no-show of a NIK and block it when it reaches the threshold.
+#   KEYS[1] strikes (sorted set: "<office>|<booking id>" scored by the visit's start, ms)
+#   KEYS[2] blocked (value: blocked-until ms)
+#   ARGV[1] member  ARGV[2] visit start (ms)  ARGV[3] start of the counting window (ms)
+#   ARGV[4] threshold (0 = never block)  ARGV[5] blocked until (ms)  ARGV[6] strikes expiry (ms)
+# Returns {strikes in the window, blocked until or 0}. Recording the same booking twice changes
+# nothing (ZADD of an existing member), so a re-run of the day-end job never extends a block.
+STRIKE = """
+local added = redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[6])
+local n = redis.call('ZCOUNT', KEYS[1], ARGV[3], '+inf')
+local threshold = tonumber(ARGV[4])
+if added == 1 and threshold > 0 and n >= threshold then
+  redis.call('SET', KEYS[2], ARGV[5], 'PXAT', ARGV[5])
+end
+return {n, tonumber(redis.call('GET', KEYS[2]) or '0')}
+"""
+
+# Claim a NIK's one active booking across offices.
+#   KEYS[1] the NIK's active-booking entry ("<office>|<booking id>|<claimed at ms>")
+#   ARGV[1] our entry  ARGV[2] a stale entry we may replace ('' for none)  ARGV[3] expiry (ms)
+# Returns {'OK'} | {'HELD', current entry}. Claiming again for the same booking succeeds.
+NIK_CLAIM = """
+local cur = redis.call('GET', KEYS[1])
+local function booking_of(entry) return string.match(entry, '^([^|]*|[^|]*)') end
+if cur and cur ~= ARGV[2] and booking_of(cur) ~= booking_of(ARGV[1]) then
+  return {'HELD', cur}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[3])
+return {'OK'}
+"""
+
+# Give up a NIK's claim if it is still the one of this booking.
+#   KEYS[1] the NIK's active-booking entry  ARGV[1] "<office>|<booking id>"
+NIK_RELEASE = """
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# A claim whose booking does not exist yet is an applicant between claim and confirm; after this
+# long it is a process that died in between, and the claim is void.
+PENDING_GRACE = timedelta(minutes=15)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def _expiry_ms(day: date) -> int:
+    return ms(datetime.combine(day, time(), tzinfo=UTC) + RETENTION)
+
+
+class CheckInRefused(Exception):
+    """A check-in was refused; ``reason`` is not_found, checked_in, inactive or wrong_day."""
+
+    def __init__(self, reason: str, booking: Booking | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.booking = booking
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    service: str
+    window: str
+    capacity: int
+    booked: int
+    held: int
+    checked_in: int
+    no_show: int
+
+
+class Counter:
+    """Check-in, day closing and no-shows over one office's seat book."""
+
+    def __init__(
+        self, redis: aioredis.Redis, office: Office, seats: SeatBook, clock: Clock
+    ) -> None:
+        self._redis = redis
+        self._office = office
+        self._seats = seats
+        self._clock = clock
+        self._keys = OfficeKeys(office.id)
+        self._checkin = redis.register_script(CHECKIN)
+        self._close_cancel = redis.register_script(CLOSE_CANCEL)
+        self._no_show = redis.register_script(NO_SHOW)
+        self._day_template = self._keys.day(_DAY_MARK, _SERVICE_MARK)
+        self._holds_template = self._keys.holds(_DAY_MARK, _SERVICE_MARK)
+        self._account_template = self._keys.account(_ACCOUNT_MARK)
+        self._booking_template = self._keys.booking(_ID_MARK)
+
+    async def check_in(self, booking_id: str, *, staff: str) -> Booking:
+        """Mark a booking of the office's today checked in; raises :class:`CheckInRefused`."""
+        today = self._office.local_today(self._clock.now())
+        reply = await self._call(
+            self._checkin,
+            [self._keys.booking(booking_id)],
+            [ms(self._clock.now()), today.isoformat(), self._day_template, staff],
+        )
+        fields = _pairs(reply[1] if _text(reply[0]) == "OK" else reply[2])
+        booking = Booking.from_fields(fields) if fields else None
+        if _text(reply[0]) != "OK":
+            raise CheckInRefused(_text(reply[1]), booking)
+        assert booking is not None
+        return booking
+
+    async def cancel_for_closure(self, booking_id: str, day: date, reason: str) -> Booking | None:
+        """Cancel one booking of a day staff closed; None if it was not active on that day."""
+        reply = await self._call(
+            self._close_cancel,
+            [self._keys.booking(booking_id), self._keys.niks],
+            [
+                ms(self._clock.now()),
+                day.isoformat(),
+                self._day_template,
+                self._holds_template,
+                self._account_template,
+                reason or "-",
+            ],
+        )
+        if _text(reply[0]) != "OK":
+            return None
+        return Booking.from_fields(_pairs(reply[1]))
+
+    async def mark_no_show(self, booking_id: str, day: date) -> tuple[str, str]:
+        """(outcome, nik hash): outcome is marked, no_show (earlier) or skip."""
+        reply = await self._call(
+            self._no_show,
+            [self._keys.booking(booking_id), self._keys.niks],
+            [day.isoformat(), ms(self._clock.now()), self._day_template, self._account_template],
+        )
+        return _text(reply[0]), _text(reply[1])
+
+    async def bookings_of(self, day: date) -> AsyncIterator[tuple[str, dict[str, str]]]:
+        """(id, fields) of every booking of ``day`` in any status.
+
+        The seat book keeps no index by day (a reschedule would have to move it), so this scans
+        the office's booking keys: fine for rare staff and day-end work, never for a user's turn.
+        """
+        iso = day.isoformat()
+        pattern = self._keys.booking("*")
+        try:
+            async for key in self._redis.scan_iter(match=pattern, count=1000):
+                fields = await self._redis.hgetall(key)
+                text = {_text(k): _text(v) for k, v in fields.items()}
+                if text.get("day") == iso and "id" in text:
+                    yield text["id"], text
+        except RedisError as exc:
+            raise StorageError(f"bookings of {iso}: {exc}") from exc
+
+    async def stats(self, day: date) -> list[WindowStats]:
+        """Seats of every window and service of ``day``."""
+        windows = self._office.windows(day)
+        services = self._office.services
+        requests = [(day, s.id, {w.id: w.capacity(s.id) for w in windows}) for s in services]
+        seats = await self._seats.availability(requests)
+        out: list[WindowStats] = []
+        for service, per_window in zip(services, seats, strict=True):
+            fields = [f"{kind}:{w.id}" for w in windows for kind in ("checkin", "noshow")]
+            try:
+                raw = (
+                    await self._redis.hmget(self._keys.day(day.isoformat(), service.id), fields)
+                    if fields
+                    else []
+                )
+            except RedisError as exc:
+                raise StorageError(f"stats of {day}: {exc}") from exc
+            for i, window in enumerate(windows):
+                a = per_window[window.id]
+                out.append(
+                    WindowStats(
+                        service.id,
+                        window.id,
+                        a.capacity,
+                        a.booked,
+                        a.held,
+                        int(raw[2 * i] or 0),
+                        int(raw[2 * i + 1] or 0),
+                    )
+                )
+        return out
+
+    async def _call(self, script: Any, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except RedisError as exc:
+            raise StorageError(f"counter of {self._office.id}: {exc}") from exc
+
+
+@dataclass
+class NikRegistry:
+    """One active booking per NIK across every office, and no-show strikes per NIK.
+
+    The office's seat book already allows one active booking per NIK *within* the office (in its
+    confirm script). Across offices the NIK needs a key of its own, in its own slot, which no seat
+    book script can touch; so booking is two-phase:
+
+    1. :meth:`claim` the NIK for the booking id (= the hold id) before confirming;
+    2. confirm in the seat book; if that fails, :meth:`release` the claim.
+
+    Cancelling, checking in, a no-show or a closed day also release it. A release that never
+    happens (a crash, or a cancel path that does not call it) cannot lock a person out: a claim
+    found in the way is checked against its booking, and is replaced when that booking is no
+    longer active, or still does not exist :data:`PENDING_GRACE` after the claim.
+    """
+
+    redis: aioredis.Redis
+    clock: Clock
+    _scripts: dict[str, Any] = field(default_factory=dict)
+
+    def _script(self, name: str, body: str) -> Any:
+        if name not in self._scripts:
+            self._scripts[name] = self.redis.register_script(body)
+        return self._scripts[name]
+
+    async def claim(self, nik_hash: str, office_id: str, booking_id: str, day: date) -> bool:
+        """Claim the NIK for this booking; False when another live booking holds it."""
+        now = ms(self.clock.now())
+        ours = f"{office_id}|{booking_id}|{now}"
+        key = NikKeys(nik_hash).active
+        stale = ""
+        for _ in range(2):
+            reply = await self._run("claim", NIK_CLAIM, [key], [ours, stale, _expiry_ms(day)])
+            if _text(reply[0]) == "OK":
+                return True
+            current = _text(reply[1])
+            if not await self._is_stale(current, now):
+                return False
+            stale = current
+        return False
+
+    async def release(self, nik_hash: str, office_id: str, booking_id: str) -> None:
+        await self._run(
+            "release", NIK_RELEASE, [NikKeys(nik_hash).active], [f"{office_id}|{booking_id}"]
+        )
+
+    async def _is_stale(self, entry: str, now: int) -> bool:
+        office_id, _, rest = entry.partition("|")
+        booking_id, _, claimed = rest.partition("|")
+        try:
+            status = await self.redis.hget(OfficeKeys(office_id).booking(booking_id), "status")
+        except RedisError as exc:
+            raise StorageError(f"NIK registry: {exc}") from exc
+        if status is not None:
+            return _text(status) != "active"
+        grace = PENDING_GRACE.total_seconds() * 1000
+        return not claimed.isdigit() or now - int(claimed) > grace
+
+    async def strike(
+        self,
+        nik_hash: str,
+        member: str,
+        visit: datetime,
+        *,
+        threshold: int,
+        window_days: int,
+        block_days: int,
+    ) -> tuple[int, int]:
+        """Record a no-show; returns (strikes in the window, blocked until ms or 0)."""
+        keys = NikKeys(nik_hash)
+        now = self.clock.now()
+        reply = await self._run(
+            "strike",
+            STRIKE,
+            [keys.strikes, keys.blocked],
+            [
+                member,
+                ms(visit),
+                ms(visit - timedelta(days=window_days)),
+                threshold,
+                ms(now + timedelta(days=block_days)),
+                ms(now + timedelta(days=window_days + block_days)),
+            ],
+        )
+        return int(reply[0]), int(reply[1])
+
+    async def blocked_until(self, nik_hash: str) -> datetime | None:
+        """When a NIK blocked for no-shows may book again, or None if it is not blocked."""
+        try:
+            raw = await self.redis.get(NikKeys(nik_hash).blocked)
+        except RedisError as exc:
+            raise StorageError(f"NIK registry: {exc}") from exc
+        if raw is None:
+            return None
+        until = datetime.fromtimestamp(int(_text(raw)) / 1000, tz=UTC)
+        return until if until > self.clock.now() else None
+
+    async def _run(self, name: str, body: str, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return await self._script(name, body)(keys=keys, args=args)
+        except RedisError as exc:
+            raise StorageError(f"NIK registry: {exc}") from exc

@@ -1,0 +1,250 @@
+"""Jobs at the end of a day and around staff decisions about days.
+
+- :func:`notify_closed`: after ``/close``, tell every applicant whose booking was cancelled, in
+  their language, with a button that starts a new booking (option ``book`` of the main menu).
+- :func:`run_dayend`: after a day, mark its bookings that were never checked in as no-shows and
+  record a strike against each NIK (two within 30 days block the NIK for 14 days).
+- :func:`announce_release`: at a day's opening, admit its pre-queue and tell those admitted.
+
+Every job may run twice (RQ retries, a worker dying after a send): sends claim a per-booking (or
+per-account) sent-marker first and give it back only when the send failed; the day-end marking
+is idempotent and runs as one instance at a time under a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from datetime import date, timedelta
+
+from redis.exceptions import RedisError
+
+from bot.app import App
+from bot.audit import Audit, applicant
+from bot.counter import Counter, NikRegistry
+from bot.engine import anon
+from bot.errors import ChannelError, StorageError
+from bot.keys import StaffKeys
+from bot.messages import Choices, Option, Outbound, Text
+from bot.release import FairRelease
+from channels.base import Channel
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MARKER_TTL_S = 60 * 24 * 3600
+LOCK_TTL_MS = 10 * 60 * 1000
+
+# Give a sent-marker (or the day-end lock) back if it is still ours.
+#   KEYS[1] marker   ARGV[1] claim token
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+async def _claim(app: App, key: str, token: str, ttl_ms: int) -> bool:
+    try:
+        return bool(await app.redis.set(key, token, nx=True, px=ttl_ms))
+    except RedisError as exc:
+        raise StorageError(f"marker {key}: {exc}") from exc
+
+
+async def _give_back(app: App, key: str, token: str) -> None:
+    await app.redis.register_script(RELEASE)(keys=[key], args=[token])
+
+
+async def _send(
+    app: App,
+    channels: Mapping[str, Channel],
+    account: str,
+    marker: str,
+    messages: list[Outbound],
+    notice: str,
+    locale: str,
+) -> str:
+    """Send once per marker: 'sent', 'skipped' (sent before), or a failure."""
+    token = secrets.token_hex(8)
+    if not await _claim(app, marker, token, MARKER_TTL_S * 1000):
+        return "skipped"
+    channel_name, _, user_id = account.partition(":")
+    channel = channels.get(channel_name)
+    if channel is None:
+        log.error("notice for %s: channel %r is not configured", anon(account), channel_name)
+        return "failed"
+    try:
+        notify = getattr(channel, "notify", None)
+        in_window = getattr(channel, "in_window", None)
+        if notify is not None and in_window is not None and not await in_window(user_id):
+            # WhatsApp outside its 24-hour window delivers only an approved template.
+            await notify(
+                user_id,
+                notice,
+                template=app.settings.whatsapp_template_notice,
+                params=[notice],
+                locale=locale,
+            )
+        else:
+            await channel.send(user_id, messages)
+    except ChannelError as exc:
+        if exc.code == "undeliverable":
+            return "undeliverable"
+        await _give_back(app, marker, token)
+        raise
+    return "sent"
+
+
+async def notify_closed_core(
+    app: App, channels: Mapping[str, Channel], day: date, reason: str
+) -> dict[str, int]:
+    """Tell each applicant whose booking of ``day`` was cancelled by its closure, once."""
+    counter = Counter(app.redis, app.office, app.seats, app.clock)
+    keys = StaffKeys(app.office.id)
+    tally: dict[str, int] = {}
+    async for booking_id, fields in counter.bookings_of(day):
+        if fields.get("status") != "cancelled" or "closed" not in fields:
+            continue
+        locale = fields.get("locale") if fields.get("locale") in ("id", "en") else None
+        locale = locale or app.settings.default_locale
+        number = f"{fields['prefix']}-{int(fields['number']):03d}"
+        text = app.catalog.t(
+            locale,
+            "closure.notice",
+            office=app.office.name,
+            day=app.catalog.format_day(locale, day),
+            reason=reason or fields["closed"],
+            number=number,
+        )
+        # The button is the main menu's "book" option: from the menu (where a finished booking
+        # leaves the applicant) it starts the booking flow.
+        button = Option("book", app.catalog.t(locale, "closure.rebook"))
+        outcome = await _send(
+            app,
+            channels,
+            fields["account"],
+            keys.closed_notice(booking_id),
+            [Choices(text, (button,))],
+            text,
+            locale,
+        )
+        tally[outcome] = tally.get(outcome, 0) + 1
+    return tally
+
+
+async def dayend_core(app: App, day: date) -> dict[str, int]:
+    """Mark ``day``'s bookings never checked in as no-shows and strike their NIKs.
+
+    Only for a day that is over, one instance at a time (a lock with a TTL, so a dead worker
+    does not block the next run); a second run finds nothing new to mark and records no new
+    strike (strikes are keyed by booking).
+    """
+    if day >= app.office.local_today(app.clock.now()):
+        raise ValueError(f"{day} is not over yet")
+    keys = StaffKeys(app.office.id)
+    token = secrets.token_hex(8)
+    if not await _claim(app, keys.dayend_lock, token, LOCK_TTL_MS):
+        return {"locked": 1}
+    settings = app.settings
+    counter = Counter(app.redis, app.office, app.seats, app.clock)
+    registry = NikRegistry(app.redis, app.clock)
+    audit = Audit.of(app)
+    tally: dict[str, int] = {}
+    try:
+        async for booking_id, fields in counter.bookings_of(day):
+            if fields.get("status") not in ("active", "no_show"):
+                continue
+            outcome, nik_hash = await counter.mark_no_show(booking_id, day)
+            tally[outcome] = tally.get(outcome, 0) + 1
+            if outcome == "skip":
+                continue
+            # Recorded again for an earlier no_show too: a run that died between the two
+            # scripts still ends with the strike, and a repeat is a no-op.
+            visit = app.office.window_start(day, fields["window"])
+            await registry.strike(
+                nik_hash,
+                f"{app.office.id}|{booking_id}",
+                visit,
+                threshold=settings.noshow_strikes,
+                window_days=settings.noshow_window_days,
+                block_days=settings.noshow_block_days,
+            )
+            await registry.release(nik_hash, app.office.id, booking_id)
+            if outcome == "marked":
+                await audit.record(
+                    applicant(fields["account"]), "no_show", "ok", booking=booking_id, day=day
+                )
+    finally:
+        await _give_back(app, keys.dayend_lock, token)
+    return tally
+
+
+async def announce_release_core(
+    app: App, channels: Mapping[str, Channel], day: date, service: str
+) -> dict[str, int]:
+    """Admit ``day``'s pre-queue of ``service`` (if nobody did yet) and tell each account."""
+    fair = FairRelease.of(app)
+    await fair.admit(day, service)
+    keys = StaffKeys(app.office.id)
+    tally: dict[str, int] = {}
+    for account, seat in (await fair.outcomes(day, service)).items():
+        locale = app.settings.default_locale
+        day_text = app.catalog.format_day(locale, day)
+        if seat.status == "admitted":
+            window = app.office.window(day, seat.window)
+            text = app.catalog.t(
+                locale,
+                "release.admitted",
+                day=day_text,
+                window=window.label if window else seat.window,
+                minutes=app.office.booking.hold_minutes,
+            )
+        else:
+            text = app.catalog.t(locale, "release.full", day=day_text)
+        messages: list[Outbound] = [
+            Choices(text, (Option("go", app.catalog.t(locale, "release.go")),))
+            if seat.status == "admitted"
+            else Text(text)
+        ]
+        marker = keys.admitted_notice(day.isoformat(), service, account)
+        outcome = await _send(app, channels, account, marker, messages, text, locale)
+        tally[outcome] = tally.get(outcome, 0) + 1
+    return tally
+
+
+def notify_closed(office_id: str, day: str, reason: str) -> str:
+    """RQ job for ``/close``."""
+    runtime = Runtime.get()
+    app = runtime.app()
+
+    async def job() -> dict[str, int]:
+        channels = await runtime.channels()
+        return await notify_closed_core(app, channels, date.fromisoformat(day), reason)
+
+    tally = runtime.run(job())
+    return f"closure notices for {office_id} {day}: {tally}"
+
+
+def run_dayend(office_id: str, day: str | None = None) -> str:
+    """RQ job (schedule it daily after closing time); without ``day``: yesterday."""
+    runtime = Runtime.get()
+    app = runtime.app()
+    when = (
+        date.fromisoformat(day)
+        if day
+        else app.office.local_today(app.clock.now()) - timedelta(days=1)
+    )
+    return f"day end of {office_id} {when}: {runtime.run(dayend_core(app, when))}"
+
+
+def announce_release(office_id: str, day: str, service: str) -> str:
+    """RQ job, enqueued at ``office.release_at(day)``."""
+    runtime = Runtime.get()
+    app = runtime.app()
+
+    async def job() -> dict[str, int]:
+        channels = await runtime.channels()
+        return await announce_release_core(app, channels, date.fromisoformat(day), service)
+
+    tally = runtime.run(job())
+    return f"release of {office_id} {day} {service}: {tally}"
