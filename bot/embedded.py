@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -23,7 +24,13 @@ from bot.errors import ConfigError, StorageError
 
 log = logging.getLogger(__name__)
 
-CLIENT_NAME = "antrean"
+CLIENT_PREFIX = "antrean-"
+
+
+def client_name() -> str:
+    """Every antrean process names its Redis connections after its pid, so that the embedded
+    server can tell whether another process still uses it."""
+    return f"{CLIENT_PREFIX}{os.getpid()}"
 
 
 def find_redis_server() -> str:
@@ -122,7 +129,7 @@ class RedisServer:
         raise StorageError(f"redis-server did not answer within {timeout:.0f} s")
 
     def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=2, client_name=CLIENT_NAME)
+        return redis.Redis.from_url(self.url, socket_timeout=2, client_name=client_name())
 
     def ping(self) -> bool:
         try:
@@ -165,16 +172,35 @@ def shared_server(var_dir: Path) -> RedisServer:
     return server
 
 
-def release_shared_server(server: RedisServer) -> None:
-    """Shut the shared server down if no other antrean process is connected to it."""
+def other_processes(server: RedisServer) -> set[str]:
+    """The names of the other antrean processes connected to ``server``."""
+    with server.client() as conn:
+        clients = conn.client_list()
+    ours = client_name()
+    return {
+        c["name"]
+        for c in clients
+        if c.get("name", "").startswith(CLIENT_PREFIX) and c["name"] != ours
+    }
+
+
+def release_shared_server(server: RedisServer, grace: float = 2.0) -> None:
+    """Shut the shared server down once no other antrean process is connected to it.
+
+    Connections of a process that is exiting too (a worker's scheduler child, say) may take a
+    moment to close, so look again for up to ``grace`` seconds before leaving it running.
+    """
     with _start_lock(server.data_dir / "start.lock"):
-        try:
-            with server.client() as conn:
-                clients = conn.client_list()
-        except (redis.RedisError, OSError):
-            return
-        # Our own probing connection is named "antrean" too; anyone else means someone is left.
-        others = [c for c in clients if c.get("name") == CLIENT_NAME]
-        if len(others) <= 1:
-            log.info("stopping embedded Redis")
-            server.stop()
+        deadline = time.monotonic() + grace
+        while True:
+            try:
+                others = other_processes(server)
+            except (redis.RedisError, OSError):
+                return
+            if not others:
+                log.info("stopping embedded Redis")
+                server.stop()
+                return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.1)

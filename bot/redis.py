@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
-from bot.embedded import CLIENT_NAME, RedisServer, shared_server
+from bot.embedded import RedisServer, client_name, shared_server
 from bot.errors import ConfigError
 from bot.settings import Settings
 
@@ -126,7 +126,7 @@ def connect(settings: Settings) -> tuple[aioredis.Redis, RedisServer | None]:
         url = server.url
     client = client_for(
         url,
-        client_name=CLIENT_NAME,
+        client_name=client_name(),
         socket_timeout=10,
         socket_connect_timeout=5,
         health_check_interval=30,

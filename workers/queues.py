@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 from rq import Queue
 
-from bot.embedded import CLIENT_NAME, RedisServer, shared_server
+from bot.embedded import RedisServer, client_name, shared_server
 from bot.redis import sync_client_for
 from bot.settings import Settings
 
@@ -20,7 +20,7 @@ def queue_connection(settings: Settings) -> tuple[redis.Redis, RedisServer | Non
     if url is None:
         server = shared_server(settings.var_dir)
         url = server.url
-    return sync_client_for(url, client_name=CLIENT_NAME, socket_timeout=30), server
+    return sync_client_for(url, client_name=client_name(), socket_timeout=30), server
 
 
 def default_queue(connection: redis.Redis) -> Queue:
