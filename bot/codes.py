@@ -58,6 +58,15 @@ class BookingCodes:
         # and draw again when it is taken.
         return "".join(secrets.choice(ALPHABET) for _ in range(ID_LENGTH))
 
+    def id_for(self, *parts: str) -> str:
+        """A booking id derived from ``parts`` (e.g. the user and the message that asked for
+        the seat): the same message run again after a crash asks for the same id, so its hold is
+        replaced instead of leaked. Unpredictable without the secret key, like ``new_id``."""
+        message = b"\x00".join(part.encode("utf-8") for part in parts)
+        digest = hmac.new(self._secret, b"antrean-id\x00" + message, hashlib.sha256).digest()
+        bits = int.from_bytes(digest[:4], "big") >> (32 - 5 * ID_LENGTH)
+        return "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in reversed(range(ID_LENGTH)))
+
     def code(self, office_id: str, booking_id: str, nik_hash: str) -> str:
         """The code for a booking, grouped for display: ``XXXX-XXXX-XXXX``."""
         raw = booking_id + self._mac(office_id, booking_id, nik_hash)

@@ -104,12 +104,23 @@ class Steps:
 class Context:
     """Everything a step may use during one turn."""
 
-    def __init__(self, app: App, session: Session, channel: str, user_id: str, locale: str) -> None:
+    def __init__(
+        self,
+        app: App,
+        session: Session,
+        channel: str,
+        user_id: str,
+        locale: str,
+        message_id: str = "",
+    ) -> None:
         self.app = app
         self.session = session
         self.channel = channel
         self.user_id = user_id
         self.locale = locale
+        # The platform's id of the message being handled: stable when the same message is
+        # handled again after a crash or a Redis outage.
+        self.message_id = message_id
         self.outbox: list[Outbound] = []
 
     @property

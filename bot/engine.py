@@ -115,7 +115,9 @@ class Engine:
         locale = catalog.resolve_locale(
             session.locale, message.locale_hint, self.app.settings.default_locale
         )
-        return Context(self.app, session, message.channel, message.user_id, locale)
+        return Context(
+            self.app, session, message.channel, message.user_id, locale, message.message_id
+        )
 
     async def _run_turn(self, session: Session, message: Inbound) -> list[Outbound]:
         ctx = self._context(session, message)

@@ -164,7 +164,9 @@ class ChooseWindow:
             ctx.say(ctx.t("book.day_gone"))
             return "book.day"
         rules = ctx.office.booking
-        hold_id = ctx.data.get("hold") or ctx.app.codes.new_id()
+        # Derived from this very message: if the turn is cut short (Redis outage, crash) and the
+        # message is handled again, it holds the same seat rather than leaking another.
+        hold_id = ctx.data.get("hold") or ctx.app.codes.id_for(ctx.identity, ctx.message_id)
         await FairRelease.of(ctx.app).admit(day, service.id)
         try:
             await ctx.seats.hold(

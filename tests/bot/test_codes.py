@@ -225,3 +225,15 @@ def test_qr_png_holds_longer_text() -> None:
     modules = modules_of(qr_png(text, scale=2), scale=2, border=4)
     assert error_level(modules) == "M"
     assert len(modules) > 21
+
+
+def test_derived_ids_are_stable_per_message_and_unpredictable() -> None:
+    codes = BookingCodes(b"k" * 32)
+    first = codes.id_for("telegram:1", "u100")
+    assert first == codes.id_for("telegram:1", "u100")  # the same message, handled again
+    assert first != codes.id_for("telegram:1", "u101")
+    assert first != BookingCodes(b"j" * 32).id_for("telegram:1", "u100")
+    assert len(first) == 6 and set(first) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    # A derived id is a booking id like any other: it signs and verifies.
+    code = codes.code("office", first, "h" * 32)
+    assert codes.verify(code, "office", "h" * 32)

@@ -195,3 +195,32 @@ async def test_a_day_that_closed_meanwhile(user: User) -> None:
     reply = await user.says("1")
     assert "tidak tersedia" in reply or "penuh" in reply
     assert day.isoformat() not in [o.id for o in user.last_choices().options]
+
+
+async def test_a_turn_cut_short_and_run_again_holds_one_seat_not_two(
+    user: User, clock: ManualClock
+) -> None:
+    """Regression: a turn that held a seat but could not save (Redis outage, crash) ran again on
+    redelivery with a new random hold id, leaking the first hold until it expired."""
+    from bot.clock import ms
+    from bot.messages import Inbound
+    from bot.sessions import Session
+
+    for text in ("halo", "1", "1", "1"):
+        await user.says(text)  # at the window step
+    engine, app = user.engine, user.engine.app
+    window = user.last_choices().options[0].id
+    tap = Inbound("console", user.user_id, "tap-1", option=window)
+    turn = await app.sessions.begin(tap, ms(clock.now()))
+    assert turn.status == "run" and turn.inbound is not None
+    for _ in range(2):  # the first run never saves; the redelivery runs from the same state
+        session = Session.loads(
+            tap.identity, turn.raw_session, now_ms=ms(clock.now()), idle_ms=10**9
+        )
+        await engine._run_turn(session, turn.inbound)
+    day = date.fromisoformat(session.data["day"])
+    service = session.data["svc"]
+    [windows] = await app.seats.availability(
+        [(day, service, {w.id: w.capacity(service) for w in app.office.windows(day)})]
+    )
+    assert windows[window].held == 1
