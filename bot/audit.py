@@ -27,6 +27,7 @@ from bot.clock import Clock, ms
 from bot.engine import anon
 from bot.errors import StorageError
 from bot.keys import StaffKeys
+from bot.replies import text as _text
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -98,10 +99,6 @@ class Audit:
         except RedisError as exc:
             raise StorageError(f"audit log: {exc}") from exc
         return [_entry(entry_id, fields) for entry_id, fields in reversed(rows)]
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _entry(entry_id: object, raw: Mapping[Any, Any] | None) -> Entry:

@@ -21,6 +21,8 @@ from bot.clock import Clock, ms
 from bot.errors import StorageError
 from bot.keys import NikKeys, OfficeKeys
 from bot.office import Office
+from bot.replies import pairs as _pairs
+from bot.replies import text as _text
 from bot.seats import (
     _ACCOUNT_MARK,
     _DAY_MARK,
@@ -148,14 +150,6 @@ return 0
 # A claim whose booking does not exist yet is an applicant between claim and confirm; after this
 # long it is a process that died in between, and the claim is void.
 PENDING_GRACE = timedelta(minutes=15)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _pairs(flat: list[Any]) -> dict[str, str]:
-    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 def _expiry_ms(day: date) -> int:

@@ -33,6 +33,7 @@ from bot.codes import BookingCodes
 from bot.errors import StorageError
 from bot.keys import OfficeKeys, admitted, prequeue
 from bot.office import Office
+from bot.replies import text as _text
 from bot.seats import _ACCOUNT_MARK, _ID_MARK, _LUA_HELPERS, RETENTION
 
 if TYPE_CHECKING:
@@ -241,7 +242,3 @@ class FairRelease:
             return await script(keys=keys, args=args)
         except RedisError as exc:
             raise StorageError(f"pre-queue: {exc}") from exc
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -31,6 +31,8 @@ from redis.exceptions import RedisError
 from bot.clock import Clock, ms
 from bot.errors import SEAT_ERRORS, SeatError, StorageError
 from bot.keys import OfficeKeys
+from bot.replies import pairs as _pairs
+from bot.replies import text as _text
 
 # Bookings, day counters and holds vanish this long after their day (at 00:00 UTC).
 RETENTION = timedelta(days=60)
@@ -409,15 +411,6 @@ class Booking:
             rescheduled=fields["rescheduled"] == "1",
             created_ms=int(fields["created"]),
         )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _pairs(flat: Sequence[Any]) -> dict[str, str]:
-    """A flat [field, value, ...] reply (HGETALL inside a script) as a dict."""
-    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 def _plain(what: str, value: str) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -229,24 +230,20 @@ class SessionStore:
     async def begin(self, inbound: Inbound, now_ms: int) -> Turn:
         keys = SessionKeys(inbound.identity)
         token = secrets.token_hex(8)
-        try:
-            reply = await self._begin(
-                keys=[*keys.all(), keys.rate],
-                args=[
-                    inbound.message_id,
-                    token,
-                    inbound.dumps(),
-                    now_ms,
-                    self.lease_ms,
-                    self.lease_key_ms,
-                    self.rate_limit,
-                    self.rate_window_ms,
-                ],
-            )
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise StorageError(f"Redis unreachable: {exc}") from exc
-        except RedisError as exc:
-            raise StorageError(f"session script failed: {exc}") from exc
+        reply = await self._run(
+            self._begin,
+            [*keys.all(), keys.rate],
+            [
+                inbound.message_id,
+                token,
+                inbound.dumps(),
+                now_ms,
+                self.lease_ms,
+                self.lease_key_ms,
+                self.rate_limit,
+                self.rate_window_ms,
+            ],
+        )
         status = _text(reply[0])
         if status == "run":
             return Turn("run", token, _text(reply[1]), _split_entry(_text(reply[2]) or ""))
@@ -263,27 +260,33 @@ class SessionStore:
         lease and must handle it), or None once the lease is released."""
         keys = SessionKeys(identity)
         session.touched_ms = now_ms
-        try:
-            reply = await self._finish(
-                keys=keys.all(),
-                args=[
-                    token,
-                    message_id,
-                    session.dumps(),
-                    now_ms,
-                    self.lease_ms,
-                    self.lease_key_ms,
-                    self.session_ttl_s,
-                    self.remember_ms,
-                ],
-            )
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise StorageError(f"Redis unreachable: {exc}") from exc
-        except RedisError as exc:
-            raise StorageError(f"session script failed: {exc}") from exc
+        reply = await self._run(
+            self._finish,
+            keys.all(),
+            [
+                token,
+                message_id,
+                session.dumps(),
+                now_ms,
+                self.lease_ms,
+                self.lease_key_ms,
+                self.session_ttl_s,
+                self.remember_ms,
+            ],
+        )
         status = _text(reply[0])
         if status == "lost":
             raise SessionLost(f"lease on {identity} expired before the turn finished")
         if status == "next":
             return _split_entry(_text(reply[1]) or "")
         return None
+
+    @staticmethod
+    async def _run(script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
+        """One script call, with redis-py's failures turned into our StorageError."""
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise StorageError(f"Redis unreachable: {exc}") from exc
+        except RedisError as exc:
+            raise StorageError(f"session script failed: {exc}") from exc
