@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -70,17 +71,40 @@ def parse_url(url: str) -> Topology:
     raise ConfigError(f"ANTREAN_REDIS_URL must start with one of {', '.join(SCHEMES)}")
 
 
+class WaitingCluster(RedisCluster):
+    """A cluster client that makes a burst wait for a connection instead of failing.
+
+    redis-py's asyncio cluster client has no blocking pool: past ``max_connections`` a command
+    raises at once. Commands in flight are capped below that, so the rest queue here. And a
+    burst of first commands on a fresh client races its discovery of the cluster (seen as
+    AttributeErrors inside redis-py), so the first command discovers it alone.
+    """
+
+    def __init__(self, *args: Any, max_in_flight: int = 256, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gate = asyncio.Semaphore(max_in_flight)
+        self._discovery = asyncio.Lock()
+        self._discovered = False
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._discovered:
+            async with self._discovery:
+                if not self._discovered:
+                    await self.initialize()
+                    self._discovered = True
+        async with self._gate:
+            return await super().execute_command(*args, **kwargs)
+
+
 def client_for(url: str, **options: Any) -> aioredis.Redis:
     """An asyncio client for any supported URL (a RedisCluster quacks like a Redis here)."""
     topology = parse_url(url)
     options.setdefault("decode_responses", True)
     if topology.kind == "cluster":
         options.pop("health_check_interval", None)
-        # The cluster client refuses (MaxConnectionsError, a 503 for the platform to retry)
-        # rather than waits once a node's pool is full; size it for a burst of webhooks.
         options.setdefault("max_connections", 1000)
         nodes = [ClusterNode(host, port) for host, port in topology.nodes]
-        cluster = RedisCluster(startup_nodes=nodes, password=topology.password, **options)
+        cluster = WaitingCluster(startup_nodes=nodes, password=topology.password, **options)
         return cluster  # type: ignore[return-value]
     if topology.kind == "sentinel":
         sentinel = Sentinel(  # type: ignore[no-untyped-call]

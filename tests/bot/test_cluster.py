@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.cluster import key_slot
 
-from bot.redis import client_for, parse_url
+from bot.redis import WaitingCluster, client_for, parse_url
 from tests.bot.test_seats import (  # noqa: F401 - collected again, on the cluster
     book,
     test_2000_concurrent_confirmations_for_100_seats,
@@ -56,7 +56,7 @@ from tests.handlers.test_booking import (  # noqa: F401 - the whole conversation
 )
 
 
-class WholeCluster(RedisCluster):
+class WholeCluster(WaitingCluster):
     """What the shared tests expect of ``KEYS``: every key, not one node's."""
 
     async def keys(self, pattern: Any = "*", **kwargs: Any) -> Any:
@@ -76,9 +76,8 @@ async def redis(redis_cluster: LocalCluster) -> AsyncIterator[aioredis.Redis]:
 async def pooled(
     redis: aioredis.Redis, redis_cluster: LocalCluster
 ) -> AsyncIterator[aioredis.Redis]:
-    """For thousands of calls at once: the cluster client refuses rather than waits when a
-    node's pool is full, so give it room for all of them."""
-    client = client_for(redis_cluster.url, max_connections=2500)
+    """The production client (bot/redis.py), whose burst of thousands of calls waits its turn."""
+    client = client_for(redis_cluster.url)
     yield client
     await client.aclose()
 
