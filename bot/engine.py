@@ -37,6 +37,23 @@ GLOBAL_WORDS: dict[str, str] = {
 LANGUAGE_STEP = "language"
 
 
+def coalesce(messages: list[Outbound]) -> list[Outbound]:
+    """Join a turn's consecutive texts, and a text with the question after it, into one message:
+    a greeting and the menu, an error and the question asked again. Fewer messages read better,
+    and each one costs a platform call and a token of its rate limit. (Channels split what is
+    over their platform's length limit.)"""
+    joined: list[Outbound] = []
+    for message in messages:
+        previous = joined[-1] if joined else None
+        if isinstance(previous, Text) and isinstance(message, Text):
+            joined[-1] = Text(f"{previous.text}\n\n{message.text}")
+        elif isinstance(previous, Text) and isinstance(message, Choices):
+            joined[-1] = Choices(f"{previous.text}\n\n{message.text}", message.options)
+        else:
+            joined.append(message)
+    return joined
+
+
 def anon(identity: str) -> str:
     """A short stable pseudonym for logs: identities (phone numbers) are personal data."""
     return hashlib.blake2s(identity.encode(), digest_size=6).hexdigest()
@@ -136,7 +153,7 @@ class Engine:
             await self._reset(ctx)
             ctx.say(ctx.t("error.internal"))
             await self._goto(ctx, MENU)
-        return ctx.outbox
+        return coalesce(ctx.outbox)
 
     async def _route(self, ctx: Context, message: Inbound) -> None:
         session = ctx.session

@@ -21,6 +21,7 @@ How it fits the dialog:
 from __future__ import annotations
 
 import secrets
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,13 @@ class Admission:
     window: str = ""
 
 
+# Admission happens once per day-service and is never undone, so each Redis client remembers
+# which ones it has seen admitted: every hold asks, and after the first one the answer is free.
+_ADMITTED: weakref.WeakKeyDictionary[aioredis.Redis, set[tuple[str, str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class FairRelease:
     @classmethod
     def of(cls, app: App) -> FairRelease:
@@ -161,6 +169,9 @@ class FairRelease:
         """Admit the pre-queue if the quota is open and it has not been admitted yet. Returns
         'early', 'done' or the number admitted now."""
         iso = day.isoformat()
+        seen = _ADMITTED.setdefault(self._redis, set())
+        if (self._office.id, iso, service) in seen:
+            return "done"
         keys = [
             prequeue(self._keys, iso, service),
             admitted(self._keys, iso, service),
@@ -193,7 +204,9 @@ class FairRelease:
         # Ids are drawn here (Lua has no good randomness); a few spare ones cover accounts that
         # joined between the count and the script.
         args += [self._codes.new_id() for _ in range(waiting + 16)]
-        return _text(await self._call(self._admit, keys, args))
+        outcome = _text(await self._call(self._admit, keys, args))
+        seen.add((self._office.id, iso, service))
+        return outcome
 
     async def status(self, day: date, service: str, account: str) -> Admission:
         iso = day.isoformat()

@@ -41,6 +41,11 @@ def make_app(redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, **settin
     return App.build(config, redis, clock=clock)
 
 
+def said(recorder: Recorder, user_id: str) -> list[str]:
+    """The texts a user was sent (a question's text included), one per message."""
+    return [m.text for m in recorder.sent.get(user_id, []) if isinstance(m, Text | Choices)]
+
+
 def text_of(message: Outbound) -> str:
     if isinstance(message, Image):
         return f"[image {message.caption}]"
