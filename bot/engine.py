@@ -124,7 +124,11 @@ class Engine:
         except ChannelError as exc:
             # The turn's effects are saved; a lost reply is recovered by the user's next message.
             log.warning(
-                "could not reply to user %s on %s: %s", anon(message.identity), message.channel, exc
+                "could not reply to user %s on %s (message %s): %s",
+                anon(message.identity),
+                message.channel,
+                message.message_id,
+                exc,
             )
 
     def _context(self, session: Session, message: Inbound) -> Context:

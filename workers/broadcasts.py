@@ -431,6 +431,16 @@ async def progress(app: App, broadcast_id: str) -> Progress | None:
     )
 
 
+MILESTONES = (25, 50, 75)
+
+
+def progress_text(broadcast_id: str, percent: int, p: Progress) -> str:
+    return (
+        f"Siaran {broadcast_id}: {percent}% — {p.sent}/{p.total} terkirim, {p.failed} gagal.\n"
+        f"Broadcast {broadcast_id}: {percent}% — {p.sent}/{p.total} sent, {p.failed} failed."
+    )
+
+
 def tally_text(broadcast_id: str, p: Progress) -> str:
     # Staff read this; both languages, like the other messages that do not know the reader's.
     return (
@@ -502,6 +512,8 @@ class Batch:
             == "last"
         ):
             await self.report(meta.get("starter", ""))
+        else:
+            await self.milestone(meta.get("starter", ""))
         return ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())) or "nothing to send"
 
     async def deliver(self, account: str, locale: str, texts: Mapping[str, str]) -> str:
@@ -569,6 +581,22 @@ class Batch:
                 "broadcast %s: channel %r is not configured; its recipients fail", self.id, name
             )
 
+    async def milestone(self, starter: str) -> None:
+        """Tell a chat starter how far it got at each quarter of the batches, once each (the
+        first batch job to cross a quarter claims it)."""
+        if ":" not in starter:
+            return
+        p = await progress(self.app, self.id)
+        if p is None or not p.batches:
+            return
+        share = 100 * (p.batches - p.batches_left) // p.batches
+        reached = max((m for m in MILESTONES if share >= m), default=None)
+        if reached is None or not await self.app.redis.hsetnx(
+            self.keys.meta, f"milestone:{reached}", 1
+        ):
+            return
+        await self.tell(starter, progress_text(self.id, reached, p))
+
     async def report(self, starter: str) -> None:
         """Record the final tally and tell the starter, if they are a chat identity."""
         p = await progress(self.app, self.id)
@@ -577,6 +605,9 @@ class Batch:
         text = tally_text(self.id, p)
         await self.app.redis.hset(self.keys.meta, "tally", text)
         log.info("%s", text.splitlines()[-1])
+        await self.tell(starter, text)
+
+    async def tell(self, starter: str, text: str) -> None:
         name, _, user_id = starter.partition(":")
         channel = (await self.runtime.channels()).get(name) if user_id else None
         if channel is None:
@@ -585,7 +616,7 @@ class Batch:
             await channel.send(user_id, [Text(text)])
         except ChannelError as exc:
             log.warning(
-                "broadcast %s: could not tell %s the tally: %s", self.id, anon(starter), exc
+                "broadcast %s: could not tell %s how it went: %s", self.id, anon(starter), exc
             )
 
 
