@@ -27,6 +27,7 @@ from bot.clock import Clock, ms
 from bot.engine import anon
 from bot.errors import StorageError
 from bot.keys import StaffKeys
+from bot.metrics import BOOKING_ACTIONS, BOOKING_EVENTS
 from bot.replies import text as _text
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ class Audit:
             )
         except RedisError as exc:
             raise StorageError(f"audit log: {exc}") from exc
+        if result == "ok" and action in BOOKING_ACTIONS:
+            BOOKING_EVENTS.labels(BOOKING_ACTIONS[action]).inc()
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def latest(self, limit: int = 50) -> list[Entry]:

@@ -18,6 +18,7 @@ from bot.app import App
 from bot.embedded import release_shared_server
 from bot.engine import Engine
 from bot.errors import AntreanError, ConfigError
+from bot.logs import configure_logging
 from bot.redis import connect
 from bot.settings import IDENTITY_RE, Settings, load_settings
 from bot.web import build_web_app
@@ -182,12 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         settings = load_settings()
+        configure_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
         if args.command == "run":
             with worker_beside(args.with_worker, args.verbose):
                 asyncio.run(serve(settings))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Mapping
 
 from bot.app import App
@@ -15,6 +16,7 @@ from bot.clock import ms
 from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError
 from bot.messages import Choices, Inbound, Outbound, Text, option_token
+from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 from bot.sessions import Session
 from bot.text import MAX_TEXT, clean, fold
 from channels.base import Channel, Outcome
@@ -78,7 +80,12 @@ class Engine:
         not recorded, and the platform should deliver it again.
         """
         sessions = self.app.sessions
-        turn = await sessions.begin(inbound, self._now_ms())
+        try:
+            turn = await sessions.begin(inbound, self._now_ms())
+        except StorageError:
+            UPDATES.labels(inbound.channel, "storage_error").inc()
+            raise
+        UPDATES.labels(inbound.channel, "handled" if turn.status == "run" else turn.status).inc()
         if turn.status == "limited":
             await self._cooldown(inbound, turn.raw_session, turn.retry_after_ms)
             return "handled"
@@ -92,8 +99,10 @@ class Engine:
             inbound.identity, turn.raw_session, now_ms=self._now_ms(), idle_ms=self.idle_ms
         )
         while message is not None:
+            started = time.perf_counter()
             replies = await self._run_turn(session, message)
             await self._deliver(message, replies)
+            TURN_SECONDS.labels(message.channel).observe(time.perf_counter() - started)
             try:
                 message = await sessions.finish(
                     inbound.identity, turn.token, message.message_id, session, self._now_ms()
@@ -121,7 +130,10 @@ class Engine:
             return
         try:
             await channel.send(message.user_id, replies)
+            SENDS.labels(message.channel, "ok").inc()
         except ChannelError as exc:
+            SENDS.labels(message.channel, "failed").inc()
+            PLATFORM_ERRORS.labels(message.channel, exc.code or "unknown").inc()
             # The turn's effects are saved; a lost reply is recovered by the user's next message.
             log.warning(
                 "could not reply to user %s on %s (message %s): %s",

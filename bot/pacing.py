@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from bot.clock import Clock, ms
 from bot.errors import StorageError
 from bot.keys import PREFIX
+from bot.metrics import BUCKET_WAIT, PLATFORM_ERRORS
 from bot.settings import Settings
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -180,11 +181,13 @@ class Pacer:
             wait = await self.take(
                 recipient_key(channel, user_id), recipient.per_s, recipient.burst, self.now_ms()
             )
+            BUCKET_WAIT.labels("recipient").observe(wait / 1000)
             if wait > 0:
                 await self.sleep(wait / 1000)
         rate = self.channel_rates.get(channel)
         if rate is not None:
             wait = await self.take(channel_key(channel), rate.per_s, rate.burst, self.now_ms())
+            BUCKET_WAIT.labels("channel").observe(wait / 1000)
             if wait > 0:
                 await self.sleep(wait / 1000)
 
@@ -201,7 +204,9 @@ class Pacer:
             await self.take(channel_key(channel), rate.per_s, rate.burst, now, True)
 
     async def pause_channel(self, channel: str, seconds: float) -> None:
+        PLATFORM_ERRORS.labels(channel, "rate_limited").inc()
         await self.pause(channel_key(channel), seconds)
 
     async def pause_recipient(self, channel: str, user_id: str, seconds: float) -> None:
+        PLATFORM_ERRORS.labels(channel, "recipient_rate_limited").inc()
         await self.pause(recipient_key(channel, user_id), seconds)

@@ -96,6 +96,27 @@ class WaitingCluster(RedisCluster):
             return await super().execute_command(*args, **kwargs)
 
 
+class SentinelMaster(aioredis.Redis):
+    """The master a Sentinel names; closing it also closes the connections to the Sentinels
+    (redis-py leaves those open)."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):
+            await sentinel.aclose()
+
+
+class SyncSentinelMaster(redis.Redis):
+    """The blocking twin of :class:`SentinelMaster`, for RQ."""
+
+    def close(self) -> None:
+        super().close()
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):
+            sentinel.close()
+
+
 def client_for(url: str, **options: Any) -> aioredis.Redis:
     """An asyncio client for any supported URL (a RedisCluster quacks like a Redis here)."""
     topology = parse_url(url)
@@ -111,7 +132,11 @@ def client_for(url: str, **options: Any) -> aioredis.Redis:
             list(topology.nodes), sentinel_kwargs={"password": topology.password}
         )
         master: aioredis.Redis = sentinel.master_for(
-            topology.master, db=topology.db, password=topology.password, **options
+            topology.master,
+            redis_class=SentinelMaster,
+            db=topology.db,
+            password=topology.password,
+            **options,
         )
         return master
     return aioredis.Redis.from_url(url, **options)
@@ -132,7 +157,11 @@ def sync_client_for(url: str, **options: Any) -> redis.Redis:
             list(topology.nodes), sentinel_kwargs={"password": topology.password}
         )
         master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-            topology.master, db=topology.db, password=topology.password, **options
+            topology.master,
+            redis_class=SyncSentinelMaster,
+            db=topology.db,
+            password=topology.password,
+            **options,
         )
         return master
     return redis.Redis.from_url(url, **options)

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     # A conversation idle this long starts again from the menu (the language choice is kept).
     session_idle_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    # "text" for a terminal, "json" (one object a line) for log collectors.
+    log_format: Literal["text", "json"] = "text"
+    # Where `antrean worker` serves its Prometheus metrics (unset: it serves none).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # Messages one account may send per minute; over it, one cooldown notice, then silence until
     # the minute is over (0 turns the limit off).
     rate_limit_per_minute: int = Field(default=20, ge=0, le=10_000)

@@ -6,14 +6,18 @@ per-user lease keeps one user's messages in order whichever process receives the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from bot.app import App
 from bot.engine import Engine
+from bot.errors import StorageError
+from bot.metrics import QUEUE_DEPTH, SEATS_LEFT
 from channels.base import Channel
 
 log = logging.getLogger(__name__)
@@ -33,11 +37,36 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "redis": "up"})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition. Seats left and queue depth are read from Redis now, so every
+    process reports the same figures for them."""
+    app = request.app[APP_KEY]
+    office = app.office
+    try:
+        days = office.bookable_days(app.clock.now())
+        for service in office.services:
+            requests = [
+                (day, service.id, {w.id: w.capacity(service.id) for w in office.windows(day)})
+                for day in days
+            ]
+            for day, windows in zip(
+                days, await app.seats.availability(requests) if requests else [], strict=True
+            ):
+                free = sum(a.free for a in windows.values())
+                SEATS_LEFT.labels(office.id, day.isoformat(), service.id).set(free)
+        if app.queue is not None:
+            QUEUE_DEPTH.set(await asyncio.to_thread(lambda: app.queue.count if app.queue else 0))
+    except (StorageError, RedisError, OSError) as exc:
+        log.warning("metrics: Redis unreachable, serving the counters only: %s", exc)
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 def build_web_app(app: App, engine: Engine, channels: Sequence[Channel]) -> web.Application:
     web_app = web.Application(client_max_size=4 * 1024 * 1024)
     web_app[APP_KEY] = app
     web_app[ENGINE_KEY] = engine
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics)
     for channel in channels:
         web_app.router.add_routes(channel.routes(engine.handle))
 

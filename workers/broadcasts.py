@@ -45,6 +45,7 @@ from bot.engine import anon
 from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
 from bot.messages import Text
+from bot.metrics import BROADCAST_SENDS
 from bot.pacing import Pacer
 from bot.redis import connect
 from bot.settings import Settings
@@ -572,6 +573,7 @@ class Batch:
         await self._finish(
             keys=[self.keys.meta, self.keys.state], args=[account, self.attempt, outcome]
         )
+        BROADCAST_SENDS.labels(outcome).inc()
         return outcome
 
     async def _unconfigured(self, name: str) -> None:

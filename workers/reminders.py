@@ -25,6 +25,7 @@ from bot.engine import anon
 from bot.errors import ChannelError
 from bot.keys import OfficeKeys
 from bot.messages import Text
+from bot.metrics import REMINDER_LATENESS
 from bot.office import Office
 from bot.seats import Booking
 from workers.runtime import Runtime
@@ -171,6 +172,8 @@ async def _send(
         release = app.redis.register_script(RELEASE)
         await release(keys=[marker], args=[token])
         raise
+    due = app.office.window_start(booking.day, booking.window) - timedelta(minutes=offset)
+    REMINDER_LATENESS.observe(max(0.0, (app.clock.now() - due).total_seconds()))
     return "sent"
 
 

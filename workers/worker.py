@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prometheus_client import start_http_server
 from rq import SimpleWorker
 
 from bot.embedded import release_shared_server
@@ -19,6 +20,9 @@ def run_worker(settings: Settings, *, burst: bool = False, quiet: bool = False) 
     try:
         # SimpleWorker: jobs run in this process, so channels and Redis clients stay connected
         # from one job to the next (see workers/runtime.py).
+        if settings.worker_metrics_port is not None:
+            # Reminder lateness and broadcast outcomes live in this process: serve them.
+            start_http_server(settings.worker_metrics_port, addr=settings.http_host)
         queue = default_queue(connection)
         # Start the office's tick chain if no worker has yet (see workers/periodic.py).
         ensure_ticking(queue, runtime.app().office.id)

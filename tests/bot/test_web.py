@@ -31,3 +31,35 @@ async def test_healthz_is_503_when_redis_is_down(clock: ManualClock, tmp_path: P
         response = await http.get(f"{base}/healthz")
         assert response.status_code == 503
     await dead.aclose()
+
+
+async def test_metrics_count_updates_bookings_and_seats(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    from bot.messages import Inbound
+
+    app = make_app(redis, clock, tmp_path)
+    engine, _ = make_engine(app)
+    async with run_server(build_web_app(app, engine, [])) as base, httpx.AsyncClient() as http:
+        before = await http.get(f"{base}/metrics")
+        await engine.handle(Inbound("console", "m1", "metrics-1", "halo"))
+        await engine.handle(Inbound("console", "m1", "metrics-1", "halo"))  # redelivered
+        after = await http.get(f"{base}/metrics")
+    assert after.status_code == 200
+    assert after.headers["content-type"].startswith("text/plain")
+
+    def value(text: str, line_start: str) -> float:
+        for line in text.splitlines():
+            if line.startswith(line_start):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    handled = 'antrean_updates_total{channel="console",outcome="handled"}'
+    duplicate = 'antrean_updates_total{channel="console",outcome="duplicate"}'
+    assert value(after.text, handled) == value(before.text, handled) + 1
+    assert value(after.text, duplicate) == value(before.text, duplicate) + 1
+    day = app.office.bookable_days(clock.now())[0].isoformat()
+    service = app.office.services[0].id
+    seats = f'antrean_seats_left{{day="{day}",office="{app.office.id}",service="{service}"}}'
+    assert value(after.text, seats) > 0
+    assert "antrean_turn_seconds_bucket" in after.text

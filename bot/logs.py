@@ -1,0 +1,59 @@
+"""Logging set-up: text for a terminal, JSON lines for production (``ANTREAN_LOG_FORMAT=json``).
+
+Whatever the format, log lines pass through :func:`redact`: a NIK, a bot token or a bearer token
+that slipped into a message never reaches the log. Identities are logged as pseudonyms
+(:func:`bot.engine.anon`) by the code that logs them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+
+_SECRETS = (
+    (re.compile(r"\b\d{16}\b"), "<nik>"),  # a NIK, or anything shaped like one
+    (re.compile(r"\b\d{5,12}:[A-Za-z0-9_-]{30,}\b"), "<token>"),  # a Telegram bot token
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"), "Bearer <token>"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(log_format: str = "text", level: int = logging.WARNING) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

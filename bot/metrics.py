@@ -1,0 +1,55 @@
+"""What a process counts, for Prometheus (prometheus-client): ``GET /metrics`` on the web app,
+and on ``antrean worker --metrics-port N`` for workers.
+
+Labels never carry an identity, a NIK or a token: channels, outcomes, codes and office-days only.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+UPDATES = Counter("antrean_updates_total", "Messages received from users", ["channel", "outcome"])
+TURN_SECONDS = Histogram(
+    "antrean_turn_seconds",
+    "Time to handle one message and send the answer",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BOOKING_EVENTS = Counter(
+    "antrean_booking_events_total",
+    "Bookings made, cancelled, rescheduled, checked in and missed",
+    ["event"],
+)
+SENDS = Counter("antrean_sends_total", "Answers sent to platforms", ["channel", "result"])
+PLATFORM_ERRORS = Counter(
+    "antrean_platform_errors_total", "Errors platforms answered, by code", ["channel", "code"]
+)
+BUCKET_WAIT = Histogram(
+    "antrean_bucket_wait_seconds",
+    "Time spent waiting for a pacing token",
+    ["bucket"],
+    buckets=(0, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60),
+)
+REMINDER_LATENESS = Histogram(
+    "antrean_reminder_lateness_seconds",
+    "How long after it was due a reminder went out",
+    buckets=(1, 5, 15, 60, 300, 900, 3600),
+)
+BROADCAST_SENDS = Counter(
+    "antrean_broadcast_recipients_total", "Broadcast recipients handled, by outcome", ["outcome"]
+)
+SEATS_LEFT = Gauge(
+    "antrean_seats_left",
+    "Free seats of each open day (read at scrape)",
+    ["office", "day", "service"],
+)
+QUEUE_DEPTH = Gauge("antrean_queue_depth", "Jobs waiting in the RQ queue (read at scrape)")
+
+# Audit actions that are booking events, and the event each counts as.
+BOOKING_ACTIONS = {
+    "booked": "booked",
+    "cancelled": "cancelled",
+    "rescheduled": "rescheduled",
+    "checkin": "checked_in",
+    "no_show": "no_show",
+}
