@@ -23,6 +23,7 @@ from bench.common import CountingRedis, bench_office, clock
 from bench.peers.aiogram_fsm import build_peer
 from bot.app import App
 from bot.engine import Engine
+from bot.pacing import Pacer
 from bot.seats import SeatBook
 from bot.settings import load_settings
 from bot.web import build_web_app
@@ -51,7 +52,9 @@ def antrean_app(client: CountingRedis, api_base: str, var: Path) -> web.Applicat
         rate_limit_per_minute=0,
     )
     app = App.build(settings, client, clock=clock(), office=bench_office())
-    channel = TelegramChannel.from_settings(settings, redis=client)
+    # As in production (channels/registry.py): replies count in the shared pacing buckets.
+    pacer = Pacer.from_settings(settings, client, app.clock)
+    channel = TelegramChannel.from_settings(settings, redis=client, pacer=pacer)
     engine = Engine(app, build_steps(), {"telegram": channel})
     web_app = build_web_app(app, engine, [channel])
     web_app.router.add_routes(stats_routes(client))

@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from bot.clock import Clock, ms
 from bot.errors import StorageError
@@ -48,6 +48,7 @@ Sleep = Callable[[float], Awaitable[None]]
 #   KEYS[1] bucket hash (fields tat, until)
 #   ARGV[1] now (ms)   ARGV[2] emission interval (ms, 1000 / rate)   ARGV[3] burst (messages)
 #   ARGV[4] "1" to reserve without waiting (a reply in a live conversation), else "0"
+#   ARGV[5] how many messages to reserve (default 1; a turn's replies are counted together)
 # Returns how many ms the caller must wait before sending (0 when forced).
 # GCRA: a message conforms when it is no earlier than tat - burst * interval; reserving moves tat
 # on by one interval from max(tat, now), so an idle bucket refills to ``burst`` by itself. The key
@@ -59,7 +60,7 @@ local burst = tonumber(ARGV[3])
 local v = redis.call('HMGET', KEYS[1], 'tat', 'until')
 local tat = math.max(tonumber(v[1]) or now, now)
 local pause_end = tonumber(v[2]) or 0
-local new_tat = tat + interval
+local new_tat = tat + interval * (tonumber(ARGV[5]) or 1)
 local wait = math.max(new_tat - now - burst * interval, pause_end - now, 0)
 if ARGV[4] == '1' then wait = 0 end
 redis.call('HSET', KEYS[1], 'tat', tostring(new_tat))
@@ -191,17 +192,40 @@ class Pacer:
             if wait > 0:
                 await self.sleep(wait / 1000)
 
-    async def reserve(self, channel: str, user_id: str) -> None:
-        """Count a message that goes out now, whatever the buckets say (a conversation reply)."""
+    async def reserve(self, channel: str, user_id: str, count: int = 1) -> None:
+        """Count ``count`` messages that go out now, whatever the buckets say (a conversation's
+        replies). Both buckets in one round trip: a pipeline of EVALSHA (the two keys live in
+        different cluster slots, so one script cannot take both)."""
+        if count <= 0:
+            return
         now = self.now_ms()
+        takes = []
         recipient = self.recipient_rates.get(channel)
         if recipient is not None:
-            await self.take(
-                recipient_key(channel, user_id), recipient.per_s, recipient.burst, now, True
-            )
+            takes.append((recipient_key(channel, user_id), recipient))
         rate = self.channel_rates.get(channel)
         if rate is not None:
-            await self.take(channel_key(channel), rate.per_s, rate.burst, now, True)
+            takes.append((channel_key(channel), rate))
+        if not takes:
+            return
+
+        async def run() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            for key, bucket in takes:
+                pipe.evalsha(
+                    self._take.sha, 1, key, now, 1000.0 / bucket.per_s, bucket.burst, "1", count
+                )
+            await pipe.execute()
+
+        try:
+            try:
+                await run()
+            except NoScriptError:
+                # A fresh (or flushed) server: load the script once and go again.
+                await self.redis.script_load(TAKE)
+                await run()
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"could not pace a message: {exc}") from exc
 
     async def pause_channel(self, channel: str, seconds: float) -> None:
         PLATFORM_ERRORS.labels(channel, "rate_limited").inc()

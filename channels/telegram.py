@@ -290,12 +290,14 @@ class TelegramChannel(Channel):
     # -- outgoing ---------------------------------------------------------------------------
 
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
+        # One reservation for the turn's replies (a text over 4096 characters, split into more
+        # messages, is rare enough to count as one).
+        await self._reserve(user_id, len(messages))
         for message in messages:
             if isinstance(message, Choices):
                 await self._send_choices(user_id, message)
                 continue
             for method in self._methods(user_id, message):
-                await self._reserve(user_id)
                 await self._call(method, user_id, pace="chat")
 
     async def deliver_paced(
@@ -329,12 +331,12 @@ class TelegramChannel(Channel):
                 raise
         return True
 
-    async def _reserve(self, chat_id: str) -> None:
-        """Count a conversation reply in the pacing buckets; it goes out at once regardless."""
+    async def _reserve(self, chat_id: str, count: int) -> None:
+        """Count conversation replies in the pacing buckets; they go out at once regardless."""
         if self.pacer is None:
             return
         try:
-            await self.pacer.reserve(self.name, chat_id)
+            await self.pacer.reserve(self.name, chat_id, count)
         except StorageError as exc:
             # Pacing is a courtesy to the platform; the user's answer matters more.
             log.warning("telegram: could not count a reply for pacing: %s", exc)
@@ -348,12 +350,10 @@ class TelegramChannel(Channel):
             markup = keyboard(options) if options else None
         pieces = split_text(message.text) or [""]
         for piece in pieces[:-1]:
-            await self._reserve(chat_id)
             await self._call(
                 SendMessage(chat_id=chat_id, text=piece, parse_mode=None), chat_id, pace="chat"
             )
         # The keyboard hangs off the last piece; Telegram refuses an empty text.
-        await self._reserve(chat_id)
         sent = await self._call(
             SendMessage(
                 chat_id=chat_id,

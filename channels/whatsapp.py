@@ -424,21 +424,23 @@ class WhatsAppChannel(Channel):
     # -- outbound --------------------------------------------------------------------------
 
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
+        # One reservation for the turn's replies (long texts split in pieces count as one).
+        await self._count(user_id, len(messages))
         for message in messages:
             if isinstance(message, Text):
                 for payload in text_payloads(message.text):
-                    await self._post_message(user_id, payload)
+                    await self._post_message(user_id, payload, counted=True)
             elif isinstance(message, Choices):
                 if len(message.options) > 10:
                     await self._remember_choices(user_id, message)
                 for payload in choices_payloads(message):
-                    await self._post_message(user_id, payload)
+                    await self._post_message(user_id, payload, counted=True)
             elif isinstance(message, Image):
                 media_id = await self._upload(message)
                 image: Payload = {"id": media_id}
                 if message.caption:
                     image["caption"] = message.caption[:1024]
-                await self._post_message(user_id, {"type": "image", "image": image})
+                await self._post_message(user_id, {"type": "image", "image": image}, counted=True)
 
     async def _remember_choices(self, user_id: str, choices: Choices) -> None:
         """Keep long option lists so that the "more" row can show the next page later."""
@@ -560,21 +562,30 @@ class WhatsAppChannel(Channel):
             return None
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
-    async def _post_message(self, to: str, payload: Payload, *, paced: Pacer | None = None) -> str:
+    async def _count(self, to: str, count: int) -> None:
+        """Count replies in the pacing buckets; they go out at once regardless."""
+        if self.pacer is None:
+            return
+        try:
+            await self.pacer.reserve(self.name, to, count)
+        except StorageError as exc:
+            # Pacing is a courtesy to Meta; the user's answer matters more.
+            log.warning("could not count a reply for pacing: %s", exc)
+
+    async def _post_message(
+        self, to: str, payload: Payload, *, paced: Pacer | None = None, counted: bool = False
+    ) -> str:
         """Send one message to one recipient, retrying what may succeed later; return its wamid.
 
         ``paced``: the caller has waited for this message's turn with that pacer (a broadcast).
-        Otherwise, with a pacer configured, the message goes out at once but is counted (a reply).
+        ``counted``: the caller has counted it already (``send`` counts a turn's replies at once).
+        Otherwise, with a pacer configured, the message goes out at once but is counted.
         """
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
         body.update(payload)
         pacer = paced or self.pacer
-        if paced is None and pacer is not None:
-            try:
-                await pacer.reserve(self.name, to)
-            except StorageError as exc:
-                # Pacing is a courtesy to Meta; the user's answer matters more.
-                log.warning("could not count a reply for pacing: %s", exc)
+        if paced is None and not counted:
+            await self._count(to, 1)
         throttled = transient = 0
         while True:
             try:

@@ -7,7 +7,9 @@ from datetime import timedelta
 import redis.asyncio as aioredis
 
 from bot.clock import ManualClock, ms
+from bot.embedded import RedisServer
 from bot.pacing import Pacer, Rate, channel_key, recipient_key
+from tests.counting import CountingRedis
 
 
 def pacer(redis: aioredis.Redis, clock: ManualClock, slept: list[float] | None = None) -> Pacer:
@@ -117,3 +119,21 @@ async def test_keys_expire_once_they_hold_nothing_back(
     p = pacer(redis, clock)
     await p.take("k", 1.0, 1, ms(clock.now()))
     assert 0 < await redis.pttl("k") <= 61_000
+
+
+async def test_a_turns_replies_are_counted_in_both_buckets_in_one_round_trip(
+    redis_server: RedisServer, clock: ManualClock
+) -> None:
+    client = CountingRedis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    p = pacer(client, clock)
+    await p.reserve("telegram", "42", 3)  # a fresh server: the script is loaded once here
+    client.round_trips = 0
+    await p.reserve("telegram", "42", 2)
+    assert client.round_trips == 1
+    # Five replies counted: the chat's bucket (1/s, burst 3) now makes a broadcast wait, while
+    # another chat's does not.
+    now = ms(clock.now())
+    assert await p.take(recipient_key("telegram", "42"), 1.0, 3, now) > 0
+    assert await p.take(recipient_key("telegram", "43"), 1.0, 3, now) == 0
+    await client.aclose()
