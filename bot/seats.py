@@ -521,12 +521,7 @@ class SeatBook:
         now = self._now()
         reply = await self._call(
             self._hold,
-            [
-                self._keys.day(iso, _plain("service", service)),
-                self._keys.holds(iso, service),
-                self._keys.closed,
-                self._keys.account(_plain("account", account)),
-            ],
+            self._seat_keys(iso, service, account),
             [
                 now,
                 iso,
@@ -578,10 +573,7 @@ class SeatBook:
         reply = await self._call(
             self._confirm,
             [
-                self._keys.day(iso, _plain("service", service)),
-                self._keys.holds(iso, service),
-                self._keys.closed,
-                self._keys.account(_plain("account", account)),
+                *self._seat_keys(iso, service, account),
                 self._keys.niks,
                 self._keys.booking(_plain("hold id", hold_id)),
             ],
@@ -688,6 +680,16 @@ class SeatBook:
 
     def _now(self) -> int:
         return ms(self._clock.now())
+
+    def _seat_keys(self, iso: str, service: str, account: str) -> list[str]:
+        """The keys every seat-taking script starts with: the day-service's counts and holds,
+        the closed days and the account's bookings (KEYS[1..4] of HOLD and CONFIRM)."""
+        return [
+            self._keys.day(iso, _plain("service", service)),
+            self._keys.holds(iso, service),
+            self._keys.closed,
+            self._keys.account(_plain("account", account)),
+        ]
 
     async def _call(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
         try:

@@ -13,6 +13,7 @@ from bot.app import App
 from bot.clock import ManualClock
 from bot.engine import Engine
 from bot.messages import Choices, Image, Inbound, Outbound, Text
+from bot.seats import Booking
 from bot.settings import load_settings
 from channels.base import Channel, Outcome
 from handlers import build_steps
@@ -39,6 +40,37 @@ def make_app(redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, **settin
     settings.setdefault("rate_limit_per_minute", 0)
     config = load_settings(secret_key=SECRET, var_dir=tmp_path, **settings)
     return App.build(config, redis, clock=clock)
+
+
+async def confirm_booking(
+    app: App,
+    account: str,
+    nik_hash: str,
+    *,
+    locale: str = "id",
+    day_index: int = 0,
+    capacity: int | None = None,
+) -> Booking:
+    """A booking made straight in the seat book (first service, first window of the
+    ``day_index``-th bookable day), for tests about what happens after booking."""
+    office = app.office
+    day = office.bookable_days(app.clock.now())[day_index]
+    window = office.windows(day)[0]
+    service = office.services[0]
+    return await app.seats.confirm(
+        hold_id=app.codes.new_id(),
+        day=day,
+        service=service.id,
+        window=window.id,
+        default_capacity=window.capacity(service.id) if capacity is None else capacity,
+        prefix=service.prefix,
+        account=account,
+        max_active=1,
+        nik_hash=nik_hash,
+        nik_last4="0001",
+        name="Budi Santoso",
+        locale=locale,
+    )
 
 
 def said(recorder: Recorder, user_id: str) -> list[str]:

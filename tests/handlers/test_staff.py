@@ -22,7 +22,7 @@ from bot.engine import Engine
 from bot.seats import Booking
 from handlers import build_steps
 from tests.channels.drivers.telegram import TelegramDriver, callback_update, open_channel
-from tests.support import NIK_MAN, Recorder, User, make_app
+from tests.support import NIK_MAN, Recorder, User, confirm_booking, make_app
 from workers.dayend import notify_closed_core
 
 STAFF = "console:admin=admin,console:desk=officer,telegram:5550001=admin"
@@ -46,24 +46,7 @@ def office(redis: aioredis.Redis, clock: ManualClock, tmp_path: Path) -> Office:
 
 
 async def book(app: App, account: str, nik_hash: str, locale: str = "id") -> Booking:
-    office = app.office
-    day = office.bookable_days(app.clock.now())[0]
-    window = office.windows(day)[0]
-    service = office.services[0]
-    return await app.seats.confirm(
-        hold_id=app.codes.new_id(),
-        day=day,
-        service=service.id,
-        window=window.id,
-        default_capacity=window.capacity(service.id),
-        prefix=service.prefix,
-        account=account,
-        max_active=1,
-        nik_hash=nik_hash,
-        nik_last4="0001",
-        name="Budi Santoso",
-        locale=locale,
-    )
+    return await confirm_booking(app, account, nik_hash, locale=locale)
 
 
 def visit_day(app: App, booking: Booking, clock: ManualClock) -> None:

@@ -32,7 +32,7 @@ from bot.seats import Booking
 from channels.telegram import TelegramChannel
 from tests.fake_graph import APP_SECRET, VERIFY_TOKEN, FakeGraph, run_fake_graph
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.support import SECRET, make_app
+from tests.support import SECRET, confirm_booking, make_app
 from tests.web_support import run_server
 from workers.broadcasts import (
     BroadcastKeys,
@@ -62,23 +62,13 @@ class World:
     env: dict[str, str]
 
     async def book(self, account: str, locale: str = "id", day_index: int = 0) -> Booking:
-        office = self.app.office
-        day = office.bookable_days(self.app.clock.now())[day_index]
-        window = office.windows(day)[0]
-        service = office.services[0]
-        return await self.app.seats.confirm(
-            hold_id=self.app.codes.new_id(),
-            day=day,
-            service=service.id,
-            window=window.id,
-            default_capacity=100_000,  # room for a big audience in one window
-            prefix=service.prefix,
-            account=account,
-            max_active=1,
-            nik_hash=hashlib.sha256(account.encode()).hexdigest()[:32],  # one NIK each
-            nik_last4="0001",
-            name="Budi Santoso",
+        return await confirm_booking(
+            self.app,
+            account,
+            hashlib.sha256(account.encode()).hexdigest()[:32],  # one NIK each
             locale=locale,
+            day_index=day_index,
+            capacity=100_000,  # room for a big audience in one window
         )
 
     async def book_many(self, channel: str, count: int, first: int = 1) -> None:

@@ -23,7 +23,7 @@ from bot.clock import ManualClock
 from bot.embedded import RedisServer
 from bot.seats import Booking
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.support import SECRET, make_app
+from tests.support import SECRET, confirm_booking, make_app
 from tests.web_support import run_server
 from workers.queues import QUEUE
 from workers.reminders import ReminderSchedule, RqBookingEvents, job_id
@@ -41,24 +41,7 @@ class World:
     clock: ManualClock
 
     async def book(self, nik_hash: str = "a" * 32, account: str = f"telegram:{CHAT}") -> Booking:
-        office = self.app.office
-        day = office.bookable_days(self.clock.now())[0]
-        window = office.windows(day)[0]
-        service = office.services[0]
-        booking = await self.app.seats.confirm(
-            hold_id=self.app.codes.new_id(),
-            day=day,
-            service=service.id,
-            window=window.id,
-            default_capacity=window.capacity(service.id),
-            prefix=service.prefix,
-            account=account,
-            max_active=1,
-            nik_hash=nik_hash,
-            nik_last4="0001",
-            name="Budi Santoso",
-            locale="id",
-        )
+        booking = await confirm_booking(self.app, account, nik_hash)
         await self.events.booked(booking)
         return booking
 
