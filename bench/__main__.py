@@ -98,7 +98,8 @@ are bounded by them as much as by the bots.
 
 Antrean's turns include work the peer does not do: the anti-scalper checks (the NIK registry
 across offices, no-show strikes, the audit entry) add Redis calls on the NIK and confirmation
-turns; the session machinery itself costs two round trips a turn.
+turns, and over HTTP each turn's replies are counted in the pacing buckets shared by all
+processes (one pipeline a turn); the session machinery itself costs two round trips a turn.
 """
     Path("BENCHMARKS.md").write_text(text)
     print("\nwrote BENCHMARKS.md")

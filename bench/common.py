@@ -1,4 +1,7 @@
-"""What every benchmark shares: a private Redis, a big office, Telegram-shaped updates, counters."""
+"""What every benchmark shares: a private Redis, a big office, Telegram-shaped updates, counters.
+
+Round trips are counted with the tests' CountingRedis: single commands and pipelines alike.
+"""
 
 from __future__ import annotations
 
@@ -68,16 +71,6 @@ def redis_server() -> Iterator[RedisServer]:
             yield server
         finally:
             server.stop()
-
-
-class CountingRedis(aioredis.Redis):
-    """Counts client round trips: each command sent alone, each pipeline executed."""
-
-    round_trips = 0
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.round_trips += 1
-        return await super().execute_command(*args, **options)
 
 
 async def commands_total(client: aioredis.Redis) -> int:

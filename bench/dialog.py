@@ -19,7 +19,6 @@ from typing import Any
 from aiogram.types import Update
 
 from bench.common import (
-    CountingRedis,
     bench_office,
     callback_update,
     clock,
@@ -37,6 +36,7 @@ from bot.seats import SeatBook
 from bot.settings import load_settings
 from channels.base import Channel
 from handlers import build_steps
+from tests.counting import CountingRedis
 
 SECRET = b"benchmark-secret-key-0123456789abcdef"
 TURNS = 8

@@ -19,7 +19,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bench.common import CountingRedis, bench_office, clock
+from bench.common import bench_office, clock
 from bench.peers.aiogram_fsm import build_peer
 from bot.app import App
 from bot.engine import Engine
@@ -29,6 +29,7 @@ from bot.settings import load_settings
 from bot.web import build_web_app
 from channels.telegram import TelegramChannel
 from handlers import build_steps
+from tests.counting import CountingRedis
 
 TOKEN = "123456:AAFakeTokenForTheFakeBotApiServer000"
 SECRET = "benchmark-secret-key-0123456789abcdef"
