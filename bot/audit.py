@@ -29,6 +29,7 @@ from bot.errors import StorageError
 from bot.keys import StaffKeys
 from bot.metrics import BOOKING_ACTIONS, BOOKING_EVENTS
 from bot.replies import text as _text
+from bot.writes import Write
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -69,30 +70,38 @@ class Audit:
     def of(cls, app: App) -> Audit:
         return cls(app.redis, app.office.id, app.clock)
 
-    async def record(self, actor: str, action: str, result: str, **details: object) -> str:
-        """Append one entry; returns its stream id. ``actor`` is a staff identity, ``applicant()``
-        of an applicant's identity, or ``system:<job>``."""
-        fields: dict[Any, Any] = {
-            "at": str(ms(self._clock.now())),
-            "actor": actor,
-            "action": action,
-            "result": result,
-        }
+    def entry(self, actor: str, action: str, result: str, **details: object) -> Write:
+        """One entry as a write to send with the turn's save (:meth:`Context.later
+        <bot.dialog.Context.later>`). ``actor`` is a staff identity, ``applicant()`` of an
+        applicant's identity, or ``system:<job>``."""
+        fields: list[str] = [
+            "at",
+            str(ms(self._clock.now())),
+            "actor",
+            actor,
+            "action",
+            action,
+            "result",
+            result,
+        ]
         if "nik" in details:
             raise ValueError("NIKs are never logged")
         for name, value in details.items():
             if value is not None:
                 # Details can carry what a user typed (a command's arguments): anything shaped
                 # like a NIK is blanked rather than refused, so that a mistyped command is logged.
-                fields[name] = _NIK_LIKE.sub("[redacted]", str(value))
-        try:
-            entry_id = await self._redis.xadd(
-                self._key, fields, maxlen=MAX_ENTRIES, approximate=True
-            )
-        except RedisError as exc:
-            raise StorageError(f"audit log: {exc}") from exc
+                fields += [name, _NIK_LIKE.sub("[redacted]", str(value))]
         if result == "ok" and action in BOOKING_ACTIONS:
             BOOKING_EVENTS.labels(BOOKING_ACTIONS[action]).inc()
+        return Write(("XADD", self._key, "MAXLEN", "~", MAX_ENTRIES, "*", *fields))
+
+    async def record(self, actor: str, action: str, result: str, **details: object) -> str:
+        """Append one entry now; returns its stream id. See :meth:`entry`."""
+        write = self.entry(actor, action, result, **details)
+        try:
+            entry_id = await self._redis.execute_command(*write.args)  # type: ignore[no-untyped-call]
+        except RedisError as exc:
+            raise StorageError(f"audit log: {exc}") from exc
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def latest(self, limit: int = 50) -> list[Entry]:

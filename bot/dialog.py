@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.messages import Image, Option, Outbound, Text
+from bot.writes import Write
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -122,6 +123,8 @@ class Context:
         # handled again after a crash or a Redis outage.
         self.message_id = message_id
         self.outbox: list[Outbound] = []
+        # Written with the session once the replies are out (bot/writes.py).
+        self.writes: list[Write] = []
 
     @property
     def identity(self) -> str:
@@ -141,6 +144,11 @@ class Context:
 
     def now(self) -> datetime:
         return self.app.clock.now()
+
+    def later(self, write: Write) -> None:
+        """Send ``write`` with the turn's save instead of now: for what nobody in the turn
+        needs the answer to (an audit entry)."""
+        self.writes.append(write)
 
     @property
     def is_staff(self) -> bool:

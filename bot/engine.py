@@ -19,6 +19,7 @@ from bot.messages import Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 from bot.sessions import Session
 from bot.text import MAX_TEXT, clean, fold
+from bot.writes import Write
 from channels.base import Channel, Outcome
 
 log = logging.getLogger(__name__)
@@ -100,12 +101,17 @@ class Engine:
         )
         while message is not None:
             started = time.perf_counter()
-            replies = await self._run_turn(session, message)
-            await self._deliver(message, replies)
+            replies, writes = await self._run_turn(session, message)
+            writes += await self._deliver(message, replies)
             TURN_SECONDS.labels(message.channel).observe(time.perf_counter() - started)
             try:
                 message = await sessions.finish(
-                    inbound.identity, turn.token, message.message_id, session, self._now_ms()
+                    inbound.identity,
+                    turn.token,
+                    message.message_id,
+                    session,
+                    self._now_ms(),
+                    writes,
                 )
             except SessionLost:
                 # We were too slow; the process that took over re-runs our message.
@@ -121,15 +127,23 @@ class Engine:
         ctx = self._context(session, message)
         seconds = max(1, -(-wait_ms // 1000))
         log.info("user %s over the message rate limit", anon(message.identity))
-        await self._deliver(message, [Text(ctx.t("rate.cooldown", seconds=seconds))])
+        # No turn, so no save to carry the channel's writes: it makes them at once.
+        await self._deliver(message, [Text(ctx.t("rate.cooldown", seconds=seconds))], turn=False)
 
-    async def _deliver(self, message: Inbound, replies: list[Outbound]) -> None:
+    async def _deliver(
+        self, message: Inbound, replies: list[Outbound], *, turn: bool = True
+    ) -> list[Write]:
+        """Send a turn's replies; return the writes the channel leaves for the turn's save."""
         channel = self.channels.get(message.channel)
         if channel is None:
             log.error("no channel %r configured; dropping replies", message.channel)
-            return
+            return []
+        writes: list[Write] = []
         try:
-            await channel.send(message.user_id, replies)
+            if turn:
+                writes = await channel.reply(message.user_id, replies)
+            else:
+                await channel.send(message.user_id, replies)
             SENDS.labels(message.channel, "ok").inc()
         except ChannelError as exc:
             SENDS.labels(message.channel, "failed").inc()
@@ -142,6 +156,7 @@ class Engine:
                 message.message_id,
                 exc,
             )
+        return writes
 
     def _context(self, session: Session, message: Inbound) -> Context:
         catalog = self.app.catalog
@@ -152,7 +167,10 @@ class Engine:
             self.app, session, message.channel, message.user_id, locale, message.message_id
         )
 
-    async def _run_turn(self, session: Session, message: Inbound) -> list[Outbound]:
+    async def _run_turn(
+        self, session: Session, message: Inbound
+    ) -> tuple[list[Outbound], list[Write]]:
+        """The turn's replies, and the writes it left for its save."""
         ctx = self._context(session, message)
         try:
             await self._route(ctx, message)
@@ -169,7 +187,7 @@ class Engine:
             await self._reset(ctx)
             ctx.say(ctx.t("error.internal"))
             await self._goto(ctx, MENU)
-        return coalesce(ctx.outbox)
+        return coalesce(ctx.outbox), ctx.writes
 
     async def _route(self, ctx: Context, message: Inbound) -> None:
         session = ctx.session

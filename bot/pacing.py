@@ -41,6 +41,7 @@ from bot.errors import StorageError
 from bot.keys import PREFIX
 from bot.metrics import BUCKET_WAIT, PLATFORM_ERRORS
 from bot.settings import Settings
+from bot.writes import Write
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -192,12 +193,12 @@ class Pacer:
             if wait > 0:
                 await self.sleep(wait / 1000)
 
-    async def reserve(self, channel: str, user_id: str, count: int = 1) -> None:
-        """Count ``count`` messages that go out now, whatever the buckets say (a conversation's
-        replies). Both buckets in one round trip: a pipeline of EVALSHA (the two keys live in
-        different cluster slots, so one script cannot take both)."""
+    def counting(self, channel: str, user_id: str, count: int = 1) -> list[Write]:
+        """The writes that count ``count`` messages that go out now, whatever the buckets say (a
+        conversation's replies): one take of each bucket. The engine sends them with the turn's
+        save (bot/writes.py); :meth:`reserve` sends them at once."""
         if count <= 0:
-            return
+            return []
         now = self.now_ms()
         takes = []
         recipient = self.recipient_rates.get(channel)
@@ -206,15 +207,26 @@ class Pacer:
         rate = self.channel_rates.get(channel)
         if rate is not None:
             takes.append((channel_key(channel), rate))
-        if not takes:
+        return [
+            Write(
+                ("EVALSHA", self._take.sha, 1, key, now, 1000.0 / bucket.per_s, bucket.burst, "1",
+                 count),
+                TAKE,
+            )
+            for key, bucket in takes
+        ]  # fmt: skip
+
+    async def reserve(self, channel: str, user_id: str, count: int = 1) -> None:
+        """Count ``count`` messages that go out now. Both buckets in one round trip: a pipeline
+        (the two keys live in different cluster slots, so one script cannot take both)."""
+        writes = self.counting(channel, user_id, count)
+        if not writes:
             return
 
         async def run() -> None:
             pipe = self.redis.pipeline(transaction=False)
-            for key, bucket in takes:
-                pipe.evalsha(
-                    self._take.sha, 1, key, now, 1000.0 / bucket.per_s, bucket.burst, "1", count
-                )
+            for write in writes:
+                pipe.execute_command(*write.args)
             await pipe.execute()
 
         try:

@@ -14,19 +14,24 @@ next takes over, re-running the message that was in flight before the queued one
 from __future__ import annotations
 
 import json
+import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.errors import SessionLost, StorageError
 from bot.keys import SessionKeys
 from bot.messages import Inbound
+from bot.writes import Write
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
@@ -254,32 +259,74 @@ class SessionStore:
         raise StorageError(f"unexpected session script reply {status!r}")
 
     async def finish(
-        self, identity: str, token: str, message_id: str, session: Session, now_ms: int
+        self,
+        identity: str,
+        token: str,
+        message_id: str,
+        session: Session,
+        now_ms: int,
+        writes: Sequence[Write] = (),
     ) -> Inbound | None:
         """Save and pass on. Returns the next queued message of this user (we still hold the
-        lease and must handle it), or None once the lease is released."""
+        lease and must handle it), or None once the lease is released.
+
+        ``writes`` (bot/writes.py) go in the same round trip, after the save."""
         keys = SessionKeys(identity)
         session.touched_ms = now_ms
-        reply = await self._run(
-            self._finish,
-            keys.all(),
-            [
-                token,
-                message_id,
-                session.dumps(),
-                now_ms,
-                self.lease_ms,
-                self.lease_key_ms,
-                self.session_ttl_s,
-                self.remember_ms,
-            ],
-        )
+        args: list[str | int] = [
+            token,
+            message_id,
+            session.dumps(),
+            now_ms,
+            self.lease_ms,
+            self.lease_key_ms,
+            self.session_ttl_s,
+            self.remember_ms,
+        ]
+        if writes:
+            reply = await self._finish_with(keys.all(), args, writes)
+        else:
+            reply = await self._run(self._finish, keys.all(), args)
         status = _text(reply[0])
         if status == "lost":
             raise SessionLost(f"lease on {identity} expired before the turn finished")
         if status == "next":
             return _split_entry(_text(reply[1]) or "")
         return None
+
+    async def _finish_with(
+        self, keys: list[str], args: list[str | int], writes: Sequence[Write]
+    ) -> Any:
+        """The finish script and ``writes`` in one pipeline. A write that fails is logged and
+        dropped: it must not undo a turn whose replies are already out."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.execute_command("EVALSHA", self._finish.sha, len(keys), *keys, *args)
+        for write in writes:
+            pipe.execute_command(*write.args)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise StorageError(f"Redis unreachable: {exc}") from exc
+        except RedisError as exc:
+            raise StorageError(f"session script failed: {exc}") from exc
+        reply, outcomes = results[0], results[1:]
+        if isinstance(reply, NoScriptError):
+            # A fresh (or flushed) server: the Script object loads it and runs it again.
+            reply = await self._run(self._finish, keys, args)
+        elif isinstance(reply, Exception):
+            raise StorageError(f"session script failed: {reply}")
+        for write, outcome in zip(writes, outcomes, strict=True):
+            if not isinstance(outcome, Exception):
+                continue
+            try:
+                if isinstance(outcome, NoScriptError) and write.script is not None:
+                    await self.redis.script_load(write.script)
+                    await self.redis.execute_command(*write.args)  # type: ignore[no-untyped-call]
+                    continue
+            except (RedisError, OSError) as exc:
+                outcome = exc
+            log.warning("a write after the turn failed: %s: %s", write.args[0], outcome)
+        return reply
 
     @staticmethod
     async def _run(script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:

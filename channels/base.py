@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot.errors import StorageError
 from bot.messages import Inbound, Outbound
+from bot.writes import Write
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,13 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
         """Deliver the bot's answer to one user, in order."""
+
+    async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+        """Deliver a turn's answer (the engine calls this, not :meth:`send`), and return what it
+        leaves to be written with the turn's save (bot/writes.py): e.g. the replies' count in
+        the pacing buckets, which nobody needs to wait for."""
+        await self.send(user_id, messages)
+        return []
 
     def routes(self, handle: Handle) -> list[web.RouteDef]:
         """The HTTP routes (webhooks) this channel adds to the shared web app."""

@@ -45,6 +45,7 @@ from aiogram.methods import (
     SetWebhook,
     TelegramMethod,
 )
+from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -64,6 +65,7 @@ from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text, option_token
 from bot.settings import Settings
+from bot.writes import Write
 from channels.base import Channel, Handle, deliver
 
 if TYPE_CHECKING:
@@ -72,6 +74,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# aiogram parses every Bot API answer as ``Response[<the method's result type>]``. pydantic keeps
+# such parametrized models in a weak cache, so after each garbage collection they are built again,
+# several milliseconds each: a tenth of the webhook process's CPU (py-spy, bench/dialog_http.py).
+# One strong reference per method type keeps them built.
+_RESPONSE_MODELS: dict[type[TelegramMethod[Any]], type] = {}
+
+
+def _keep_response_model(method: TelegramMethod[Any]) -> None:
+    kind = type(method)
+    if kind not in _RESPONSE_MODELS:
+        _RESPONSE_MODELS[kind] = Response[method.__returning__]  # type: ignore[name-defined]
+
+
 Sleep = Callable[[float], Awaitable[None]]
 # Which pacing bucket a 429 concerns: a conversation sends bursts to one chat (Telegram's
 # per-chat limit), a broadcast one message to each of many chats (the bot-wide limit).
@@ -97,6 +113,10 @@ NEXT = "\u203a"
 # Long enough for a user who returns to the list later that day; then the key goes by itself.
 PAGES_TTL = 86400
 ALLOWED_UPDATES = ["message", "callback_query"]
+# A webhook answer may carry one Bot API call, which Telegram then makes for us (its result is
+# never known): the callback-query answer, which only stops the button's spinner, goes that way.
+# The reply to a webhook is an update's status and, for callback queries, that call.
+Answered = tuple[int, dict[str, Any] | None]
 # What the Bot API accepts as secret_token.
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 COMMANDS = ("start", "menu", "help", "language")
@@ -228,6 +248,11 @@ def load_pages(raw: str | bytes) -> tuple[int, list[Option]] | None:
         return None
 
 
+def callback_answer(call: dict[str, Any]) -> AnswerCallbackQuery:
+    """The callback-query answer a webhook reply would carry, as a call of our own."""
+    return AnswerCallbackQuery(callback_query_id=call["callback_query_id"])
+
+
 def command_text(text: str) -> str:
     """``/start@AntreanBot payload`` → ``start``: commands are words the engine already knows."""
     if not text.startswith("/"):
@@ -293,6 +318,15 @@ class TelegramChannel(Channel):
         # One reservation for the turn's replies (a text over 4096 characters, split into more
         # messages, is rare enough to count as one).
         await self._reserve(user_id, len(messages))
+        await self._send_all(user_id, messages)
+
+    async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+        await self._send_all(user_id, messages)
+        if self.pacer is None:
+            return []
+        return self.pacer.counting(self.name, user_id, len(messages))
+
+    async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> None:
         for message in messages:
             if isinstance(message, Choices):
                 await self._send_choices(user_id, message)
@@ -417,6 +451,7 @@ class TelegramChannel(Channel):
         name = method.__api_method__
         failures = 0
         waits = 0
+        _keep_response_model(method)
         while True:
             try:
                 return await self.bot(method)
@@ -544,7 +579,10 @@ class TelegramChannel(Channel):
             update = Update.model_validate(data)
         except ValidationError:
             return web.Response(status=400, text="not an Update")
-        return web.Response(status=await self._update(update, handle))
+        status, call = await self._update(update, handle)
+        if status == 200 and call is not None:
+            return web.json_response(call)
+        return web.Response(status=status)
 
     async def poll(self, handle: Handle, stop: asyncio.Event, *, wait: int = 25) -> None:
         """Long-poll for updates instead of a webhook (``ANTREAN_TELEGRAM_MODE=polling``): for
@@ -567,37 +605,44 @@ class TelegramChannel(Channel):
                 await self.sleep(self.backoff * 4)
                 continue
             for update in updates:
-                while await self._update(update, handle) == 503:
+                while (answered := await self._update(update, handle))[0] == 503:
                     if stop.is_set():
                         return
                     await self.sleep(1.0)
+                if answered[1] is not None and update.callback_query is not None:
+                    # No webhook answer to carry it when polling: make the call ourselves.
+                    user_id = str(update.callback_query.from_user.id)
+                    await self._try(callback_answer(answered[1]), user_id)
                 offset = update.update_id + 1
 
-    async def _update(self, update: Update, handle: Handle) -> int:
+    async def _update(self, update: Update, handle: Handle) -> Answered:
         message_id = f"u{update.update_id}"
         if update.callback_query is not None:
-            return await self._callback(update.callback_query, message_id, handle)
+            query = update.callback_query
+            # Always answer, or the user's app shows a spinner on the button for a while. The
+            # answer rides on the webhook's reply (no request of ours), so the spinner turns
+            # until the bot has answered the tap itself.
+            answer = {"method": "answerCallbackQuery", "callback_query_id": query.id}
+            return await self._callback(query, message_id, handle), answer
         message = update.message
         if message is None:
             # edited_message, channel posts, polls…: nothing for a queue bot to do.
-            return 200
+            return 200, None
         if message.chat.type != "private":
             # Groups: the bot books for one person at a time, in private.
-            return 200
+            return 200, None
         user_id = str(message.chat.id)
         if message.text is None:
             await self._try(SendMessage(chat_id=user_id, text=NOT_TEXT_REPLY), user_id)
-            return 200
+            return 200, None
         locale = message.from_user.language_code if message.from_user else None
         inbound = Inbound(
             self.name, user_id, message_id, text=command_text(message.text), locale_hint=locale
         )
-        return await deliver(handle, inbound)
+        return await deliver(handle, inbound), None
 
     async def _callback(self, query: CallbackQuery, message_id: str, handle: Handle) -> int:
         user_id = str(query.from_user.id)
-        # Always answer, or the user's app shows a spinner on the button for a while.
-        await self._try(AnswerCallbackQuery(callback_query_id=query.id), user_id)
         tapped = query.message
         if isinstance(tapped, Message) and tapped.chat.type != "private":
             return 200

@@ -38,6 +38,7 @@ from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text
 from bot.settings import Settings
+from bot.writes import Write
 from channels.base import Channel, Handle, deliver
 from channels.whatsapp_render import (
     MORE_PREFIX,
@@ -426,6 +427,15 @@ class WhatsAppChannel(Channel):
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
         # One reservation for the turn's replies (long texts split in pieces count as one).
         await self._count(user_id, len(messages))
+        await self._send_all(user_id, messages)
+
+    async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+        await self._send_all(user_id, messages)
+        if self.pacer is None:
+            return []
+        return self.pacer.counting(self.name, user_id, len(messages))
+
+    async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> None:
         for message in messages:
             if isinstance(message, Text):
                 for payload in text_payloads(message.text):

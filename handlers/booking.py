@@ -204,8 +204,10 @@ class EnterNik:
         until = await NikRegistry(ctx.app.redis, ctx.app.clock).blocked_until(nik_hash)
         if until is not None:
             # Repeated no-shows are how booked numbers get resold: the seat went unused twice.
-            await Audit.of(ctx.app).record(
-                applicant(ctx.identity), "book", "refused", reason="strikes"
+            ctx.later(
+                Audit.of(ctx.app).entry(
+                    applicant(ctx.identity), "book", "refused", reason="strikes"
+                )
             )
             local = until.astimezone(ctx.office.tz).date()
             count = ctx.app.settings.noshow_strikes
@@ -262,8 +264,10 @@ class Confirm:
         if not await registry.claim(nik_hash, ctx.office.id, hold_id, day):
             await release_hold(ctx)
             ctx.data.clear()
-            await Audit.of(ctx.app).record(
-                applicant(ctx.identity), "book", "refused", reason="nik_elsewhere"
+            ctx.later(
+                Audit.of(ctx.app).entry(
+                    applicant(ctx.identity), "book", "refused", reason="nik_elsewhere"
+                )
             )
             ctx.say(ctx.t("book.nik_taken"))
             return MENU
@@ -276,8 +280,10 @@ class Confirm:
             await registry.release(nik_hash, ctx.office.id, hold_id)
             return outcome
         booking = outcome
-        await Audit.of(ctx.app).record(
-            applicant(booking.account), "booked", "ok", booking=booking.id, day=day.isoformat()
+        ctx.later(
+            Audit.of(ctx.app).entry(
+                applicant(booking.account), "booked", "ok", booking=booking.id, day=day.isoformat()
+            )
         )
         await ctx.app.events.booked(booking)
         code = ctx.app.codes.code(ctx.office.id, booking.id, booking.nik_hash)

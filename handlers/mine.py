@@ -143,8 +143,10 @@ class CancelBooking:
         await NikRegistry(ctx.app.redis, ctx.app.clock).release(
             cancelled.nik_hash, cancelled.office, cancelled.id
         )
-        await Audit.of(ctx.app).record(
-            applicant(ctx.identity), "cancelled", "ok", booking=cancelled.id
+        ctx.later(
+            Audit.of(ctx.app).entry(
+                applicant(ctx.identity), "cancelled", "ok", booking=cancelled.id
+            )
         )
         ctx.data.clear()
         ctx.say(ctx.t("mine.cancelled", number=b.queue_number))
@@ -245,12 +247,14 @@ class ConfirmMove:
             ctx.say(ctx.t("mine.gone"))
             return MENU
         await ctx.app.events.moved(moved)
-        await Audit.of(ctx.app).record(
-            applicant(ctx.identity),
-            "rescheduled",
-            "ok",
-            booking=moved.id,
-            day=moved.day.isoformat(),
+        ctx.later(
+            Audit.of(ctx.app).entry(
+                applicant(ctx.identity),
+                "rescheduled",
+                "ok",
+                booking=moved.id,
+                day=moved.day.isoformat(),
+            )
         )
         ctx.data.clear()
         ctx.say(

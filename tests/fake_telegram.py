@@ -105,6 +105,15 @@ class FakeTelegram:
         application.router.add_post("/bot{token}/{method}", self._handle)
         return application
 
+    def webhook_reply(self, body: dict[str, Any]) -> None:
+        """Make the call a bot put in its answer to a webhook, as Telegram does
+        (https://core.telegram.org/bots/api#making-requests-when-getting-updates)."""
+        params = {k: v for k, v in body.items() if k != "method"}
+        method = body["method"]
+        self.calls.append(Call(method, params, at=time.monotonic()))
+        answer = getattr(self, f"_{method}")
+        self.calls[-1].result = answer(params, {})
+
     def of(self, method: str, chat_id: str | int | None = None) -> list[Call]:
         return [
             c

@@ -112,6 +112,42 @@ async def test_each_turn_costs_two_round_trips(
     await client.aclose()
 
 
+async def test_writes_ride_with_the_save_in_its_round_trip(
+    redis_server: RedisServer, clock: ManualClock
+) -> None:
+    from bot.pacing import TAKE
+    from bot.writes import Write
+    from tests.counting import CountingRedis
+
+    client = CountingRedis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    store = SessionStore(client)
+    now = ms(clock.now())
+    turn = await store.begin(msg(1), now)
+    # A fresh server knows neither script: both are loaded and sent again, nothing is lost.
+    await client.script_flush()
+    take = client.register_script(TAKE)
+    writes = [
+        Write(("XADD", "log", "*", "a", "1")),
+        Write(("EVALSHA", take.sha, 1, "bucket", now, 100, 5, "1", 2), TAKE),
+        Write(("INCR", "log")),  # a wrong type: logged and dropped, the turn stands
+        Write(("SET", "after", "yes")),
+    ]
+    session = Session("telegram:42", step="menu")
+    assert await store.finish("telegram:42", turn.token, "m1", session, now, writes) is None
+    assert await client.xlen("log") == 1 and await client.get("after") == "yes"
+    assert float(await client.hget("bucket", "tat")) == now + 200
+    again = await store.begin(msg(2), now)
+    loaded = Session.loads("telegram:42", again.raw_session, now_ms=now, idle_ms=60_000)
+    assert again.status == "run" and loaded.step == "menu"
+
+    client.round_trips = 0
+    assert await store.finish("telegram:42", again.token, "m2", session, now, writes[:2]) is None
+    assert client.round_trips == 1
+    assert await client.xlen("log") == 2
+    await client.aclose()
+
+
 def test_sessions_restart_gracefully() -> None:
     now = 10_000_000
     old = json.dumps({"v": SCHEMA_VERSION - 1, "l": "en", "s": "book.gone", "t": now})

@@ -34,6 +34,7 @@ from channels.telegram import (
     NOT_TEXT_REPLY,
     PAGE_SIZE,
     PREV,
+    SECRET_HEADER,
     TelegramChannel,
     pages_key,
     split_text,
@@ -177,7 +178,18 @@ async def test_callback_is_answered_and_its_keyboard_removed(driver: TelegramDri
     assert "Paspor baru" in seen.options
     answers = driver.fake.of("answerCallbackQuery")
     assert len(answers) == 1 and answers[0].params["callback_query_id"].startswith("cq")
-    [edit] = driver.fake.of("editMessageReplyMarkup")
+    # The answer was the webhook's reply (Telegram makes the call), not a request of ours.
+    update = callback_update(data[0], message_id)
+    async with driver.http.post(
+        driver.url, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET}
+    ) as response:
+        assert response.status == 200
+        assert await response.json() == {
+            "method": "answerCallbackQuery",
+            "callback_query_id": update["callback_query"]["id"],
+        }
+    assert len(driver.fake.of("answerCallbackQuery")) == 1
+    edit = driver.fake.of("editMessageReplyMarkup")[0]
     assert edit.params["message_id"] == str(message_id)
     assert "reply_markup" not in edit.params
     # A stale tap on the old keyboard (it raced the removal) is answered and harms nothing.
@@ -434,11 +446,12 @@ async def test_a_long_list_is_paged_and_turning_pages_never_reaches_the_engine(
 
         before = len(fake.calls)
         seen = await driver.turn_page(NEXT)
+        # The answer to the tap rides on the webhook's reply, so Telegram makes it last.
         assert [c.method for c in fake.calls[before:]] == [
-            "answerCallbackQuery",
             "editMessageReplyMarkup",
+            "answerCallbackQuery",
         ]
-        [edit] = fake.calls[before + 1 :]
+        edit = fake.calls[before]
         assert edit.params["message_id"] == str(message_id)
         assert seen.options == [f"Pilihan {i}" for i in range(9, 16)]
         assert driver.nav == [(PREV, f"{NAV_PREFIX}0"), ("2/2", f"{NAV_PREFIX}-")]
@@ -454,11 +467,9 @@ async def test_a_long_list_is_paged_and_turning_pages_never_reaches_the_engine(
         # An option of page 2 is an ordinary tap: answered, keyboard removed, handed on.
         before = len(fake.calls)
         seen = await driver.choose(4)
-        assert [c.method for c in fake.calls[before : before + 2]] == [
-            "answerCallbackQuery",
-            "editMessageReplyMarkup",
-        ]
-        assert "reply_markup" not in fake.calls[before + 1].params
+        assert fake.calls[before].method == "editMessageReplyMarkup"
+        assert fake.calls[-1].method == "answerCallbackQuery"
+        assert "reply_markup" not in fake.calls[before].params
         assert "dipilih: o12" in seen.all_text
         # The step asked again: a new paged keyboard, remembered in place of the old one.
         new_id, _ = driver.keyboard
@@ -471,9 +482,9 @@ async def test_a_long_list_is_paged_and_turning_pages_never_reaches_the_engine(
         before = len(fake.calls)
         assert await driver.post(callback_update(f"{NAV_PREFIX}1", message_id)) == 200
         stale = fake.calls[before:]
-        assert [c.method for c in stale] == ["answerCallbackQuery", "editMessageReplyMarkup"]
-        assert stale[1].params["message_id"] == str(message_id)
-        assert "reply_markup" not in stale[1].params
+        assert [c.method for c in stale] == ["editMessageReplyMarkup", "answerCallbackQuery"]
+        assert stale[0].params["message_id"] == str(message_id)
+        assert "reply_markup" not in stale[0].params
         assert await redis.get(session_key) == session
 
         # With nothing stored (expired), the same.
@@ -481,8 +492,8 @@ async def test_a_long_list_is_paged_and_turning_pages_never_reaches_the_engine(
         before = len(fake.calls)
         assert await driver.post(callback_update(f"{NAV_PREFIX}1", new_id)) == 200
         stale = fake.calls[before:]
-        assert [c.method for c in stale] == ["answerCallbackQuery", "editMessageReplyMarkup"]
-        assert "reply_markup" not in stale[1].params
+        assert [c.method for c in stale] == ["editMessageReplyMarkup", "answerCallbackQuery"]
+        assert "reply_markup" not in stale[0].params
 
 
 async def test_short_lists_are_not_paged_or_stored(
@@ -549,16 +560,17 @@ async def test_polling_handles_each_update_once_in_order(
     async with open_channel(redis, clock, tmp_path) as (fake, app, channel, _):
         from bot.engine import Engine
         from handlers import build_steps
-        from tests.channels.drivers.telegram import text_update
+        from tests.channels.drivers.telegram import callback_update, text_update
 
         engine = Engine(app, build_steps(), {"telegram": channel})
-        fake.pending = [text_update("halo", 555, 1), text_update("bahasa", 555, 2)]
+        tap = callback_update("en", 3, 555)
+        fake.pending = [text_update("halo", 555, 1), text_update("bahasa", 555, 2), tap]
         stop = asyncio.Event()
 
         async def stop_when_done() -> None:
             # The fake answers getUpdates at once; look again after each short pause.
             for _ in range(1000):
-                if len(fake.of("sendMessage", 555)) >= 2:
+                if fake.of("answerCallbackQuery"):
                     break
                 await asyncio.sleep(0.01)
             stop.set()
@@ -567,5 +579,8 @@ async def test_polling_handles_each_update_once_in_order(
         await asyncio.wait_for(channel.poll(engine.handle, stop, wait=0), 10)
         await watcher
         texts = [c.params["text"] for c in fake.of("sendMessage", 555)]
-        assert "Selamat datang" in texts[0] and "Pilih bahasa" in texts[-1]
+        assert "Selamat datang" in texts[0] and "Pilih bahasa" in texts[1]
         assert fake.of("deleteWebhook")
+        # No webhook reply to carry the tap's answer: the channel made the call itself.
+        [answer] = fake.of("answerCallbackQuery")
+        assert answer.params["callback_query_id"] == tap["callback_query"]["id"]

@@ -86,6 +86,8 @@ class TelegramDriver:
     async def post(self, update: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> int:
         headers = {SECRET_HEADER: secret} if secret is not None else {}
         async with self.http.post(self.url, json=update, headers=headers) as response:
+            if response.status == 200 and response.content_type == "application/json":
+                self.fake.webhook_reply(await response.json())
             return response.status
 
     async def deliver(self, update: dict[str, Any]) -> Seen:
