@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     AiogramError,
@@ -67,6 +66,7 @@ from bot.messages import Choices, Image, Inbound, Option, Outbound, Text, option
 from bot.settings import Settings
 from bot.writes import Write
 from channels.base import Channel, Handle, deliver
+from channels.telegram_session import JsonSession
 
 if TYPE_CHECKING:
     from bot.pacing import Pacer
@@ -299,7 +299,7 @@ class TelegramChannel(Channel):
     ) -> TelegramChannel:
         if settings.telegram_token is None:
             raise ConfigError("ANTREAN_TELEGRAM_TOKEN is not set")
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+        session = JsonSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
         try:
             bot = Bot(settings.telegram_token.get_secret_value(), session=session)
         except TokenValidationError as exc:

@@ -1,0 +1,60 @@
+"""aiogram's aiohttp session, posting JSON rather than multipart form data.
+
+The Bot API takes both (https://core.telegram.org/bots/api#making-requests), but aiogram encodes
+every call as ``multipart/form-data``, each field JSON-dumped on its own: about 0.17 ms of CPU a
+call against 0.07 ms for one JSON body, on a path that runs two or three times a turn. Calls that
+upload a file (the QR code's photo) still go as form data, through aiogram's own code.
+
+A custom session is aiogram's extension point for this (``Bot(token, session=...)``); errors are
+raised as aiogram raises them, so the channel's handling stays the same.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.exceptions import TelegramNetworkError
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiohttp import ClientError, ClientTimeout
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.types import InputFile
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class JsonSession(AiohttpSession):
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's signature
+    ) -> TelegramType:
+        files: dict[str, InputFile] = {}
+        fields: dict[str, Any] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            if prepared is not None:
+                fields[key] = prepared
+        if files:
+            return await super().make_request(bot, method, timeout)
+        session = await self.create_session()
+        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        limit = ClientTimeout(total=self.timeout if timeout is None else timeout)
+        try:
+            async with session.post(
+                url, data=self.json_dumps(fields), headers=JSON_HEADERS, timeout=limit
+            ) as response:
+                content = await response.text()
+        except TimeoutError as exc:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from exc
+        except ClientError as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            raise TelegramNetworkError(method=method, message=message) from exc
+        answer = self.check_response(
+            bot=bot, method=method, status_code=response.status, content=content
+        )
+        return cast(TelegramType, answer.result)
