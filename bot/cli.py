@@ -186,7 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         settings = load_settings()
-        configure_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
+        quiet = getattr(args, "quiet", False)
+        level = logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO
+        configure_logging(settings.log_format, level)
         if args.command == "run":
             with worker_beside(args.with_worker, args.verbose):
                 asyncio.run(serve(settings))

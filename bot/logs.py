@@ -57,3 +57,5 @@ def configure_logging(log_format: str = "text", level: int = logging.WARNING) ->
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request at INFO (each WhatsApp message): only its problems are news.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

@@ -30,6 +30,8 @@ class Runtime:
         self.runner = asyncio.Runner()
         self._app: App | None = None
         self._channels: dict[str, Channel] | None = None
+        # A batch's jobs ask for the channels at once: they must be built once, not per job.
+        self._building = asyncio.Lock()
         self._server: RedisServer | None = None
 
     @classmethod
@@ -53,16 +55,20 @@ class Runtime:
 
     async def channels(self) -> dict[str, Channel]:
         """The configured channels, started (a bad token fails here, loudly, once)."""
-        if self._channels is None:
-            app = self.app()
-            channels = configured_channels(self.settings, app.redis, app.clock)
-            # Console bookings get their reminders printed where the worker's output goes: with
-            # `make run` that is the terminal the chat runs in.
-            channels.append(ConsoleChannel())
-            for channel in channels:
-                await channel.start()
-            self._channels = {c.name: c for c in channels}
+        async with self._building:
+            if self._channels is None:
+                self._channels = await self._start_channels()
         return self._channels
+
+    async def _start_channels(self) -> dict[str, Channel]:
+        app = self.app()
+        channels = configured_channels(self.settings, app.redis, app.clock)
+        # Console bookings get their reminders printed where the worker's output goes: with
+        # `make run` that is the terminal the chat runs in.
+        channels.append(ConsoleChannel())
+        for channel in channels:
+            await channel.start()
+        return {c.name: c for c in channels}
 
     def close(self) -> None:
         async def shutdown() -> None:

@@ -26,6 +26,9 @@ def run_worker(settings: Settings, *, burst: bool = False, quiet: bool = False) 
         queue = default_queue(connection)
         # Start the office's tick chain if no worker has yet (see workers/periodic.py).
         ensure_ticking(queue, runtime.app().office.id)
+        # Start the channels now: a bad token fails here rather than in the first job, and the
+        # first broadcast batch does not wait for aiogram to load.
+        runtime.run(runtime.channels())
         worker = SimpleWorker([queue], connection=connection)
         return worker.work(
             burst=burst,

@@ -172,6 +172,8 @@ async def test_two_thousand_recipients_at_the_platforms_rates(
     assert len(telegram) == 1000 and set(telegram.values()) == {1}
     assert len(whatsapp) == 1000 and set(whatsapp.values()) == {1}
     assert world.telegram.throttled == 0 and world.graph.throttled == 0
+    # Each worker started its channels once, not once per job of its first batch.
+    assert world.graph.lookups == 2
     # Each recipient in its booking's language (WhatsApp: the notice template in it).
     assert {c.params["text"] for c in world.telegram.sent_texts()[:2]} <= {*TEXTS.values()}
     for r in world.graph.accepted[:20]:
