@@ -15,7 +15,7 @@ import re
 import secrets
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import segno
 
@@ -134,25 +134,26 @@ def qr_png(text: str, scale: int = 8) -> bytes:
     # does not suffer.
     qr = segno.make_qr(text, error="m", boost_error=False, mask=QR_MASK)
     # A 4-module quiet zone, the minimum the QR standard asks for around the symbol.
-    return _bilevel_png(qr.matrix_iter(scale=1, border=4), scale)
+    return _bilevel_png(qr.matrix, scale, border=4)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _bilevel_png(rows: Iterable[Iterable[int]], scale: int) -> bytes:
-    """A 1-bit greyscale PNG of a matrix of modules (truthy = dark), each ``scale`` pixels
-    square. segno's own PNG writer builds every pixel in Python, for any colours: two thirds of
-    the cost of a booking's QR code; one bit per pixel, black on white, needs only this."""
-    lines: list[bytes] = []
-    width = 0
-    for row in rows:
-        bits = "".join(("0" if module else "1") * scale for module in row)
-        width = len(bits)
-        bits += "0" * (-width % 8)  # each scanline fills whole bytes
-        line = b"\x00" + int(bits, 2).to_bytes(len(bits) // 8, "big")  # filter type 0: none
-        lines.extend([line] * scale)
+def _bilevel_png(matrix: Sequence[bytes | bytearray], scale: int, border: int) -> bytes:
+    """A 1-bit greyscale PNG of a matrix of modules (1 = dark) inside a light border, each module
+    ``scale`` pixels square. segno's own PNG writer builds every pixel in Python, for any
+    colours; black on white at one bit a pixel is a byte translation a row."""
+    size = len(matrix) + 2 * border
+    width = size * scale
+    padding = -width % 8  # each scanline fills whole bytes
+    light_row = _scanline(b"\x00" * size, scale, padding)
+    lines = [light_row] * (border * scale)
+    edge = b"\x00" * border
+    for row in matrix:
+        lines.extend([_scanline(edge + bytes(row) + edge, scale, padding)] * scale)
+    lines.extend([light_row] * (border * scale))
     header = struct.pack(">IIBBBBB", width, len(lines), 1, 0, 0, 0, 0)  # 1-bit greyscale
     return b"".join(
         (
@@ -162,3 +163,15 @@ def _bilevel_png(rows: Iterable[Iterable[int]], scale: int) -> bytes:
             _chunk(b"IEND", b""),
         )
     )
+
+
+# One module (0 light, 1 dark) as the characters of its pixel bits (1 white, 0 black).
+_MODULE_BITS = bytes.maketrans(b"\x00\x01", b"10")
+
+
+def _scanline(modules: bytes, scale: int, padding: int) -> bytes:
+    bits = modules.translate(_MODULE_BITS).decode()
+    if scale > 1:
+        bits = "".join(bit * scale for bit in bits)
+    bits += "0" * padding
+    return b"\x00" + int(bits, 2).to_bytes(len(bits) // 8, "big")  # filter type 0: none

@@ -28,6 +28,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -234,6 +235,8 @@ class Office(BaseModel):
     closed_dates: list[date] = Field(default_factory=list)
     public_holidays: bool = True
     booking: BookingRules = Field(default_factory=BookingRules)
+    # bookable_days() answers, by (local day, whether that day's release time has passed).
+    _bookable: dict[tuple[date, bool], list[date]] = PrivateAttr(default_factory=dict)
 
     @field_validator("id")
     @classmethod
@@ -364,11 +367,21 @@ class Office(BaseModel):
         today's release time has passed, one day less before it).
         """
         today = self.local_today(now)
-        rules = self.booking
-        days = _day_range(
-            today + timedelta(days=rules.min_days_ahead), today + timedelta(days=rules.days_ahead)
-        )
-        return [d for d in days if self.is_released(d, now) and self.closure(d) is None]
+        # The answer changes only at midnight and at the release time (the office is frozen):
+        # asked several times a turn, it is worked out once per (day, before or after release).
+        key = (today, self.is_released(today + timedelta(days=self.booking.days_ahead), now))
+        days = self._bookable.get(key)
+        if days is None:
+            rules = self.booking
+            every = _day_range(
+                today + timedelta(days=rules.min_days_ahead),
+                today + timedelta(days=rules.days_ahead),
+            )
+            days = [d for d in every if self.is_released(d, now) and self.closure(d) is None]
+            if len(self._bookable) > 64:
+                self._bookable.clear()
+            self._bookable[key] = days
+        return list(days)
 
     def window_start(self, day: date, window_id: str) -> datetime:
         """When window ``window_id`` of ``day`` starts, office time. KeyError for an unknown id."""
