@@ -16,6 +16,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+from aiogram import Bot
 from aiogram.types import Update
 
 from bench.common import (
@@ -124,42 +125,52 @@ async def drive(
     await asyncio.gather(*(applicant(first_applicant + n) for n in range(applicants)))
 
 
-async def measure(
-    name: str,
-    client: CountingRedis,
-    feed: Callable[[dict[str, Any]], Awaitable[None]],
-    sink: Sink,
-    applicants: int,
-    concurrency: int,
-    seats: SeatBook,
-) -> Result:
-    latencies: list[float] = []
-    await drive(feed, sink, 5, 5, [], first_applicant=9000)  # warm up: scripts, imports
-    before_cmds = await commands_total(client)
-    client.round_trips = 0
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    await drive(feed, sink, applicants, concurrency, latencies)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    trips = client.round_trips
-    commands = await commands_total(client) - before_cmds - 1  # minus our own INFO
-    turns = applicants * TURNS
-    booked = len(await client.keys("antrean:{o:bench}:booking:*")) - 5
-    return Result(
-        name,
-        turns,
-        wall,
-        cpu * 1000 / turns,
-        trips / turns,
-        commands / turns,
-        percentile(latencies, 50),
-        percentile(latencies, 99),
-        booked,
-    )
+class Runner:
+    """One system fed in process, and what its measured rounds added up to."""
+
+    def __init__(
+        self,
+        name: str,
+        client: CountingRedis,
+        feed: Callable[[dict[str, Any]], Awaitable[None]],
+        sink: Sink,
+    ) -> None:
+        self.name, self.client, self.feed, self.sink = name, client, feed, sink
+        self.turns = self.round_trips = self.commands = 0
+        self.wall = self.cpu = 0.0
+        self.latencies: list[float] = []
+
+    async def warm_up(self) -> None:
+        await drive(self.feed, self.sink, 5, 5, [], first_applicant=9000)  # scripts, imports
+
+    async def measure(self, first: int, applicants: int, concurrency: int) -> None:
+        before_cmds = await commands_total(self.client)
+        trips = self.client.round_trips
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await drive(self.feed, self.sink, applicants, concurrency, self.latencies, first)
+        self.cpu += time.process_time() - cpu0
+        self.wall += time.perf_counter() - wall0
+        self.round_trips += self.client.round_trips - trips
+        self.commands += await commands_total(self.client) - before_cmds - 1  # minus our INFO
+        self.turns += applicants * TURNS
+
+    async def result(self) -> Result:
+        booked = len(await self.client.keys("antrean:{o:bench}:booking:*")) - 5
+        return Result(
+            self.name,
+            self.turns,
+            self.wall,
+            self.cpu * 1000 / self.turns,
+            self.round_trips / self.turns,
+            self.commands / self.turns,
+            percentile(self.latencies, 50),
+            percentile(self.latencies, 99),
+            booked,
+        )
 
 
-async def run_antrean(url: str, applicants: int, concurrency: int, var: Path) -> Result:
+def antrean(url: str, var: Path) -> Runner:
     client = CountingRedis.from_url(url, decode_responses=True)
-    await client.flushall()
     settings = load_settings(secret_key=SECRET.decode(), var_dir=var)
     app = App.build(settings, client, clock=clock(), office=bench_office())
     sink = Sink()
@@ -168,14 +179,11 @@ async def run_antrean(url: str, applicants: int, concurrency: int, var: Path) ->
     async def feed(raw: dict[str, Any]) -> None:
         await engine.handle(to_inbound(raw))
 
-    result = await measure("Antrean", client, feed, sink, applicants, concurrency, app.seats)
-    await client.aclose()
-    return result
+    return Runner("Antrean", client, feed, sink)
 
 
-async def run_peer(url: str, applicants: int, concurrency: int) -> Result:
+def peer(url: str) -> tuple[Runner, Bot]:
     client = CountingRedis.from_url(url, decode_responses=True)
-    await client.flushall()
     office, the_clock = bench_office(), clock()
     seats = SeatBook(client, office.id, the_clock)
     sink = Sink()
@@ -184,17 +192,26 @@ async def run_peer(url: str, applicants: int, concurrency: int) -> Result:
     async def feed(raw: dict[str, Any]) -> None:
         await dispatcher.feed_update(bot, Update.model_validate(raw, context={"bot": bot}))
 
-    result = await measure("aiogram FSM", client, feed, sink, applicants, concurrency, seats)
-    await bot.session.close()
-    await client.aclose()
-    return result
+    return Runner("aiogram FSM", client, feed, sink), bot
 
 
-async def compare(applicants: int = 1000, concurrency: int = 100) -> list[Result]:
-    with redis_server() as server, TemporaryDirectory() as var:
-        ours = await run_antrean(server.url, applicants, concurrency, Path(var))
-        peer = await run_peer(server.url, applicants, concurrency)
-    return [ours, peer]
+async def compare(applicants: int = 1000, concurrency: int = 100, rounds: int = 4) -> list[Result]:
+    """Each system has its own Redis server; they are driven in turns, a round each, in the
+    order ABBA...: what the shared machine is doing meanwhile falls on both alike."""
+    with redis_server() as ours_redis, redis_server() as peer_redis, TemporaryDirectory() as var:
+        ours = antrean(ours_redis.url, Path(var))
+        theirs, bot = peer(peer_redis.url)
+        for runner in (ours, theirs):
+            await runner.warm_up()
+        per_round = applicants // rounds
+        for n in range(rounds):
+            for runner in (ours, theirs) if n % 2 == 0 else (theirs, ours):
+                await runner.measure(n * per_round, per_round, concurrency)
+        results = [await ours.result(), await theirs.result()]
+        await bot.session.close()
+        for runner in (ours, theirs):
+            await runner.client.aclose()
+    return results
 
 
 def report(results: list[Result]) -> str:

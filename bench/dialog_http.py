@@ -1,8 +1,8 @@
 """Dialog cost over HTTP: the 8-turn booking conversation as Telegram webhooks, 1,000 applicants,
-100 at a time, to Antrean and to the aiogram peer, each in its own process, against the same
-fake Bot API, the same Redis server and the same load generator. Reported per system: turns/s,
-CPU milliseconds per turn in the bot process, Redis round trips and commands per turn, p50/p99
-webhook latency, and the ratios.
+100 at a time, to Antrean and to the aiogram peer, each in its own process with its own fake Bot
+API and Redis server, from the same load generator, in alternating rounds. Reported per system:
+turns/s, CPU milliseconds per turn in the bot process, Redis round trips and commands per turn,
+p50/p99 webhook latency, and the ratios.
 """
 
 from __future__ import annotations
@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import redis.asyncio as aioredis
 
 from bench.common import commands_total, nik, percentile, redis_server, text_update
 from bench.servers import WEBHOOK_SECRET
@@ -118,68 +121,102 @@ async def drive(
     return failures
 
 
-async def run_system(
-    name: str, system: str, redis_url: str, applicants: int, concurrency: int
-) -> HttpResult:
-    import redis.asyncio as aioredis
+class System:
+    """One bot process behind its webhook, with its own fake Bot API and Redis server, and what
+    its measured rounds added up to."""
 
-    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    await admin.flushall()
-    fake = FakeTelegram()
-    port = free_port()
-    async with run_server(fake.app()) as api_base:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.servers", system, str(port), redis_url, api_base
+    def __init__(self, name: str, system: str, redis_url: str, concurrency: int) -> None:
+        self.name, self.system, self.redis_url = name, system, redis_url
+        self.concurrency = concurrency
+        self.fake = FakeTelegram()
+        self.turns = 0
+        self.wall = self.cpu = 0.0
+        self.round_trips = self.commands = self.failures = 0
+        self.latencies: list[float] = []
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[System]:
+        self.admin = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+        port = free_port()
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self.admin.aclose)
+            api_base = await stack.enter_async_context(run_server(self.fake.app()))
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.servers", self.system, str(port), self.redis_url,
+                api_base,
+            )  # fmt: skip
+
+            async def stop() -> None:
+                process.terminate()
+                await asyncio.wait_for(process.wait(), 30)
+
+            stack.push_async_callback(stop)
+            connector = aiohttp.TCPConnector(limit=self.concurrency)
+            self.http = await stack.enter_async_context(
+                aiohttp.ClientSession(
+                    f"http://127.0.0.1:{port}",
+                    connector=connector,
+                    timeout=aiohttp.ClientTimeout(total=60),
+                )
+            )
+            for _ in range(600):  # up to 30 s for the bot process to start
+                try:
+                    await self.stats()
+                    break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            await drive(self.http, self.fake, 5, 5, [], first=9000)  # warm up
+            yield self
+
+    async def stats(self) -> dict[str, Any]:
+        async with self.http.get("/bench/stats") as response:
+            result: dict[str, Any] = await response.json()
+            return result
+
+    async def measure(self, first: int, applicants: int) -> None:
+        """One round: ``applicants`` conversations, ``concurrency`` at a time."""
+        before = await self.stats()
+        commands_before = await commands_total(self.admin)
+        wall = time.perf_counter()
+        self.failures += await drive(
+            self.http, self.fake, applicants, self.concurrency, self.latencies, first=first
         )
-        base = f"http://127.0.0.1:{port}"
-        connector = aiohttp.TCPConnector(limit=concurrency)
-        timeout = aiohttp.ClientTimeout(total=60)
-        try:
-            async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as http:
+        self.wall += time.perf_counter() - wall
+        after = await self.stats()
+        self.commands += await commands_total(self.admin) - commands_before - 1
+        self.cpu += after["cpu"] - before["cpu"]
+        self.round_trips += after["round_trips"] - before["round_trips"]
+        self.turns += applicants * TURNS
 
-                async def stats() -> dict[str, Any]:
-                    async with http.get("/bench/stats") as response:
-                        result: dict[str, Any] = await response.json()
-                        return result
-
-                for _ in range(600):  # up to 30 s for the bot process to start
-                    try:
-                        await stats()
-                        break
-                    except aiohttp.ClientConnectionError:
-                        await asyncio.sleep(0.05)
-                await drive(http, fake, 5, 5, [], first=9000)  # warm up
-                before = await stats()
-                commands_before = await commands_total(admin)
-                latencies: list[float] = []
-                wall = time.perf_counter()
-                failures = await drive(http, fake, applicants, concurrency, latencies, first=0)
-                wall = time.perf_counter() - wall
-                after = await stats()
-                commands = await commands_total(admin) - commands_before - 1
-        finally:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), 30)
-    await admin.aclose()
-    turns = applicants * TURNS
-    return HttpResult(
-        name,
-        turns,
-        wall,
-        (after["cpu"] - before["cpu"]) * 1000 / turns,
-        (after["round_trips"] - before["round_trips"]) / turns,
-        commands / turns,
-        percentile(latencies, 50),
-        percentile(latencies, 99),
-        failures,
-    )
+    def result(self) -> HttpResult:
+        return HttpResult(
+            self.name,
+            self.turns,
+            self.wall,
+            self.cpu * 1000 / self.turns,
+            self.round_trips / self.turns,
+            self.commands / self.turns,
+            percentile(self.latencies, 50),
+            percentile(self.latencies, 99),
+            self.failures,
+        )
 
 
-async def compare(applicants: int = 1000, concurrency: int = 100) -> list[HttpResult]:
-    with redis_server() as server:
-        ours = await run_system("Antrean", "antrean", server.url, applicants, concurrency)
-        peer = await run_system("aiogram FSM", "peer", server.url, applicants, concurrency)
-    return [ours, peer]
+async def compare(
+    applicants: int = 1000, concurrency: int = 100, rounds: int = 4
+) -> list[HttpResult]:
+    """Both bots run at once but are driven in turns, a round each, in the order ABBA...: what
+    the shared machine is doing meanwhile falls on both alike."""
+    with redis_server() as ours_redis, redis_server() as peer_redis:
+        async with (
+            System("Antrean", "antrean", ours_redis.url, concurrency).running() as ours,
+            System("aiogram FSM", "peer", peer_redis.url, concurrency).running() as peer,
+        ):
+            per_round = applicants // rounds
+            for n in range(rounds):
+                for system in (ours, peer) if n % 2 == 0 else (peer, ours):
+                    await system.measure(n * per_round, per_round)
+    return [ours.result(), peer.result()]
 
 
 def report(results: list[HttpResult]) -> str:
