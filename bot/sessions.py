@@ -14,7 +14,6 @@ next takes over, re-running the message that was in flight before the queued one
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,9 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.errors import SessionLost, StorageError
 from bot.keys import SessionKeys
 from bot.messages import Inbound
-from bot.writes import Write
-
-log = logging.getLogger(__name__)
+from bot.writes import Write, settle
 
 SCHEMA_VERSION = 1
 
@@ -315,17 +312,7 @@ class SessionStore:
             reply = await self._run(self._finish, keys, args)
         elif isinstance(reply, Exception):
             raise StorageError(f"session script failed: {reply}")
-        for write, outcome in zip(writes, outcomes, strict=True):
-            if not isinstance(outcome, Exception):
-                continue
-            try:
-                if isinstance(outcome, NoScriptError) and write.script is not None:
-                    await self.redis.script_load(write.script)
-                    await self.redis.execute_command(*write.args)  # type: ignore[no-untyped-call]
-                    continue
-            except (RedisError, OSError) as exc:
-                outcome = exc
-            log.warning("a write after the turn failed: %s: %s", write.args[0], outcome)
+        await settle(self.redis, writes, outcomes)
         return reply
 
     @staticmethod

@@ -12,7 +12,15 @@ node its share.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, RedisError
+
+log = logging.getLogger(__name__)
 
 Arg = str | int | float
 
@@ -27,3 +35,35 @@ class Write:
 
     args: tuple[Arg, ...]
     script: str | None = None
+
+
+async def apply(redis: aioredis.Redis, writes: Sequence[Write]) -> None:
+    """Send ``writes`` now, in one pipeline: for sends outside a turn (workers), where no save
+    carries them. A failure is logged, never raised."""
+    if not writes:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for write in writes:
+        pipe.execute_command(*write.args)
+    try:
+        outcomes = await pipe.execute(raise_on_error=False)
+    except (RedisError, OSError) as exc:
+        log.warning("could not make %d write(s): %s", len(writes), exc)
+        return
+    await settle(redis, writes, outcomes)
+
+
+async def settle(redis: aioredis.Redis, writes: Sequence[Write], outcomes: Sequence[Any]) -> None:
+    """After a pipeline: send again the writes whose script the server did not know (a fresh or
+    flushed server), log the ones that failed otherwise."""
+    for write, outcome in zip(writes, outcomes, strict=True):
+        if not isinstance(outcome, Exception):
+            continue
+        try:
+            if isinstance(outcome, NoScriptError) and write.script is not None:
+                await redis.script_load(write.script)
+                await redis.execute_command(*write.args)  # type: ignore[no-untyped-call]
+                continue
+        except (RedisError, OSError) as exc:
+            outcome = exc
+        log.warning("a write after the turn failed: %s: %s", write.args[0], outcome)

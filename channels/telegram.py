@@ -64,7 +64,7 @@ from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text, option_token
 from bot.settings import Settings
-from bot.writes import Write
+from bot.writes import Write, apply
 from channels.base import Channel, Handle, deliver
 from channels.telegram_session import JsonSession
 
@@ -318,21 +318,26 @@ class TelegramChannel(Channel):
         # One reservation for the turn's replies (a text over 4096 characters, split into more
         # messages, is rare enough to count as one).
         await self._reserve(user_id, len(messages))
-        await self._send_all(user_id, messages)
+        writes = await self._send_all(user_id, messages)
+        if writes and self.redis is not None:
+            await apply(self.redis, writes)
 
     async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
-        await self._send_all(user_id, messages)
-        if self.pacer is None:
-            return []
-        return self.pacer.counting(self.name, user_id, len(messages))
+        writes = await self._send_all(user_id, messages)
+        if self.pacer is not None:
+            writes += self.pacer.counting(self.name, user_id, len(messages))
+        return writes
 
-    async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> None:
+    async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+        """Send; return the writes the messages leave (a paged keyboard's options)."""
+        writes: list[Write] = []
         for message in messages:
             if isinstance(message, Choices):
-                await self._send_choices(user_id, message)
+                writes += await self._send_choices(user_id, message)
                 continue
             for method in self._methods(user_id, message):
                 await self._call(method, user_id, pace="chat")
+        return writes
 
     async def deliver_paced(
         self,
@@ -375,7 +380,7 @@ class TelegramChannel(Channel):
             # Pacing is a courtesy to the platform; the user's answer matters more.
             log.warning("telegram: could not count a reply for pacing: %s", exc)
 
-    async def _send_choices(self, chat_id: str, message: Choices) -> None:
+    async def _send_choices(self, chat_id: str, message: Choices) -> list[Write]:
         options = message.options
         paged = self.redis is not None and len(options) > PAGE_SIZE
         if paged:
@@ -399,20 +404,11 @@ class TelegramChannel(Channel):
             pace="chat",
         )
         if paged:
-            await self._remember_pages(chat_id, sent.message_id, options)
-
-    async def _remember_pages(
-        self, chat_id: str, message_id: int, options: Sequence[Option]
-    ) -> None:
-        assert self.redis is not None
-        try:
-            await self.redis.set(pages_key(chat_id), dump_pages(message_id, options), ex=PAGES_TTL)
-        except (RedisError, OSError) as exc:
-            # The first page is on screen and typed numbers reach every option; only the arrows
-            # are lost (a tap then removes the keyboard). Not worth failing the reply for.
-            log.warning(
-                "telegram: could not keep pages for user %s: %s", anon(f"telegram:{chat_id}"), exc
-            )
+            # If this write fails, the first page is on screen and typed numbers reach every
+            # option; only the arrows are lost (a tap then removes the keyboard).
+            data = dump_pages(sent.message_id, options)
+            return [Write(("SET", pages_key(chat_id), data, "EX", PAGES_TTL))]
+        return []
 
     def _methods(self, chat_id: str, message: Text | Image) -> list[TelegramMethod[Any]]:
         # parse_mode=None always: user-supplied text (names) must never be read as markup.

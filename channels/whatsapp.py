@@ -38,7 +38,7 @@ from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text
 from bot.settings import Settings
-from bot.writes import Write
+from bot.writes import Write, apply
 from channels.base import Channel, Handle, deliver
 from channels.whatsapp_render import (
     MORE_PREFIX,
@@ -202,7 +202,7 @@ class WhatsAppChannel(Channel):
             base_url=settings.whatsapp_api_base,
             headers={"Authorization": f"Bearer {settings.whatsapp_token.get_secret_value()}"},
             timeout=httpx.Timeout(15.0, connect=5.0),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
         )
         return cls(
             client,
@@ -427,22 +427,24 @@ class WhatsAppChannel(Channel):
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
         # One reservation for the turn's replies (long texts split in pieces count as one).
         await self._count(user_id, len(messages))
-        await self._send_all(user_id, messages)
+        await apply(self.redis, await self._send_all(user_id, messages))
 
     async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
-        await self._send_all(user_id, messages)
-        if self.pacer is None:
-            return []
-        return self.pacer.counting(self.name, user_id, len(messages))
+        writes = await self._send_all(user_id, messages)
+        if self.pacer is not None:
+            writes += self.pacer.counting(self.name, user_id, len(messages))
+        return writes
 
-    async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> None:
+    async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+        """Send; return the writes the messages leave (long option lists kept for paging)."""
+        writes: list[Write] = []
         for message in messages:
             if isinstance(message, Text):
                 for payload in text_payloads(message.text):
                     await self._post_message(user_id, payload, counted=True)
             elif isinstance(message, Choices):
                 if len(message.options) > 10:
-                    await self._remember_choices(user_id, message)
+                    writes.append(self._remember_choices(user_id, message))
                 for payload in choices_payloads(message):
                     await self._post_message(user_id, payload, counted=True)
             elif isinstance(message, Image):
@@ -451,20 +453,17 @@ class WhatsAppChannel(Channel):
                 if message.caption:
                     image["caption"] = message.caption[:1024]
                 await self._post_message(user_id, {"type": "image", "image": image}, counted=True)
+        return writes
 
-    async def _remember_choices(self, user_id: str, choices: Choices) -> None:
-        """Keep long option lists so that the "more" row can show the next page later."""
+    def _remember_choices(self, user_id: str, choices: Choices) -> Write:
+        """Keep long option lists so that the "more" row can show the next page later (if the
+        write fails, the first page still went out; only its "more" row answers "expired")."""
         data = {
             "text": choices.text,
             "options": [[o.id, o.title, o.description] for o in choices.options],
         }
-        try:
-            await self.redis.set(
-                f"{user_tag(user_id)}:choices", json.dumps(data, ensure_ascii=False), ex=86400
-            )
-        except (RedisError, OSError) as exc:
-            # The first page still goes out; only its "more" row will answer "expired".
-            log.warning("could not keep the options for paging: %s", exc)
+        key = f"{user_tag(user_id)}:choices"
+        return Write(("SET", key, json.dumps(data, ensure_ascii=False), "EX", 86400))
 
     async def deliver_paced(
         self,
