@@ -1,7 +1,9 @@
-"""Redis bytes per idle session and per booking (``MEMORY USAGE``), Antrean and the aiogram peer.
+"""Redis bytes per idle session, per booking and per scheduled reminder (``MEMORY USAGE``),
+Antrean and the aiogram peer.
 
 Run after the dialog benchmark's conversation: every applicant has booked and sits at the menu,
-which is what an idle session looks like.
+which is what an idle session looks like. Reminders are scheduled for those bookings as the app
+does after a confirmation (RQ jobs waiting in the scheduled registry).
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import redis.asyncio as aioredis
+from redis import Redis as SyncRedis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
 
-from bench.common import redis_server
-from bench.dialog import run_antrean, run_peer
+from bench.common import bench_office, clock, redis_server
+from bench.dialog import antrean, peer
+from bot.seats import SeatBook
+from workers.reminders import ReminderSchedule
 
 
 @dataclass
@@ -30,26 +37,55 @@ async def usage(client: aioredis.Redis, pattern: str) -> float:
     return statistics.fmean(sizes) if sizes else 0.0
 
 
+async def reminders(client: aioredis.Redis, url: str) -> Memory:
+    """Schedule every booking's reminders on an RQ queue; bytes per reminder job: its hash and
+    its share of the scheduled registry (a sorted set)."""
+    office, the_clock = bench_office(), clock()
+    seats = SeatBook(client, office.id, the_clock)
+    ids = [k.rsplit(":", 1)[1] async for k in client.scan_iter(match="antrean:{o:bench}:booking:*")]
+    bookings = [b for b in [await seats.get(i) for i in ids] if b is not None]
+    connection = SyncRedis.from_url(url)
+    queue = Queue("antrean", connection=connection)
+    schedule = ReminderSchedule(queue, office, the_clock)
+    jobs = await asyncio.to_thread(lambda: sum(len(schedule.schedule(b)) for b in bookings))
+    registry = ScheduledJobRegistry(queue=queue)
+    job_bytes = await usage(client, "rq:job:reminder-*")
+    registry_bytes = await client.memory_usage(registry.key) or 0
+    connection.close()
+    return Memory(
+        "Antrean scheduled reminder",
+        "RQ job + registry entry",
+        job_bytes + registry_bytes / max(jobs, 1),
+    )
+
+
 async def measure(applicants: int = 300) -> list[Memory]:
-    with redis_server() as server, TemporaryDirectory() as var:
-        client = aioredis.Redis.from_url(server.url, decode_responses=True)
-        await run_antrean(server.url, applicants, 50, Path(var))
+    with redis_server() as ours_redis, redis_server() as peer_redis, TemporaryDirectory() as var:
+        client = aioredis.Redis.from_url(ours_redis.url, decode_responses=True)
+        ours = antrean(ours_redis.url, Path(var))
+        await ours.measure(0, applicants, 50)
         session = await usage(client, "antrean:{u:*}:session")
         seen = await usage(client, "antrean:{u:*}:seen")
         booking = await usage(client, "antrean:{o:bench}:booking:*")
-        ours = [
+        rows = [
             Memory("Antrean idle session", "session", session),
             Memory("Antrean de-duplication memory (7 days)", "seen", seen),
             Memory("Antrean session + de-duplication", "session + seen", session + seen),
             Memory("Antrean booking", "booking hash", booking),
+            await reminders(client, ours_redis.url),
         ]
-        await run_peer(server.url, applicants, 50)
+        await client.aclose()
+        await ours.client.aclose()
+
+        theirs, bot = peer(peer_redis.url)
+        await theirs.measure(0, applicants, 50)
         # aiogram keeps state and data in two keys per chat; after state.clear() both are gone,
         # so an idle peer session costs nothing until the user writes again.
-        peer_state = await usage(client, "fsm:*:state")
-        peer_data = await usage(client, "fsm:*:data")
-        await client.aclose()
-    return [*ours, Memory("aiogram FSM idle session", "state + data", peer_state + peer_data)]
+        peer_state = await usage(theirs.client, "fsm:*:state")
+        peer_data = await usage(theirs.client, "fsm:*:data")
+        await bot.session.close()
+        await theirs.client.aclose()
+    return [*rows, Memory("aiogram FSM idle session", "state + data", peer_state + peer_data)]
 
 
 def report(rows: list[Memory]) -> str:
