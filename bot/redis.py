@@ -71,6 +71,12 @@ def parse_url(url: str) -> Topology:
     raise ConfigError(f"ANTREAN_REDIS_URL must start with one of {', '.join(SCHEMES)}")
 
 
+# Connections per process to a standalone Redis, and how long a command waits for one when all
+# are busy (then: StorageError, and the webhook answers 503 for a redelivery).
+DEFAULT_MAX_CONNECTIONS = 200
+POOL_WAIT_S = 10
+
+
 class WaitingCluster(RedisCluster):
     """A cluster client that makes a burst wait for a connection instead of failing.
 
@@ -123,9 +129,17 @@ def client_for(url: str, **options: Any) -> aioredis.Redis:
     options.setdefault("decode_responses", True)
     if topology.kind == "cluster":
         options.pop("health_check_interval", None)
-        options.setdefault("max_connections", 1000)
+        # Commands in flight are capped at the pool size the settings give; each node's own
+        # pool is left larger, so that the cap is what a burst meets.
+        in_flight = options.pop("max_connections", DEFAULT_MAX_CONNECTIONS)
         nodes = [ClusterNode(host, port) for host, port in topology.nodes]
-        cluster = WaitingCluster(startup_nodes=nodes, password=topology.password, **options)
+        cluster = WaitingCluster(
+            startup_nodes=nodes,
+            password=topology.password,
+            max_in_flight=in_flight,
+            max_connections=max(1000, 2 * in_flight),
+            **options,
+        )
         return cluster  # type: ignore[return-value]
     if topology.kind == "sentinel":
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
@@ -139,7 +153,13 @@ def client_for(url: str, **options: Any) -> aioredis.Redis:
             **options,
         )
         return master
-    return aioredis.Redis.from_url(url, **options)
+    # A burst waits for a connection rather than failing: redis-py's default pool raises "Too
+    # many connections" at once past its size, which a webhook can only answer with 503.
+    max_connections = options.pop("max_connections", DEFAULT_MAX_CONNECTIONS)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=POOL_WAIT_S, **options
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 def sync_client_for(url: str, **options: Any) -> redis.Redis:
@@ -179,6 +199,7 @@ def connect(settings: Settings) -> tuple[aioredis.Redis, RedisServer | None]:
         url = server.url
     client = client_for(
         url,
+        max_connections=settings.redis_max_connections,
         client_name=client_name(),
         socket_timeout=10,
         socket_connect_timeout=5,

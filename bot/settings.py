@@ -33,6 +33,9 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     redis_url: str | None = None
+    # Redis connections per process (standalone Redis; a Cluster client caps commands in
+    # flight instead). Past it, commands wait for a free connection.
+    redis_max_connections: int = Field(default=200, ge=1)
     secret_key: SecretStr | None = None
     office_config: Path | None = None
     # RQ's Redis (reminders, broadcasts). Unset: the same server as ANTREAN_REDIS_URL. RQ needs a

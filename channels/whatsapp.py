@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import redis.asyncio as aioredis
 from aiohttp import web
+from httpx_aiohttp import AiohttpTransport
 from redis.exceptions import RedisError
 
 from bot.clock import Clock, ms
@@ -198,11 +199,15 @@ class WhatsAppChannel(Channel):
             raise ConfigError("WhatsApp needs " + ", ".join(missing))
         assert settings.whatsapp_token and settings.whatsapp_phone_number_id
         assert settings.whatsapp_app_secret and settings.whatsapp_verify_token
+        # httpx's API over aiohttp's connection pool (httpx-aiohttp): httpcore's own pool scans
+        # every connection on each request, which was half the CPU of a web process in the
+        # quota-opening burst (bench/burst.py, py-spy).
+        limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
         client = httpx.AsyncClient(
             base_url=settings.whatsapp_api_base,
             headers={"Authorization": f"Bearer {settings.whatsapp_token.get_secret_value()}"},
             timeout=httpx.Timeout(15.0, connect=5.0),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
+            transport=AiohttpTransport(limits=limits),
         )
         return cls(
             client,
