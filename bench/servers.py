@@ -1,15 +1,25 @@
 """The bot process of the HTTP benchmarks: Antrean, or the aiogram peer, behind a Telegram webhook.
 
-    python -m bench.servers antrean|peer PORT REDIS_URL BOT_API_BASE
+    python -m bench.servers antrean|peer PORT REDIS_URL BOT_API_BASE [--graph-api-base URL]
+        [--office PATH]
 
 Both count their own Redis round trips and report them with their CPU time at GET /bench/stats,
-so the load generator can read what a turn cost inside the bot process.
+so the load generator can read what a turn cost inside the bot process. Both run on a
+:class:`BenchClock`, a :class:`~bot.clock.ManualClock` standing still at ``bench.common.START``
+until POST /bench/clock (``{"at": "<ISO 8601 instant>", "running": true|false}``) moves it, so
+that a load generator can move the time of every process at once (the burst benchmark opens a
+day's quota that way); ``running`` lets it go on at the pace of real time from there.
+
+Antrean only: ``--graph-api-base`` also serves WhatsApp (its webhook route, signed with
+:data:`WHATSAPP_APP_SECRET`, the replies going to a fake Graph API at that base URL); ``--office``
+reads the office from a TOML file instead of ``bench.common.BENCH_OFFICE``.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -18,32 +28,95 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from redis.asyncio import BlockingConnectionPool
 
 from bench.common import bench_office, clock
 from bench.peers.aiogram_fsm import build_peer
 from bot.app import App
+from bot.clock import ManualClock
 from bot.engine import Engine
+from bot.office import Office, load_office
 from bot.pacing import Pacer
+from bot.redis import DEFAULT_MAX_CONNECTIONS, POOL_WAIT_S
 from bot.seats import SeatBook
 from bot.settings import load_settings
 from bot.web import build_web_app
+from channels.base import Channel
 from channels.telegram import TelegramChannel
+from channels.whatsapp import WhatsAppChannel
 from handlers import build_steps
 from tests.counting import CountingRedis
 
 TOKEN = "123456:AAFakeTokenForTheFakeBotApiServer000"
 SECRET = "benchmark-secret-key-0123456789abcdef"
 WEBHOOK_SECRET = "bench-webhook-secret"
+# The WhatsApp side (only with --graph-api-base): what the fake Graph API must expect.
+WHATSAPP_TOKEN = "bench-graph-token"
+WHATSAPP_PHONE_NUMBER_ID = "1234567890"
+WHATSAPP_APP_SECRET = "bench-app-secret"
+WHATSAPP_VERIFY_TOKEN = "bench-verify-token"
 
 
-def stats_routes(client: CountingRedis) -> list[web.RouteDef]:
+class BenchClock(ManualClock):
+    """A manual clock that can also run: from :meth:`run_from` on it moves with real time (so
+    leases and holds expire as they would in production), from :meth:`set` on it stands still."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self._since: float | None = None
+
+    def now(self) -> datetime:
+        if self._since is None:
+            return super().now()
+        return super().now() + timedelta(seconds=time.monotonic() - self._since)
+
+    def set(self, when: datetime) -> None:
+        super().set(when)
+        self._since = None
+
+    def run_from(self, when: datetime) -> None:
+        super().set(when)
+        self._since = time.monotonic()
+
+
+def bench_clock() -> BenchClock:
+    return BenchClock(clock().now())
+
+
+def stats_routes(client: CountingRedis, the_clock: BenchClock) -> list[web.RouteDef]:
     async def stats(_: web.Request) -> web.Response:
         return web.json_response({"cpu": time.process_time(), "round_trips": client.round_trips})
 
-    return [web.get("/bench/stats", stats)]
+    async def move_clock(request: web.Request) -> web.Response:
+        body = await request.json()
+        when = datetime.fromisoformat(str(body["at"]))
+        if when.tzinfo is None:
+            return web.json_response({"error": "the instant needs a UTC offset"}, status=400)
+        if body.get("running"):
+            the_clock.run_from(when)
+        else:
+            the_clock.set(when)
+        return web.json_response({"now": the_clock.now().isoformat()})
+
+    return [web.get("/bench/stats", stats), web.post("/bench/clock", move_clock)]
 
 
-def antrean_app(client: CountingRedis, api_base: str, var: Path) -> web.Application:
+def antrean_app(
+    client: CountingRedis,
+    api_base: str,
+    var: Path,
+    graph_api_base: str | None = None,
+    office: Office | None = None,
+) -> web.Application:
+    whatsapp: dict[str, object] = {}
+    if graph_api_base is not None:
+        whatsapp = {
+            "whatsapp_token": WHATSAPP_TOKEN,
+            "whatsapp_phone_number_id": WHATSAPP_PHONE_NUMBER_ID,
+            "whatsapp_app_secret": WHATSAPP_APP_SECRET,
+            "whatsapp_verify_token": WHATSAPP_VERIFY_TOKEN,
+            "whatsapp_api_base": graph_api_base,
+        }
     settings = load_settings(
         secret_key=SECRET,
         var_dir=var,
@@ -51,19 +124,23 @@ def antrean_app(client: CountingRedis, api_base: str, var: Path) -> web.Applicat
         telegram_api_base=api_base,
         telegram_webhook_secret=WEBHOOK_SECRET,
         rate_limit_per_minute=0,
+        **whatsapp,
     )
-    app = App.build(settings, client, clock=clock(), office=bench_office())
+    the_clock = bench_clock()
+    app = App.build(settings, client, clock=the_clock, office=office or bench_office())
     # As in production (channels/registry.py): replies count in the shared pacing buckets.
     pacer = Pacer.from_settings(settings, client, app.clock)
-    channel = TelegramChannel.from_settings(settings, redis=client, pacer=pacer)
-    engine = Engine(app, build_steps(), {"telegram": channel})
-    web_app = build_web_app(app, engine, [channel])
-    web_app.router.add_routes(stats_routes(client))
+    channels: list[Channel] = [TelegramChannel.from_settings(settings, redis=client, pacer=pacer)]
+    if graph_api_base is not None:
+        channels.append(WhatsAppChannel.from_settings(settings, client, app.clock, pacer=pacer))
+    engine = Engine(app, build_steps(), {channel.name: channel for channel in channels})
+    web_app = build_web_app(app, engine, channels)
+    web_app.router.add_routes(stats_routes(client, the_clock))
     return web_app
 
 
 def peer_app(client: CountingRedis, api_base: str) -> web.Application:
-    office, the_clock = bench_office(), clock()
+    office, the_clock = bench_office(), bench_clock()
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
     bot = Bot(TOKEN, session=session)
     dispatcher, bot = build_peer(
@@ -80,7 +157,7 @@ def peer_app(client: CountingRedis, api_base: str) -> web.Application:
     SimpleRequestHandler(
         dispatcher, bot, secret_token=WEBHOOK_SECRET, handle_in_background=False
     ).register(web_app, path="/webhook/telegram")
-    web_app.router.add_routes(stats_routes(client))
+    web_app.router.add_routes(stats_routes(client, the_clock))
 
     async def close_bot(_: web.Application) -> None:
         await bot.session.close()
@@ -89,20 +166,56 @@ def peer_app(client: CountingRedis, api_base: str) -> web.Application:
     return web_app
 
 
-def main() -> None:
-    system, port, redis_url, api_base = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    client = CountingRedis.from_url(redis_url, decode_responses=True)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.servers", description=__doc__)
+    parser.add_argument("system", choices=("antrean", "peer"))
+    parser.add_argument("port", type=int)
+    parser.add_argument("redis_url")
+    parser.add_argument("api_base", help="the (fake) Telegram Bot API's base URL")
+    parser.add_argument(
+        "--graph-api-base",
+        default=None,
+        help="antrean only: serve WhatsApp too, replying to the (fake) Graph API at this URL",
+    )
+    parser.add_argument(
+        "--office",
+        type=Path,
+        default=None,
+        help="antrean only: the office TOML file (default: bench.common.BENCH_OFFICE)",
+    )
+    args = parser.parse_args(argv)
+    if args.system == "peer" and (args.graph_api_base or args.office):
+        parser.error("--graph-api-base and --office are for antrean only")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.system == "antrean":
+        # As bot.redis.client_for() makes it in production: a burst waits for a connection.
+        pool = BlockingConnectionPool.from_url(
+            args.redis_url,
+            decode_responses=True,
+            max_connections=DEFAULT_MAX_CONNECTIONS,
+            timeout=POOL_WAIT_S,
+        )
+        client = CountingRedis.from_pool(pool)
+    else:
+        # As an aiogram bot gets it from RedisStorage.from_url(): redis-py's default pool.
+        client = CountingRedis.from_url(args.redis_url, decode_responses=True)
+    assert isinstance(client, CountingRedis)
     with TemporaryDirectory() as var:
-        if system == "antrean":
-            application = antrean_app(client, api_base, Path(var))
+        if args.system == "antrean":
+            office = load_office(args.office) if args.office is not None else None
+            application = antrean_app(client, args.api_base, Path(var), args.graph_api_base, office)
         else:
-            application = peer_app(client, api_base)
+            application = peer_app(client, args.api_base)
 
         async def close_redis(_: web.Application) -> None:
             await client.aclose()
 
         application.on_cleanup.append(close_redis)
-        web.run_app(application, host="127.0.0.1", port=port, print=None, access_log=None)
+        web.run_app(application, host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":
