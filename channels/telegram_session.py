@@ -18,12 +18,11 @@ from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiohttp import ClientError, ClientTimeout
+from aiohttp.payload import BytesPayload
 
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.types import InputFile
-
-JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class JsonSession(AiohttpSession):
@@ -45,9 +44,9 @@ class JsonSession(AiohttpSession):
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
         limit = ClientTimeout(total=self.timeout if timeout is None else timeout)
         try:
-            async with session.post(
-                url, data=self.json_dumps(fields), headers=JSON_HEADERS, timeout=limit
-            ) as response:
+            # A ready payload: aiohttp skips looking up a payload type for a str body.
+            body = BytesPayload(self.json_dumps(fields).encode(), content_type="application/json")
+            async with session.post(url, data=body, timeout=limit) as response:
                 content = await response.text()
         except TimeoutError as exc:
             raise TelegramNetworkError(method=method, message="Request timeout error") from exc
