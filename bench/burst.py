@@ -6,13 +6,13 @@ in this process on loopback, and N bot processes (``python -m bench.servers antr
 --graph-api-base ... --office ...``), each serving both webhooks, behind a round-robin "load
 balancer" (this load generator picks the process of each request in turn). The bot processes
 are built as in production, Redis client included (a pool of 200 connections per process that
-makes a burst wait for one, bot/redis.py). The office (:data:`BURST_OFFICE`) has exactly 500 seats on the day
-that opens (two windows of 250) and no other open day in reach. Five minutes before the opening,
-every applicant is walked in process (an :class:`~bot.engine.Engine` on the same Redis, settings
-and secret as the bot processes, replying into sinks) through start -> book -> service -> the
-day's "join the pre-queue" option (``pre:<day>``), so that all 5,000 wait in the pre-queue at step
-``book.wait`` (bot/release.py). One applicant in ten is a scalper typing the NIK of another
-applicant; every NIK is structurally valid.
+makes a burst wait for one, bot/redis.py). The office (:data:`BURST_OFFICE`) has exactly 500
+seats on the day that opens (two windows of 250) and no other open day in reach. Five minutes
+before the opening, every applicant is walked in process (an :class:`~bot.engine.Engine` on the
+same Redis, settings and secret as the bot processes, replying into sinks) through start -> book
+-> service -> the day's "join the pre-queue" option (``pre:<day>``), so that all 5,000 wait in
+the pre-queue at step ``book.wait`` (bot/release.py). One applicant in ten is a scalper typing
+the NIK of another applicant; every NIK is structurally valid.
 
 The burst (timed). Every bot process's clock is set one second past the opening and from then on
 runs with real time (POST /bench/clock), then every applicant taps *Lanjut* ("go") at once, with

@@ -171,6 +171,7 @@ class Runner:
 
 def antrean(url: str, var: Path) -> Runner:
     client = CountingRedis.from_url(url, decode_responses=True)
+    assert isinstance(client, CountingRedis)
     settings = load_settings(secret_key=SECRET.decode(), var_dir=var)
     app = App.build(settings, client, clock=clock(), office=bench_office())
     sink = Sink()
@@ -184,6 +185,7 @@ def antrean(url: str, var: Path) -> Runner:
 
 def peer(url: str) -> tuple[Runner, Bot]:
     client = CountingRedis.from_url(url, decode_responses=True)
+    assert isinstance(client, CountingRedis)
     office, the_clock = bench_office(), clock()
     seats = SeatBook(client, office.id, the_clock)
     sink = Sink()

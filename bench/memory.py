@@ -48,7 +48,7 @@ async def reminders(client: aioredis.Redis, url: str) -> Memory:
     queue = Queue("antrean", connection=connection)
     schedule = ReminderSchedule(queue, office, the_clock)
     jobs = await asyncio.to_thread(lambda: sum(len(schedule.schedule(b)) for b in bookings))
-    registry = ScheduledJobRegistry(queue=queue)
+    registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
     job_bytes = await usage(client, "rq:job:reminder-*")
     registry_bytes = await client.memory_usage(registry.key) or 0
     connection.close()
