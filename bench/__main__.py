@@ -174,9 +174,13 @@ Profiles (py-spy, over HTTP) and what was done, before → after, on this machin
   sides use `bot.codes.qr_png`, so both gained).
 - **Before these changes** (the previous BENCHMARKS.md, one system after the other): over HTTP
   3.68 vs 4.34 ms a turn (0.85 x) and 4.12 round trips; in process 1.37 vs 2.61 ms (0.52 x).
-- **Still over 0.5 x**: what is left is mostly aiogram's own client path (request models,
-  middleware chain, response validation), which Antrean keeps rather than re-implement, and
-  redis-py's per-command cost (pool, packing, parsing), which both pay per round trip.
+- **Still over 0.5 x over HTTP** (in process the ratio moved between 0.45 and 0.6 over the runs
+  made while building this: the peer's cost varies with when the garbage collector runs): what is
+  left is mostly aiogram's own client path (request models, middleware chain, response
+  validation), which Antrean keeps rather than re-implement, and redis-py's per-command cost
+  (pool, packing, parsing), which both pay per round trip. Python's garbage collector is about 8%
+  of a turn; `gc.freeze()` after start-up cut that to 3% without a change in CPU per turn
+  measurable here, so it was left out.
 - **Round trips**: the session costs two a turn (begin and finish scripts). A turn that reads or
   changes office data (availability, hold, confirm) or the NIK registry needs one more: those keys
   live in other Redis Cluster slots than the session, so one script cannot take both, and the
@@ -184,11 +188,13 @@ Profiles (py-spy, over HTTP) and what was done, before → after, on this machin
 - **Burst**: redis-py's default pool refused past 100 connections (thousands of 503s) and
   httpcore's pool scanned every connection on each WhatsApp request (half the process's CPU).
   With a waiting pool and httpx over aiohttp's pool (`httpx-aiohttp`), one process went from
-  151 to about 400 webhooks/s and its p99 from 6.6 s to under 1 s.
+  151 to 290-400 webhooks/s and its p99 from 6.6 s to 0.7-1.0 s (runs made while building
+  this; the machine is shared). At 100 webhooks in flight a single process sits right at the
+  1 s line: the p99 is the queue of the opening second, not the cost of a turn.
 - **Throughput with processes**: with one bot process, the bot already keeps one of the two
   cores busy (its CPU seconds match the burst's seconds in the table above) and the load
   generator with both fakes, in one Python process, and Redis take the other. Four processes
-  find no idle core, so the 4-vs-1 ratio stays near 1 here (0.99 to 1.15 over the runs made
+  find no idle core, so the 4-vs-1 ratio stays near 1 here (0.99 to 1.24 over the runs made
   while building this). Nothing in the bots is shared but Redis: more cores than the load
   generator needs are what this target wants, and this machine does not have them.
 """
