@@ -136,7 +136,7 @@ def antrean_app(
     if graph_api_base is not None:
         channels.append(WhatsAppChannel.from_settings(settings, client, app.clock, pacer=pacer))
     engine = Engine(app, build_steps(), {channel.name: channel for channel in channels})
-    web_app = build_web_app(app, engine, channels)
+    web_app = build_web_app(app, engine, channels, freeze=True)  # as `antrean run` does
     web_app.router.add_routes(stats_routes(client, the_clock))
     return web_app
 

@@ -7,6 +7,7 @@ per-user lease keeps one user's messages in order whichever process receives the
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 
@@ -61,7 +62,17 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def build_web_app(app: App, engine: Engine, channels: Sequence[Channel]) -> web.Application:
+async def freeze_heap(_: web.Application) -> None:
+    """Once serving starts, leave what start-up built (modules, aiogram's and pydantic's models:
+    hundreds of thousands of objects that live as long as the process) out of the garbage
+    collector's full passes, which otherwise walk all of them and pause every request."""
+    gc.collect()
+    gc.freeze()
+
+
+def build_web_app(
+    app: App, engine: Engine, channels: Sequence[Channel], *, freeze: bool = False
+) -> web.Application:
     web_app = web.Application(client_max_size=4 * 1024 * 1024)
     web_app[APP_KEY] = app
     web_app[ENGINE_KEY] = engine
@@ -78,4 +89,6 @@ def build_web_app(app: App, engine: Engine, channels: Sequence[Channel]) -> web.
             await channel.aclose()
 
     web_app.cleanup_ctx.append(lifecycle)
+    if freeze:
+        web_app.on_startup.append(freeze_heap)
     return web_app

@@ -63,3 +63,20 @@ async def test_metrics_count_updates_bookings_and_seats(
     seats = f'antrean_seats_left{{day="{day}",office="{app.office.id}",service="{service}"}}'
     assert value(after.text, seats) > 0
     assert "antrean_turn_seconds_bucket" in after.text
+
+
+async def test_a_serving_process_leaves_its_start_up_heap_out_of_full_collections(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    import gc
+
+    app = make_app(redis, clock, tmp_path)
+    engine, _ = make_engine(app)
+    assert gc.get_freeze_count() == 0
+    try:
+        async with run_server(build_web_app(app, engine, [], freeze=True)) as base:
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(base + "/healthz")).status_code == 200
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
