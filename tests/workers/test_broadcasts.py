@@ -92,6 +92,8 @@ class World:
             "--quiet",
             *args,
             env={**self.env, **env},
+            # Its own process group: a crash kills the RQ scheduler process it starts, too.
+            start_new_session=True,
         )
 
     async def burst(self, **env: str) -> None:
@@ -234,7 +236,7 @@ async def test_a_worker_killed_mid_broadcast_leads_to_exactly_one_message_each(
         await asyncio.sleep(0.1)
         held = seen["held"]
         stable = stable + 1 if held and held == await in_flight() else 0
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     await process.wait()
     release.set()
     held = seen["held"]

@@ -51,8 +51,17 @@ class World:
         self.clock.set(start - timedelta(minutes=offset, milliseconds=1))
 
     async def worker(self, *args: str) -> asyncio.subprocess.Process:
+        # Its own process group: a crash is simulated by killing the worker and the RQ
+        # scheduler process it starts, as a machine that dies would.
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "worker", "--quiet", *args, env=self.env
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "worker",
+            "--quiet",
+            *args,
+            env=self.env,
+            start_new_session=True,
         )
 
     async def burst(self) -> None:
@@ -208,7 +217,7 @@ async def test_a_worker_killed_after_sending_leads_to_exactly_one_reminder(
         await world.events.booked(booking)
         process = await world.worker()
         await asyncio.wait_for(received.wait(), 60)
-        process.send_signal(signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
         release.set()
         # RQ runs the job again (here: requeued by hand, as after an abandoned-job cleanup).
