@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import broadcast, burst, dialog, dialog_http, memory
+from bench.common import Result
 
 Row = tuple[str, str, bool]
 T = TypeVar("T")
 
 
 def dialog_targets(
-    in_process: list[dialog.Result],
-    over_http: list[dialog_http.HttpResult],
+    in_process: list[Result],
+    over_http: list[Result],
     memory_rows: list[memory.Memory],
 ) -> list[Row]:
     ours, peer = in_process
@@ -159,7 +160,9 @@ de-duplication, no language.
 
 ## Where the time goes
 
-Profiles (py-spy, over HTTP) and what was done, before → after, on this machine:
+Profiles (py-spy, over HTTP) and what was done, before → after, on this machine. Figures
+in this section come from profiling sessions and from timing one function in isolation,
+not from this run; the tables above are this run's.
 
 - **Outgoing Bot API calls are half of a turn's CPU on both sides**: aiogram builds a request
   model, serialises it, sends it with aiohttp and validates the answer into a `Message`. Antrean

@@ -61,6 +61,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from bench.common import nik, percentile, redis_server
+from bench.dialog import Sink
 from bench.servers import (
     SECRET,
     WEBHOOK_SECRET,
@@ -74,11 +75,10 @@ from bot.embedded import free_port
 from bot.engine import Engine
 from bot.i18n import Catalog
 from bot.keys import OfficeKeys, prequeue
-from bot.messages import Choices, Inbound, Outbound
+from bot.messages import Inbound
 from bot.office import Office, parse_office
 from bot.release import FairRelease
 from bot.settings import load_settings
-from channels.base import Channel
 from channels.telegram import SECRET_HEADER, WEBHOOK_PATH
 from channels.whatsapp import PATH as WHATSAPP_PATH
 from handlers import build_steps
@@ -203,19 +203,7 @@ def applicants(count: int = APPLICANTS, seed: int = 2030) -> list[Applicant]:
 # -- staging, in process ------------------------------------------------------------------------
 
 
-class TelegramSink(Channel):
-    name = "telegram"
-
-    def __init__(self) -> None:
-        self.last: dict[str, list[str]] = {}
-
-    async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
-        for message in messages:
-            if isinstance(message, Choices):
-                self.last[user_id] = [o.id for o in message.options]
-
-
-class WhatsAppSink(TelegramSink):
+class WhatsAppSink(Sink):
     name = "whatsapp"
 
 
@@ -238,7 +226,7 @@ async def stage(redis_url: str, people: list[Applicant], var: Path) -> float:
         app = App.build(settings, client, clock=the_clock, office=office)
         if FairRelease.of(app).upcoming(the_clock.now()) != OPENING_DAY:
             raise RuntimeError("the burst office does not open the expected day")
-        sinks: dict[str, TelegramSink] = {"telegram": TelegramSink(), "whatsapp": WhatsAppSink()}
+        sinks: dict[str, Sink] = {"telegram": Sink(), "whatsapp": WhatsAppSink()}
         engine = Engine(app, build_steps(), sinks)
         gate = asyncio.Semaphore(STAGING_CONCURRENCY)
         steps: list[tuple[str, str | None]] = [

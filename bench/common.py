@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -114,3 +115,81 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+@dataclass
+class Result:
+    """One system's dialog cost. ``outcome``: bookings made (in process) or non-200 answers
+    (over HTTP), whichever its report's last column says."""
+
+    name: str
+    turns: int
+    seconds: float
+    cpu_ms_per_turn: float
+    round_trips_per_turn: float
+    commands_per_turn: float
+    p50_ms: float
+    p99_ms: float
+    outcome: int
+
+    @property
+    def turns_per_s(self) -> float:
+        return self.turns / self.seconds
+
+
+@dataclass
+class Tally:
+    """What a system's measured rounds add up to."""
+
+    name: str
+    turns: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
+    round_trips: int = 0
+    commands: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def add(self, turns: int, wall: float, cpu: float, round_trips: int, commands: int) -> None:
+        self.turns += turns
+        self.wall += wall
+        self.cpu += cpu
+        self.round_trips += round_trips
+        self.commands += commands
+
+    def result(self, outcome: int) -> Result:
+        return Result(
+            self.name,
+            self.turns,
+            self.wall,
+            self.cpu * 1000 / self.turns,
+            self.round_trips / self.turns,
+            self.commands / self.turns,
+            percentile(self.latencies, 50),
+            percentile(self.latencies, 99),
+            outcome,
+        )
+
+
+def dialog_report(results: list[Result], cpu: str, outcome: str) -> str:
+    """The table of a dialog-cost comparison: each system, then its ratio to every other one."""
+    ours, *peers = results
+    lines = [
+        f"| system | turns | turns/s | {cpu} | Redis round trips/turn | Redis commands/turn "
+        f"| p50 ms | p99 ms | {outcome} |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.turns} | {r.turns_per_s:,.0f} | {r.cpu_ms_per_turn:.2f} | "
+            f"{r.round_trips_per_turn:.2f} | {r.commands_per_turn:.2f} | {r.p50_ms:.1f} | "
+            f"{r.p99_ms:.1f} | {r.outcome} |"
+        )
+    for peer in peers:
+        lines.append(
+            f"| **ratio {ours.name} / {peer.name}** | | "
+            f"{ours.turns_per_s / peer.turns_per_s:.2f} | "
+            f"{ours.cpu_ms_per_turn / peer.cpu_ms_per_turn:.2f} | "
+            f"{ours.round_trips_per_turn / peer.round_trips_per_turn:.2f} | "
+            f"{ours.commands_per_turn / peer.commands_per_turn:.2f} | | | |"
+        )
+    return "\n".join(lines)

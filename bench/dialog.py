@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -20,12 +19,14 @@ from aiogram import Bot
 from aiogram.types import Update
 
 from bench.common import (
+    Result,
+    Tally,
     bench_office,
     callback_update,
     clock,
     commands_total,
+    dialog_report,
     nik,
-    percentile,
     redis_server,
     text_update,
 )
@@ -41,23 +42,6 @@ from tests.counting import CountingRedis
 
 SECRET = b"benchmark-secret-key-0123456789abcdef"
 TURNS = 8
-
-
-@dataclass
-class Result:
-    name: str
-    turns: int
-    seconds: float
-    cpu_ms_per_turn: float
-    round_trips_per_turn: float
-    commands_per_turn: float
-    p50_ms: float
-    p99_ms: float
-    booked: int
-
-    @property
-    def turns_per_s(self) -> float:
-        return self.turns / self.seconds
 
 
 class Sink(Channel):
@@ -136,9 +120,7 @@ class Runner:
         sink: Sink,
     ) -> None:
         self.name, self.client, self.feed, self.sink = name, client, feed, sink
-        self.turns = self.round_trips = self.commands = 0
-        self.wall = self.cpu = 0.0
-        self.latencies: list[float] = []
+        self.tally = Tally(name)
 
     async def warm_up(self) -> None:
         await drive(self.feed, self.sink, 5, 5, [], first_applicant=9000)  # scripts, imports
@@ -147,26 +129,15 @@ class Runner:
         before_cmds = await commands_total(self.client)
         trips = self.client.round_trips
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        await drive(self.feed, self.sink, applicants, concurrency, self.latencies, first)
-        self.cpu += time.process_time() - cpu0
-        self.wall += time.perf_counter() - wall0
-        self.round_trips += self.client.round_trips - trips
-        self.commands += await commands_total(self.client) - before_cmds - 1  # minus our INFO
-        self.turns += applicants * TURNS
+        await drive(self.feed, self.sink, applicants, concurrency, self.tally.latencies, first)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        round_trips = self.client.round_trips - trips
+        commands = await commands_total(self.client) - before_cmds - 1  # minus our own INFO
+        self.tally.add(applicants * TURNS, wall, cpu, round_trips, commands)
 
     async def result(self) -> Result:
         booked = len(await self.client.keys("antrean:{o:bench}:booking:*")) - 5
-        return Result(
-            self.name,
-            self.turns,
-            self.wall,
-            self.cpu * 1000 / self.turns,
-            self.round_trips / self.turns,
-            self.commands / self.turns,
-            percentile(self.latencies, 50),
-            percentile(self.latencies, 99),
-            booked,
-        )
+        return self.tally.result(booked)
 
 
 def antrean(url: str, var: Path) -> Runner:
@@ -217,25 +188,7 @@ async def compare(applicants: int = 1000, concurrency: int = 100, rounds: int = 
 
 
 def report(results: list[Result]) -> str:
-    ours, peer = results
-    lines = [
-        "| system | turns | turns/s | CPU ms/turn | Redis round trips/turn | Redis commands/turn "
-        "| p50 ms | p99 ms | booked |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.name} | {r.turns} | {r.turns_per_s:,.0f} | {r.cpu_ms_per_turn:.3f} | "
-            f"{r.round_trips_per_turn:.2f} | {r.commands_per_turn:.2f} | {r.p50_ms:.1f} | "
-            f"{r.p99_ms:.1f} | {r.booked} |"
-        )
-    lines.append(
-        f"| **ratio Antrean / peer** | | {ours.turns_per_s / peer.turns_per_s:.2f} | "
-        f"{ours.cpu_ms_per_turn / peer.cpu_ms_per_turn:.2f} | "
-        f"{ours.round_trips_per_turn / peer.round_trips_per_turn:.2f} | "
-        f"{ours.commands_per_turn / peer.commands_per_turn:.2f} | | | |"
-    )
-    return "\n".join(lines)
+    return dialog_report(results, "CPU ms/turn", "booked")
 
 
 if __name__ == "__main__":

@@ -12,36 +12,26 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
 
-from bench.common import commands_total, nik, percentile, redis_server, text_update
+from bench.common import (
+    Result,
+    Tally,
+    commands_total,
+    dialog_report,
+    nik,
+    redis_server,
+    text_update,
+)
 from bench.servers import WEBHOOK_SECRET
 from bot.embedded import free_port
 from tests.fake_telegram import FakeTelegram
 from tests.web_support import run_server
 
 TURNS = 8
-
-
-@dataclass
-class HttpResult:
-    name: str
-    turns: int
-    seconds: float
-    cpu_ms_per_turn: float
-    round_trips_per_turn: float
-    commands_per_turn: float
-    p50_ms: float
-    p99_ms: float
-    failures: int
-
-    @property
-    def turns_per_s(self) -> float:
-        return self.turns / self.seconds
 
 
 def callback(update_id: int, chat: int, data: str, message_id: int) -> dict[str, Any]:
@@ -129,10 +119,8 @@ class System:
         self.name, self.system, self.redis_url = name, system, redis_url
         self.concurrency = concurrency
         self.fake = FakeTelegram()
-        self.turns = 0
-        self.wall = self.cpu = 0.0
-        self.round_trips = self.commands = self.failures = 0
-        self.latencies: list[float] = []
+        self.tally = Tally(name)
+        self.failures = 0
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[System]:
@@ -179,32 +167,22 @@ class System:
         commands_before = await commands_total(self.admin)
         wall = time.perf_counter()
         self.failures += await drive(
-            self.http, self.fake, applicants, self.concurrency, self.latencies, first=first
+            self.http, self.fake, applicants, self.concurrency, self.tally.latencies, first=first
         )
-        self.wall += time.perf_counter() - wall
+        wall = time.perf_counter() - wall
         after = await self.stats()
-        self.commands += await commands_total(self.admin) - commands_before - 1
-        self.cpu += after["cpu"] - before["cpu"]
-        self.round_trips += after["round_trips"] - before["round_trips"]
-        self.turns += applicants * TURNS
-
-    def result(self) -> HttpResult:
-        return HttpResult(
-            self.name,
-            self.turns,
-            self.wall,
-            self.cpu * 1000 / self.turns,
-            self.round_trips / self.turns,
-            self.commands / self.turns,
-            percentile(self.latencies, 50),
-            percentile(self.latencies, 99),
-            self.failures,
+        commands = await commands_total(self.admin) - commands_before - 1
+        cpu, round_trips = (
+            after["cpu"] - before["cpu"],
+            after["round_trips"] - before["round_trips"],
         )
+        self.tally.add(applicants * TURNS, wall, cpu, round_trips, commands)
+
+    def result(self) -> Result:
+        return self.tally.result(self.failures)
 
 
-async def compare(
-    applicants: int = 1000, concurrency: int = 100, rounds: int = 4
-) -> list[HttpResult]:
+async def compare(applicants: int = 1000, concurrency: int = 100, rounds: int = 4) -> list[Result]:
     """All bots run at once but are driven in turns, a round each, the order reversed every
     other round (ABC CBA ...): what the shared machine is doing meanwhile falls on all alike.
 
@@ -231,27 +209,8 @@ async def compare(
     return [ours.result(), peer.result(), pinned.result()]
 
 
-def report(results: list[HttpResult]) -> str:
-    ours, *peers = results
-    lines = [
-        "| system | turns | turns/s | CPU ms/turn (bot process) | Redis round trips/turn "
-        "| Redis commands/turn | p50 ms | p99 ms | non-200 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.name} | {r.turns} | {r.turns_per_s:,.0f} | {r.cpu_ms_per_turn:.2f} | "
-            f"{r.round_trips_per_turn:.2f} | {r.commands_per_turn:.2f} | {r.p50_ms:.1f} | "
-            f"{r.p99_ms:.1f} | {r.failures} |"
-        )
-    for peer in peers:
-        lines.append(
-            f"| **ratio Antrean / {peer.name}** | | {ours.turns_per_s / peer.turns_per_s:.2f} | "
-            f"{ours.cpu_ms_per_turn / peer.cpu_ms_per_turn:.2f} | "
-            f"{ours.round_trips_per_turn / peer.round_trips_per_turn:.2f} | "
-            f"{ours.commands_per_turn / peer.commands_per_turn:.2f} | | | |"
-        )
-    return "\n".join(lines)
+def report(results: list[Result]) -> str:
+    return dialog_report(results, "CPU ms/turn (bot process)", "non-200")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from bot.clock import Clock, ms
 from bot.errors import StorageError
@@ -196,7 +196,7 @@ class Pacer:
     def counting(self, channel: str, user_id: str, count: int = 1) -> list[Write]:
         """The writes that count ``count`` messages that go out now, whatever the buckets say (a
         conversation's replies): one take of each bucket. The engine sends them with the turn's
-        save (bot/writes.py); :meth:`reserve` sends them at once."""
+        save (bot/writes.py); sends outside a turn make them at once (bot.writes.apply)."""
         if count <= 0:
             return []
         now = self.now_ms()
@@ -215,29 +215,6 @@ class Pacer:
             )
             for key, bucket in takes
         ]  # fmt: skip
-
-    async def reserve(self, channel: str, user_id: str, count: int = 1) -> None:
-        """Count ``count`` messages that go out now. Both buckets in one round trip: a pipeline
-        (the two keys live in different cluster slots, so one script cannot take both)."""
-        writes = self.counting(channel, user_id, count)
-        if not writes:
-            return
-
-        async def run() -> None:
-            pipe = self.redis.pipeline(transaction=False)
-            for write in writes:
-                pipe.execute_command(*write.args)
-            await pipe.execute()
-
-        try:
-            try:
-                await run()
-            except NoScriptError:
-                # A fresh (or flushed) server: load the script once and go again.
-                await self.redis.script_load(TAKE)
-                await run()
-        except (RedisError, OSError) as exc:
-            raise StorageError(f"could not pace a message: {exc}") from exc
 
     async def pause_channel(self, channel: str, seconds: float) -> None:
         PLATFORM_ERRORS.labels(channel, "rate_limited").inc()

@@ -37,20 +37,24 @@ class Write:
     script: str | None = None
 
 
-async def apply(redis: aioredis.Redis, writes: Sequence[Write]) -> None:
-    """Send ``writes`` now, in one pipeline: for sends outside a turn (workers), where no save
-    carries them. A failure is logged, never raised."""
+async def run(redis: aioredis.Redis, writes: Sequence[Write]) -> None:
+    """Send ``writes`` now, in one pipeline (where no save carries them). A write the server
+    refuses is logged; an unreachable Redis raises redis-py's error."""
     if not writes:
         return
     pipe = redis.pipeline(transaction=False)
     for write in writes:
         pipe.execute_command(*write.args)
+    await settle(redis, writes, await pipe.execute(raise_on_error=False))
+
+
+async def apply(redis: aioredis.Redis, writes: Sequence[Write]) -> None:
+    """:func:`run`, for writes that are a courtesy (pacing counts, keyboard pages): a failure is
+    logged, never raised."""
     try:
-        outcomes = await pipe.execute(raise_on_error=False)
+        await run(redis, writes)
     except (RedisError, OSError) as exc:
         log.warning("could not make %d write(s): %s", len(writes), exc)
-        return
-    await settle(redis, writes, outcomes)
 
 
 async def settle(redis: aioredis.Redis, writes: Sequence[Write], outcomes: Sequence[Any]) -> None:

@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.errors import StorageError
 from bot.messages import Inbound, Outbound
-from bot.writes import Write
+from bot.writes import Write, apply
+
+if TYPE_CHECKING:
+    from bot.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,36 @@ class Channel(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once at shutdown."""
+
+
+class PacedChannel(Channel):
+    """A platform's channel: its replies count in the pacing buckets every process shares
+    (bot/pacing.py), and sending may leave writes (a paged keyboard's options) for Redis."""
+
+    redis: aioredis.Redis | None
+    pacer: Pacer | None
+
+    @abstractmethod
+    async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+        """Send ``messages`` in order; return the writes they leave."""
+
+    async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
+        # Outside a turn no save carries the writes: they are made at once.
+        writes = await self.reply(user_id, messages)
+        redis = self.redis if self.redis is not None else getattr(self.pacer, "redis", None)
+        if writes and redis is not None:
+            await apply(redis, writes)
+
+    async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+        writes = await self._send_all(user_id, messages)
+        # One count for the turn's replies (a long text split in pieces counts as one).
+        return writes + self._counting(user_id, len(messages))
+
+    def _counting(self, user_id: str, count: int) -> list[Write]:
+        """The writes that count ``count`` messages to ``user_id`` that go out regardless."""
+        if self.pacer is None:
+            return []
+        return self.pacer.counting(self.name, user_id, count)
 
 
 async def deliver(handle: Handle, inbound: Inbound) -> int:

@@ -44,7 +44,6 @@ from aiogram.methods import (
     SetWebhook,
     TelegramMethod,
 )
-from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -64,8 +63,8 @@ from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text, option_token
 from bot.settings import Settings
-from bot.writes import Write, apply
-from channels.base import Channel, Handle, deliver
+from bot.writes import Write
+from channels.base import Handle, PacedChannel, deliver
 from channels.telegram_session import JsonSession
 
 if TYPE_CHECKING:
@@ -74,19 +73,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# aiogram parses every Bot API answer as ``Response[<the method's result type>]``. pydantic keeps
-# such parametrized models in a weak cache, so after each garbage collection they are built again,
-# several milliseconds each: a tenth of the webhook process's CPU (py-spy, bench/dialog_http.py).
-# One strong reference per method type keeps them built.
-_RESPONSE_MODELS: dict[type[TelegramMethod[Any]], type] = {}
-
-
-def _keep_response_model(method: TelegramMethod[Any]) -> None:
-    kind = type(method)
-    if kind not in _RESPONSE_MODELS:
-        _RESPONSE_MODELS[kind] = Response[method.__returning__]  # type: ignore[name-defined]
-
 
 Sleep = Callable[[float], Awaitable[None]]
 # Which pacing bucket a 429 concerns: a conversation sends bursts to one chat (Telegram's
@@ -261,7 +247,7 @@ def command_text(text: str) -> str:
     return COMMAND_WORDS.get(word, text)
 
 
-class TelegramChannel(Channel):
+class TelegramChannel(PacedChannel):
     name = "telegram"
 
     def __init__(
@@ -314,20 +300,6 @@ class TelegramChannel(Channel):
 
     # -- outgoing ---------------------------------------------------------------------------
 
-    async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
-        # One reservation for the turn's replies (a text over 4096 characters, split into more
-        # messages, is rare enough to count as one).
-        await self._reserve(user_id, len(messages))
-        writes = await self._send_all(user_id, messages)
-        if writes and self.redis is not None:
-            await apply(self.redis, writes)
-
-    async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
-        writes = await self._send_all(user_id, messages)
-        if self.pacer is not None:
-            writes += self.pacer.counting(self.name, user_id, len(messages))
-        return writes
-
     async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
         """Send; return the writes the messages leave (a paged keyboard's options)."""
         writes: list[Write] = []
@@ -369,16 +341,6 @@ class TelegramChannel(Channel):
                     raise ChannelError(str(exc), code="undeliverable") from exc.__cause__
                 raise
         return True
-
-    async def _reserve(self, chat_id: str, count: int) -> None:
-        """Count conversation replies in the pacing buckets; they go out at once regardless."""
-        if self.pacer is None:
-            return
-        try:
-            await self.pacer.reserve(self.name, chat_id, count)
-        except StorageError as exc:
-            # Pacing is a courtesy to the platform; the user's answer matters more.
-            log.warning("telegram: could not count a reply for pacing: %s", exc)
 
     async def _send_choices(self, chat_id: str, message: Choices) -> list[Write]:
         options = message.options
@@ -447,7 +409,6 @@ class TelegramChannel(Channel):
         name = method.__api_method__
         failures = 0
         waits = 0
-        _keep_response_model(method)
         while True:
             try:
                 return await self.bot(method)

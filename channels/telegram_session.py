@@ -16,13 +16,20 @@ from typing import TYPE_CHECKING, Any, cast
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import TelegramMethod
-from aiogram.methods.base import TelegramType
+from aiogram.methods.base import Response, TelegramType
+from aiogram.types import InputFile
 from aiohttp import ClientError, ClientTimeout
 from aiohttp.payload import BytesPayload
 
 if TYPE_CHECKING:
     from aiogram import Bot
-    from aiogram.types import InputFile
+
+
+# aiogram parses every Bot API answer as ``Response[<the method's result type>]``. pydantic keeps
+# such parametrized models in a weak cache, so after each garbage collection they are built again,
+# several milliseconds each: a tenth of the webhook process's CPU (py-spy, bench/dialog_http.py).
+# One strong reference per method type keeps them built.
+_RESPONSE_MODELS: dict[type[TelegramMethod[Any]], type] = {}
 
 
 class JsonSession(AiohttpSession):
@@ -32,6 +39,12 @@ class JsonSession(AiohttpSession):
         method: TelegramMethod[TelegramType],
         timeout: int | None = None,  # noqa: ASYNC109 - aiogram's signature
     ) -> TelegramType:
+        kind = type(method)
+        if kind not in _RESPONSE_MODELS:
+            _RESPONSE_MODELS[kind] = Response[method.__returning__]  # type: ignore[name-defined]
+        if any(isinstance(value, InputFile) for value in method.__dict__.values()):
+            # An upload (the QR photo): aiogram's form encoding, without preparing twice.
+            return await super().make_request(bot, method, timeout)
         files: dict[str, InputFile] = {}
         fields: dict[str, Any] = {}
         for key, value in method.model_dump(warnings=False).items():

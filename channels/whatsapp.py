@@ -40,7 +40,7 @@ from bot.keys import PREFIX
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text
 from bot.settings import Settings
 from bot.writes import Write, apply
-from channels.base import Channel, Handle, deliver
+from channels.base import Handle, PacedChannel, deliver
 from channels.whatsapp_render import (
     MORE_PREFIX,
     Payload,
@@ -153,8 +153,9 @@ class GraphError(Exception):
         self.code = code
 
 
-class WhatsAppChannel(Channel):
+class WhatsAppChannel(PacedChannel):
     name = "whatsapp"
+    redis: aioredis.Redis  # always: the 24-hour window and delivery states live there
 
     def __init__(
         self,
@@ -429,17 +430,6 @@ class WhatsAppChannel(Channel):
 
     # -- outbound --------------------------------------------------------------------------
 
-    async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
-        # One reservation for the turn's replies (long texts split in pieces count as one).
-        await self._count(user_id, len(messages))
-        await apply(self.redis, await self._send_all(user_id, messages))
-
-    async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
-        writes = await self._send_all(user_id, messages)
-        if self.pacer is not None:
-            writes += self.pacer.counting(self.name, user_id, len(messages))
-        return writes
-
     async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
         """Send; return the writes the messages leave (long option lists kept for paging)."""
         writes: list[Write] = []
@@ -576,16 +566,6 @@ class WhatsAppChannel(Channel):
             return None
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
-    async def _count(self, to: str, count: int) -> None:
-        """Count replies in the pacing buckets; they go out at once regardless."""
-        if self.pacer is None:
-            return
-        try:
-            await self.pacer.reserve(self.name, to, count)
-        except StorageError as exc:
-            # Pacing is a courtesy to Meta; the user's answer matters more.
-            log.warning("could not count a reply for pacing: %s", exc)
-
     async def _post_message(
         self, to: str, payload: Payload, *, paced: Pacer | None = None, counted: bool = False
     ) -> str:
@@ -599,7 +579,8 @@ class WhatsAppChannel(Channel):
         body.update(payload)
         pacer = paced or self.pacer
         if paced is None and not counted:
-            await self._count(to, 1)
+            # Pacing is a courtesy to Meta: a failure to count is logged, the message still goes.
+            await apply(self.redis, self._counting(to, 1))
         throttled = transient = 0
         while True:
             try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,19 @@ class User:
 def make_engine(app: App) -> tuple[Engine, Recorder]:
     recorder = Recorder()
     return Engine(app, build_steps(), {"console": recorder}), recorder
+
+
+async def start_worker(env: Mapping[str, str], *args: str) -> asyncio.subprocess.Process:
+    """``antrean worker --quiet`` in a process group of its own: a test simulates a crash by
+    killing the group, the worker and the RQ scheduler process it starts, as a dying machine
+    would."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "worker",
+        "--quiet",
+        *args,
+        env=dict(env),
+        start_new_session=True,
+    )

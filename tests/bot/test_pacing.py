@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from bot.clock import ManualClock, ms
 from bot.embedded import RedisServer
 from bot.pacing import Pacer, Rate, channel_key, recipient_key
+from bot.writes import run
 from tests.counting import CountingRedis
 
 
@@ -127,9 +128,9 @@ async def test_a_turns_replies_are_counted_in_both_buckets_in_one_round_trip(
     client = CountingRedis.from_url(redis_server.url, decode_responses=True)
     await client.flushall()
     p = pacer(client, clock)
-    await p.reserve("telegram", "42", 3)  # a fresh server: the script is loaded once here
+    await run(client, p.counting("telegram", "42", 3))  # a fresh server: the script loads here
     client.round_trips = 0
-    await p.reserve("telegram", "42", 2)
+    await run(client, p.counting("telegram", "42", 2))
     assert client.round_trips == 1
     # Five replies counted: the chat's bucket (1/s, burst 3) now makes a broadcast wait, while
     # another chat's does not.

@@ -32,7 +32,7 @@ from bot.seats import Booking
 from channels.telegram import TelegramChannel
 from tests.fake_graph import APP_SECRET, VERIFY_TOKEN, FakeGraph, run_fake_graph
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.support import SECRET, confirm_booking, make_app
+from tests.support import SECRET, confirm_booking, make_app, start_worker
 from tests.web_support import run_server
 from workers.broadcasts import (
     BroadcastKeys,
@@ -84,17 +84,7 @@ class World:
         )
 
     async def worker(self, *args: str, **env: str) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "worker",
-            "--quiet",
-            *args,
-            env={**self.env, **env},
-            # Its own process group: a crash kills the RQ scheduler process it starts, too.
-            start_new_session=True,
-        )
+        return await start_worker({**self.env, **env}, *args)
 
     async def burst(self, **env: str) -> None:
         process = await self.worker("--burst", **env)

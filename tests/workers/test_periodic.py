@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from rq.registry import ScheduledJobRegistry
 from bot.clock import ManualClock
 from bot.embedded import RedisServer
 from bot.office import load_office
-from tests.support import SECRET
+from tests.support import SECRET, start_worker
 from workers.periodic import ensure_ticking, plan, releases_between
 from workers.queues import QUEUE
 
@@ -73,9 +72,7 @@ async def test_a_worker_runs_the_planned_day_end(
         "ANTREAN_SECRET_KEY": SECRET,
         "ANTREAN_VAR_DIR": str(tmp_path),
     }
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "worker", "--burst", "--quiet", env=env
-    )
+    worker = await start_worker(env, "--burst")
     assert await asyncio.wait_for(worker.wait(), 60) == 0
     job = Job.fetch(dayend, connection=connection)
     result = job.latest_result()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,7 +22,7 @@ from bot.clock import ManualClock
 from bot.embedded import RedisServer
 from bot.seats import Booking
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.support import SECRET, confirm_booking, make_app
+from tests.support import SECRET, confirm_booking, make_app, start_worker
 from tests.web_support import run_server
 from workers.queues import QUEUE
 from workers.reminders import ReminderSchedule, RqBookingEvents, job_id
@@ -51,18 +50,7 @@ class World:
         self.clock.set(start - timedelta(minutes=offset, milliseconds=1))
 
     async def worker(self, *args: str) -> asyncio.subprocess.Process:
-        # Its own process group: a crash is simulated by killing the worker and the RQ
-        # scheduler process it starts, as a machine that dies would.
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "worker",
-            "--quiet",
-            *args,
-            env=self.env,
-            start_new_session=True,
-        )
+        return await start_worker(self.env, *args)
 
     async def burst(self) -> None:
         process = await self.worker("--burst")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from bot.clock import ManualClock
 from bot.embedded import RedisServer
 from tests.channels.drivers.whatsapp import open_driver
 from tests.fake_graph import APP_SECRET, VERIFY_TOKEN
-from tests.support import SECRET, make_app
+from tests.support import SECRET, make_app, start_worker
 from workers.queues import QUEUE
 
 # Open every day, so that the test does not depend on which day it runs.
@@ -95,9 +94,7 @@ async def test_a_user_silent_for_25_hours_gets_the_template(
             "ANTREAN_WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
             "ANTREAN_WHATSAPP_API_BASE": fake.base_url,
         }
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "worker", "--burst", "--quiet", env=env
-        )
+        worker = await start_worker(env, "--burst")
         assert await asyncio.wait_for(worker.wait(), 60) == 0
         [message] = fake.to(driver.wa_id)[sent_before:]
         assert message["type"] == "template"
