@@ -197,7 +197,7 @@ not from this run; the tables above are this run's.
 - **Throughput with processes**: with one bot process, the bot already keeps one of the two
   cores busy (its CPU seconds match the burst's seconds in the table above) and the load
   generator with both fakes, in one Python process, and Redis take the other. Four processes
-  find little idle CPU, so the 4-vs-1 ratio stays near 1 here (0.99 to 1.30 over the runs made
+  find little idle CPU, so the 4-vs-1 ratio stays near 1 here (0.99 to 1.34 over the runs made
   while building this). Nothing in the bots is shared but Redis: more cores than the load
   generator needs are what this target wants, and this machine does not have them.
 """
