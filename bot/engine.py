@@ -70,6 +70,12 @@ def failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}{where}"
 
 
+def forget(session: Session) -> None:
+    """Back to the menu with nothing kept but the language (a state a turn failed in)."""
+    session.step, session.offered = None, []
+    session.data.clear()
+
+
 def anon(identity: str) -> str:
     """A short stable pseudonym for logs: identities (phone numbers) are personal data."""
     return hashlib.blake2s(identity.encode(), digest_size=6).hexdigest()
@@ -158,6 +164,7 @@ class Engine:
         if in_flight.attempts > MAX_ATTEMPTS + 1:
             # Even answering it did not finish: drop it without a word.
             log.error("dropped a message of user %s: %s", identity, problem)
+            forget(session)
             return []
         log.error("gave up on a message of user %s: %s", identity, problem)
         return await self._apologise(session, message or arrived)
@@ -174,8 +181,7 @@ class Engine:
             raise
         except Exception as exc:
             log.error("could not answer user %s: %s", anon(message.identity), failure(exc))
-            session.step, session.offered = None, []
-            session.data.clear()
+            forget(session)
             return []
 
     async def _cooldown(self, message: Inbound, raw_session: str | None, wait_ms: int) -> None:
