@@ -337,3 +337,18 @@ def test_idle_session_is_small() -> None:
     session = Session("telegram:123456789", locale="id", step="menu", touched_ms=1_900_000_000_000)
     session.offered = [("book", "Ambil antrean"), ("mine", "Antrean saya")]
     assert len(session.dumps()) < 200
+
+
+async def test_a_message_over_the_limit_still_takes_a_dead_holder_over(
+    redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    store = SessionStore(redis, lease_ms=1000, rate_limit=1, rate_burst=2)
+    now = ms(clock.now())
+    await store.begin(msg(1), now)  # the holder dies on it
+    assert (await store.begin(msg(2), now)).status == "queued"
+    # The third message is over the limit: it is dropped with the one notice, but the dead
+    # holder's messages run.
+    turn = await store.begin(msg(3), now + 2000)
+    assert turn.status == "run" and turn.retry_after_ms > 0
+    assert await drain(store, turn, now + 2000) == ["m1", "m2"]
+    assert (await store.begin(msg(4), now + 2001)).status == "silenced"
