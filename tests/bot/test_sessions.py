@@ -187,8 +187,11 @@ async def test_every_key_that_holds_user_text_expires(
     assert (await store.begin(msg(2, text="Budi Santoso"), now)).status == "queued"
     await assert_user_text_expires(redis)
     keys = SessionKeys("telegram:42")
-    for key in (keys.lease, keys.inbox, keys.seen, keys.rate):
-        assert 0 < await redis.pttl(key) <= 600_000 or key == keys.seen, key
+    # The lease and the inbox carry text: they outlive the lease only briefly.
+    for key in (keys.lease, keys.inbox):
+        assert 0 < await redis.pttl(key) <= 600_000, key
+    for key in (keys.seen, keys.rate):
+        assert await redis.pttl(key) > 0, key
     await store.finish("telegram:42", holder.token, Session("x"), now)
     await assert_user_text_expires(redis)
 
@@ -235,14 +238,14 @@ async def offer(
 async def test_a_brisk_person_is_never_rate_limited(
     redis: aioredis.Redis, clock: ManualClock
 ) -> None:
-    """Issue #16, item 10: 30 messages in 2 minutes, in bursts of 8 (tapping through a booking,
-    retyping a NIK a few times) stay within the default limit."""
+    """Issue #16, item 10: 30 messages in bursts of 8 every 20 s (tapping through a booking,
+    retyping a NIK a few times) stay within the default limit (the old 20-a-minute window cut
+    the 21st off)."""
     settings = load_settings(secret_key="x" * 40)
     store = SessionStore(
         redis, rate_limit=settings.rate_limit_per_minute, rate_burst=settings.rate_limit_burst
     )
-    times = [burst * 32 + i * 0.8 for burst in range(4) for i in range(8)][:30]
-    assert times[-1] <= 120
+    times = [burst * 20 + i * 0.8 for burst in range(4) for i in range(8)][:30]
     statuses = await offer(store, times, ms(clock.now()))
     assert statuses == ["run"] * 30
 
