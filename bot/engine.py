@@ -98,8 +98,8 @@ class Engine:
         flight by a process that died).
 
         Raises :class:`~bot.errors.StorageError` when Redis is unreachable: the message is then
-        not recorded, and the platform should deliver it again. Nothing else escapes: a message
-        that fails outside its step is answered with the generic error, never left in the lease.
+        not recorded, and the platform should deliver it again. A message that fails outside
+        its step is answered with the generic error, never left in the lease to fail again.
         """
         sessions = self.app.sessions
         try:
