@@ -58,6 +58,7 @@ class App:
                 redis,
                 lease_ms=int(settings.lease_seconds * 1000),
                 rate_limit=settings.rate_limit_per_minute,
+                rate_burst=settings.rate_limit_burst,
             ),
             codes=BookingCodes(secret),
             niks=NikHasher(secret),

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import traceback
 from collections.abc import Mapping
+from pathlib import Path
 
 from bot.app import App
 from bot.clock import ms
@@ -17,7 +19,7 @@ from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError
 from bot.messages import Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
-from bot.sessions import Session
+from bot.sessions import InFlight, Session
 from bot.text import MAX_TEXT, clean, fold
 from bot.writes import Write
 from channels.base import Channel, Outcome
@@ -38,6 +40,9 @@ GLOBAL_WORDS: dict[str, str] = {
     "language": "language",
 }
 LANGUAGE_STEP = "language"
+# Times one message is started (a takeover after a dead holder starts it again) before it is
+# given up: then the user gets the generic error and the menu instead.
+MAX_ATTEMPTS = 3
 
 
 def coalesce(messages: list[Outbound]) -> list[Outbound]:
@@ -55,6 +60,20 @@ def coalesce(messages: list[Outbound]) -> list[Outbound]:
         else:
             joined.append(message)
     return joined
+
+
+def failure(exc: BaseException) -> str:
+    """An exception's type and where it was raised, for a log line: never its message, which
+    may quote what the user typed."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}"
+
+
+def forget(session: Session) -> None:
+    """Back to the menu with nothing kept but the language (a state a turn failed in)."""
+    session.step, session.offered = None, []
+    session.data.clear()
 
 
 def anon(identity: str) -> str:
@@ -75,49 +94,95 @@ class Engine:
         return ms(self.app.clock.now())
 
     async def handle(self, inbound: Inbound) -> Outcome:
-        """Handle one message and every message of the same user queued behind it.
+        """Handle one message and every message of the same user queued behind it (or left in
+        flight by a process that died).
 
         Raises :class:`~bot.errors.StorageError` when Redis is unreachable: the message is then
-        not recorded, and the platform should deliver it again.
+        not recorded, and the platform should deliver it again. A message that fails outside
+        its step is answered with the generic error, never left in the lease to fail again.
         """
         sessions = self.app.sessions
         try:
-            turn = await sessions.begin(inbound, self._now_ms())
+            turn = await sessions.begin(
+                inbound, self._now_ms(), remember_ms=self._redelivery_ms(inbound.channel)
+            )
         except StorageError:
             UPDATES.labels(inbound.channel, "storage_error").inc()
             raise
         UPDATES.labels(inbound.channel, "handled" if turn.status == "run" else turn.status).inc()
-        if turn.status == "limited":
+        if turn.retry_after_ms:
             await self._cooldown(inbound, turn.raw_session, turn.retry_after_ms)
-            return "handled"
-        if turn.status == "silenced":
+        if turn.status == "limited" or turn.status == "silenced":
             return "handled"
         if turn.status != "run":
             return turn.status
-        assert turn.inbound is not None
-        message: Inbound | None = turn.inbound
         session = Session.loads(
             inbound.identity, turn.raw_session, now_ms=self._now_ms(), idle_ms=self.idle_ms
         )
-        while message is not None:
+        in_flight = turn.in_flight
+        while in_flight is not None:
             started = time.perf_counter()
-            replies, writes = await self._run_turn(session, message)
-            writes += await self._deliver(message, replies)
-            TURN_SECONDS.labels(message.channel).observe(time.perf_counter() - started)
+            writes = await self._settle(session, inbound, in_flight)
+            TURN_SECONDS.labels(inbound.channel).observe(time.perf_counter() - started)
             try:
-                message = await sessions.finish(
-                    inbound.identity,
-                    turn.token,
-                    message.message_id,
-                    session,
-                    self._now_ms(),
-                    writes,
+                in_flight = await sessions.finish(
+                    inbound.identity, turn.token, session, self._now_ms(), writes
                 )
             except SessionLost:
                 # We were too slow; the process that took over re-runs our message.
                 log.warning("lease lost for user %s", anon(inbound.identity))
                 return "handled"
         return "handled"
+
+    def _redelivery_ms(self, channel_name: str) -> int:
+        """How long the platform may deliver a message of ``channel_name`` again."""
+        channel = self.channels.get(channel_name)
+        window = channel.redelivers_for if channel is not None else Channel.redelivers_for
+        return int(window.total_seconds() * 1000)
+
+    async def _settle(self, session: Session, arrived: Inbound, in_flight: InFlight) -> list[Write]:
+        """Run one message of the lease and send its replies; return the writes for its save.
+
+        A message that cannot run (unreadable, started too often: it kills whoever runs it, or
+        failing outside its step) is answered with the generic error and the menu instead, so
+        that the user is never stuck behind it. Only StorageError escapes (Redis is gone: the
+        message stays in flight and runs again on redelivery)."""
+        message = in_flight.inbound
+        if message is not None and in_flight.attempts <= MAX_ATTEMPTS:
+            try:
+                replies, writes = await self._run_turn(session, message)
+                return writes + await self._deliver(message, replies)
+            except StorageError:
+                raise
+            except Exception as exc:
+                problem = f"failed outside its step ({failure(exc)})"
+        elif message is None:
+            problem = "unreadable"
+        else:
+            problem = f"started {in_flight.attempts - 1} times without finishing"
+        identity = anon(arrived.identity)
+        if in_flight.attempts > MAX_ATTEMPTS + 1:
+            # Even answering it did not finish: drop it without a word.
+            log.error("dropped a message of user %s: %s", identity, problem)
+            forget(session)
+            return []
+        log.error("gave up on a message of user %s: %s", identity, problem)
+        return await self._apologise(session, message or arrived)
+
+    async def _apologise(self, session: Session, message: Inbound) -> list[Write]:
+        """The generic error and the menu, from a reset session, whatever fails on the way."""
+        ctx = self._context(session, message)
+        try:
+            await self._reset(ctx)
+            ctx.say(ctx.t("error.internal"))
+            await self._goto(ctx, MENU)
+            return ctx.writes + await self._deliver(message, coalesce(ctx.outbox))
+        except StorageError:
+            raise
+        except Exception as exc:
+            log.error("could not answer user %s: %s", anon(message.identity), failure(exc))
+            forget(session)
+            return []
 
     async def _cooldown(self, message: Inbound, raw_session: str | None, wait_ms: int) -> None:
         """The one notice a user gets when writing faster than the limit allows."""

@@ -17,14 +17,19 @@ class SessionKeys:
 
     def __init__(self, identity: str) -> None:
         tag = f"{PREFIX}:{{u:{identity}}}"
+        # Every one of them expires (the lease, inbox and session carry user text).
         self.session = f"{tag}:session"
+        # String "<token>|<expires ms>|<attempts>|<entry>": who handles the user's messages now.
         self.lease = f"{tag}:lease"
+        # List of entries queued behind the lease holder (bot/sessions.py).
         self.inbox = f"{tag}:inbox"
+        # Sorted set: message id -> when it may be forgotten (ms).
         self.seen = f"{tag}:seen"
+        # Hash: the account's rate-limit bucket.
         self.rate = f"{tag}:rate"
 
     def all(self) -> list[str]:
-        return [self.session, self.lease, self.inbox, self.seen]
+        return [self.session, self.lease, self.inbox, self.seen, self.rate]
 
 
 class OfficeKeys:

@@ -1,14 +1,20 @@
 """Conversation state in Redis, at two round trips per turn.
 
 A turn is ``begin`` (one script: drop a redelivered message, take the user's lease or queue the
-message behind the holder, load the session) and ``finish`` (one script: save the session, mark the
-message handled, then either hand the holder the next queued message or release the lease).
+message behind the holder, load the session) and ``finish`` (one script: save the session, then
+either hand the holder the next queued message or release the lease).
 
 Why a lease with an inbox instead of a lock that waits: two messages of one user must be handled one
 after the other, also across processes. Rather than have the second one poll for the lock, it is
 appended to the user's inbox and the process that holds the lease handles it next, in arrival
-order. If the holder dies, its lease expires (by the injected clock) and whoever touches the session
-next takes over, re-running the message that was in flight before the queued ones: nothing is lost.
+order. If the holder dies, its lease expires (by the injected clock) and the next message of the
+user that arrives, new or redelivered, takes over: it re-runs the message that was in flight, then
+the inbox, in order. Nothing is lost, and the lease counts how often its message was started, so
+that a message that kills every process that runs it is given up after a few attempts.
+
+While a lease is live, a message seen before is answered "busy" (the platform delivers it again
+later), not "duplicate": it may be the request whose process died, and its redelivery after the
+lease has expired is what triggers the takeover.
 """
 
 from __future__ import annotations
@@ -31,89 +37,143 @@ from bot.messages import Inbound
 from bot.writes import Write, settle
 
 SCHEMA_VERSION = 1
+# How long the id of a message dropped by the rate limit is remembered: it was answered 200, so
+# only a lost answer makes the platform deliver it again, at once.
+DROPPED_REMEMBER_MS = 10 * 60 * 1000
 
-# Take the user's lease, or queue the message behind whoever holds it.
-#   KEYS[1] session  KEYS[2] lease  KEYS[3] inbox  KEYS[4] seen (zset: message id -> accepted at ms)
-#   KEYS[5] rate (hash: start of the current window, messages in it)
-#   ARGV[1] message id   ARGV[2] our lease token   ARGV[3] message payload (JSON)
-#   ARGV[4] now (ms)     ARGV[5] lease length (ms) ARGV[6] lease key TTL (ms)
-#   ARGV[7] messages allowed per window (0: no limit)  ARGV[8] window length (ms)
-# Lease value: "<token>|<expires ms>|<message id>\t<payload>": it carries the message in flight.
-# Inbox entries: "<message id>\t<payload>".
-# Returns {"duplicate"} | {"busy"} | {"queued"} | {"run", session or false, entry}
-#   | {"limited", session or false, ms until the window ends} for the first message over the limit
-#   | {"silenced"} for the next ones (dropped until the window ends).
-BEGIN = """
-local msgid, token, payload = ARGV[1], ARGV[2], ARGV[3]
-local now = tonumber(ARGV[4])
-if redis.call('ZSCORE', KEYS[4], msgid) then return {'duplicate'} end
-local limit = tonumber(ARGV[7])
-if limit > 0 then
-  local window = tonumber(ARGV[8])
-  local r = redis.call('HMGET', KEYS[5], 'start', 'count')
-  local start, count = tonumber(r[1]), tonumber(r[2])
-  if not start or now - start >= window then start, count = now, 0 end
-  count = count + 1
-  redis.call('HSET', KEYS[5], 'start', start, 'count', count)
-  redis.call('PEXPIRE', KEYS[5], window * 2)
-  if count > limit then
-    -- Remember it as seen so that a redelivery is not counted again.
-    redis.call('ZADD', KEYS[4], now, msgid)
-    if count == limit + 1 then
-      return {'limited', redis.call('GET', KEYS[1]), start + window - now}
-    end
-    return {'silenced'}
-  end
+# Entries of the lease and the inbox are "<bytes of the message id>:<message id><payload JSON>":
+# the id is read back by its length, so nothing in it (a tab, a "|") can break the encoding.
+# Lua helpers shared by both scripts.
+_ENTRIES = """
+local function entry_id(e)
+  local n, at = string.match(e, '^(%d+):()')
+  if not n then return nil end
+  return string.sub(e, at, at + tonumber(n) - 1)
 end
-local entry = msgid .. '\\t' .. payload
-local lease = redis.call('GET', KEYS[2])
-if lease then
+-- Lease value: "<token>|<expires ms>|<attempts>|<entry>", attempts = how often the entry was
+-- started (a takeover starts it again).
+local function parse_lease(lease)
   local p1 = string.find(lease, '|', 1, true)
-  local p2 = string.find(lease, '|', p1 + 1, true)
-  local expires = tonumber(string.sub(lease, p1 + 1, p2 - 1))
-  local inflight = string.sub(lease, p2 + 1)
-  local inflight_id = string.sub(inflight, 1, string.find(inflight, '\\t', 1, true) - 1)
-  if expires > now then
-    if inflight_id == msgid then return {'busy'} end
-    redis.call('RPUSH', KEYS[3], entry)
-    redis.call('ZADD', KEYS[4], now, msgid)
-    return {'queued'}
-  end
-  -- The holder died mid-turn: its message runs again first, unless that is this very message.
-  if inflight_id ~= msgid then redis.call('LPUSH', KEYS[3], inflight) end
+  local p2 = p1 and string.find(lease, '|', p1 + 1, true)
+  local p3 = p2 and string.find(lease, '|', p2 + 1, true)
+  if not p3 then return 0, nil, 0 end
+  return tonumber(string.sub(lease, p1 + 1, p2 - 1)) or 0, string.sub(lease, p3 + 1),
+         tonumber(string.sub(lease, p2 + 1, p3 - 1)) or 0
 end
-if redis.call('LLEN', KEYS[3]) > 0 then
-  redis.call('RPUSH', KEYS[3], entry)
-  redis.call('ZADD', KEYS[4], now, msgid)
-  entry = redis.call('LPOP', KEYS[3])
-end
-redis.call('SET', KEYS[2], token .. '|' .. (now + tonumber(ARGV[5])) .. '|' .. entry,
-           'PX', ARGV[6])
-return {'run', redis.call('GET', KEYS[1]), entry}
 """
 
-# Save the session, mark the message handled, and pass on to the next queued message or release.
-#   KEYS[1] session  KEYS[2] lease  KEYS[3] inbox  KEYS[4] seen
-#   ARGV[1] our lease token  ARGV[2] handled message id  ARGV[3] session JSON
-#   ARGV[4] now (ms)  ARGV[5] lease length (ms)  ARGV[6] lease key TTL (ms)
-#   ARGV[7] session TTL (s)  ARGV[8] how long message ids are remembered (ms)
+# Take the user's lease, or queue the message behind whoever holds it.
+#   KEYS[1] session  KEYS[2] lease  KEYS[3] inbox
+#   KEYS[4] seen (zset: message id -> when it may be forgotten, ms)
+#   KEYS[5] rate (hash: tat = when the account's bucket is full again, quiet = silenced until; ms)
+#   ARGV[1] message id   ARGV[2] our lease token   ARGV[3] the message's entry
+#   ARGV[4] now (ms)     ARGV[5] lease length (ms) ARGV[6] TTL of the lease and inbox keys (ms)
+#   ARGV[7] ms per message at the sustained rate (0: no limit)   ARGV[8] burst (messages)
+#   ARGV[9] how long an accepted message id is remembered (ms)
+#   ARGV[10] how long the id of a message dropped by the limit is remembered (ms)
+# Returns {"duplicate"} | {"busy"} | {"queued"}
+#   | {"run", session or false, entry, attempts, ms to wait or 0}: we hold the lease; with a wait,
+#     this message was over the limit (send the notice) but a dead holder's messages still run
+#   | {"limited", session or false, ms to wait} for the first message over the limit
+#   | {"silenced"} for the next ones (dropped until the bucket is full again).
+BEGIN = (
+    _ENTRIES
+    + """
+local msgid, token, entry = ARGV[1], ARGV[2], ARGV[3]
+local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[6])
+
+local function remember(id, ms)
+  redis.call('ZADD', KEYS[4], now + ms, id)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', KEYS[4], math.max(1, tonumber(last[2]) - now))
+end
+
+local live, inflight, attempts = false, nil, 0
+local lease = redis.call('GET', KEYS[2])
+if lease then
+  local expires
+  expires, inflight, attempts = parse_lease(lease)
+  live = expires > now
+end
+local inflight_id = inflight and entry_id(inflight)
+if live and inflight_id == msgid then return {'busy'} end
+local forget = redis.call('ZSCORE', KEYS[4], msgid)
+local seen = (forget and tonumber(forget) > now) or inflight_id == msgid
+if seen and live then return {'busy'} end
+
+-- The rate limit, a token bucket (GCRA): `burst` messages at once, then one per `interval`.
+-- wait > 0: the first message over it (it gets a notice); wait < 0: silenced.
+local wait, interval = 0, tonumber(ARGV[7])
+if not seen and interval > 0 then
+  local r = redis.call('HMGET', KEYS[5], 'tat', 'quiet')
+  local tat, quiet = math.max(tonumber(r[1]) or now, now), tonumber(r[2]) or 0
+  if quiet > now then
+    wait = -1
+  elseif tat + interval - now > interval * tonumber(ARGV[8]) then
+    -- Silence until the bucket is full again: a script is cut off for good, once told.
+    wait, quiet = tat - now, tat
+    redis.call('HSET', KEYS[5], 'quiet', quiet)
+  else
+    tat = tat + interval
+    redis.call('HSET', KEYS[5], 'tat', tat)
+  end
+  redis.call('PEXPIRE', KEYS[5], math.max(tat, quiet) - now + 1000)
+  if wait ~= 0 then remember(msgid, tonumber(ARGV[10])) end
+end
+
+if live then
+  if wait > 0 then return {'limited', redis.call('GET', KEYS[1]), wait} end
+  if wait < 0 then return {'silenced'} end
+  redis.call('RPUSH', KEYS[3], entry)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+  remember(msgid, tonumber(ARGV[9]))
+  return {'queued'}
+end
+
+-- Nobody holds the lease, or its holder died: we take it. A dead holder's message runs again
+-- first, then the inbox, then this message.
+local run, tries = inflight, attempts + 1
+if not seen and wait == 0 then
+  remember(msgid, tonumber(ARGV[9]))
+  if run or redis.call('LLEN', KEYS[3]) > 0 then
+    redis.call('RPUSH', KEYS[3], entry)
+  else
+    run = entry
+  end
+end
+if not run then
+  run, tries = redis.call('LPOP', KEYS[3]), 1
+end
+if not run then
+  if wait > 0 then return {'limited', redis.call('GET', KEYS[1]), wait} end
+  if wait < 0 then return {'silenced'} end
+  return {'duplicate'}
+end
+redis.call('PEXPIRE', KEYS[3], ttl)
+redis.call('SET', KEYS[2], token .. '|' .. (now + tonumber(ARGV[5])) .. '|' .. tries .. '|' .. run,
+           'PX', ttl)
+return {'run', redis.call('GET', KEYS[1]), run, tries, math.max(wait, 0)}
+"""
+)
+
+# Save the session, and pass on to the next queued message or release the lease.
+#   KEYS[1] session  KEYS[2] lease  KEYS[3] inbox
+#   ARGV[1] our lease token  ARGV[2] session JSON  ARGV[3] now (ms)  ARGV[4] lease length (ms)
+#   ARGV[5] TTL of the lease and inbox keys (ms)  ARGV[6] session TTL (s)
 # Returns {"lost"} | {"done"} | {"next", entry}.
 FINISH = """
-local token, msgid = ARGV[1], ARGV[2]
-local now = tonumber(ARGV[4])
+local token, now = ARGV[1], tonumber(ARGV[3])
 local lease = redis.call('GET', KEYS[2])
 if not lease or string.sub(lease, 1, string.len(token) + 1) ~= token .. '|' then
   return {'lost'}
 end
-redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[7])
-local keep = tonumber(ARGV[8])
-redis.call('ZADD', KEYS[4], now, msgid)
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - keep)
-redis.call('PEXPIRE', KEYS[4], keep)
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[6])
 local entry = redis.call('LPOP', KEYS[3])
 if entry then
-  redis.call('SET', KEYS[2], token .. '|' .. (now + tonumber(ARGV[5])) .. '|' .. entry,
-             'PX', ARGV[6])
+  redis.call('SET', KEYS[2], token .. '|' .. (now + tonumber(ARGV[4])) .. '|1|' .. entry,
+             'PX', ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
   return {'next', entry}
 end
 redis.call('DEL', KEYS[2])
@@ -181,20 +241,49 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class InFlight:
+    """The message the lease holder must handle now, and how often it was started (1 the first
+    time; a takeover after a dead holder starts it again)."""
+
+    # None when the stored entry could not be read back: it is answered, never run.
+    inbound: Inbound | None
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     """The outcome of :meth:`SessionStore.begin`."""
 
     status: Literal["run", "queued", "duplicate", "busy", "limited", "silenced"]
     token: str = ""
     raw_session: str | None = None
-    inbound: Inbound | None = None
-    # With "limited": how long until the user may write again.
+    # With "run": the first message to handle (not necessarily the one that arrived).
+    in_flight: InFlight | None = None
+    # With "limited", or "run" when the arriving message was over the limit: how long until the
+    # user may write again (the one cooldown notice says so).
     retry_after_ms: int = 0
 
+    @property
+    def inbound(self) -> Inbound | None:
+        """With "run": the first message to handle, if it could be read."""
+        return self.in_flight.inbound if self.in_flight is not None else None
 
-def _split_entry(entry: str) -> Inbound:
-    _, _, payload = entry.partition("\t")
-    return Inbound.loads(payload)
+
+def entry(inbound: Inbound) -> str:
+    """How a message is kept in the lease and the inbox (see the scripts)."""
+    return f"{len(inbound.message_id.encode())}:{inbound.message_id}{inbound.dumps()}"
+
+
+def read_entry(raw: str) -> Inbound | None:
+    """The message of an entry; None when it cannot be read (written by an older version, or
+    damaged): the engine then answers the user instead of failing on it for ever."""
+    size, sep, rest = raw.partition(":")
+    if not sep or not size.isascii() or not size.isdigit():
+        return None
+    try:
+        return Inbound.loads(rest.encode()[int(size) :])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
 
 
 def _text(value: bytes | str | int | None) -> str | None:
@@ -213,42 +302,51 @@ class SessionStore:
         session_ttl_s: int = 90 * 24 * 3600,
         remember_ms: int = 7 * 24 * 3600 * 1000,
         rate_limit: int = 0,
-        rate_window_ms: int = 60_000,
+        rate_burst: int = 15,
     ) -> None:
         if lease_ms <= 0:
             raise ValueError("lease_ms must be positive")
+        if rate_limit < 0 or rate_burst < 1:
+            raise ValueError("rate_limit must be 0 (no limit) or more, rate_burst at least 1")
         self.redis = redis
         self.lease_ms = lease_ms
-        # The lease key outlives the lease so that a dead holder's message can be recovered, but
-        # not for long: it carries the message text, which may be a NIK being typed.
+        # The lease and inbox keys outlive the lease so that a dead holder's messages can be
+        # recovered, but not for long: they carry message text, which may be a NIK being typed.
         self.lease_key_ms = max(lease_ms * 20, 600_000)
         self.session_ttl_s = session_ttl_s
+        # How long a message id is remembered by default (the longest a platform redelivers).
         self.remember_ms = remember_ms
-        self.rate_limit = rate_limit
-        self.rate_window_ms = rate_window_ms
+        # rate_limit messages a minute on average, rate_burst at once (a token bucket).
+        self.rate_interval_ms = max(1, round(60_000 / rate_limit)) if rate_limit else 0
+        self.rate_burst = rate_burst
         self._begin = redis.register_script(BEGIN)
         self._finish = redis.register_script(FINISH)
 
-    async def begin(self, inbound: Inbound, now_ms: int) -> Turn:
+    async def begin(self, inbound: Inbound, now_ms: int, *, remember_ms: int = 0) -> Turn:
+        """Take the user's lease for ``inbound`` (or queue it, or drop it). ``remember_ms``: how
+        long the platform may deliver this message again (default: the store's)."""
         keys = SessionKeys(inbound.identity)
         token = secrets.token_hex(8)
         reply = await self._run(
             self._begin,
-            [*keys.all(), keys.rate],
+            [keys.session, keys.lease, keys.inbox, keys.seen, keys.rate],
             [
                 inbound.message_id,
                 token,
-                inbound.dumps(),
+                entry(inbound),
                 now_ms,
                 self.lease_ms,
                 self.lease_key_ms,
-                self.rate_limit,
-                self.rate_window_ms,
+                self.rate_interval_ms,
+                self.rate_burst,
+                remember_ms or self.remember_ms,
+                DROPPED_REMEMBER_MS,
             ],
         )
         status = _text(reply[0])
         if status == "run":
-            return Turn("run", token, _text(reply[1]), _split_entry(_text(reply[2]) or ""))
+            in_flight = InFlight(read_entry(_text(reply[2]) or ""), int(reply[3]))
+            return Turn("run", token, _text(reply[1]), in_flight, int(reply[4]))
         if status == "limited":
             return Turn("limited", raw_session=_text(reply[1]), retry_after_ms=int(reply[2]))
         if status in ("queued", "duplicate", "busy", "silenced"):
@@ -259,11 +357,10 @@ class SessionStore:
         self,
         identity: str,
         token: str,
-        message_id: str,
         session: Session,
         now_ms: int,
         writes: Sequence[Write] = (),
-    ) -> Inbound | None:
+    ) -> InFlight | None:
         """Save and pass on. Returns the next queued message of this user (we still hold the
         lease and must handle it), or None once the lease is released.
 
@@ -272,23 +369,22 @@ class SessionStore:
         session.touched_ms = now_ms
         args: list[str | int] = [
             token,
-            message_id,
             session.dumps(),
             now_ms,
             self.lease_ms,
             self.lease_key_ms,
             self.session_ttl_s,
-            self.remember_ms,
         ]
+        script_keys = [keys.session, keys.lease, keys.inbox]
         if writes:
-            reply = await self._finish_with(keys.all(), args, writes)
+            reply = await self._finish_with(script_keys, args, writes)
         else:
-            reply = await self._run(self._finish, keys.all(), args)
+            reply = await self._run(self._finish, script_keys, args)
         status = _text(reply[0])
         if status == "lost":
             raise SessionLost(f"lease on {identity} expired before the turn finished")
         if status == "next":
-            return _split_entry(_text(reply[1]) or "")
+            return InFlight(read_entry(_text(reply[1]) or ""))
         return None
 
     async def _finish_with(

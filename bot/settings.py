@@ -55,9 +55,12 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # Where `antrean worker` serves its Prometheus metrics (unset: it serves none).
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
-    # Messages one account may send per minute; over it, one cooldown notice, then silence until
-    # the minute is over (0 turns the limit off).
+    # Messages one account may send per minute on average, and at once (a token bucket: a
+    # person tapping through a booking and retyping a NIK stays well within it, a script does
+    # not). Over it, one cooldown notice, then silence until the bucket is full again
+    # (0 a minute turns the limit off).
     rate_limit_per_minute: int = Field(default=20, ge=0, le=10_000)
+    rate_limit_burst: int = Field(default=15, ge=1, le=10_000)
     # How long one process may hold a user's session before another may take it over.
     lease_seconds: float = Field(default=30.0, gt=0, le=600)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import redis.asyncio as aioredis
@@ -31,6 +32,9 @@ Handle = Callable[[Inbound], Awaitable[Outcome]]
 
 class Channel(ABC):
     name: ClassVar[str]
+    # How long the platform may deliver a message again (after an answer other than 200): the
+    # engine remembers message ids that long to recognise a redelivery.
+    redelivers_for: ClassVar[timedelta] = timedelta(hours=1)
 
     @abstractmethod
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:

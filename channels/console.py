@@ -10,6 +10,7 @@ import asyncio
 import secrets
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -31,6 +32,8 @@ def render(message: Outbound) -> str:
 
 class ConsoleChannel(Channel):
     name = "console"
+    # Nothing redelivers a line typed in the terminal.
+    redelivers_for = timedelta(minutes=10)
 
     def __init__(self, output: TextIO | None = None, image_dir: Path | None = None) -> None:
         self.output = output or sys.stdout

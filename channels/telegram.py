@@ -20,6 +20,7 @@ import logging
 import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
@@ -249,6 +250,9 @@ def command_text(text: str) -> str:
 
 class TelegramChannel(PacedChannel):
     name = "telegram"
+    # Telegram keeps an update it could not deliver for at most 24 hours
+    # (https://core.telegram.org/bots/api#getting-updates).
+    redelivers_for = timedelta(hours=24)
 
     def __init__(
         self,

@@ -155,6 +155,9 @@ class GraphError(Exception):
 
 class WhatsAppChannel(PacedChannel):
     name = "whatsapp"
+    # Meta retries a webhook that was not answered 200 with decreasing frequency for up to
+    # 7 days (https://developers.facebook.com/docs/graph-api/webhooks/getting-started).
+    redelivers_for = timedelta(days=7)
     redis: aioredis.Redis  # always: the 24-hour window and delivery states live there
 
     def __init__(

@@ -178,10 +178,10 @@ async def test_commands_run_and_fall_through_when_not_for_this_user(
     assert log == ["/secret 42"]  # the applicant's text went to the step like any other
 
 
-async def test_a_flood_gets_one_cooldown_notice_then_silence_until_the_minute_is_over(
+async def test_a_flood_gets_one_cooldown_notice_then_silence_until_the_bucket_is_full(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
-    app = make_app(redis, clock, tmp_path, rate_limit_per_minute=5)
+    app = make_app(redis, clock, tmp_path, rate_limit_per_minute=5, rate_limit_burst=5)
     engine, recorder = make_engine(app)
     for n in range(12):
         assert await engine.handle(Inbound("console", "u", f"m{n}", "bantuan")) == "handled"

@@ -59,7 +59,7 @@ async def test_sessions_and_seats_through_sentinel(
     inbound = Inbound("telegram", "7", "m1", "halo")
     turn = await store.begin(inbound, ms(clock.now()))
     assert turn.status == "run"
-    await store.finish("telegram:7", turn.token, "m1", Session("telegram:7", locale="en"), 0)
+    await store.finish("telegram:7", turn.token, Session("telegram:7", locale="en"), 0)
     assert (await store.begin(inbound, ms(clock.now()))).status == "duplicate"
     booking = await SeatBook(client, "kanim-sentinel", clock).confirm(
         hold_id="AB12CD",
