@@ -23,6 +23,7 @@ from bot.seats import Booking
 from handlers import build_steps
 from tests.channels.drivers.telegram import TelegramDriver, callback_update, open_channel
 from tests.support import NIK_MAN, Recorder, User, confirm_booking, make_app
+from workers.broadcasts import EmptyAudience, create_broadcast
 from workers.dayend import notify_closed_core
 
 STAFF = "console:admin=admin,console:desk=officer,telegram:5550001=admin"
@@ -337,6 +338,31 @@ async def test_broadcast_previews_and_sends_only_when_confirmed(
     jobs = app.queue.count
     assert "Dibatalkan" in await admin.says("2")
     assert app.queue.count == jobs
+    connection.close()
+
+
+async def test_a_broadcast_to_nobody_is_refused(office: Office, redis_server: RedisServer) -> None:
+    app = office.app
+    connection = SyncRedis.from_url(redis_server.url)
+    app.queue = Queue("antrean", connection=connection)
+    admin = office.user("admin")
+    await admin.says("halo")
+    day = app.office.bookable_days(app.clock.now())[0].isoformat()
+    refused = await admin.says(f"/broadcast day:{day}")
+    assert "Tidak ada pemohon" in refused and "Tidak ada yang dikirim" in refused
+    assert "Ketik pesan" not in refused and "Apa yang ingin Anda lakukan?" in refused
+    # Everyone in the audience cancelled between the preview and the yes.
+    booking = await book(app, "telegram:61", "c" * 32)
+    assert "1 pemohon" in await admin.says(f"/broadcast day:{day}")
+    await admin.says("Pengumuman")
+    assert "Kirim?" in await admin.says("-")
+    await app.seats.cancel(booking.id, account=None)
+    assert "Tidak ada pemohon" in await admin.says("1")
+    assert app.queue.count == 0
+    with pytest.raises(EmptyAudience):
+        await create_broadcast(app, app.queue, audience="active", texts={"id": "x"}, starter="cli")
+    log = [(a, r) for _, a, r in await audit_actions(app) if a == "broadcast"]
+    assert log.count(("broadcast", "refused")) == 2
     connection.close()
 
 
