@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from bot.audit import Audit
 from bot.dialog import MENU, Context, Prompt, Reply, Steps
-from bot.errors import ConfigError
+from bot.errors import ConfigError, InvalidInput
 from bot.messages import Option
-from handlers.staff import _allowed, _here, _refuse
+from handlers.staff import _allowed, _here, _refuse, yes_or_no
 
 SAME = "-"
 
@@ -68,15 +68,19 @@ class Confirm:
             text_en=ctx.data.get("bc_en", ""),
         )
         options = [Option("send", ctx.t("staff.broadcast_send")), Option("no", ctx.t("common.no"))]
-        return Prompt(text, options)
+        # Free text so that a typed "ya" or "yes" is understood whatever the buttons say.
+        return Prompt(text, options, free_text=True)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
+        choice = reply.option or yes_or_no(reply.text)
+        if choice not in ("send", "yes", "no"):
+            raise InvalidInput("staff.confirm_unclear")
         audience = ctx.data.get("bc_audience", "")
         texts = {"id": ctx.data.get("bc_id", ""), "en": ctx.data.get("bc_en", "")}
         for key in ("bc_audience", "bc_size", "bc_id", "bc_en"):
             ctx.data.pop(key, None)
         audit = Audit.of(ctx.app)
-        if reply.option != "send":
+        if choice == "no":
             # The text is not logged: it may name people, and the log is kept for months.
             await audit.record(ctx.identity, "broadcast", "abandoned", audience=audience)
             ctx.say(ctx.t("cancelled"))

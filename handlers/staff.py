@@ -213,6 +213,10 @@ async def _drop_pending(ctx: Context) -> None:
         await Audit.of(ctx.app).record(
             ctx.identity, str(pending["command"]), "cancelled", how="word", **_details(pending)
         )
+    if "bc_audience" in ctx.data:  # a broadcast being written (handlers/broadcast.py)
+        await Audit.of(ctx.app).record(
+            ctx.identity, "broadcast", "cancelled", how="word", audience=ctx.data["bc_audience"]
+        )
 
 
 # -- /stats ----------------------------------------------------------------------------------

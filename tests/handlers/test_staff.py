@@ -21,7 +21,12 @@ from bot.embedded import RedisServer
 from bot.engine import Engine
 from bot.seats import Booking
 from handlers import build_steps
-from tests.channels.drivers.telegram import TelegramDriver, callback_update, open_channel
+from tests.channels.drivers.telegram import (
+    TelegramDriver,
+    callback_update,
+    open_channel,
+    text_update,
+)
 from tests.support import NIK_MAN, Recorder, User, confirm_booking, make_app
 from workers.broadcasts import EmptyAudience, create_broadcast
 from workers.dayend import notify_closed_core
@@ -187,6 +192,34 @@ async def test_help_lists_the_commands_of_the_role(office: Office) -> None:
     assert "/" not in (await applicant.says("bantuan")).split("\n\n")[0]
 
 
+async def test_quota_for_every_service_over_telegram(
+    telegram: tuple[TelegramDriver, App],
+) -> None:
+    driver, app = telegram
+    day = app.office.bookable_days(app.clock.now())[0]
+    await driver.type("halo")
+    seen = await driver.type(f"/quota {day.isoformat()} 0800-1000 25")
+    assert "SEMUA 3 layanan" in seen.all_text and "Paspor hilang / rusak: 10 → 25" in seen.all_text
+    assert seen.options == ["Ya, ubah", "Tidak, batalkan"]
+    assert "tidak ada yang diubah" in (await driver.choose(2)).all_text
+    await driver.type(f"/quota {day.isoformat()} 0800-1000 25")
+    done = (await driver.choose(1)).all_text
+    assert "3 dari 3 layanan diubah" in done and "diubah 10 → 25" in done
+    # A chat that is not staff is told so, without the console's hint.
+    await driver.deliver(text_update("halo", chat_id=9009))
+    seen = await driver.deliver(text_update("/quota 2030-03-19 0800-1000 5", chat_id=9009))
+    assert "bukan petugas" in seen.all_text and "ANTREAN_STAFF" not in seen.all_text
+
+
+async def test_stats_says_why_the_office_is_closed(office: Office) -> None:
+    desk = office.user("desk")
+    await desk.says("halo")
+    assert "tanggal tutup di berkas kantor" in await desk.says("/stats 2030-06-12")
+    christmas = await desk.says("/stats 2030-12-25")
+    assert "hari libur" in christmas and "*Paspor baru*" not in christmas
+    assert "tidak punya jam layanan" in await desk.says("/stats 2030-03-09")  # a Saturday
+
+
 async def test_an_officer_may_not_change_quotas(office: Office) -> None:
     desk = office.user("desk")
     await desk.says("halo")
@@ -336,8 +369,17 @@ async def test_broadcast_previews_and_sends_only_when_confirmed(
     await admin.says("teks")
     await admin.says("text")
     jobs = app.queue.count
-    assert "Dibatalkan" in await admin.says("2")
+    assert "Jawab *ya* atau *tidak*" in await admin.says("entahlah")
+    assert "Dibatalkan" in await admin.says("tidak")
     assert app.queue.count == jobs
+    # Typed "yes" sends; "batal" while writing drops it, and the log says so.
+    for text in ("/broadcast active", "teks", "-"):
+        await admin.says(text)
+    assert "sedang dikirim" in await admin.says("yes")
+    assert app.queue.count > jobs
+    await admin.says("/broadcast active")
+    await admin.says("batal")
+    assert ("console:admin", "broadcast", "cancelled") in await audit_actions(app)
     connection.close()
 
 
