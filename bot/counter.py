@@ -109,7 +109,8 @@ return {redis.call('SISMEMBER', KEYS[1], ARGV[1]), redis.call('HGET', KEYS[2], A
 # Set one window's capacity for several services of a day at once, in one snapshot.
 #   KEYS[2k-1] day hash of service k  KEYS[2k] holds of service k
 #   ARGV[1] now (ms)  ARGV[2] window  ARGV[3] new capacity  ARGV[4] expiry of the day hashes (ms)
-#   ARGV[4+k] default capacity of service k
+#   ARGV[5] '1' for a dry run (a preview: nothing is written but expired holds)
+#   ARGV[5+k] default capacity of service k
 # Returns, per service, {outcome, capacity before, booked, held}: 'set', 'same' (it was that
 # already) or 'below' (more seats are booked than the new capacity: that service is unchanged).
 QUOTA = (
@@ -120,13 +121,13 @@ local out = {}
 for k = 1, #KEYS / 2 do
   local day_key, holds_key = KEYS[2 * k - 1], KEYS[2 * k]
   purge(day_key, holds_key, ARGV[1])
-  local before, booked, held = counts(day_key, window, ARGV[4 + k])
+  local before, booked, held = counts(day_key, window, ARGV[5 + k])
   local outcome = 'set'
   if cap < booked then
     outcome = 'below'
   elseif cap == before then
     outcome = 'same'
-  else
+  elseif ARGV[5] ~= '1' then
     redis.call('HSET', day_key, 'cap:' .. window, cap)
     redis.call('PEXPIREAT', day_key, ARGV[4])
   end
@@ -312,10 +313,17 @@ class Counter:
         return [self._keys.closed, self._keys.closures]
 
     async def set_quota(
-        self, day: date, window: str, capacity: int, services: Sequence[str]
+        self,
+        day: date,
+        window: str,
+        capacity: int,
+        services: Sequence[str],
+        *,
+        dry_run: bool = False,
     ) -> list[QuotaChange]:
         """Set ``window``'s capacity for each of ``services`` in one script; a service with more
-        seats booked than ``capacity`` is left as it was (outcome ``below``)."""
+        seats booked than ``capacity`` is left as it was (outcome ``below``). ``dry_run`` says
+        what it would do and changes nothing."""
         if capacity < 0:
             raise ValueError("capacity must not be negative")
         iso = day.isoformat()
@@ -328,7 +336,14 @@ class Counter:
         reply = await self._call(
             self._quota,
             keys,
-            [ms(self._clock.now()), window, capacity, _expiry_ms(day), *defaults],
+            [
+                ms(self._clock.now()),
+                window,
+                capacity,
+                _expiry_ms(day),
+                "1" if dry_run else "0",
+                *defaults,
+            ],
         )
         return [
             QuotaChange(service, _text(row[0]), int(row[1]), int(row[2]), int(row[3]))

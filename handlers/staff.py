@@ -66,10 +66,7 @@ async def _allowed(ctx: Context, command: str, args: str, need: str) -> bool:
 def _here(ctx: Context) -> str:
     # After a command the user is asked their current step again, so a staff member in the
     # middle of something does not lose their place.
-    step = ctx.session.step or MENU
-    if step == ConfirmStaffAction.name:
-        return str((ctx.data.get(PENDING) or {}).get("back", MENU))
-    return step
+    return ctx.session.step or MENU
 
 
 async def _refuse(
@@ -164,6 +161,8 @@ def confirmable(action: Confirmable) -> Confirmable:
 async def ask_to_confirm(ctx: Context, command: str, **params: Any) -> str:
     """Keep ``params`` as the pending action and ask for the confirmation (preview first)."""
     back = _here(ctx)
+    if back == ConfirmStaffAction.name:  # a new action replaces the one waiting
+        back = str((ctx.data.get(PENDING) or {}).get("back", MENU))
     ctx.data[PENDING] = {"command": command, "back": back, **params}
     await Audit.of(ctx.app).record(ctx.identity, command, "previewed", **params)
     return ConfirmStaffAction.name
@@ -327,11 +326,13 @@ async def quota(ctx: Context, args: str) -> str | None:
 async def _preview_quota(ctx: Context, pending: Pending) -> str:
     day = date.fromisoformat(pending["day"])
     window = ctx.office.window(day, pending["window"])
-    assert window is not None
+    if window is None:  # the office file changed since the command
+        raise Goto(MENU)
     seats = int(pending["capacity"])
     services = ctx.office.services
-    now = await ctx.seats.availability(
-        [(day, s.id, {window.id: window.capacity(s.id)}) for s in services]
+    # The same script as the change, without writing: the preview cannot disagree with it.
+    changes = await counter_of(ctx).set_quota(
+        day, window.id, seats, [s.id for s in services], dry_run=True
     )
     lines = [
         ctx.t(
@@ -342,16 +343,14 @@ async def _preview_quota(ctx: Context, pending: Pending) -> str:
             n=len(services),
         )
     ]
-    for service, seen in zip(services, now, strict=True):
-        a = seen[window.id]
-        outcome = "below" if seats < a.booked else "same" if seats == a.capacity else "set"
+    for change in changes:
         lines.append(
             ctx.t(
-                f"staff.quota_would_{outcome}",
-                service=service.name(ctx.locale),
-                before=a.capacity,
+                f"staff.quota_would_{change.outcome}",
+                service=_service_name(ctx, change.service),
+                before=change.before,
                 capacity=seats,
-                booked=a.booked,
+                booked=change.booked,
             )
         )
     lines.append(

@@ -72,6 +72,9 @@ async def test_close_previews_asks_and_reopen_tells_the_applicants(office: Offic
     assert not await app.seats.is_closed(day)
 
     await admin.says(f"/close {iso} Pemadaman listrik")
+    # Another command while the close waits: its answer, then the same question again.
+    between = await admin.says(f"/stats {iso}")
+    assert "*Paspor baru*" in between and "Pemesanan aktif yang akan dibatalkan: 3" in between
     done = await admin.says("ya")
     assert "Pemesanan dibatalkan: 3" in done and f"/reopen {iso}" in done
     assert await statuses(app, bookings) == ["cancelled"] * 3
