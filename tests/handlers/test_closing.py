@@ -169,3 +169,26 @@ async def test_close_and_reopen_over_telegram_with_buttons(
     assert "Pilih layanan" in tap.all_text or "Selamat datang" in tap.all_text
     log = [(e.action, e.result) for e in await Audit.of(app).latest(100)]
     assert ("close", "cancelled") in log and ("reopen", "ok") in log
+
+
+async def test_close_and_quota_confirmations_in_english(office: Office) -> None:
+    app = office.app
+    booking = await book(app, "telegram:71", "a" * 32)
+    iso = booking.day.isoformat()
+    admin = office.user("admin")
+    await admin.says("halo")
+    await admin.says("language")
+    await admin.says(option="en")
+    assert "Admin commands" in await admin.says("help")
+    preview = await admin.says(f"/close {iso} power outage")
+    assert "Active bookings to be cancelled: 1" in preview and "1. Yes, close" in preview
+    assert "nothing was changed" in await admin.says("no")
+    preview = await admin.says(f"/quota {iso} 0800-1000 0")
+    assert "New passport: stays 40, as 1 seats are booked" in preview
+    done = await admin.says("ya")
+    assert "2 of 3 services changed" in done and "Lost / damaged passport: changed 10 → 0" in done
+    await admin.says(f"/close {iso} power outage")
+    assert "Bookings cancelled: 1" in await admin.says("yes")
+    assert "The day is CLOSED by console:admin: power outage" in await admin.says(f"/stats {iso}")
+    assert "Open " in await admin.says(f"/reopen {iso}")
+    assert "is open for bookings again" in await admin.says("1")
