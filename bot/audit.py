@@ -8,7 +8,22 @@ What an entry may hold: a staff identity as-is (staff identities are configurati
 an applicant's identity only as a pseudonym (:func:`bot.engine.anon`, a phone number is personal
 data); booking ids, days, windows, queue numbers. Never a NIK: :meth:`Audit.record` refuses a
 ``nik`` field and blanks anything in a detail that looks like one (a user may type a NIK as a
-command argument), because this log is kept for months.
+command argument), because this log is kept for months. Dates (2026-12-08) and windows
+(0800-1000) are left alone: side by side they have the digits of a NIK, but they are not one.
+
+What each staff command logs of what was typed, and why:
+
+- ``/stats``, ``/quota``, ``/close``, ``/reopen``: their arguments (days, windows, seat counts,
+  service names, a closure's reason). None of them is about a person; the reason of a closure
+  is a notice to every applicant of the day anyway.
+- ``/checkin``: never its argument. It is a booking code, a credential that admits a person
+  until used, and a mistyped one may be a NIK read off an e-KTP. The booking id (once the code
+  parses) is logged instead.
+- ``/broadcast``: the audience (``day:...``, ``window:...``, ``active``), never the text, which
+  may name people and is kept with the broadcast itself for as long as it needs to be.
+- An applicant who types a staff command: the command name only, under a pseudonym.
+
+Times are stored as UTC milliseconds and printed in the office's time zone with its label.
 """
 
 from __future__ import annotations
@@ -17,7 +32,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, TextIO
 
 import redis.asyncio as aioredis
@@ -39,6 +54,23 @@ MAX_ENTRIES = 100_000
 # Twelve or more digits, maybe grouped by spaces, dots or dashes: possibly a NIK (or a phone
 # number), which a log must not hold either way.
 _NIK_LIKE = re.compile(r"\d(?:[\s.\-]*\d){11,}")
+# A whole word that is a date (2026-12-08) or a window (0800-1000, 08:00-10:00): not personal
+# data, and excluded before looking for NIKs, which would otherwise find 12 digits in
+# "2026-12-08 0800-1000". A window needs its dash: a lone "2345" may be a quarter of a NIK.
+_HOUR = r"(?:[01]\d|2[0-3]):?[0-5]\d"
+_NOT_PERSONAL = re.compile(rf"(?<!\S)(?:\d{{4}}-\d{{2}}-\d{{2}}|{_HOUR}[-\u2013]{_HOUR})(?!\S)")
+
+
+def redact(text: str) -> str:
+    """``text`` with anything shaped like a NIK (or a phone number) blanked, dates and windows
+    kept."""
+    out: list[str] = []
+    start = 0
+    for kept in _NOT_PERSONAL.finditer(text):
+        out += [_NIK_LIKE.sub("[redacted]", text[start : kept.start()]), kept.group()]
+        start = kept.end()
+    out.append(_NIK_LIKE.sub("[redacted]", text[start:]))
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +82,12 @@ class Entry:
     result: str
     details: dict[str, str]
 
-    def line(self) -> str:
+    def line(self, tz: tzinfo = UTC) -> str:
+        """The entry on one line, its time in ``tz`` with the zone's label (WIB, WITA, UTC)."""
+        at = self.at.astimezone(tz)
         extra = " ".join(f"{k}={v}" for k, v in sorted(self.details.items()))
-        return f"{self.at:%Y-%m-%d %H:%M:%S}Z {self.actor} {self.action} {self.result} {extra}"
+        when = f"{at:%Y-%m-%d %H:%M:%S} {at.tzname()}"
+        return f"{when} {self.actor} {self.action} {self.result} {extra}".rstrip()
 
 
 def applicant(identity: str) -> str:
@@ -90,7 +125,7 @@ class Audit:
             if value is not None:
                 # Details can carry what a user typed (a command's arguments): anything shaped
                 # like a NIK is blanked rather than refused, so that a mistyped command is logged.
-                fields += [name, _NIK_LIKE.sub("[redacted]", str(value))]
+                fields += [name, redact(str(value))]
         if result == "ok" and action in BOOKING_ACTIONS:
             BOOKING_EVENTS.labels(BOOKING_ACTIONS[action]).inc()
         return Write(("XADD", self._key, "MAXLEN", "~", MAX_ENTRIES, "*", *fields))
@@ -139,7 +174,7 @@ async def print_audit(settings: Settings, limit: int = 50, out: TextIO | None = 
         if server is not None:
             release_shared_server(server)
     for entry in entries:
-        print(entry.line(), file=out)
+        print(entry.line(office.tz), file=out)
     if not entries:
         print("(the audit log is empty)", file=out)
     return len(entries)

@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     broadcast.add_argument("--text-id", required=True, help="the text in Bahasa Indonesia")
     broadcast.add_argument("--text-en", help="the text in English (default: the Indonesian)")
+    commands.add_parser(
+        "demo-bookings",
+        help="book today's sample applicants in the demo office and print their codes (/checkin)",
+    )
     audit = commands.add_parser("audit", help="print the newest audit log entries")
     audit.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     worker = commands.add_parser("worker", help="run an RQ worker and its scheduler")
@@ -203,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.audit import print_audit
 
             asyncio.run(print_audit(settings, args.limit))
+        elif args.command == "demo-bookings":
+            from bot.demo_bookings import make_demo_bookings
+
+            return asyncio.run(make_demo_bookings(settings))
         elif args.command == "worker":
             from workers.worker import run_worker
 

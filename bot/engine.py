@@ -280,6 +280,9 @@ class Engine:
             return
         if word == "help":
             ctx.say(ctx.t("help"))
+            role = self.app.settings.staff_role(ctx.identity)
+            if role is not None:
+                ctx.say(ctx.t(f"staff.help_{role}"))
             await self._ask(ctx)
             return
         if word == "language":

@@ -69,6 +69,11 @@ class OfficeKeys:
         """Set of days closed by staff."""
         return f"{self.tag}:closed"
 
+    @property
+    def closures(self) -> str:
+        """Hash: day closed by staff -> why and by whom (JSON), kept beside :attr:`closed`."""
+        return f"{self.tag}:closures"
+
 
 class NikKeys:
     """Keys of one NIK (by its keyed hash) across every office, all in the NIK's own slot: the
@@ -96,6 +101,10 @@ class StaffKeys:
     def closed_notice(self, booking_id: str) -> str:
         """Sent-marker of the notice that a booking's day was closed."""
         return f"{self.tag}:closed-notice:{booking_id}"
+
+    def reopened_notice(self, booking_id: str) -> str:
+        """Sent-marker of the notice that a closed day of a cancelled booking opened again."""
+        return f"{self.tag}:reopened-notice:{booking_id}"
 
     def admitted_notice(self, day: str, service: str, account: str) -> str:
         """Sent-marker of the notice that a pre-queued account was admitted."""

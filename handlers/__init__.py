@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.dialog import Steps
-from handlers import booking, broadcast, menu, mine, staff
+from handlers import booking, broadcast, closing, menu, mine, staff
 
 
 def build_steps() -> Steps:
@@ -29,5 +29,6 @@ def build_steps() -> Steps:
         steps.add(step)
     steps.on_reset(booking.release_hold)
     staff.register(steps)
+    closing.register(steps)
     broadcast.register(steps)
     return steps

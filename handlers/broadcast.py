@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from bot.audit import Audit
 from bot.dialog import MENU, Context, Prompt, Reply, Steps
-from bot.errors import ConfigError
+from bot.errors import ConfigError, InvalidInput
 from bot.messages import Option
-from handlers.staff import _allowed, _here, _refuse
+from handlers.staff import _allowed, _here, _refuse, yes_or_no
 
 SAME = "-"
 
 
 async def broadcast(ctx: Context, args: str) -> str | None:
-    allowed = await _allowed(ctx, "broadcast", args, "admin")
-    if not allowed:
-        return None if allowed is None else _here(ctx)
+    if not await _allowed(ctx, "broadcast", args, "admin"):
+        return _here(ctx)
     from workers.broadcasts import find_audience, parse_audience
 
     audience = args.strip()
@@ -27,6 +26,8 @@ async def broadcast(ctx: Context, args: str) -> str | None:
     except (ConfigError, ValueError):
         return await _refuse(ctx, "broadcast", args, "usage_broadcast")
     size = len(await find_audience(ctx.app, audience))
+    if size == 0:
+        return await _refuse(ctx, "broadcast", args, "broadcast_empty", audience=audience)
     ctx.data.update(bc_audience=audience, bc_size=size)
     return "staff.broadcast_id"
 
@@ -67,15 +68,20 @@ class Confirm:
             text_en=ctx.data.get("bc_en", ""),
         )
         options = [Option("send", ctx.t("staff.broadcast_send")), Option("no", ctx.t("common.no"))]
-        return Prompt(text, options)
+        # Free text so that a typed "ya" or "yes" is understood whatever the buttons say.
+        return Prompt(text, options, free_text=True)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
+        choice = reply.option or yes_or_no(reply.text)
+        if choice not in ("send", "yes", "no"):
+            raise InvalidInput("staff.confirm_unclear")
         audience = ctx.data.get("bc_audience", "")
         texts = {"id": ctx.data.get("bc_id", ""), "en": ctx.data.get("bc_en", "")}
         for key in ("bc_audience", "bc_size", "bc_id", "bc_en"):
             ctx.data.pop(key, None)
         audit = Audit.of(ctx.app)
-        if reply.option != "send":
+        if choice == "no":
+            # The text is not logged: it may name people, and the log is kept for months.
             await audit.record(ctx.identity, "broadcast", "abandoned", audience=audience)
             ctx.say(ctx.t("cancelled"))
             return MENU
@@ -83,11 +89,17 @@ class Confirm:
             await audit.record(ctx.identity, "broadcast", "refused", reason="no_queue")
             ctx.say(ctx.t("staff.broadcast_no_queue"))
             return MENU
-        from workers.broadcasts import create_broadcast
+        from workers.broadcasts import EmptyAudience, create_broadcast
 
-        broadcast_id = await create_broadcast(
-            ctx.app, ctx.app.queue, audience=audience, texts=texts, starter=ctx.identity
-        )
+        try:
+            broadcast_id = await create_broadcast(
+                ctx.app, ctx.app.queue, audience=audience, texts=texts, starter=ctx.identity
+            )
+        except EmptyAudience:
+            # Everyone in it cancelled (or was checked in) since the preview.
+            await audit.record(ctx.identity, "broadcast", "refused", reason="empty")
+            ctx.say(ctx.t("staff.broadcast_empty", audience=audience))
+            return MENU
         await audit.record(
             ctx.identity, "broadcast", "started", audience=audience, broadcast=broadcast_id
         )

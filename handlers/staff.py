@@ -1,23 +1,32 @@
-"""Staff commands, on every channel: /stats, /quota, /close, /checkin.
+"""Staff commands, on every channel: /stats, /quota, /checkin here; /close and /reopen in
+:mod:`handlers.closing`; /broadcast in :mod:`handlers.broadcast`.
 
-A command from an identity that is not staff (or not staff enough) returns None, so the engine
-treats the message exactly like any other text an applicant types; the attempt is audited as
-denied. Every command's outcome, refusals included, goes to the audit log (:mod:`bot.audit`).
+A command from an identity that is not staff is answered with a note that this identity is not
+staff (on the console, with how to make it staff: the role lives in ``ANTREAN_STAFF``, which every
+process reads for itself); the attempt is audited as denied. Every command's outcome, refusals
+included, goes to the audit log (:mod:`bot.audit`).
+
+A command that changes much (closing or reopening a day, a quota for every service) first shows
+what it would do and waits for a yes in :class:`ConfirmStaffAction`; the pending action lives in
+the session's data, so a "no", *batal* or *menu* drops it, and each outcome is audited.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from bot.audit import Audit, applicant
 from bot.codes import BookingCodes
-from bot.counter import CheckInRefused, Counter, NikRegistry
-from bot.dialog import MENU, Context, Steps
-from bot.errors import BelowBooked, InvalidInput
+from bot.counter import CheckInRefused, Counter, NikRegistry, QuotaChange
+from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
+from bot.errors import InvalidInput
+from bot.messages import Option
 from bot.office import Service, Window
+from bot.text import fold
 from handlers.common import format_day
 
 log = logging.getLogger(__name__)
@@ -35,14 +44,18 @@ def counter_of(ctx: Context) -> Counter:
     return Counter(ctx.app.redis, ctx.office, ctx.seats, ctx.app.clock)
 
 
-async def _allowed(ctx: Context, command: str, args: str, need: str) -> bool | None:
-    """True to go on; None when the command must fall through (not staff); False when staff
-    lacks the role (they were told)."""
+async def _allowed(ctx: Context, command: str, args: str, need: str) -> bool:
+    """True to go on; False when the user may not use the command (they were told why)."""
     role = role_of(ctx)
     audit = Audit.of(ctx.app)
     if role is None:
+        # No arguments in this entry: what an applicant types is theirs, not the office's.
         await audit.record(applicant(ctx.identity), command, "denied", reason="not_staff")
-        return None
+        ctx.say(ctx.t("staff.not_staff", command=command))
+        if ctx.channel == "console":
+            # Only a console user can be the person who starts the process.
+            ctx.say(ctx.t("staff.not_staff_console", identity=ctx.identity))
+        return False
     if ROLES[role] < ROLES[need]:
         await audit.record(ctx.identity, command, "denied", reason=f"needs_{need}", args=args)
         ctx.say(ctx.t("staff.admin_only", command=command))
@@ -56,8 +69,20 @@ def _here(ctx: Context) -> str:
     return ctx.session.step or MENU
 
 
-async def _refuse(ctx: Context, command: str, args: str, key: str, **params: Any) -> str:
-    await Audit.of(ctx.app).record(ctx.identity, command, "refused", reason=key, args=args)
+async def _refuse(
+    ctx: Context,
+    command: str,
+    args: str | None,
+    key: str,
+    *,
+    logged: dict[str, Any] | None = None,
+    **params: Any,
+) -> str:
+    """Say why a command was refused and audit it with its arguments (``None``: not logged)
+    and ``logged`` details."""
+    await Audit.of(ctx.app).record(
+        ctx.identity, command, "refused", reason=key, args=args, **(logged or {})
+    )
     ctx.say(ctx.t(f"staff.{key}", **params))
     return _here(ctx)
 
@@ -77,18 +102,128 @@ def _find_window(ctx: Context, day: date, value: str) -> Window | None:
     return None
 
 
-def _find_service(ctx: Context, value: str) -> Service | None:
-    wanted = value.casefold()
-    for service in ctx.office.services:
-        if wanted in (service.id, service.prefix.casefold()):
+def find_service(ctx: Context, value: str) -> Service | None:
+    """A service by its id, its prefix letter or its name in either language (any case), or
+    by the start of a name when only one service's name starts so."""
+    wanted = fold(value)
+    services = ctx.office.services
+    for service in services:
+        if wanted in (service.id, fold(service.prefix), *(fold(n) for n in service.names.values())):
             return service
+    starts = [s for s in services if any(fold(n).startswith(wanted) for n in s.names.values())]
+    return starts[0] if len(starts) == 1 and wanted else None
+
+
+def _services_list(ctx: Context) -> str:
+    return ", ".join(f"{s.prefix} ({s.name(ctx.locale)})" for s in ctx.office.services)
+
+
+# -- confirmation ----------------------------------------------------------------------------
+
+PENDING = "staff_pending"
+# Typed answers to a confirmation, in both languages (buttons and their numbers work too).
+YES_WORDS = frozenset({"ya", "y", "iya", "yes", "ok", "oke", "setuju", "lanjut"})
+NO_WORDS = frozenset({"tidak", "tdk", "t", "no", "n", "nggak", "gak", "enggak", "jangan"})
+
+
+def yes_or_no(text: str) -> str | None:
+    """ "yes", "no", or None for a typed answer that is neither."""
+    word = fold(text).strip(" !.")
+    if word in YES_WORDS:
+        return "yes"
+    if word in NO_WORDS:
+        return "no"
     return None
 
 
+Pending = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmable:
+    """A staff action that waits for a yes: ``preview`` says what it would do (asked again
+    before each answer, so it is current), ``apply`` does it and says what it did."""
+
+    command: str
+    preview: Callable[[Context, Pending], Awaitable[str]]
+    apply: Callable[[Context, Pending], Awaitable[None]]
+    yes_key: str
+
+
+CONFIRMABLE: dict[str, Confirmable] = {}
+
+
+def confirmable(action: Confirmable) -> Confirmable:
+    CONFIRMABLE[action.command] = action
+    return action
+
+
+async def ask_to_confirm(ctx: Context, command: str, **params: Any) -> str:
+    """Keep ``params`` as the pending action and ask for the confirmation (preview first)."""
+    back = _here(ctx)
+    if back == ConfirmStaffAction.name:  # a new action replaces the one waiting
+        back = str((ctx.data.get(PENDING) or {}).get("back", MENU))
+    ctx.data[PENDING] = {"command": command, "back": back, **params}
+    await Audit.of(ctx.app).record(ctx.identity, command, "previewed", **params)
+    return ConfirmStaffAction.name
+
+
+def _details(pending: Pending) -> dict[str, Any]:
+    return {k: v for k, v in pending.items() if k not in ("command", "back")}
+
+
+class ConfirmStaffAction:
+    name = "staff.confirm"
+
+    async def ask(self, ctx: Context) -> Prompt:
+        pending = ctx.data.get(PENDING)
+        action = CONFIRMABLE.get(pending.get("command", "")) if pending else None
+        if pending is None or action is None:
+            ctx.data.pop(PENDING, None)
+            raise Goto(MENU)
+        options = [Option("yes", ctx.t(action.yes_key)), Option("no", ctx.t("staff.confirm_no"))]
+        # Free text so that "yes" and "ya" are understood whatever the buttons say.
+        return Prompt(await action.preview(ctx, pending), options, free_text=True)
+
+    async def answer(self, ctx: Context, reply: Reply) -> str:
+        pending = ctx.data.get(PENDING)
+        action = CONFIRMABLE.get(pending.get("command", "")) if pending else None
+        if pending is None or action is None:
+            return MENU
+        choice = reply.option or yes_or_no(reply.text)
+        if choice not in ("yes", "no"):
+            raise InvalidInput("staff.confirm_unclear")
+        ctx.data.pop(PENDING, None)
+        back = str(pending.get("back") or MENU)
+        if choice == "no":
+            await Audit.of(ctx.app).record(
+                ctx.identity, action.command, "cancelled", how="no", **_details(pending)
+            )
+            ctx.say(ctx.t("staff.not_done"))
+            return back
+        await action.apply(ctx, pending)
+        return back
+
+
+async def _drop_pending(ctx: Context) -> None:
+    """*batal*, *menu* (or an error) while a staff action waits: it is dropped, and audited."""
+    pending = ctx.data.pop(PENDING, None)
+    if pending and pending.get("command") in CONFIRMABLE:
+        await Audit.of(ctx.app).record(
+            ctx.identity, str(pending["command"]), "cancelled", how="word", **_details(pending)
+        )
+    if "bc_audience" in ctx.data:  # a broadcast being written (handlers/broadcast.py)
+        await Audit.of(ctx.app).record(
+            ctx.identity, "broadcast", "cancelled", how="word", audience=ctx.data["bc_audience"]
+        )
+
+
+# -- /stats ----------------------------------------------------------------------------------
+
+
 async def stats(ctx: Context, args: str) -> str | None:
-    allowed = await _allowed(ctx, "stats", args, "officer")
-    if not allowed:
-        return None if allowed is None else _here(ctx)
+    if not await _allowed(ctx, "stats", args, "officer"):
+        return _here(ctx)
     parts = args.split()
     if len(parts) > 1:
         return await _refuse(ctx, "stats", args, "usage_stats")
@@ -97,37 +232,66 @@ async def stats(ctx: Context, args: str) -> str | None:
     if day is None:
         return await _refuse(ctx, "stats", args, "bad_day", value=parts[0])
     lines = [ctx.t("staff.stats_head", day=format_day(ctx, day))]
-    if await ctx.seats.is_closed(day) or ctx.office.closure(day) is not None:
-        lines.append(ctx.t("staff.stats_closed"))
-    rows = await counter_of(ctx).stats(day)
-    if not rows:
-        lines.append(ctx.t("staff.stats_none"))
-    for service in ctx.office.services:
-        lines.append(f"*{service.name(ctx.locale)}*")
-        for row in (r for r in rows if r.service == service.id):
-            window = ctx.office.window(day, row.window)
-            lines.append(
-                ctx.t(
-                    "staff.stats_line",
-                    window=window.label if window else row.window,
-                    capacity=row.capacity,
-                    booked=row.booked,
-                    held=row.held,
-                    checked_in=row.checked_in,
-                    no_show=row.no_show,
+    counter = counter_of(ctx)
+    closure = await counter.closure(day)
+    if closure is not None:
+        lines.append(await _closed_day_stats(ctx, counter, day, closure.reason, closure.by))
+    elif (why := ctx.office.closure(day)) is not None:
+        if why.startswith("holiday:"):
+            holiday = ctx.office.holiday_name(day, ctx.locale) or why.partition(":")[2]
+            lines.append(ctx.t("staff.stats_holiday", holiday=holiday))
+        else:
+            lines.append(ctx.t(f"staff.stats_{why}"))
+    else:
+        rows = await counter.stats(day)
+        for service in ctx.office.services:
+            lines.append(f"*{service.name(ctx.locale)}*")
+            for row in (r for r in rows if r.service == service.id):
+                window = ctx.office.window(day, row.window)
+                lines.append(
+                    ctx.t(
+                        "staff.stats_line",
+                        window=window.label if window else row.window,
+                        capacity=row.capacity,
+                        booked=row.booked,
+                        held=row.held,
+                        checked_in=row.checked_in,
+                        no_show=row.no_show,
+                    )
                 )
-            )
     ctx.say("\n".join(lines))
     await Audit.of(ctx.app).record(ctx.identity, "stats", "ok", day=day.isoformat())
     return _here(ctx)
 
 
+async def _closed_day_stats(ctx: Context, counter: Counter, day: date, reason: str, by: str) -> str:
+    cancelled = active = 0
+    async for _, fields in counter.bookings_of(day):
+        if fields.get("status") == "cancelled" and "closed" in fields:
+            cancelled += 1
+        elif fields.get("status") == "active":
+            active += 1
+    text = ctx.t(
+        "staff.stats_closed",
+        reason=reason or "-",
+        by=by or "-",
+        cancelled=cancelled,
+        iso=day.isoformat(),
+    )
+    if active:
+        # A close that stopped half-way (a crash): repeating it finishes the job.
+        text += "\n" + ctx.t("staff.stats_closed_active", active=active, iso=day.isoformat())
+    return text
+
+
+# -- /quota ----------------------------------------------------------------------------------
+
+
 async def quota(ctx: Context, args: str) -> str | None:
-    allowed = await _allowed(ctx, "quota", args, "admin")
-    if not allowed:
-        return None if allowed is None else _here(ctx)
+    if not await _allowed(ctx, "quota", args, "admin"):
+        return _here(ctx)
     parts = args.split()
-    if len(parts) not in (3, 4):
+    if len(parts) < 3:
         return await _refuse(ctx, "quota", args, "usage_quota")
     day = _parse_day(parts[0])
     if day is None:
@@ -144,155 +308,159 @@ async def quota(ctx: Context, args: str) -> str | None:
         seats = -1
     if not 0 <= seats <= MAX_SEATS:
         return await _refuse(ctx, "quota", args, "bad_seats", value=parts[2], limit=MAX_SEATS)
+    if len(parts) == 3:
+        # Every service at once changes much: show what it would do and ask first.
+        return await ask_to_confirm(
+            ctx, "quota", day=day.isoformat(), window=window.id, capacity=seats
+        )
+    named = " ".join(parts[3:])
+    service = find_service(ctx, named)
+    if service is None:
+        return await _refuse(
+            ctx, "quota", args, "unknown_service", value=named, services=_services_list(ctx)
+        )
+    await _set_quota(ctx, day, window, seats, [service])
+    return _here(ctx)
+
+
+async def _preview_quota(ctx: Context, pending: Pending) -> str:
+    day = date.fromisoformat(pending["day"])
+    window = ctx.office.window(day, pending["window"])
+    if window is None:  # the office file changed since the command
+        raise Goto(MENU)
+    seats = int(pending["capacity"])
     services = ctx.office.services
-    if len(parts) == 4:
-        service = _find_service(ctx, parts[3])
-        if service is None:
-            ids = ", ".join(s.id for s in ctx.office.services)
-            return await _refuse(
-                ctx, "quota", args, "unknown_service", value=parts[3], services=ids
-            )
-        services = [service]
-    audit = Audit.of(ctx.app)
-    for service in services:
-        name = service.name(ctx.locale)
-        try:
-            seats_now = await ctx.seats.set_capacity(
-                day=day, service=service.id, window=window.id, capacity=seats
-            )
-        except BelowBooked as exc:
-            booked = exc.details.get("booked", 0)
-            await audit.record(
-                ctx.identity,
-                "quota",
-                "refused",
-                reason="below_booked",
-                args=args,
-                service=service.id,
-            )
-            ctx.say(ctx.t("staff.quota_below", service=name, window=window.label, booked=booked))
-            continue
-        await audit.record(
-            ctx.identity,
-            "quota",
-            "ok",
-            day=day.isoformat(),
-            window=window.id,
-            service=service.id,
-            capacity=seats,
-        )
-        ctx.say(
-            ctx.t(
-                "staff.quota_set",
-                service=name,
-                day=format_day(ctx, day),
-                window=window.label,
-                capacity=seats_now.capacity,
-                booked=seats_now.booked,
-                held=seats_now.held,
-            )
-        )
-    return _here(ctx)
-
-
-async def close(ctx: Context, args: str) -> str | None:
-    allowed = await _allowed(ctx, "close", args, "admin")
-    if not allowed:
-        return None if allowed is None else _here(ctx)
-    first, _, reason = args.partition(" ")
-    reason = reason.strip()
-    if not first or not reason:
-        return await _refuse(ctx, "close", args, "usage_close")
-    day = _parse_day(first)
-    if day is None:
-        return await _refuse(ctx, "close", args, "bad_day", value=first)
-    if day < ctx.office.local_today(ctx.now()):
-        return await _refuse(ctx, "close", args, "past_day", day=format_day(ctx, day))
-    count = await close_day(ctx, day, reason)
-    ctx.say(ctx.t("staff.closed", day=format_day(ctx, day), count=count))
-    return _here(ctx)
-
-
-async def close_day(ctx: Context, day: date, reason: str) -> int:
-    """Close ``day`` to new bookings, cancel its active bookings and have the applicants told.
-
-    Closing first means no booking can slip in while the existing ones are cancelled. Running it
-    again cancels what is left and changes nothing else, so a half-done close is finished by
-    repeating the command.
-    """
-    app = ctx.app
-    await ctx.seats.close_day(day)
-    counter = counter_of(ctx)
-    registry = NikRegistry(app.redis, app.clock)
-    audit = Audit.of(app)
-    await audit.record(ctx.identity, "close", "ok", day=day.isoformat(), reason=reason)
-    count = 0
-    async for booking_id, fields in counter.bookings_of(day):
-        if fields.get("status") != "active":
-            continue
-        booking = await counter.cancel_for_closure(booking_id, day, reason)
-        if booking is None:
-            continue
-        count += 1
-        await registry.release(booking.nik_hash, booking.office, booking.id)
-        await app.events.cancelled(booking)
-        await audit.record(
-            applicant(booking.account),
-            "cancelled",
-            "ok",
-            booking=booking.id,
-            day=booking.day.isoformat(),
-            by=ctx.identity,
-            why="day_closed",
-        )
-    await _enqueue_notices(ctx, day, reason)
-    return count
-
-
-async def _enqueue_notices(ctx: Context, day: date, reason: str) -> None:
-    """Queue the job that tells the applicants (workers/dayend.py).
-
-    A process without a queue (most tests) leaves the notices to a later run of
-    ``workers.dayend.notify_closed``, which is safe since the job sends each notice at most once.
-    """
-    queue = ctx.app.queue
-    if queue is None:
-        log.warning("no job queue: closure notices for %s wait for notify_closed", day)
-        return
-    await asyncio.to_thread(
-        queue.enqueue,
-        "workers.dayend.notify_closed",
-        ctx.office.id,
-        day.isoformat(),
-        reason,
-        job_id=f"closed-{ctx.office.id}-{day.isoformat()}",
-        result_ttl=7 * 24 * 3600,
-        failure_ttl=30 * 24 * 3600,
-        description=f"tell applicants that {day} is closed",
+    # The same script as the change, without writing: the preview cannot disagree with it.
+    changes = await counter_of(ctx).set_quota(
+        day, window.id, seats, [s.id for s in services], dry_run=True
     )
+    lines = [
+        ctx.t(
+            "staff.quota_preview",
+            day=format_day(ctx, day),
+            window=window.label,
+            seats=seats,
+            n=len(services),
+        )
+    ]
+    for change in changes:
+        lines.append(
+            ctx.t(
+                f"staff.quota_would_{change.outcome}",
+                service=_service_name(ctx, change.service),
+                before=change.before,
+                capacity=seats,
+                booked=change.booked,
+            )
+        )
+    lines.append(
+        ctx.t(
+            "staff.quota_one_service",
+            iso=day.isoformat(),
+            window=window.id,
+            seats=seats,
+            prefix=services[0].prefix,
+        )
+    )
+    return "\n".join(lines)
+
+
+async def _apply_quota(ctx: Context, pending: Pending) -> None:
+    day = date.fromisoformat(pending["day"])
+    window = ctx.office.window(day, pending["window"])
+    if window is None:  # the office file changed in between
+        ctx.say(ctx.t("staff.not_done"))
+        return
+    await _set_quota(ctx, day, window, int(pending["capacity"]), list(ctx.office.services))
+
+
+async def _set_quota(
+    ctx: Context, day: date, window: Window, seats: int, services: list[Service]
+) -> list[QuotaChange]:
+    """Set the capacity in one script and say exactly what changed and what did not."""
+    changes = await counter_of(ctx).set_quota(day, window.id, seats, [s.id for s in services])
+    changed = [c for c in changes if c.outcome == "set"]
+    lines = [
+        ctx.t(
+            "staff.quota_done",
+            day=format_day(ctx, day),
+            window=window.label,
+            changed=len(changed),
+            n=len(changes),
+        )
+    ]
+    for change in changes:
+        lines.append(
+            ctx.t(
+                f"staff.quota_{change.outcome}",
+                service=_service_name(ctx, change.service),
+                before=change.before,
+                capacity=seats,
+                booked=change.booked,
+                held=change.held,
+            )
+        )
+    ctx.say("\n".join(lines))
+
+    def ids(outcome: str) -> str | None:
+        return ",".join(c.service for c in changes if c.outcome == outcome) or None
+
+    await Audit.of(ctx.app).record(
+        ctx.identity,
+        "quota",
+        "ok" if changed else "unchanged",
+        day=day.isoformat(),
+        window=window.id,
+        capacity=seats,
+        changed=ids("set"),
+        same=ids("same"),
+        below_booked=ids("below"),
+    )
+    return changes
+
+
+def _service_name(ctx: Context, service_id: str) -> str:
+    service = ctx.office.service(service_id)
+    return service.name(ctx.locale) if service else service_id
+
+
+# -- /checkin --------------------------------------------------------------------------------
 
 
 async def checkin(ctx: Context, args: str) -> str | None:
-    allowed = await _allowed(ctx, "checkin", args, "officer")
-    if not allowed:
-        return None if allowed is None else _here(ctx)
+    if not await _allowed(ctx, "checkin", args, "officer"):
+        return _here(ctx)
+    # The argument is a booking code, a credential that admits a person; a mistyped one may be
+    # a NIK. Neither goes to the log: the booking id (once the code parses) says enough.
     if not args.strip():
-        return await _refuse(ctx, "checkin", args, "usage_checkin")
+        return await _refuse(ctx, "checkin", None, "usage_checkin")
     try:
         booking_id = BookingCodes.booking_id_of(args)
     except InvalidInput:
-        return await _refuse(ctx, "checkin", args, "checkin_format")
+        return await _refuse(ctx, "checkin", None, "checkin_format")
     booking = await ctx.seats.get(booking_id)
     if booking is None:
-        return await _refuse(ctx, "checkin", args, "checkin_not_found")
+        return await _refuse(
+            ctx, "checkin", None, "checkin_not_found", logged={"booking": booking_id}
+        )
     if not ctx.app.codes.verify(args, ctx.office.id, booking.nik_hash):
-        return await _refuse(ctx, "checkin", args, "checkin_forged")
+        return await _refuse(ctx, "checkin", None, "checkin_forged", logged={"booking": booking_id})
     try:
         done = await counter_of(ctx).check_in(booking_id, staff=ctx.identity)
     except CheckInRefused as exc:
         seen = exc.booking or booking
-        params: dict[str, Any] = {"day": format_day(ctx, seen.day), "status": seen.status}
-        return await _refuse(ctx, "checkin", args, f"checkin_{exc.reason}", **params)
+        params: dict[str, Any] = {
+            "day": format_day(ctx, seen.day),
+            "status": ctx.t(f"staff.status_{seen.status}"),
+        }
+        return await _refuse(
+            ctx,
+            "checkin",
+            None,
+            f"checkin_{exc.reason}",
+            logged={"booking": booking_id},
+            **params,
+        )
     await NikRegistry(ctx.app.redis, ctx.app.clock).release(done.nik_hash, done.office, done.id)
     audit = Audit.of(ctx.app)
     await audit.record(ctx.identity, "checkin", "ok", booking=done.id, number=done.queue_number)
@@ -308,5 +476,7 @@ async def checkin(ctx: Context, args: str) -> str | None:
 def register(steps: Steps) -> None:
     steps.command("stats", stats)
     steps.command("quota", quota)
-    steps.command("close", close)
     steps.command("checkin", checkin)
+    steps.add(ConfirmStaffAction())
+    steps.on_reset(_drop_pending)
+    confirmable(Confirmable("quota", _preview_quota, _apply_quota, "staff.quota_yes"))

@@ -194,6 +194,10 @@ class Recipient:
     locale: str
 
 
+class EmptyAudience(ConfigError):
+    """Nobody has an active booking in the audience: the broadcast is refused."""
+
+
 # -- audience -----------------------------------------------------------------------------------
 
 
@@ -303,7 +307,9 @@ async def create_broadcast(
     broadcast_id: str | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> str:
-    """Find the audience, record the broadcast and enqueue its batches; return its id."""
+    """Find the audience, record the broadcast and enqueue its batches; return its id.
+
+    Raises :class:`EmptyAudience` when nobody is in the audience."""
     if not any(texts.get(lang, "").strip() for lang in LANGUAGES):
         raise ConfigError("a broadcast needs a text in at least one of: id, en")
     bid = broadcast_id or secrets.token_hex(6)
@@ -311,6 +317,9 @@ async def create_broadcast(
         await find_audience(app, audience),
         {"telegram": app.settings.telegram_rate, "whatsapp": app.settings.whatsapp_rate},
     )
+    if not recipients:
+        # Most likely a mistyped day or window: say so rather than report a finished broadcast.
+        raise EmptyAudience(f"no active booking matches audience {audience!r}: nothing was sent")
     batches = [
         recipients[i : i + batch_size] for i in range(0, len(recipients), max(1, batch_size))
     ]

@@ -2,6 +2,8 @@
 
 - :func:`notify_closed`: after ``/close``, tell every applicant whose booking was cancelled, in
   their language, with a button that starts a new booking (option ``book`` of the main menu).
+- :func:`notify_reopened`: after ``/reopen``, tell the same applicants that the day is open again
+  and that they can book again (their cancelled bookings stay cancelled).
 - :func:`run_dayend`: after a day, mark its bookings that were never checked in as no-shows and
   record a strike against each NIK (two within 30 days block the NIK for 14 days).
 - :func:`announce_release`: at a day's opening, admit its pre-queue and tell those admitted.
@@ -132,6 +134,42 @@ async def notify_closed_core(
     return tally
 
 
+async def notify_reopened_core(
+    app: App, channels: Mapping[str, Channel], day: date
+) -> dict[str, int]:
+    """Tell each applicant whose booking of ``day`` a closure cancelled that the day is open
+    again, once; nothing while the day is closed (again)."""
+    counter = Counter(app.redis, app.office, app.seats, app.clock)
+    if await counter.closure(day) is not None:
+        return {"closed": 1}
+    keys = StaffKeys(app.office.id)
+    tally: dict[str, int] = {}
+    async for booking_id, fields in counter.bookings_of(day):
+        if fields.get("status") != "cancelled" or "closed" not in fields:
+            continue
+        locale = fields.get("locale") if fields.get("locale") in ("id", "en") else None
+        locale = locale or app.settings.default_locale
+        text = app.catalog.t(
+            locale,
+            "closure.reopened",
+            office=app.office.name,
+            day=app.catalog.format_day(locale, day),
+            number=f"{fields['prefix']}-{int(fields['number']):03d}",
+        )
+        button = Option("book", app.catalog.t(locale, "closure.book_again"))
+        outcome = await _send(
+            app,
+            channels,
+            fields["account"],
+            keys.reopened_notice(booking_id),
+            [Choices(text, (button,))],
+            text,
+            locale,
+        )
+        tally[outcome] = tally.get(outcome, 0) + 1
+    return tally
+
+
 async def dayend_core(app: App, day: date) -> dict[str, int]:
     """Mark ``day``'s bookings never checked in as no-shows and strike their NIKs.
 
@@ -223,6 +261,19 @@ def notify_closed(office_id: str, day: str, reason: str) -> str:
 
     tally = runtime.run(job())
     return f"closure notices for {office_id} {day}: {tally}"
+
+
+def notify_reopened(office_id: str, day: str) -> str:
+    """RQ job for ``/reopen``."""
+    runtime = Runtime.get()
+    app = runtime.app()
+
+    async def job() -> dict[str, int]:
+        channels = await runtime.channels()
+        return await notify_reopened_core(app, channels, date.fromisoformat(day))
+
+    tally = runtime.run(job())
+    return f"reopening notices for {office_id} {day}: {tally}"
 
 
 def run_dayend(office_id: str, day: str | None = None) -> str:

@@ -21,8 +21,14 @@ from bot.embedded import RedisServer
 from bot.engine import Engine
 from bot.seats import Booking
 from handlers import build_steps
-from tests.channels.drivers.telegram import TelegramDriver, callback_update, open_channel
+from tests.channels.drivers.telegram import (
+    TelegramDriver,
+    callback_update,
+    open_channel,
+    text_update,
+)
 from tests.support import NIK_MAN, Recorder, User, confirm_booking, make_app
+from workers.broadcasts import EmptyAudience, create_broadcast
 from workers.dayend import notify_closed_core
 
 STAFF = "console:admin=admin,console:desk=officer,telegram:5550001=admin"
@@ -62,14 +68,18 @@ async def audit_actions(app: App) -> list[tuple[str, str, str]]:
     return [(e.actor, e.action, e.result) for e in await Audit.of(app).latest(100)]
 
 
-async def test_an_applicant_typing_a_staff_command_gets_the_unknown_word_reply(
+async def test_an_applicant_typing_a_staff_command_is_told_it_is_not_staff(
     office: Office,
 ) -> None:
     applicant = office.user("1001")
     await applicant.says("halo")
-    unknown = await applicant.says("/whatever")
     for command in ("/stats", "/quota 2030-03-19 0800-1000 5", "/close 2030-03-19 x", "/checkin X"):
-        assert await applicant.says(command) == unknown
+        reply = await applicant.says(command)
+        name = command.split()[0]
+        assert f"{name} adalah perintah petugas" in reply and "bukan petugas" in reply
+        # On the console the person at the keyboard started the process: say how.
+        assert "ANTREAN_STAFF=console:1001=admin" in reply
+        assert "Mohon pilih" not in reply and "Apa yang ingin Anda lakukan?" in reply
     denied = [a for a in await audit_actions(office.app) if a[2] == "denied"]
     assert {a[1] for a in denied} == {"stats", "quota", "close", "checkin"}
     assert all(a[0].startswith("user:") and "1001" not in a[0] for a in denied)
@@ -84,21 +94,130 @@ async def test_stats_and_quota_on_the_console(office: Office) -> None:
     assert "booked 1" in stats.replace("dipesan 1", "booked 1") and "0800" not in stats
     assert "08:00" in stats
     done = await admin.says(f"/quota {day} 08:00 25 {booking.service}")
-    assert "25" in done
+    assert "Paspor baru: diubah 40 → 25" in done and "1 dari 1 layanan diubah" in done
     [seats] = await office.app.seats.availability(
         [(booking.day, booking.service, {"0800-1000": 0})]
     )
     assert seats["0800-1000"].capacity == 25
     below = await admin.says(f"/quota {day} 0800-1000 0 {booking.service}")
-    assert "1 kursi" in below and "Tidak ada yang diubah" in below
-    assert "Cara pakai" in await admin.says("/quota")
+    assert "Paspor baru: tidak diubah, tetap 25: sudah 1 kursi dipesan" in below
+    assert "0 dari 1 layanan diubah" in below
+    assert "sudah 25" in await admin.says(f"/quota {day} 0800-1000 25 A")
+    usage = await admin.says("/quota")
+    assert "Cara pakai" in usage and "tanpa LAYANAN semua layanan" in usage
     assert "sudah lewat" in await admin.says("/quota 2030-03-01 0800-1000 5")
     assert "Tidak ada jam" in await admin.says(f"/quota {day} 0700 5")
     assert "bilangan bulat" in await admin.says(f"/quota {day} 0800-1000 -3")
     assert "bukan tanggal" in await admin.says("/stats tomorrow")
     actions = await audit_actions(office.app)
     assert ("console:admin", "quota", "ok") in actions
-    assert actions.count(("console:admin", "quota", "refused")) == 5
+    assert actions.count(("console:admin", "quota", "refused")) == 4
+    assert actions.count(("console:admin", "quota", "unchanged")) == 2
+
+
+async def test_quota_for_every_service_previews_and_waits_for_a_yes(office: Office) -> None:
+    app = office.app
+    admin = office.user("admin")
+    await admin.says("halo")
+    booking = await book(app, "telegram:77", "a" * 32)
+    day, iso = booking.day, booking.day.isoformat()
+    window = app.office.windows(day)[0]
+
+    async def capacities() -> list[int]:
+        requests = [(day, s.id, {window.id: window.capacity(s.id)}) for s in app.office.services]
+        return [s[window.id].capacity for s in await app.seats.availability(requests)]
+
+    assert await capacities() == [40, 40, 10]
+    renewal = "Penggantian paspor (habis berlaku / halaman penuh)"
+    assert "sudah 40" in await admin.says(f"/quota {iso} 0800-1000 40 {renewal}")
+    preview = await admin.says(f"/quota {iso} 0800-1000 0")
+    assert "SEMUA 3 layanan" in preview
+    assert "Paspor baru: tetap 40, karena sudah 1 kursi dipesan" in preview
+    assert "Penggantian paspor (habis berlaku / halaman penuh): 40 → 0" in preview
+    assert "Paspor hilang / rusak: 10 → 0" in preview
+    assert "1. Ya, ubah" in preview and "2. Tidak, batalkan" in preview
+    assert await capacities() == [40, 40, 10]  # nothing before the yes
+    assert "tidak ada yang diubah" in await admin.says("tidak")
+    assert await capacities() == [40, 40, 10]
+    await admin.says(f"/quota {iso} 0800-1000 0")
+    assert "Jawab *ya* atau *tidak*" in await admin.says("mungkin")
+    done = await admin.says("yes")
+    assert "2 dari 3 layanan diubah" in done
+    assert "Paspor baru: tidak diubah, tetap 40: sudah 1 kursi dipesan" in done
+    assert "Paspor hilang / rusak: diubah 10 → 0" in done
+    assert "Apa yang ingin Anda lakukan?" in done
+    assert await capacities() == [40, 0, 0]
+    actions = [a for a in await audit_actions(app) if a[1] == "quota"]
+    assert ("console:admin", "quota", "previewed") in actions
+    assert ("console:admin", "quota", "cancelled") in actions
+    assert ("console:admin", "quota", "ok") in actions
+    # Dropped by "batal" at the preview: nothing changes, and the log says so.
+    await admin.says(f"/quota {iso} 0800-1000 7")
+    await admin.says("batal")
+    assert await capacities() == [40, 0, 0]
+    [entry] = [e for e in await Audit.of(app).latest(100) if e.details.get("how") == "word"]
+    assert (entry.action, entry.result, entry.details["capacity"]) == ("quota", "cancelled", "7")
+
+
+@pytest.mark.parametrize(
+    "named", ["C", "c", "paspor-hilang-rusak", "Paspor hilang / rusak", "LOST / DAMAGED PASSPORT"]
+)
+async def test_quota_takes_a_service_by_prefix_id_or_name(office: Office, named: str) -> None:
+    app = office.app
+    admin = office.user("admin")
+    await admin.says("halo")
+    day = app.office.bookable_days(app.clock.now())[0]
+    done = await admin.says(f"/quota {day.isoformat()} 0800-1000 12 {named}")
+    assert "Paspor hilang / rusak: diubah 10 → 12" in done
+    assert "Paspor baru" not in done
+
+
+async def test_quota_names_a_service_by_the_unique_start_of_its_name(office: Office) -> None:
+    admin = office.user("admin")
+    await admin.says("halo")
+    day = office.app.office.bookable_days(office.app.clock.now())[0].isoformat()
+    assert "Penggantian paspor" in await admin.says(f"/quota {day} 0800-1000 12 penggantian")
+    unknown = await admin.says(f"/quota {day} 0800-1000 12 paspor")  # two names start so
+    assert "Tidak ada layanan “paspor”" in unknown and "A (Paspor baru)" in unknown
+
+
+async def test_help_lists_the_commands_of_the_role(office: Office) -> None:
+    admin, desk, applicant = office.user("admin"), office.user("desk"), office.user("1001")
+    for user in (admin, desk, applicant):
+        await user.says("halo")
+    for_admin = await admin.says("bantuan")
+    assert all(c in for_admin for c in ("/close", "/reopen", "/quota", "/broadcast", "/stats"))
+    for_desk = await desk.says("/help")
+    assert "/checkin" in for_desk and "/stats" in for_desk and "/close" not in for_desk
+    assert "/" not in (await applicant.says("bantuan")).split("\n\n")[0]
+
+
+async def test_quota_for_every_service_over_telegram(
+    telegram: tuple[TelegramDriver, App],
+) -> None:
+    driver, app = telegram
+    day = app.office.bookable_days(app.clock.now())[0]
+    await driver.type("halo")
+    seen = await driver.type(f"/quota {day.isoformat()} 0800-1000 25")
+    assert "SEMUA 3 layanan" in seen.all_text and "Paspor hilang / rusak: 10 → 25" in seen.all_text
+    assert seen.options == ["Ya, ubah", "Tidak, batalkan"]
+    assert "tidak ada yang diubah" in (await driver.choose(2)).all_text
+    await driver.type(f"/quota {day.isoformat()} 0800-1000 25")
+    done = (await driver.choose(1)).all_text
+    assert "3 dari 3 layanan diubah" in done and "diubah 10 → 25" in done
+    # A chat that is not staff is told so, without the console's hint.
+    await driver.deliver(text_update("halo", chat_id=9009))
+    seen = await driver.deliver(text_update("/quota 2030-03-19 0800-1000 5", chat_id=9009))
+    assert "bukan petugas" in seen.all_text and "ANTREAN_STAFF" not in seen.all_text
+
+
+async def test_stats_says_why_the_office_is_closed(office: Office) -> None:
+    desk = office.user("desk")
+    await desk.says("halo")
+    assert "tanggal tutup di berkas kantor" in await desk.says("/stats 2030-06-12")
+    christmas = await desk.says("/stats 2030-12-25")
+    assert "hari libur" in christmas and "*Paspor baru*" not in christmas
+    assert "tidak punya jam layanan" in await desk.says("/stats 2030-03-09")  # a Saturday
 
 
 async def test_an_officer_may_not_change_quotas(office: Office) -> None:
@@ -175,13 +294,17 @@ async def test_every_command_over_telegram(
     day = booking.day.isoformat()
     await driver.type("halo")
     assert "dipesan 1" in (await driver.type(f"/stats {day}")).all_text
-    assert "kapasitas sekarang 30" in (await driver.type(f"/quota {day} 0800-1000 30")).all_text
+    assert "diubah 40 → 30" in (await driver.type(f"/quota {day} 0800-1000 30 A")).all_text
     visit_day(app, booking, clock)
     await driver.type("halo")  # the long wait ended the conversation: start again
     seen = await driver.type(f"/checkin {code_of(app, booking)}")
     assert booking.queue_number in seen.all_text and "Budi Santoso" in seen.all_text
     other = await book(app, "telegram:43", "b" * 32)
     seen = await driver.type(f"/close {other.day.isoformat()} banjir")
+    assert "Pemesanan aktif yang akan dibatalkan: 1" in seen.all_text
+    assert seen.options == ["Ya, tutup", "Tidak, batalkan"]
+    assert (await app.seats.get(other.id)).status == "active"  # type: ignore[union-attr]
+    seen = await driver.choose(1)
     assert "Pemesanan dibatalkan: 1" in seen.all_text
     assert (await app.seats.get(other.id)).status == "cancelled"  # type: ignore[union-attr]
 
@@ -198,6 +321,8 @@ async def test_close_tells_every_booked_applicant_once_in_their_language(
     day = bookings[0].day
     await driver.type("halo")
     seen = await driver.type(f"/close {day.isoformat()} pemadaman listrik")
+    assert "Pemesanan aktif yang akan dibatalkan: 3" in seen.all_text
+    seen = await driver.type("ya")
     assert "Pemesanan dibatalkan: 3" in seen.all_text
     channels = {"telegram": driver.channel}  # type: ignore[attr-defined]
     first = await notify_closed_core(app, channels, day, "pemadaman listrik")
@@ -244,8 +369,42 @@ async def test_broadcast_previews_and_sends_only_when_confirmed(
     await admin.says("teks")
     await admin.says("text")
     jobs = app.queue.count
-    assert "Dibatalkan" in await admin.says("2")
+    assert "Jawab *ya* atau *tidak*" in await admin.says("entahlah")
+    assert "Dibatalkan" in await admin.says("tidak")
     assert app.queue.count == jobs
+    # Typed "yes" sends; "batal" while writing drops it, and the log says so.
+    for text in ("/broadcast active", "teks", "-"):
+        await admin.says(text)
+    assert "sedang dikirim" in await admin.says("yes")
+    assert app.queue.count > jobs
+    await admin.says("/broadcast active")
+    await admin.says("batal")
+    assert ("console:admin", "broadcast", "cancelled") in await audit_actions(app)
+    connection.close()
+
+
+async def test_a_broadcast_to_nobody_is_refused(office: Office, redis_server: RedisServer) -> None:
+    app = office.app
+    connection = SyncRedis.from_url(redis_server.url)
+    app.queue = Queue("antrean", connection=connection)
+    admin = office.user("admin")
+    await admin.says("halo")
+    day = app.office.bookable_days(app.clock.now())[0].isoformat()
+    refused = await admin.says(f"/broadcast day:{day}")
+    assert "Tidak ada pemohon" in refused and "Tidak ada yang dikirim" in refused
+    assert "Ketik pesan" not in refused and "Apa yang ingin Anda lakukan?" in refused
+    # Everyone in the audience cancelled between the preview and the yes.
+    booking = await book(app, "telegram:61", "c" * 32)
+    assert "1 pemohon" in await admin.says(f"/broadcast day:{day}")
+    await admin.says("Pengumuman")
+    assert "Kirim?" in await admin.says("-")
+    await app.seats.cancel(booking.id, account=None)
+    assert "Tidak ada pemohon" in await admin.says("1")
+    assert app.queue.count == 0
+    with pytest.raises(EmptyAudience):
+        await create_broadcast(app, app.queue, audience="active", texts={"id": "x"}, starter="cli")
+    log = [(a, r) for _, a, r in await audit_actions(app) if a == "broadcast"]
+    assert log.count(("broadcast", "refused")) == 2
     connection.close()
 
 

@@ -1,0 +1,194 @@
+"""``/close DAY REASON`` and ``/reopen DAY`` (admin): each shows what it would do and acts only
+on a yes (:class:`handlers.staff.ConfirmStaffAction`).
+
+Closing cancels the day's active bookings; reopening opens the day to new bookings again, and
+the applicants whose bookings the closure cancelled are told they can book again (their bookings
+stay cancelled: their seats and queue numbers may have gone to others since). Both tell the
+applicants through a job (:mod:`workers.dayend`) that sends each notice at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter as Tally
+from datetime import date
+
+from bot.audit import Audit, applicant
+from bot.counter import NikRegistry
+from bot.dialog import Context, Steps
+from handlers.common import format_day
+from handlers.staff import (
+    Confirmable,
+    Pending,
+    _allowed,
+    _here,
+    _parse_day,
+    _refuse,
+    ask_to_confirm,
+    confirmable,
+    counter_of,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def close(ctx: Context, args: str) -> str | None:
+    if not await _allowed(ctx, "close", args, "admin"):
+        return _here(ctx)
+    first, _, reason = args.partition(" ")
+    reason = reason.strip()
+    if not first or not reason:
+        return await _refuse(ctx, "close", args, "usage_close")
+    day = _parse_day(first)
+    if day is None:
+        return await _refuse(ctx, "close", args, "bad_day", value=first)
+    if day < ctx.office.local_today(ctx.now()):
+        return await _refuse(ctx, "close", args, "past_day", day=format_day(ctx, day))
+    return await ask_to_confirm(ctx, "close", day=day.isoformat(), reason=reason)
+
+
+async def _preview_close(ctx: Context, pending: Pending) -> str:
+    day = date.fromisoformat(pending["day"])
+    per_window: Tally[str] = Tally()
+    async for _, fields in counter_of(ctx).bookings_of(day):
+        if fields.get("status") == "active":
+            per_window[fields.get("window", "?")] += 1
+    params = {"day": format_day(ctx, day), "reason": pending["reason"], "iso": day.isoformat()}
+    lines = [ctx.t("staff.close_preview", **params)]
+    if await counter_of(ctx).closure(day) is not None:
+        lines.append(ctx.t("staff.close_again"))
+    total = sum(per_window.values())
+    lines.append(ctx.t("staff.close_count", count=total))
+    for window in sorted(per_window):
+        office_window = ctx.office.window(day, window)
+        label = office_window.label if office_window else window
+        lines.append(f"• {label}: {per_window[window]}")
+    lines.append(ctx.t("staff.close_undo", iso=day.isoformat()))
+    return "\n".join(lines)
+
+
+async def _apply_close(ctx: Context, pending: Pending) -> None:
+    day = date.fromisoformat(pending["day"])
+    count = await close_day(ctx, day, pending["reason"])
+    ctx.say(ctx.t("staff.closed", day=format_day(ctx, day), count=count, iso=day.isoformat()))
+
+
+async def close_day(ctx: Context, day: date, reason: str) -> int:
+    """Close ``day`` to new bookings, cancel its active bookings and have the applicants told.
+
+    Closing first means no booking can slip in while the existing ones are cancelled (each
+    cancellation is one script over the booking and its day's counts). Running it again cancels
+    what is left and changes nothing else, so a half-done close is finished by repeating it.
+    """
+    app = ctx.app
+    counter = counter_of(ctx)
+    await counter.close_day(day, reason, ctx.identity)
+    registry = NikRegistry(app.redis, app.clock)
+    audit = Audit.of(app)
+    count = 0
+    async for booking_id, fields in counter.bookings_of(day):
+        if fields.get("status") != "active":
+            continue
+        booking = await counter.cancel_for_closure(booking_id, day, reason)
+        if booking is None:
+            continue
+        count += 1
+        await registry.release(booking.nik_hash, booking.office, booking.id)
+        await app.events.cancelled(booking)
+        await audit.record(
+            applicant(booking.account),
+            "cancelled",
+            "ok",
+            booking=booking.id,
+            day=booking.day.isoformat(),
+            by=ctx.identity,
+            why="day_closed",
+        )
+    await audit.record(
+        ctx.identity, "close", "ok", day=day.isoformat(), reason=reason, cancelled=count
+    )
+    await _enqueue(ctx, "notify_closed", day, reason)
+    return count
+
+
+async def reopen(ctx: Context, args: str) -> str | None:
+    if not await _allowed(ctx, "reopen", args, "admin"):
+        return _here(ctx)
+    parts = args.split()
+    if len(parts) != 1:
+        return await _refuse(ctx, "reopen", args, "usage_reopen")
+    day = _parse_day(parts[0])
+    if day is None:
+        return await _refuse(ctx, "reopen", args, "bad_day", value=parts[0])
+    if day < ctx.office.local_today(ctx.now()):
+        return await _refuse(ctx, "reopen", args, "past_day", day=format_day(ctx, day))
+    if await counter_of(ctx).closure(day) is None:
+        key = "reopen_office_closed" if ctx.office.closure(day) else "reopen_not_closed"
+        return await _refuse(ctx, "reopen", args, key, day=format_day(ctx, day))
+    return await ask_to_confirm(ctx, "reopen", day=day.isoformat())
+
+
+async def _cancelled_by_closure(ctx: Context, day: date) -> int:
+    count = 0
+    async for _, fields in counter_of(ctx).bookings_of(day):
+        if fields.get("status") == "cancelled" and "closed" in fields:
+            count += 1
+    return count
+
+
+async def _preview_reopen(ctx: Context, pending: Pending) -> str:
+    day = date.fromisoformat(pending["day"])
+    closure = await counter_of(ctx).closure(day)
+    return ctx.t(
+        "staff.reopen_preview",
+        day=format_day(ctx, day),
+        reason=(closure.reason if closure else "") or "-",
+        by=(closure.by if closure else "") or "-",
+        count=await _cancelled_by_closure(ctx, day),
+    )
+
+
+async def _apply_reopen(ctx: Context, pending: Pending) -> None:
+    day = date.fromisoformat(pending["day"])
+    counter = counter_of(ctx)
+    if not await counter.reopen_day(day):
+        # Someone else reopened it between the preview and this yes.
+        await Audit.of(ctx.app).record(ctx.identity, "reopen", "unchanged", day=day.isoformat())
+        ctx.say(ctx.t("staff.reopen_not_closed", day=format_day(ctx, day)))
+        return
+    count = await _cancelled_by_closure(ctx, day)
+    await Audit.of(ctx.app).record(ctx.identity, "reopen", "ok", day=day.isoformat(), to_tell=count)
+    await _enqueue(ctx, "notify_reopened", day)
+    ctx.say(ctx.t("staff.reopened", day=format_day(ctx, day), count=count))
+
+
+async def _enqueue(ctx: Context, job: str, day: date, *args: str) -> None:
+    """Queue the job that tells the applicants (workers/dayend.py).
+
+    A process without a queue (most tests) leaves the notices to a later run of the job, which
+    is safe since it sends each notice at most once.
+    """
+    queue = ctx.app.queue
+    if queue is None:
+        log.warning("no job queue: %s for %s waits for a later run", job, day)
+        return
+    stamp = ctx.now().strftime("%Y%m%d%H%M%S")
+    await asyncio.to_thread(
+        queue.enqueue,
+        f"workers.dayend.{job}",
+        ctx.office.id,
+        day.isoformat(),
+        *args,
+        job_id=f"{job}-{ctx.office.id}-{day.isoformat()}-{stamp}",
+        result_ttl=7 * 24 * 3600,
+        failure_ttl=30 * 24 * 3600,
+        description=f"{job.replace('_', ' ')}: {day}",
+    )
+
+
+def register(steps: Steps) -> None:
+    steps.command("close", close)
+    steps.command("reopen", reopen)
+    confirmable(Confirmable("close", _preview_close, _apply_close, "staff.close_yes"))
+    confirmable(Confirmable("reopen", _preview_reopen, _apply_reopen, "staff.reopen_yes"))
