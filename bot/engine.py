@@ -15,6 +15,7 @@ from bot.app import App
 from bot.clock import ms
 from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError
+from bot.matching import match
 from bot.messages import Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 from bot.sessions import Session
@@ -38,6 +39,11 @@ GLOBAL_WORDS: dict[str, str] = {
     "language": "language",
 }
 LANGUAGE_STEP = "language"
+# A refusal shows the options again only when they fit on a phone screen; a longer list is
+# still there just above (and a platform's buttons stay under it).
+SHORT_LIST = 4
+# How much of a refused answer a refusal quotes back.
+QUOTE_CHARS = 30
 
 
 def coalesce(messages: list[Outbound]) -> list[Outbound]:
@@ -236,12 +242,12 @@ class Engine:
 
         reply = self._match(session, message.option, text)
         if reply is None:
-            return await self._reask(ctx, "option.stale" if message.option else "option.invalid")
+            return await self._reask(ctx, "option.stale")
         if not reply.option and not reply.text:
             return await self._reask(ctx, "input.empty")
         step = self.steps[session.step]
         if session.offered and reply.option is None and not session.data.get("_free"):
-            return await self._reask(ctx, "option.invalid")
+            return await self._refuse(ctx, text)
         await self._goto(ctx, await step.answer(ctx, reply))
 
     def _match(self, session: Session, option: str | None, text: str) -> Reply | None:
@@ -252,18 +258,22 @@ class Engine:
                 if option in (oid, option_token(oid)):
                     return Reply(option=oid)
             return None
-        if offered:
-            if text.isdigit() and 1 <= int(text) <= len(offered):
-                return Reply(text=text, option=offered[int(text) - 1][0])
-            wanted = fold(text)
-            for oid, title in offered:
-                if fold(title) == wanted:
-                    return Reply(text=text, option=oid)
-        return Reply(text=text)
+        return Reply(text=text, option=match(offered, text).option if offered else None)
 
     async def _reask(self, ctx: Context, key: str) -> None:
         ctx.say(ctx.t(key, count=len(ctx.session.offered)))
         await self._ask(ctx)
+
+    async def _refuse(self, ctx: Context, text: str) -> None:
+        """Typed text that is none of the options: quote it, and show the options again if few."""
+        offered = ctx.session.offered
+        quoted = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
+        key = "option.ambiguous" if match(offered, text).ambiguous else "option.unknown"
+        if len(offered) <= SHORT_LIST:
+            ctx.say(ctx.t(key, text=quoted, count=len(offered)))
+            await self._ask(ctx)
+        else:
+            ctx.say(ctx.t(key, text=quoted, count=len(offered)) + " " + ctx.t("option.above"))
 
     async def _goto(self, ctx: Context, name: str) -> None:
         ctx.session.step = name

@@ -7,8 +7,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.clock import ManualClock
-from bot.messages import Choices, Image
-from tests.support import NIK_MAN, NIK_WOMAN, User, make_app, make_engine
+from bot.messages import Choices, Image, Text
+from tests.support import NIK_MAN, NIK_WOMAN, User, make_app, make_engine, text_of
 
 
 @pytest.fixture
@@ -224,3 +224,48 @@ async def test_a_turn_cut_short_and_run_again_holds_one_seat_not_two(
         [(day, service, {w.id: w.capacity(service) for w in app.office.windows(day)})]
     )
     assert windows[window].held == 1
+
+
+async def test_a_booking_typed_the_way_people_type(user: User) -> None:
+    await user.says("halo")
+    assert "Pilih layanan" in await user.says("ambil")
+    assert "Pilih tanggal" in await user.says("paspor baru")
+    assert "Rab, 6 Mar 2030" in await user.says("Rabu")
+    assert "ditahan" in await user.says("10:00-12:00")
+    await user.says(NIK_MAN)
+    summary = await user.says("budi santoso")
+    assert "10:00\u201312:00" in summary and "Rab, 6 Mar 2030" in summary
+    assert "A-001" in await user.says("ya")
+
+
+async def test_a_refusal_quotes_the_answer_and_repeats_only_a_short_list(user: User) -> None:
+    for answer in ("halo", "1", "1"):
+        await user.says(answer)
+    # Nine days on offer: the refusal quotes what it did not understand, shortened, and points
+    # at the list above instead of sending it again.
+    refused = await user.say("kapan saja boleh, yang penting pagi hari ya")
+    [text] = [m.text for m in refused if isinstance(m, Text)]
+    assert "“kapan saja boleh, yang pentin…”" in text and "di atas" in text
+    assert not any(isinstance(m, Choices) for m in refused)
+    await user.says("6 mar")
+    # Three windows: the list comes again.
+    refused = await user.say("sore")
+    assert "“sore”" in text_of(refused[0]) and isinstance(refused[-1], Choices)
+    assert len(refused[-1].options) == 3
+
+
+@pytest.mark.parametrize("digit", ["\U00010a40", "\u0661"])
+async def test_other_scripts_digits_at_every_choice_step_are_refused_not_a_crash(
+    user: User, digit: str
+) -> None:
+    """Issue #12: U+10A40 passes str.isdigit() but not int(): it reset the session and released
+    the held seat."""
+    await user.says("halo")
+    for answer in ("1", "1", "1", "1"):  # menu, service, day, window
+        assert "tidak ada di pilihan" in await user.says(digit)
+        await user.says(answer)
+    await user.says(NIK_MAN)
+    await user.says("budi santoso")
+    reply = await user.says(digit)
+    assert "tidak ada di pilihan" in reply and "Konfirmasi" in reply
+    assert "A-001" in await user.says("1")
