@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from bot.app import App
 from bot.clock import ms
-from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
+from bot.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Steps
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError
 from bot.matching import match
 from bot.messages import Choices, Inbound, Outbound, Text, option_token
@@ -224,6 +224,9 @@ class Engine:
             await self._ask(ctx)
             return
         if word == "language":
+            # Back to the same step, with its data (and held seat), once the language is set.
+            if session.step not in (None, MENU, LANGUAGE_STEP):
+                session.data[RESUME] = session.step
             await self._goto(ctx, LANGUAGE_STEP)
             return
 

@@ -269,3 +269,27 @@ async def test_other_scripts_digits_at_every_choice_step_are_refused_not_a_crash
     reply = await user.says(digit)
     assert "tidak ada di pilihan" in reply and "Konfirmasi" in reply
     assert "A-001" in await user.says("1")
+
+
+async def test_changing_the_language_mid_booking_keeps_the_step_and_the_held_seat(
+    user: User,
+) -> None:
+    for answer in ("halo", "1", "1", "1", "1"):
+        await user.says(answer)
+    assert "Pilih bahasa" in await user.says("bahasa")
+    reply = await user.says("English")
+    assert "Language set to English" in reply and "Type your NIK" in reply
+    await user.says(NIK_MAN)
+    assert "Please check" in await user.says("budi santoso")
+    # Again at the summary: the same summary comes back in the other language.
+    await user.says("language")
+    assert "Mohon periksa" in await user.says("Bahasa Indonesia")
+    assert "A-001" in await user.says("ya")
+    app = user.engine.app
+    day = app.office.bookable_days(app.clock.now())[0]
+    windows = app.office.windows(day)
+    [seats] = await app.seats.availability(
+        [(day, "paspor-baru", {w.id: w.capacity("paspor-baru") for w in windows})]
+    )
+    first = seats[windows[0].id]
+    assert (first.booked, first.held) == (1, 0)
