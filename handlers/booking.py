@@ -212,9 +212,27 @@ class EnterNik:
             local = until.astimezone(ctx.office.tz).date()
             count = ctx.app.settings.noshow_strikes
             raise InvalidInput("scalper.blocked", count=count, until=format_day(ctx, local))
+        await _check_nik_free(ctx, nik_hash)
         # The NIK itself is never kept: only its keyed hash and its last four digits.
         ctx.data.update(nik_h=nik_hash, nik4=last4(nik))
         return "book.name"
+
+
+async def _check_nik_free(ctx: Context, nik_hash: str) -> None:
+    """Refuse, as soon as it is typed, a NIK that already has an active booking: one NIK, one
+    booking, across every office and account. (Confirming checks again, for a race.)"""
+    holder = await NikRegistry(ctx.app.redis, ctx.app.clock).holder(nik_hash)
+    if holder is None or holder[1] == ctx.data.get("hold"):
+        return
+    office_id, booking_id = holder
+    if office_id == ctx.office.id:
+        booking = await ctx.seats.get(booking_id)
+        if booking is not None and booking.account == ctx.identity:
+            raise InvalidInput("book.nik_yours")
+    ctx.later(
+        Audit.of(ctx.app).entry(applicant(ctx.identity), "book", "refused", reason="nik_elsewhere")
+    )
+    raise InvalidInput("book.nik_elsewhere")
 
 
 class EnterName:

@@ -293,3 +293,17 @@ async def test_changing_the_language_mid_booking_keeps_the_step_and_the_held_sea
     )
     first = seats[windows[0].id]
     assert (first.booked, first.held) == (1, 0)
+
+
+async def test_a_nik_with_a_booking_elsewhere_is_refused_when_typed_with_what_to_do(
+    user: User,
+) -> None:
+    assert "A-001" in await book(user)
+    other = User(user.engine, user.recorder, "1002")
+    for answer in ("halo", "1", "1", "1", "1"):
+        await other.says(answer)
+    refused = await other.says(NIK_MAN)
+    assert "akun lain" in refused and "e-KTP asli" in refused and "Antrean saya" in refused
+    assert "Ketik NIK" in refused and NIK_MAN not in refused
+    # The seat is still held: another NIK carries on.
+    assert "nama lengkap" in await other.says(NIK_WOMAN)
