@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from bot.audit import Audit, applicant
 from bot.codes import qr_png
@@ -246,6 +246,19 @@ class EnterName:
         return "book.confirm"
 
 
+def _cutoffs(ctx: Context, day: date, window: Window) -> str:
+    """The cut-offs for changing the booking, said before it is made (a booking for tomorrow
+    can no longer be rescheduled, only cancelled)."""
+    rules = ctx.office.booking
+    start = ctx.office.window_start(day, window.id)
+    near = ctx.now() > start - timedelta(hours=rules.reschedule_cutoff_hours)
+    return ctx.t(
+        "book.rules_near" if near else "book.rules",
+        move=rules.reschedule_cutoff_hours,
+        cancel=rules.cancel_cutoff_hours,
+    )
+
+
 class Confirm:
     name = "book.confirm"
 
@@ -261,6 +274,7 @@ class Confirm:
             window=window.label,
             name=ctx.data["name"],
             nik=mask("0" * 12 + ctx.data["nik4"]),
+            rules=_cutoffs(ctx, day, window),
         )
         return Prompt(text, [Option("yes", ctx.t("book.yes")), Option("no", ctx.t("book.no"))])
 

@@ -311,3 +311,35 @@ async def test_a_nik_with_a_booking_elsewhere_is_refused_when_typed_with_what_to
     assert "Ketik NIK" in refused and NIK_MAN not in refused
     # The seat is still held: another NIK carries on.
     assert "nama lengkap" in await other.says(NIK_WOMAN)
+
+
+async def test_the_summary_states_the_cut_offs(user: User, clock: ManualClock) -> None:
+    for answer in ("halo", "1", "1", "1", "1", NIK_MAN):
+        await user.says(answer)
+    summary = await user.says("budi santoso")
+    assert "pindah jadwal (sekali) bisa sampai 24 jam" in summary
+    assert "pembatalan sampai 2 jam" in summary
+    await user.says("menu")
+    # Tuesday 09:00: Wednesday's 08:00 window is 23 hours away, too close to reschedule.
+    clock.advance(timedelta(hours=25))
+    for answer in ("menu", "1", "1", "1", "1", NIK_MAN):
+        await user.says(answer)
+    summary = await user.says("budi santoso")
+    assert "kurang dari 24 jam lagi, jadi tidak bisa dipindah" in summary
+    assert "pembatalan bisa sampai 2 jam" in summary
+
+
+async def test_a_refused_reschedule_offers_cancelling_and_booking_again(
+    user: User, clock: ManualClock
+) -> None:
+    await book(user)  # Wednesday 6 March, 08:00
+    clock.advance(timedelta(hours=26))  # Tuesday 10:00
+    await user.says("menu")
+    await user.says("2")
+    refused = await user.says("pindah")
+    assert "24 jam" in refused and "membatalkan antrean ini" in refused
+    assert "Batalkan antrean" in refused  # the booking's actions, cancel first among them
+    clock.advance(timedelta(hours=21))  # Wednesday 07:00
+    await user.says("menu")
+    await user.says("2")
+    assert "keduanya sudah lewat" in await user.says("pindah")
