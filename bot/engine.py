@@ -220,7 +220,8 @@ class Engine:
             await self._goto(ctx, MENU)
             return
         if word == "help":
-            ctx.say(ctx.t("help"))
+            channel = self.channels.get(message.channel)
+            ctx.say(ctx.t("help" if channel is None or channel.buttons else "help_typed"))
             await self._ask(ctx)
             return
         if word == "language":

@@ -31,6 +31,8 @@ Handle = Callable[[Inbound], Awaitable[Outcome]]
 
 class Channel(ABC):
     name: ClassVar[str]
+    # Whether options show as buttons to tap; the console prints them for typing.
+    buttons: ClassVar[bool] = True
 
     @abstractmethod
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:

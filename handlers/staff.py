@@ -291,7 +291,8 @@ async def checkin(ctx: Context, args: str) -> str | None:
         done = await counter_of(ctx).check_in(booking_id, staff=ctx.identity)
     except CheckInRefused as exc:
         seen = exc.booking or booking
-        params: dict[str, Any] = {"day": format_day(ctx, seen.day), "status": seen.status}
+        status = ctx.t(f"status.{seen.status}")
+        params: dict[str, Any] = {"day": format_day(ctx, seen.day), "status": status}
         return await _refuse(ctx, "checkin", args, f"checkin_{exc.reason}", **params)
     await NikRegistry(ctx.app.redis, ctx.app.clock).release(done.nik_hash, done.office, done.id)
     audit = Audit.of(ctx.app)
