@@ -43,6 +43,8 @@ def render(message: Outbound, *, ansi: bool = False, numbered: bool = True) -> s
 class ConsoleChannel(Channel):
     name = "console"
     buttons = False
+    # The ``local_user`` of a process nobody types to (the worker): every message is labelled.
+    NOBODY = ""
 
     def __init__(
         self,
@@ -54,7 +56,7 @@ class ConsoleChannel(Channel):
     ) -> None:
         """``local_user``: the user at this terminal. Messages for anyone else (a closure notice
         or a broadcast sent from here) are labelled with ``other_label`` and their options not
-        numbered, so that typing a number never answers them."""
+        numbered, so that typing a number never answers them. None: no labels (tests)."""
         self.output = output or sys.stdout
         self.image_dir = image_dir
         self.local_user = local_user

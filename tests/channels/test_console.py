@@ -9,16 +9,19 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 
 from bot.clock import ManualClock
 from bot.embedded import RedisServer
 from bot.engine import Engine
 from bot.messages import Choices, Option, Text
+from bot.settings import load_settings
 from channels.console import ConsoleChannel, ConsoleSession
 from handlers import build_steps
 from tests.channels.drivers.console import open_driver
 from tests.support import SECRET, make_app
+from workers.runtime import Runtime
 
 
 async def test_help_on_the_console_speaks_of_typing_not_buttons(
@@ -93,3 +96,22 @@ async def test_antrean_chat_speaks_the_office_language_and_keeps_log_lines_out(
     assert "terlalu banyak pesan" in printed  # the limit was reached ...
     assert "rate limit" not in printed and " INFO " not in printed  # ... and not logged here
     assert "over the message rate limit" in (tmp_path / "antrean-chat.log").read_text()
+
+
+def test_the_worker_labels_every_console_message_with_its_recipient(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make run` prints the worker's console messages (reminders, closure notices, tallies) in
+    the chat's terminal: none of them is for the prompt there."""
+    settings = load_settings(redis_url=redis_server.url, secret_key=SECRET, var_dir=tmp_path)
+    runtime = Runtime(settings)
+    try:
+        console = runtime.run(runtime.channels())["console"]
+        notice = Choices("Mohon maaf: kantor tutup.", (Option("rebook", "Pilih hari lain"),))
+        runtime.run(console.send("me", [notice]))
+    finally:
+        runtime.close()
+    assert capsys.readouterr().out.strip().splitlines() == [
+        "[untuk console:me] Mohon maaf: kantor tutup.",
+        "[untuk console:me]   • Pilih hari lain",
+    ]
