@@ -10,6 +10,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
+from datetime import date
 
 from bot.app import App
 from bot.clock import ms
@@ -76,6 +77,9 @@ class Engine:
         self.steps = steps
         self.channels = dict(channels)
         self.idle_ms = app.settings.session_idle_minutes * 60_000
+
+    def _today(self) -> date:
+        return self.app.office.local_today(self.app.clock.now())
 
     def _now_ms(self) -> int:
         return ms(self.app.clock.now())
@@ -262,7 +266,9 @@ class Engine:
                 if option in (oid, option_token(oid)):
                     return Reply(option=oid)
             return None
-        return Reply(text=text, option=match(offered, text).option if offered else None)
+        return Reply(
+            text=text, option=match(offered, text, self._today()).option if offered else None
+        )
 
     async def _reask(self, ctx: Context, key: str) -> None:
         ctx.say(ctx.t(key, count=len(ctx.session.offered)))
@@ -272,12 +278,18 @@ class Engine:
         """Typed text that is none of the options: quote it, and show the options again if few."""
         offered = ctx.session.offered
         quoted = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
-        key = "option.ambiguous" if match(offered, text).ambiguous else "option.unknown"
+        candidates = match(offered, text, self._today()).candidates
+        if candidates:
+            titles = dict(offered)
+            which = ", ".join(titles[oid] for oid in candidates)
+            refusal = ctx.t("option.ambiguous", text=quoted, which=which, count=len(offered))
+        else:
+            refusal = ctx.t("option.unknown", text=quoted, count=len(offered))
         if len(offered) <= SHORT_LIST:
-            ctx.say(ctx.t(key, text=quoted, count=len(offered)))
+            ctx.say(refusal)
             await self._ask(ctx)
         else:
-            ctx.say(ctx.t(key, text=quoted, count=len(offered)) + " " + ctx.t("option.above"))
+            ctx.say(refusal + " " + ctx.t("option.above"))
 
     async def _goto(self, ctx: Context, name: str) -> None:
         ctx.session.step = name

@@ -8,7 +8,8 @@ the option has an en dash, ``ya`` for "Ya, pesan", ``1.``, ``2 des``, ``Rabu``, 
 2. an option's title, with case, dash variants and trailing punctuation ignored;
 3. yes and no words in Indonesian and English, for options whose id is ``yes`` / ``no``;
 4. days (options whose id is an ISO date): a weekday name (the soonest such day), a date as
-   ``2 des``, ``2 Desember``, ``Dec 2``, ``2/12``, ``2-12-2030``, ``2030-12-02`` or ``tgl 2``;
+   ``2 des``, ``2 Desember``, ``Dec 2``, ``2/12``, ``2-12-2030``, ``2030-12-02``, ``tgl 2``,
+   ``besok`` / ``tomorrow`` or ``lusa``;
 5. times (options whose id is ``HHMM-HHMM``): ``10``, ``jam 10``, ``10.00``, ``10:00-12:00``,
    ``pukul 1 siang``, ``1 pm``;
 6. the start of one title and of no other (``paspor b`` for "Paspor baru").
@@ -21,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from bot.text import clean
 
@@ -110,6 +111,14 @@ for _number, _names in enumerate(
 ):
     _MONTHS.update(dict.fromkeys(_names.split(), _number))
 
+_RELATIVE_DAYS = {
+    "hari ini": 0,
+    "today": 0,
+    "besok": 1,
+    "tomorrow": 1,
+    "lusa": 2,
+    "day after tomorrow": 2,
+}
 # Words that add nothing to a date or a time.
 _DAY_FILLER = frozenset(["hari", "tanggal", "tgl", "tg", "date", "day", "on", "the", "of", "pada"])
 _NUMERIC_DATE = re.compile(r"^([0-9]{1,2})[/.\-]([0-9]{1,2})(?:[/.\-]([0-9]{4}|[0-9]{2}))?$")
@@ -128,10 +137,14 @@ _AFTERNOON = frozenset({"siang", "sore", "malam", "pm"})
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """The option id typed text stands for, or None; ``ambiguous`` when it fits several."""
+    """The option id typed text stands for, or None; ``candidates`` when it fits several."""
 
     option: str | None
-    ambiguous: bool = False
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return bool(self.candidates)
 
 
 def key(text: str) -> str:
@@ -147,8 +160,9 @@ def option_number(text: str) -> int | None:
     return int(found[1]) if found else None
 
 
-def match(offered: Offered, text: str) -> Match:
-    """Which of ``offered`` the typed ``text`` means (see the module docstring)."""
+def match(offered: Offered, text: str, today: date | None = None) -> Match:
+    """Which of ``offered`` the typed ``text`` means (see the module docstring). ``today``, the
+    office's, gives "besok" (tomorrow) and "lusa" (the day after) their meaning."""
     if not offered:
         return Match(None)
     number = option_number(text)
@@ -160,8 +174,7 @@ def match(offered: Offered, text: str) -> Match:
     for oid, title in offered:
         if wanted in (key(title), oid):
             return Match(oid)
-    for finder in (_yes_no, _day, _time):
-        found = finder(offered, wanted)
+    for found in (_yes_no(offered, wanted), _day(offered, wanted, today), _time(offered, wanted)):
         if found is not None:
             return found
     return _prefix(offered, wanted)
@@ -170,7 +183,7 @@ def match(offered: Offered, text: str) -> Match:
 def _one(ids: list[str]) -> Match | None:
     if not ids:
         return None
-    return Match(ids[0]) if len(ids) == 1 else Match(None, ambiguous=True)
+    return Match(ids[0]) if len(ids) == 1 else Match(None, tuple(ids))
 
 
 def _yes_no(offered: Offered, wanted: str) -> Match | None:
@@ -195,10 +208,15 @@ def _option_day(oid: str) -> date | None:
         return None
 
 
-def _day(offered: Offered, wanted: str) -> Match | None:
+def _day(offered: Offered, wanted: str, today: date | None) -> Match | None:
     days = [(oid, day) for oid, _ in offered if (day := _option_day(oid)) is not None]
     if not days:
         return None
+    if wanted in _RELATIVE_DAYS:
+        if today is None:
+            return None
+        target = today + timedelta(days=_RELATIVE_DAYS[wanted])
+        return _one([oid for oid, day in days if day == target])
     if _ISO_DATE.match(wanted):
         return _one([oid for oid, day in days if day.isoformat() == wanted])
     weekday = month = year = day_of_month = None

@@ -37,9 +37,10 @@ def yes_no(locale: str = "id") -> Offered:
     return [("yes", CATALOG.t(locale, "common.yes")), ("no", CATALOG.t(locale, "common.no"))]
 
 
+TODAY = OFFICE.local_today(NOW)
 MONDAY = date(2030, 12, 2)
 FRIDAY = date(2030, 11, 29)
-AMBIGUOUS = Match(None, ambiguous=True)
+
 
 TABLE: list[tuple[str, Offered, str, str | Match | None]] = [
     # Numbers: ASCII digits, alone or with the punctuation of a numbered list.
@@ -60,7 +61,7 @@ TABLE: list[tuple[str, Offered, str, str | Match | None]] = [
     ("title start", services(), "penggantian", "penggantian-paspor"),
     ("title start, two words", services(), "paspor hilang", "paspor-hilang-rusak"),
     ("title words without the slash", services(), "paspor hilang rusak", "paspor-hilang-rusak"),
-    ("ambiguous start", services(), "paspor", AMBIGUOUS),
+    ("ambiguous start", services(), "paspor", Match(None, ("paspor-baru", "paspor-hilang-rusak"))),
     ("one letter is no start", services(), "p", None),
     ("english title", services("en"), "new passport", "paspor-baru"),
     ("english start", services("en"), "lost", "paspor-hilang-rusak"),
@@ -110,6 +111,10 @@ TABLE: list[tuple[str, Offered, str, str | Match | None]] = [
     ("a closed day", days(), "30 nov", None),
     ("a day not offered", days(), "25 des", None),
     ("a weekend day", days(), "sabtu", None),
+    ("besok", days(), "besok", "2030-11-26"),
+    ("lusa", days(), "Lusa", "2030-11-27"),
+    ("tomorrow", days("en"), "tomorrow", "2030-11-26"),
+    ("today is not bookable", days(), "hari ini", None),
     (
         "pre-queue day",
         [("pre:2030-12-10", "Sel, 10 Des 2030"), *days()],
@@ -142,7 +147,7 @@ TABLE: list[tuple[str, Offered, str, str | Match | None]] = [
 )
 def test_typed_answers(offered: Offered, typed: str, expected: str | Match | None) -> None:
     wanted = expected if isinstance(expected, Match) else Match(expected)
-    assert match(offered, typed) == wanted
+    assert match(offered, typed, TODAY) == wanted
 
 
 @pytest.mark.parametrize("typed", ["\U00010a40", "\u0661", "\u0e51", "1\U00010a40", "\U00010a40."])

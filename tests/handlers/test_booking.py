@@ -343,3 +343,13 @@ async def test_a_refused_reschedule_offers_cancelling_and_booking_again(
     await user.says("menu")
     await user.says("2")
     assert "keduanya sudah lewat" in await user.says("pindah")
+
+
+async def test_an_answer_that_fits_several_options_names_them(user: User) -> None:
+    await user.says("halo")
+    await user.says("1")
+    refused = await user.says("paspor")
+    assert "“paspor” cocok dengan lebih dari satu pilihan (Paspor baru, Paspor hilang" in refused
+    assert "Pilih layanan" in refused  # three options: the list comes again
+    assert "Pilih tanggal" in await user.says("paspor b")
+    assert "Pilih jam" in await user.says("lusa")  # Wednesday 6 March
