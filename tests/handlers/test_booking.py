@@ -353,3 +353,19 @@ async def test_an_answer_that_fits_several_options_names_them(user: User) -> Non
     assert "Pilih layanan" in refused  # three options: the list comes again
     assert "Pilih tanggal" in await user.says("paspor b")
     assert "Pilih jam" in await user.says("lusa")  # Wednesday 6 March
+
+
+async def test_a_nik_already_booked_from_the_same_account_points_to_my_booking(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    demo = (Path(__file__).parents[2] / "bot" / "demo" / "office.toml").read_text()
+    office = tmp_path / "office.toml"
+    office.write_text(demo.replace("max_active_per_account = 1", "max_active_per_account = 2"))
+    engine, recorder = make_engine(make_app(redis, clock, tmp_path, office_config=office))
+    user = User(engine, recorder)
+    assert "A-001" in await book(user)
+    for answer in ("menu", "1", "1", "1", "1"):
+        await user.says(answer)
+    refused = await user.says(NIK_MAN)
+    assert "Anda sudah memiliki antrean aktif dengan NIK ini" in refused
+    assert "akun lain" not in refused
