@@ -405,11 +405,13 @@ class Markers:
         self.full = head("release.full")
         self.done = head("book.done")
         self.nik_taken = catalog.t("id", "book.nik_taken")
+        # The same refusal, said as soon as the NIK is typed.
+        self.nik_elsewhere = head("book.nik_elsewhere")
         self.go = catalog.t("id", "release.go")
         # The bot asking again: a NIK or name it refused, an option it does not offer.
         keys = [f"nik.{k}" for k in ("digits", "length", "province", "region", "birthdate")]
-        keys += ["nik.serial", "name.empty", "name.too_long", "name.letters"]
-        keys += ["option.stale", "option.invalid"]
+        keys += ["nik.serial", "name.empty", "name.too_long", "name.letters", "name.characters"]
+        keys += ["name.address", "option.stale", "option.unknown"]
         self.refusals = tuple(head(key) for key in keys)
 
 
@@ -598,6 +600,9 @@ async def applicant(person: Applicant, race: Race) -> None:
             return
         if seen.says(mark.done):
             race.booked(person)
+            return
+        if seen.says(mark.nik_elsewhere):
+            person.outcome = "nik_taken"
             return
         if "yes" in seen.ids:
             seen = await load.tap("confirm", person, "yes", seen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from bot.app import App
 from bot.embedded import release_shared_server
 from bot.engine import Engine
 from bot.errors import AntreanError, ConfigError
-from bot.logs import configure_logging
+from bot.logs import configure_logging, log_to_file
 from bot.redis import connect
 from bot.settings import IDENTITY_RE, Settings, load_settings
 from bot.web import build_web_app
@@ -122,13 +123,21 @@ async def chat(settings: Settings, identity: str) -> None:
     channel_name, _, user_id = identity.partition(":")
     if channel_name != "console":
         raise ConfigError("--as takes a console identity, e.g. console:admin")
+    # Log lines would land among the bot's messages: while chatting they go to a file.
+    log_path = settings.var_dir / "antrean-chat.log"
+    log_to_file(log_path)
     client, server = connect(settings)
     try:
         app = build_app(settings, client)
-        console = ConsoleChannel(image_dir=settings.var_dir / "images")
+        t = functools.partial(app.catalog.t, settings.default_locale)
+        console = ConsoleChannel(
+            image_dir=settings.var_dir / "images",
+            local_user=user_id,
+            other_label=t("console.for_other"),
+        )
         engine = Engine(app, build_steps(), {"console": console})
         session = ConsoleSession(user_id)
-        print(f"Antrean · {app.office.name} · Ctrl-D to quit\n")
+        print(t("console.header", office=app.office.name, log=log_path) + "\n")
         await engine.handle(session.inbound("start"))
         while (line := await read_lines(sys.stdin)) is not None:
             await engine.handle(session.inbound(line))

@@ -475,6 +475,18 @@ class NikRegistry:
             stale = current
         return False
 
+    async def holder(self, nik_hash: str) -> tuple[str, str] | None:
+        """The office id and booking id of the live booking (or booking under way) that holds
+        the NIK, or None: what :meth:`claim` would refuse, asked before the applicant goes on."""
+        try:
+            entry = await self.redis.get(NikKeys(nik_hash).active)
+        except RedisError as exc:
+            raise StorageError(f"NIK registry: {exc}") from exc
+        if entry is None or await self._is_stale(_text(entry), ms(self.clock.now())):
+            return None
+        office_id, _, rest = _text(entry).partition("|")
+        return office_id, rest.partition("|")[0]
+
     async def release(self, nik_hash: str, office_id: str, booking_id: str) -> None:
         await self._run(
             "release", NIK_RELEASE, [NikKeys(nik_hash).active], [f"{office_id}|{booking_id}"]

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from bot.sessions import Session
 
 MENU = "menu"
+# Session data: the step to go back to after a detour (the language choice).
+RESUME = "_resume"
 
 
 @dataclass(frozen=True, slots=True)

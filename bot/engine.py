@@ -11,12 +11,14 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
 from bot.app import App
 from bot.clock import ms
-from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
+from bot.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Steps
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError
+from bot.matching import match
 from bot.messages import Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 from bot.sessions import InFlight, Session
@@ -43,6 +45,11 @@ LANGUAGE_STEP = "language"
 # Times one message is started (a takeover after a dead holder starts it again) before it is
 # given up: then the user gets the generic error and the menu instead.
 MAX_ATTEMPTS = 3
+# A refusal shows the options again only when they fit on a phone screen; a longer list is
+# still there just above (and a platform's buttons stay under it).
+SHORT_LIST = 4
+# How much of a refused answer a refusal quotes back.
+QUOTE_CHARS = 30
 
 
 def coalesce(messages: list[Outbound]) -> list[Outbound]:
@@ -89,6 +96,9 @@ class Engine:
         self.steps = steps
         self.channels = dict(channels)
         self.idle_ms = app.settings.session_idle_minutes * 60_000
+
+    def _today(self) -> date:
+        return self.app.office.local_today(self.app.clock.now())
 
     def _now_ms(self) -> int:
         return ms(self.app.clock.now())
@@ -279,13 +289,17 @@ class Engine:
             await self._goto(ctx, MENU)
             return
         if word == "help":
-            ctx.say(ctx.t("help"))
+            channel = self.channels.get(message.channel)
+            ctx.say(ctx.t("help" if channel is None or channel.buttons else "help_typed"))
             role = self.app.settings.staff_role(ctx.identity)
             if role is not None:
                 ctx.say(ctx.t(f"staff.help_{role}"))
             await self._ask(ctx)
             return
         if word == "language":
+            # Back to the same step, with its data (and held seat), once the language is set.
+            if session.step not in (None, MENU, LANGUAGE_STEP):
+                session.data[RESUME] = session.step
             await self._goto(ctx, LANGUAGE_STEP)
             return
 
@@ -304,12 +318,12 @@ class Engine:
 
         reply = self._match(session, message.option, text)
         if reply is None:
-            return await self._reask(ctx, "option.stale" if message.option else "option.invalid")
+            return await self._reask(ctx, "option.stale")
         if not reply.option and not reply.text:
             return await self._reask(ctx, "input.empty")
         step = self.steps[session.step]
         if session.offered and reply.option is None and not session.data.get("_free"):
-            return await self._reask(ctx, "option.invalid")
+            return await self._refuse(ctx, text)
         await self._goto(ctx, await step.answer(ctx, reply))
 
     def _match(self, session: Session, option: str | None, text: str) -> Reply | None:
@@ -320,18 +334,30 @@ class Engine:
                 if option in (oid, option_token(oid)):
                     return Reply(option=oid)
             return None
-        if offered:
-            if text.isdigit() and 1 <= int(text) <= len(offered):
-                return Reply(text=text, option=offered[int(text) - 1][0])
-            wanted = fold(text)
-            for oid, title in offered:
-                if fold(title) == wanted:
-                    return Reply(text=text, option=oid)
-        return Reply(text=text)
+        return Reply(
+            text=text, option=match(offered, text, self._today()).option if offered else None
+        )
 
     async def _reask(self, ctx: Context, key: str) -> None:
         ctx.say(ctx.t(key, count=len(ctx.session.offered)))
         await self._ask(ctx)
+
+    async def _refuse(self, ctx: Context, text: str) -> None:
+        """Typed text that is none of the options: quote it, and show the options again if few."""
+        offered = ctx.session.offered
+        quoted = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
+        candidates = match(offered, text, self._today()).candidates
+        if candidates:
+            titles = dict(offered)
+            which = ", ".join(titles[oid] for oid in candidates)
+            refusal = ctx.t("option.ambiguous", text=quoted, which=which, count=len(offered))
+        else:
+            refusal = ctx.t("option.unknown", text=quoted, count=len(offered))
+        if len(offered) <= SHORT_LIST:
+            ctx.say(refusal)
+            await self._ask(ctx)
+        else:
+            ctx.say(refusal + " " + ctx.t("option.above"))
 
     async def _goto(self, ctx: Context, name: str) -> None:
         ctx.session.step = name

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 _SECRETS = (
     (re.compile(r"\b\d{16}\b"), "<nik>"),  # a NIK, or anything shaped like one
@@ -45,6 +46,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
+
+
+def log_to_file(path: Path) -> None:
+    """Write the log to ``path`` instead of the terminal (same level, format and redaction): for
+    a chat in the terminal, where log lines would land among the bot's messages."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.addFilter(RedactingFilter())
+    if root.handlers:
+        handler.setFormatter(root.handlers[0].formatter)
+    root.handlers[:] = [handler]
 
 
 def configure_logging(log_format: str = "text", level: int = logging.WARNING) -> None:

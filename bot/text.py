@@ -14,6 +14,8 @@ from bot.errors import InvalidInput
 # Telegram's own limit for a message; nothing a step asks for comes close.
 MAX_TEXT = 4096
 MAX_NAME = 100
+# How many of the characters a name may not contain a refusal names.
+MAX_SHOWN = 5
 
 # Sentence punctuation a user may add after an option's title ("Ya!", "Perpanjangan KTP.").
 _TRAILING_PUNCTUATION = ".,!?;: "
@@ -74,13 +76,20 @@ def validate_name(raw: str) -> str:
     if len(name) > MAX_NAME:
         raise InvalidInput("name.too_long", limit=MAX_NAME)
     letters = 0
+    others: list[str] = []
     for char in name:
         category = unicodedata.category(char)
         if category.startswith("L"):
             letters += 1
         elif not category.startswith("M") and char not in _NAME_PUNCTUATION:
-            raise InvalidInput("name.letters")
-    if letters < 2 or any(_looks_like_domain(word) for word in name.split(" ")):
+            others.append(char)
+    if "@" in others or any(_looks_like_domain(word) for word in name.split(" ")):
+        raise InvalidInput("name.address")
+    if others:
+        # Say which: an emoji, a digit, a comma before a title are all refused for a reason.
+        shown = list(dict.fromkeys(others))[:MAX_SHOWN]
+        raise InvalidInput("name.characters", chars=", ".join(f"“{c}”" for c in shown))
+    if letters < 2:
         raise InvalidInput("name.letters")
     if name.islower() or name.isupper():
         # Words start after a space, dot or hyphen, not after an apostrophe: "Nur'aini".

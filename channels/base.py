@@ -35,6 +35,8 @@ class Channel(ABC):
     # How long the platform may deliver a message again (after an answer other than 200): the
     # engine remembers message ids that long to recognise a redelivery.
     redelivers_for: ClassVar[timedelta] = timedelta(hours=1)
+    # Whether options show as buttons to tap; the console prints them for typing.
+    buttons: ClassVar[bool] = True
 
     @abstractmethod
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:

@@ -7,6 +7,7 @@ to ``var/images/`` and their path printed. Used by ``antrean chat`` and by tests
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import sys
 from collections.abc import Sequence
@@ -17,36 +18,68 @@ from typing import TextIO
 from bot.messages import Choices, Image, Inbound, Outbound, Text
 from channels.base import Channel
 
+# *bold*, as the platforms mark it up: a terminal shows the words, not the asterisks.
+_BOLD = re.compile(r"\*([^*\n]+)\*")
+_ANSI_BOLD, _ANSI_DIM, _ANSI_RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
 
-def render(message: Outbound) -> str:
+
+def render(message: Outbound, *, ansi: bool = False, numbered: bool = True) -> str:
+    """A message as the terminal shows it: options numbered for typing (or bulleted when they
+    are not for this terminal's user), *bold* as bold on a terminal and plain elsewhere."""
     if isinstance(message, Text):
-        return message.text
-    if isinstance(message, Choices):
+        text = message.text
+    elif isinstance(message, Choices):
         lines = [message.text]
         for number, option in enumerate(message.options, 1):
             extra = f" ({option.description})" if option.description else ""
-            lines.append(f"  {number}. {option.title}{extra}")
-        return "\n".join(lines)
-    return f"[{message.caption}]"
+            lines.append(
+                f"  {number if numbered else '•'}{'.' if numbered else ''} {option.title}{extra}"
+            )
+        text = "\n".join(lines)
+    else:
+        text = f"[{message.caption}]"
+    return _BOLD.sub(rf"{_ANSI_BOLD}\1{_ANSI_RESET}" if ansi else r"\1", text)
 
 
 class ConsoleChannel(Channel):
     name = "console"
     # Nothing redelivers a line typed in the terminal.
     redelivers_for = timedelta(minutes=10)
+    buttons = False
+    # The ``local_user`` of a process nobody types to (the worker): every message is labelled.
+    NOBODY = ""
 
-    def __init__(self, output: TextIO | None = None, image_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        output: TextIO | None = None,
+        image_dir: Path | None = None,
+        *,
+        local_user: str | None = None,
+        other_label: str = "for {identity}",
+    ) -> None:
+        """``local_user``: the user at this terminal. Messages for anyone else (a closure notice
+        or a broadcast sent from here) are labelled with ``other_label`` and their options not
+        numbered, so that typing a number never answers them. None: no labels (tests)."""
         self.output = output or sys.stdout
         self.image_dir = image_dir
+        self.local_user = local_user
+        self.other_label = other_label
 
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
+        ansi = self.output.isatty()
+        other = self.local_user is not None and user_id != self.local_user
         for message in messages:
-            text = render(message)
+            text = render(message, ansi=ansi and not other, numbered=not other)
             if isinstance(message, Image) and self.image_dir is not None:
                 self.image_dir.mkdir(parents=True, exist_ok=True)
                 path = self.image_dir / message.filename
                 path.write_bytes(message.data)
                 text = f"[{message.caption}: {path}]"
+            if other:
+                label = "[" + self.other_label.format(identity=f"{self.name}:{user_id}") + "] "
+                text = "\n".join(label + line for line in text.splitlines())
+                if ansi:
+                    text = _ANSI_DIM + text + _ANSI_RESET
             self.output.write(text + "\n\n")
         self.output.flush()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from bot.audit import Audit, applicant
 from bot.codes import qr_png
@@ -212,9 +212,27 @@ class EnterNik:
             local = until.astimezone(ctx.office.tz).date()
             count = ctx.app.settings.noshow_strikes
             raise InvalidInput("scalper.blocked", count=count, until=format_day(ctx, local))
+        await _check_nik_free(ctx, nik_hash)
         # The NIK itself is never kept: only its keyed hash and its last four digits.
         ctx.data.update(nik_h=nik_hash, nik4=last4(nik))
         return "book.name"
+
+
+async def _check_nik_free(ctx: Context, nik_hash: str) -> None:
+    """Refuse, as soon as it is typed, a NIK that already has an active booking: one NIK, one
+    booking, across every office and account. (Confirming checks again, for a race.)"""
+    holder = await NikRegistry(ctx.app.redis, ctx.app.clock).holder(nik_hash)
+    if holder is None or holder[1] == ctx.data.get("hold"):
+        return
+    office_id, booking_id = holder
+    if office_id == ctx.office.id:
+        booking = await ctx.seats.get(booking_id)
+        if booking is not None and booking.account == ctx.identity:
+            raise InvalidInput("book.nik_yours")
+    ctx.later(
+        Audit.of(ctx.app).entry(applicant(ctx.identity), "book", "refused", reason="nik_elsewhere")
+    )
+    raise InvalidInput("book.nik_elsewhere")
 
 
 class EnterName:
@@ -226,6 +244,19 @@ class EnterName:
     async def answer(self, ctx: Context, reply: Reply) -> str:
         ctx.data["name"] = validate_name(reply.text)
         return "book.confirm"
+
+
+def _cutoffs(ctx: Context, day: date, window: Window) -> str:
+    """The cut-offs for changing the booking, said before it is made (a booking for tomorrow
+    can no longer be rescheduled, only cancelled)."""
+    rules = ctx.office.booking
+    start = ctx.office.window_start(day, window.id)
+    near = ctx.now() > start - timedelta(hours=rules.reschedule_cutoff_hours)
+    return ctx.t(
+        "book.rules_near" if near else "book.rules",
+        move=rules.reschedule_cutoff_hours,
+        cancel=rules.cancel_cutoff_hours,
+    )
 
 
 class Confirm:
@@ -243,6 +274,7 @@ class Confirm:
             window=window.label,
             name=ctx.data["name"],
             nik=mask("0" * 12 + ctx.data["nik4"]),
+            rules=_cutoffs(ctx, day, window),
         )
         return Prompt(text, [Option("yes", ctx.t("book.yes")), Option("no", ctx.t("book.no"))])
 

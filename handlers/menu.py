@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.dialog import MENU, Context, Prompt, Reply
+from bot.dialog import MENU, RESUME, Context, Prompt, Reply
 from bot.messages import Option
 
 LANGUAGES = (Option("id", "Bahasa Indonesia"), Option("en", "English"))
@@ -40,7 +40,8 @@ class Language:
     async def answer(self, ctx: Context, reply: Reply) -> str:
         ctx.set_locale(reply.option or ctx.locale)
         ctx.say(ctx.t("language.set"))
-        return MENU
+        # Chosen mid-conversation ("bahasa"): carry on where the user was, in the new language.
+        return str(ctx.data.pop(RESUME, MENU))
 
 
 class Requirements:

@@ -111,8 +111,13 @@ class BookingActions:
                 ctx.say(ctx.t("mine.already_moved"))
                 return MENU
             if not _before_cutoff(ctx, b, rules.reschedule_cutoff_hours):
-                ctx.say(ctx.t("mine.move_cutoff", hours=rules.reschedule_cutoff_hours))
-                return MENU
+                hours, cancel = rules.reschedule_cutoff_hours, rules.cancel_cutoff_hours
+                if not _before_cutoff(ctx, b, cancel):
+                    ctx.say(ctx.t("mine.move_cutoff_late", hours=hours, cancel=cancel))
+                    return MENU
+                # Cancelling and booking again is still possible: the cancel button is here.
+                ctx.say(ctx.t("mine.move_cutoff", hours=hours, cancel=cancel))
+                return "mine.booking"
             return "mine.move_day"
         return MENU
 

@@ -451,7 +451,7 @@ async def checkin(ctx: Context, args: str) -> str | None:
         seen = exc.booking or booking
         params: dict[str, Any] = {
             "day": format_day(ctx, seen.day),
-            "status": ctx.t(f"staff.status_{seen.status}"),
+            "status": ctx.t(f"status.{seen.status}"),
         }
         return await _refuse(
             ctx,

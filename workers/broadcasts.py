@@ -453,11 +453,12 @@ def progress_text(broadcast_id: str, percent: int, p: Progress) -> str:
 
 def tally_text(broadcast_id: str, p: Progress) -> str:
     # Staff read this; both languages, like the other messages that do not know the reader's.
+    ended = {"cancelled": ("dihentikan", "stopped")}.get(p.status, ("selesai", "finished"))
     return (
-        f"Siaran {broadcast_id} selesai ({p.status}): {p.sent}/{p.total} terkirim, "
+        f"Siaran {broadcast_id} {ended[0]}: {p.sent}/{p.total} terkirim, "
         f"{p.failed} gagal, {p.undeliverable} tidak dapat dikirim, "
         f"{p.unconfirmed} tidak pasti, {p.cancelled} dibatalkan.\n"
-        f"Broadcast {broadcast_id} finished ({p.status}): {p.sent}/{p.total} sent, "
+        f"Broadcast {broadcast_id} {ended[1]}: {p.sent}/{p.total} sent, "
         f"{p.failed} failed, {p.undeliverable} undeliverable, {p.unconfirmed} unconfirmed, "
         f"{p.cancelled} cancelled."
     )

@@ -64,8 +64,10 @@ class Runtime:
         app = self.app()
         channels = configured_channels(self.settings, app.redis, app.clock)
         # Console bookings get their reminders printed where the worker's output goes: with
-        # `make run` that is the terminal the chat runs in.
-        channels.append(ConsoleChannel())
+        # `make run` that is the terminal the chat runs in. Nobody types to the worker: each
+        # message is labelled with its recipient, its options not numbered.
+        label = app.catalog.t(self.settings.default_locale, "console.for_other")
+        channels.append(ConsoleChannel(local_user=ConsoleChannel.NOBODY, other_label=label))
         for channel in channels:
             await channel.start()
         return {c.name: c for c in channels}

@@ -156,29 +156,34 @@ def test_name_length_limit() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "key", "chars"),
     [
-        "🙂",
-        "🙂🙂🙂",
-        "Budi 🙂",
-        "Budi2",
-        "12345",
-        "Budi Santoso, S.Kom",
-        "budi@example.com",
-        "https://example.com",
-        "www.budisantoso",
-        "budisantoso.com",
-        "budi.santoso.id",
-        "B",
-        "B.",
-        "- . '",
-        "Budi_Santoso",
-        "Budi (Santoso)",
-        "Budi/Santoso",
+        ("🙂", "name.characters", "“🙂”"),
+        ("🙂🙂🙂", "name.characters", "“🙂”"),
+        ("Budi 🙂", "name.characters", "“🙂”"),
+        ("Budi2", "name.characters", "“2”"),
+        ("12345", "name.characters", "“1”, “2”, “3”, “4”, “5”"),
+        ("1234567", "name.characters", "“1”, “2”, “3”, “4”, “5”"),
+        ("Budi Santoso, S.Kom", "name.characters", "“,”"),
+        ("budi@example.com", "name.address", None),
+        ("https://example.com", "name.address", None),
+        ("www.budisantoso", "name.address", None),
+        ("budisantoso.com", "name.address", None),
+        ("budi.santoso.id", "name.address", None),
+        ("B", "name.letters", None),
+        ("B.", "name.letters", None),
+        ("- . '", "name.letters", None),
+        ("Budi_Santoso", "name.characters", "“_”"),
+        ("Budi (Santoso)", "name.characters", "“(”, “)”"),
+        ("Budi/Santoso", "name.characters", "“/”"),
     ],
 )
-def test_names_without_enough_letters_or_with_other_characters(raw: str) -> None:
-    assert name_error(raw).key == "name.letters"
+def test_names_without_enough_letters_or_with_other_characters_say_which(
+    raw: str, key: str, chars: str | None
+) -> None:
+    error = name_error(raw)
+    assert error.key == key
+    assert error.params.get("chars") == chars
 
 
 def test_too_long_text_is_reported_as_such() -> None:

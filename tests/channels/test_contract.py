@@ -59,3 +59,23 @@ async def test_language_switch_and_requirements(driver: Driver) -> None:
     assert "Requirements for which service" in seen.all_text
     seen = await driver.choose(1)
     assert "e-KTP" in seen.all_text
+
+
+async def test_typed_answers_and_refusals(driver: Driver) -> None:
+    await driver.type("halo")
+    await driver.type("ambil")
+    seen = await driver.type("paspor baru")
+    assert "Pilih tanggal" in seen.all_text
+    # Nine days on offer: the refusal quotes the answer and does not send the list again.
+    seen = await driver.type("kapan saja")
+    assert "“kapan saja”" in seen.all_text and "di atas" in seen.all_text
+    assert not seen.options
+    seen = await driver.type("rabu")
+    assert "Pilih jam" in seen.all_text
+    seen = await driver.type("10:00-12:00")
+    assert "NIK" in seen.all_text
+    await driver.type(NIK_MAN)
+    seen = await driver.type("Budi Santoso")
+    assert "Budi Santoso" in seen.all_text
+    seen = await driver.type("ya")
+    assert "A-001" in seen.all_text and seen.images == 1

@@ -7,8 +7,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.clock import ManualClock
-from bot.messages import Choices, Image
-from tests.support import NIK_MAN, NIK_WOMAN, User, make_app, make_engine
+from bot.messages import Choices, Image, Text
+from tests.support import NIK_MAN, NIK_WOMAN, User, make_app, make_engine, text_of
 
 
 @pytest.fixture
@@ -143,9 +143,13 @@ async def test_one_nik_one_booking_across_accounts(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
     engine, recorder = make_engine(make_app(redis, clock, tmp_path))
-    assert "A-001" in await book(User(engine, recorder, "a"))
-    refused = await book(User(engine, recorder, "b"))
-    assert "sudah memiliki antrean aktif" in refused
+    first, second = User(engine, recorder, "a"), User(engine, recorder, "b")
+    # The second account typed the NIK before the first one confirmed: confirming checks again.
+    for answer in ("halo", "1", "1", "1", "1", NIK_MAN):
+        await second.says(answer)
+    assert "A-001" in await book(first)
+    await second.says("budi santoso")
+    assert "sudah memiliki antrean aktif" in await second.says("1")
 
 
 async def test_account_limit(user: User) -> None:
@@ -224,3 +228,144 @@ async def test_a_turn_cut_short_and_run_again_holds_one_seat_not_two(
         [(day, service, {w.id: w.capacity(service) for w in app.office.windows(day)})]
     )
     assert windows[window].held == 1
+
+
+async def test_a_booking_typed_the_way_people_type(user: User) -> None:
+    await user.says("halo")
+    assert "Pilih layanan" in await user.says("ambil")
+    assert "Pilih tanggal" in await user.says("paspor baru")
+    assert "Rab, 6 Mar 2030" in await user.says("Rabu")
+    assert "ditahan" in await user.says("10:00-12:00")
+    await user.says(NIK_MAN)
+    summary = await user.says("budi santoso")
+    assert "10:00\u201312:00" in summary and "Rab, 6 Mar 2030" in summary
+    assert "A-001" in await user.says("ya")
+
+
+async def test_a_refusal_quotes_the_answer_and_repeats_only_a_short_list(user: User) -> None:
+    for answer in ("halo", "1", "1"):
+        await user.says(answer)
+    # Nine days on offer: the refusal quotes what it did not understand, shortened, and points
+    # at the list above instead of sending it again.
+    refused = await user.say("kapan saja boleh, yang penting pagi hari ya")
+    [text] = [m.text for m in refused if isinstance(m, Text)]
+    assert "“kapan saja boleh, yang pentin…”" in text and "di atas" in text
+    assert not any(isinstance(m, Choices) for m in refused)
+    await user.says("6 mar")
+    # Three windows: the list comes again.
+    refused = await user.say("sore")
+    assert "“sore”" in text_of(refused[0]) and isinstance(refused[-1], Choices)
+    assert len(refused[-1].options) == 3
+
+
+@pytest.mark.parametrize("digit", ["\U00010a40", "\u0661"])
+async def test_other_scripts_digits_at_every_choice_step_are_refused_not_a_crash(
+    user: User, digit: str
+) -> None:
+    """Issue #12: U+10A40 passes str.isdigit() but not int(): it reset the session and released
+    the held seat."""
+    await user.says("halo")
+    for answer in ("1", "1", "1", "1"):  # menu, service, day, window
+        assert "tidak ada di pilihan" in await user.says(digit)
+        await user.says(answer)
+    await user.says(NIK_MAN)
+    await user.says("budi santoso")
+    reply = await user.says(digit)
+    assert "tidak ada di pilihan" in reply and "Konfirmasi" in reply
+    assert "A-001" in await user.says("1")
+
+
+async def test_changing_the_language_mid_booking_keeps_the_step_and_the_held_seat(
+    user: User,
+) -> None:
+    for answer in ("halo", "1", "1", "1", "1"):
+        await user.says(answer)
+    assert "Pilih bahasa" in await user.says("bahasa")
+    reply = await user.says("English")
+    assert "Language set to English" in reply and "Type your NIK" in reply
+    await user.says(NIK_MAN)
+    assert "Please check" in await user.says("budi santoso")
+    # Again at the summary: the same summary comes back in the other language.
+    await user.says("language")
+    assert "Mohon periksa" in await user.says("Bahasa Indonesia")
+    assert "A-001" in await user.says("ya")
+    app = user.engine.app
+    day = app.office.bookable_days(app.clock.now())[0]
+    windows = app.office.windows(day)
+    [seats] = await app.seats.availability(
+        [(day, "paspor-baru", {w.id: w.capacity("paspor-baru") for w in windows})]
+    )
+    first = seats[windows[0].id]
+    assert (first.booked, first.held) == (1, 0)
+
+
+async def test_a_nik_with_a_booking_elsewhere_is_refused_when_typed_with_what_to_do(
+    user: User,
+) -> None:
+    assert "A-001" in await book(user)
+    other = User(user.engine, user.recorder, "1002")
+    for answer in ("halo", "1", "1", "1", "1"):
+        await other.says(answer)
+    refused = await other.says(NIK_MAN)
+    assert "akun lain" in refused and "e-KTP asli" in refused and "Antrean saya" in refused
+    assert "Ketik NIK" in refused and NIK_MAN not in refused
+    # The seat is still held: another NIK carries on.
+    assert "nama lengkap" in await other.says(NIK_WOMAN)
+
+
+async def test_the_summary_states_the_cut_offs(user: User, clock: ManualClock) -> None:
+    for answer in ("halo", "1", "1", "1", "1", NIK_MAN):
+        await user.says(answer)
+    summary = await user.says("budi santoso")
+    assert "pindah jadwal (sekali) bisa sampai 24 jam" in summary
+    assert "pembatalan sampai 2 jam" in summary
+    await user.says("menu")
+    # Tuesday 09:00: Wednesday's 08:00 window is 23 hours away, too close to reschedule.
+    clock.advance(timedelta(hours=25))
+    for answer in ("menu", "1", "1", "1", "1", NIK_MAN):
+        await user.says(answer)
+    summary = await user.says("budi santoso")
+    assert "kurang dari 24 jam lagi, jadi tidak bisa dipindah" in summary
+    assert "pembatalan bisa sampai 2 jam" in summary
+
+
+async def test_a_refused_reschedule_offers_cancelling_and_booking_again(
+    user: User, clock: ManualClock
+) -> None:
+    await book(user)  # Wednesday 6 March, 08:00
+    clock.advance(timedelta(hours=26))  # Tuesday 10:00
+    await user.says("menu")
+    await user.says("2")
+    refused = await user.says("pindah")
+    assert "24 jam" in refused and "membatalkan antrean ini" in refused
+    assert "Batalkan antrean" in refused  # the booking's actions, cancel first among them
+    clock.advance(timedelta(hours=21))  # Wednesday 07:00
+    await user.says("menu")
+    await user.says("2")
+    assert "keduanya sudah lewat" in await user.says("pindah")
+
+
+async def test_an_answer_that_fits_several_options_names_them(user: User) -> None:
+    await user.says("halo")
+    await user.says("1")
+    refused = await user.says("paspor")
+    assert "“paspor” cocok dengan lebih dari satu pilihan (Paspor baru, Paspor hilang" in refused
+    assert "Pilih layanan" in refused  # three options: the list comes again
+    assert "Pilih tanggal" in await user.says("paspor b")
+    assert "Pilih jam" in await user.says("lusa")  # Wednesday 6 March
+
+
+async def test_a_nik_already_booked_from_the_same_account_points_to_my_booking(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    demo = (Path(__file__).parents[2] / "bot" / "demo" / "office.toml").read_text()
+    office = tmp_path / "office.toml"
+    office.write_text(demo.replace("max_active_per_account = 1", "max_active_per_account = 2"))
+    engine, recorder = make_engine(make_app(redis, clock, tmp_path, office_config=office))
+    user = User(engine, recorder)
+    assert "A-001" in await book(user)
+    for answer in ("menu", "1", "1", "1", "1"):
+        await user.says(answer)
+    refused = await user.says(NIK_MAN)
+    assert "Anda sudah memiliki antrean aktif dengan NIK ini" in refused
+    assert "akun lain" not in refused
