@@ -275,7 +275,9 @@ class Engine:
             session.fresh = False
             greeting = {"expired": "session.expired", "upgraded": "session.upgraded"}
             ctx.say(ctx.t(greeting.get(session.restarted, "welcome"), office=ctx.office.name))
-            if word not in ("language", "help"):
+            # A known command (a staff member's first /stats) is carried out after the greeting;
+            # anything else starts at the menu.
+            if word not in ("language", "help") and not self._is_command(text, message):
                 await self._goto(ctx, MENU)
                 return
 
@@ -325,6 +327,12 @@ class Engine:
         if session.offered and reply.option is None and not session.data.get("_free"):
             return await self._refuse(ctx, text)
         await self._goto(ctx, await step.answer(ctx, reply))
+
+    def _is_command(self, text: str, message: Inbound) -> bool:
+        if not text.startswith("/") or message.option is not None:
+            return False
+        name = text[1:].partition(" ")[0].split("@")[0].casefold()
+        return name in self.steps.commands
 
     def _match(self, session: Session, option: str | None, text: str) -> Reply | None:
         """Resolve a tapped option or typed text against the options on offer."""

@@ -85,6 +85,14 @@ async def test_an_applicant_typing_a_staff_command_is_told_it_is_not_staff(
     assert all(a[0].startswith("user:") and "1001" not in a[0] for a in denied)
 
 
+async def test_a_staff_command_as_the_first_message_is_carried_out(office: Office) -> None:
+    """A new session greets, then runs the command instead of dropping it for the menu."""
+    booking = await book(office.app, "telegram:77", "a" * 32)
+    first = await office.user("admin").says(f"/stats {booking.day.isoformat()}")
+    assert "Selamat datang" in first
+    assert "08:00" in first and "dipesan 1" in first
+
+
 async def test_stats_and_quota_on_the_console(office: Office) -> None:
     admin = office.user("admin")
     await admin.says("halo")
