@@ -1,0 +1,56 @@
+"""Reading a webhook's body: bounded in size and in time, quiet when the client goes away.
+
+aiohttp reads a request body only as fast as the handler asks for it and has no deadline of its
+own, so a client that sends a large body slowly would hold a connection, and what it sent so far,
+for as long as it likes. Here the whole body must arrive within :data:`READ_TIMEOUT`; what is
+larger than the channel's limit is refused as soon as that is known (from Content-Length, else
+while reading), and the connection is closed rather than drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+# Telegram and Meta send a webhook body in one go, in milliseconds: a client still sending after
+# this long is stalled or hostile.
+READ_TIMEOUT = 10.0
+CHUNK = 64 * 1024
+
+
+def refusal(status: int, text: str) -> web.Response:
+    """A response that also closes the connection: what is left of the body is never read."""
+    response = web.Response(status=status, text=text)
+    response.force_close()
+    return response
+
+
+async def read_body(
+    request: web.Request, limit: int, *, within: float = READ_TIMEOUT
+) -> bytes | web.Response:
+    """The request body, or the response to give instead: 413 when it is longer than ``limit``
+    bytes, 408 when it takes longer than ``within`` seconds. A client that disconnects mid-body
+    gets a response nobody reads, and a debug line instead of an error with a traceback."""
+    if request.content_length is not None and request.content_length > limit:
+        return refusal(413, "body too large")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(within):
+            while chunk := await request.content.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    return refusal(413, "body too large")
+                chunks.append(chunk)
+    except TimeoutError:
+        log.info("webhook body not received within %ss from %s", within, request.remote)
+        return refusal(408, "body not received in time")
+    except ConnectionError:
+        # aiohttp's "Connection lost" when the client goes away mid-body: nothing to answer.
+        log.debug("client went away while sending a webhook body")
+        return refusal(400, "connection lost")
+    return b"".join(chunks)
