@@ -63,7 +63,7 @@ from bot.writes import Write
 from channels import telegram_update
 from channels.base import Handle, PacedChannel, deliver
 from channels.telegram_session import JsonSession
-from channels.webhook import READ_TIMEOUT, read_body, refusal
+from channels.webhook import READ_TIMEOUT, read_body, refuse
 
 if TYPE_CHECKING:
     from bot.pacing import Pacer
@@ -520,7 +520,7 @@ class TelegramChannel(PacedChannel):
             # No secret configured: the webhook is closed rather than open to anyone.
             return web.Response(status=403, text="wrong secret token")
         if request.content_type != "application/json":
-            return refusal(415, "expected application/json")
+            return await refuse(request, 415, "expected application/json")
         body = await read_body(request, MAX_BODY, within=self.read_timeout)
         if isinstance(body, web.Response):
             return body
