@@ -555,13 +555,14 @@ class TelegramChannel(PacedChannel):
                 await self.sleep(self.backoff * 4)
                 continue
             for raw in updates:
-                offset = raw.update_id + 1
                 try:
                     update = telegram_update.from_data(
                         raw.model_dump(mode="json", by_alias=True, exclude_none=True)
                     )
                 except telegram_update.ValidationError as exc:
+                    # What the webhook would answer 400: never handled, so never retried.
                     log.warning("telegram polling: update %s skipped: %s", raw.update_id, exc)
+                    offset = raw.update_id + 1
                     continue
                 while (answered := await self._update(update, handle))[0] == 503:
                     if stop.is_set():
@@ -571,6 +572,7 @@ class TelegramChannel(PacedChannel):
                     # No webhook answer to carry it when polling: make the call ourselves.
                     user_id = str(update.callback_query.from_user.id)
                     await self._try(callback_answer(answered[1]), user_id)
+                offset = update.update_id + 1
 
     async def _update(self, update: telegram_update.Update, handle: Handle) -> Answered:
         message_id = f"u{update.update_id}"
