@@ -43,7 +43,7 @@ from bot.settings import Settings
 from bot.writes import Write, apply
 from channels import whatsapp_payload
 from channels.base import Handle, PacedChannel, deliver
-from channels.webhook import READ_TIMEOUT, read_body
+from channels.webhook import READ_TIMEOUT, BodyBudget, read_body
 from channels.whatsapp_payload import Message, Status
 from channels.whatsapp_render import (
     MORE_PREFIX,
@@ -63,6 +63,9 @@ PATH = "/webhook/whatsapp"
 # and a batch of a thousand statuses about 300 KiB. The body must be read in full before its
 # signature can be checked, so this is also what an unauthenticated client can make us hold.
 MAX_BODY_BYTES = 1024 * 1024
+# Unsigned bytes one process holds at once while their bodies arrive: 32 bodies of the largest
+# size, or thousands of real ones (they arrive in milliseconds). Past it: 503, Meta retries.
+BODIES_IN_FLIGHT = BodyBudget(32 * MAX_BODY_BYTES)
 PAGE_RE = re.compile(r"[0-9]{1,4}")
 WINDOW = timedelta(hours=24)
 PAGE_GONE = "Pilihan ini sudah tidak berlaku. / These options have expired."
@@ -136,8 +139,10 @@ class GraphError(Exception):
 
 class WhatsAppChannel(PacedChannel):
     name = "whatsapp"
-    # How long a webhook body may take to arrive (channels/webhook.py).
+    # How long a webhook body may take to arrive, and the bytes all of this process's webhook
+    # bodies may hold while they do (channels/webhook.py).
     read_timeout = READ_TIMEOUT
+    bodies = BODIES_IN_FLIGHT
     redis: aioredis.Redis  # always: the 24-hour window and delivery states live there
 
     def __init__(
@@ -253,7 +258,9 @@ class WhatsAppChannel(PacedChannel):
         return [web.get(PATH, verify), web.post(PATH, receive)]
 
     async def _receive(self, request: web.Request, handle: Handle) -> web.Response:
-        body = await read_body(request, MAX_BODY_BYTES, within=self.read_timeout)
+        body = await read_body(
+            request, MAX_BODY_BYTES, within=self.read_timeout, budget=self.bodies
+        )
         if isinstance(body, web.Response):
             return body
         # Authenticate the raw bytes before looking at them: nothing unsigned reaches the parser.

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from bot.clock import ManualClock
 from channels.telegram import SECRET_HEADER
+from channels.webhook import BodyBudget
 from channels.whatsapp import MAX_BODY_BYTES
 from tests.channels.drivers.telegram import WEBHOOK_SECRET, TelegramDriver
 from tests.channels.drivers.telegram import open_channel as open_telegram
@@ -82,6 +83,30 @@ async def test_stalled_uploads_are_cut_off_and_their_connections_closed(
     assert time.monotonic() - started < READ_TIMEOUT + 5
     # The server is still serving.
     assert "Selamat datang" in (await wa.type("halo")).all_text
+
+
+async def test_unsigned_bytes_in_flight_are_bounded_per_process(wa: WhatsAppDriver) -> None:
+    wa.channel.bodies = BodyBudget(500_000)
+    stalled = [SlowClient(str(wa.client.base_url)) for _ in range(3)]
+    try:
+        for client in stalled[:2]:
+            await client.start("/webhook/whatsapp", MAX_BODY_BYTES, b"[" * 200_000)
+        # Let the server take in what was sent before the third one comes.
+        for _ in range(100):
+            if wa.channel.bodies.held >= 400_000:
+                break
+            await asyncio.sleep(0.01)
+        assert wa.channel.bodies.held == 400_000
+        await stalled[2].start("/webhook/whatsapp", MAX_BODY_BYTES, b"[" * 200_000)
+        assert await asyncio.wait_for(stalled[2].answer(), READ_TIMEOUT) == (503, True)
+        # Small, real bodies still fit beside the stalled ones.
+        assert "Selamat datang" in (await wa.type("halo")).all_text
+        answers = await asyncio.gather(*(c.answer() for c in stalled[:2]))
+        assert answers == [(408, True)] * 2
+    finally:
+        for client in stalled:
+            client.close()
+    assert wa.channel.bodies.held == 0
 
 
 async def test_a_body_announced_larger_than_the_limit_is_refused_unread(
