@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 PATH = "/webhook/whatsapp"
 # Meta's messages webhooks are a few KiB: one text of 4096 characters, \u-escaped, is under 30 KiB,
-# and a batch of a thousand statuses about 300 KiB. The body must be read in full before its
+# and a batch of a thousand statuses (with pricing) under 600 KiB. The body must be read before its
 # signature can be checked, so this is also what an unauthenticated client can make us hold.
 MAX_BODY_BYTES = 1024 * 1024
 # Unsigned bytes one process holds at once while their bodies arrive: 32 bodies of the largest
