@@ -19,7 +19,7 @@ from bot.clock import ms
 from bot.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Steps
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError
 from bot.matching import match
-from bot.messages import Choices, Inbound, Outbound, Text, option_token
+from bot.messages import TEXT, Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 from bot.sessions import InFlight, Session
 from bot.text import MAX_TEXT, clean, fold
@@ -318,6 +318,9 @@ class Engine:
             await self._goto(ctx, MENU)
             return
 
+        if message.kind != TEXT:
+            # A sticker, a photo...: nothing a step can read. Say so and ask again.
+            return await self._reask(ctx, "input.not_text")
         reply = self._match(session, message.option, text)
         if reply is None:
             return await self._reask(ctx, "option.stale")

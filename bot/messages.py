@@ -8,11 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 CHANNELS = ("telegram", "whatsapp", "console")
+# The kind of an Inbound that carries typed text or a tapped option.
+TEXT = "text"
 
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """One message from a user: typed ``text``, or the id of a chosen ``option``."""
+    """One message from a user: typed ``text``, or the id of a chosen ``option``. A message the
+    bot cannot read (a sticker, a photo, a location...) has the platform's name for it as its
+    ``kind`` and no text: it still goes through the engine, so it is de-duplicated, counted in the
+    rate limit and answered once."""
 
     channel: str
     user_id: str
@@ -22,6 +27,7 @@ class Inbound:
     # The platform's idea of the user's language (Telegram's language_code), used until the user
     # picks one.
     locale_hint: str | None = None
+    kind: str = TEXT
 
     @property
     def identity(self) -> str:
@@ -35,6 +41,8 @@ class Inbound:
             data["o"] = self.option
         if self.locale_hint:
             data["l"] = self.locale_hint
+        if self.kind != TEXT:
+            data["k"] = self.kind
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -47,6 +55,7 @@ class Inbound:
             text=data.get("t", ""),
             option=data.get("o"),
             locale_hint=data.get("l"),
+            kind=data.get("k", TEXT),
         )
 
 

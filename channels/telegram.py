@@ -48,15 +48,11 @@ from aiogram.methods import (
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
-    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    Message,
-    Update,
 )
 from aiogram.utils.token import TokenValidationError
 from aiohttp import web
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from bot.engine import anon
@@ -65,8 +61,10 @@ from bot.keys import PREFIX
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text, option_token
 from bot.settings import Settings
 from bot.writes import Write
+from channels import telegram_update
 from channels.base import Handle, PacedChannel, deliver
 from channels.telegram_session import JsonSession
+from channels.webhook import READ_TIMEOUT, read_body, refuse
 
 if TYPE_CHECKING:
     from bot.pacing import Pacer
@@ -94,6 +92,7 @@ PAGE_SIZE = 8
 NAV_PREFIX = "~pg:"
 # The middle "n/N" button: it must carry callback data, but leads nowhere.
 NAV_NOOP = NAV_PREFIX + "-"
+PAGE_RE = re.compile(r"[0-9]{1,4}")
 # The navigation arrows, single angle quotation marks (escaped: they pass for < and > in code).
 PREV = "\u2039"
 NEXT = "\u203a"
@@ -123,11 +122,6 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "language": "Change language",
     },
 }
-# Stickers, photos, voice notes: we cannot read them, and say so once (both languages, because
-# we do not know the user's choice without loading the session).
-NOT_TEXT_REPLY = (
-    "Silakan ketik atau pilih salah satu pilihan.\nPlease type or choose one of the options."
-)
 
 
 def utf16_len(text: str) -> int:
@@ -235,6 +229,12 @@ def load_pages(raw: str | bytes) -> tuple[int, list[Option]] | None:
         return None
 
 
+def page_number(text: str) -> int | None:
+    """The page a navigation button names: ASCII digits only (``str.isdigit`` also accepts "²"
+    and "𐩀", which ``int`` refuses), and few of them."""
+    return int(text) if PAGE_RE.fullmatch(text) else None
+
+
 def callback_answer(call: dict[str, Any]) -> AnswerCallbackQuery:
     """The callback-query answer a webhook reply would carry, as a call of our own."""
     return AnswerCallbackQuery(callback_query_id=call["callback_query_id"])
@@ -253,6 +253,8 @@ class TelegramChannel(PacedChannel):
     # Telegram keeps an update it could not deliver for at most 24 hours
     # (https://core.telegram.org/bots/api#getting-updates).
     redelivers_for = timedelta(hours=24)
+    # How long a webhook body may take to arrive (channels/webhook.py).
+    read_timeout = READ_TIMEOUT
 
     def __init__(
         self,
@@ -522,23 +524,14 @@ class TelegramChannel(PacedChannel):
             # No secret configured: the webhook is closed rather than open to anyone.
             return web.Response(status=403, text="wrong secret token")
         if request.content_type != "application/json":
-            return web.Response(status=415, text="expected application/json")
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return web.Response(status=413, text="body too large")
-        body = bytearray()
-        async for chunk in request.content.iter_any():
-            body += chunk
-            if len(body) > MAX_BODY:
-                return web.Response(status=413, text="body too large")
+            return await refuse(request, 415, "expected application/json")
+        body = await read_body(request, MAX_BODY, within=self.read_timeout)
+        if isinstance(body, web.Response):
+            return body
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return web.Response(status=400, text="malformed JSON")
-        if not isinstance(data, dict):
-            return web.Response(status=400, text="not an Update")
-        try:
-            update = Update.model_validate(data)
-        except ValidationError:
+            update = telegram_update.parse(body)
+        except telegram_update.ValidationError:
+            # Not JSON, not an Update, a field we read of the wrong type, a lone surrogate...
             return web.Response(status=400, text="not an Update")
         status, call = await self._update(update, handle)
         if status == 200 and call is not None:
@@ -565,7 +558,16 @@ class TelegramChannel(PacedChannel):
                 log.warning("telegram polling: %s", exc)
                 await self.sleep(self.backoff * 4)
                 continue
-            for update in updates:
+            for raw in updates:
+                try:
+                    update = telegram_update.from_data(
+                        raw.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    )
+                except telegram_update.ValidationError as exc:
+                    # What the webhook would answer 400: never handled, so never retried.
+                    log.warning("telegram polling: update %s skipped: %s", raw.update_id, exc)
+                    offset = raw.update_id + 1
+                    continue
                 while (answered := await self._update(update, handle))[0] == 503:
                     if stop.is_set():
                         return
@@ -576,7 +578,7 @@ class TelegramChannel(PacedChannel):
                     await self._try(callback_answer(answered[1]), user_id)
                 offset = update.update_id + 1
 
-    async def _update(self, update: Update, handle: Handle) -> Answered:
+    async def _update(self, update: telegram_update.Update, handle: Handle) -> Answered:
         message_id = f"u{update.update_id}"
         if update.callback_query is not None:
             query = update.callback_query
@@ -593,44 +595,44 @@ class TelegramChannel(PacedChannel):
             # Groups: the bot books for one person at a time, in private.
             return 200, None
         user_id = str(message.chat.id)
-        if message.text is None:
-            await self._try(SendMessage(chat_id=user_id, text=NOT_TEXT_REPLY), user_id)
-            return 200, None
         locale = message.from_user.language_code if message.from_user else None
-        inbound = Inbound(
-            self.name, user_id, message_id, text=command_text(message.text), locale_hint=locale
-        )
+        if message.text is None:
+            # A sticker, a photo, a location...: the engine answers it like any message, so it
+            # is de-duplicated, rate-limited and answered once.
+            inbound = Inbound(self.name, user_id, message_id, locale_hint=locale, kind=message.kind)
+        else:
+            text = command_text(message.text)
+            inbound = Inbound(self.name, user_id, message_id, text=text, locale_hint=locale)
         return await deliver(handle, inbound), None
 
-    async def _callback(self, query: CallbackQuery, message_id: str, handle: Handle) -> int:
+    async def _callback(
+        self, query: telegram_update.CallbackQuery, message_id: str, handle: Handle
+    ) -> int:
         user_id = str(query.from_user.id)
-        tapped = query.message
-        if isinstance(tapped, Message) and tapped.chat.type != "private":
+        tapped = query.message if query.message and query.message.accessible else None
+        if query.message is not None and query.message.chat.type != "private":
             return 200
         if query.data is not None and query.data.startswith(NAV_PREFIX):
             # Paging is the keyboard's business: the engine never sees it, and the session (and
             # the options on offer) stay as they are.
-            if not isinstance(tapped, Message):
+            if tapped is None:
                 return 200  # too old for Telegram to let us edit it
             return await self._navigate(tapped, query.data, user_id)
-        if isinstance(tapped, Message):
+        if tapped is not None:
             # Remove the keyboard: a second tap on a stale button cannot pick anything.
             await self._try(
                 EditMessageReplyMarkup(chat_id=tapped.chat.id, message_id=tapped.message_id),
                 user_id,
             )
+        locale = query.from_user.language_code
         if query.data is None:
-            return 200
-        inbound = Inbound(
-            self.name,
-            user_id,
-            message_id,
-            option=query.data,
-            locale_hint=query.from_user.language_code,
-        )
+            # A game's button: nothing the bot offered, but answered like any other message.
+            inbound = Inbound(self.name, user_id, message_id, locale_hint=locale, kind="tap")
+        else:
+            inbound = Inbound(self.name, user_id, message_id, option=query.data, locale_hint=locale)
         return await deliver(handle, inbound)
 
-    async def _navigate(self, tapped: Message, data: str, user_id: str) -> int:
+    async def _navigate(self, tapped: telegram_update.Message, data: str, user_id: str) -> int:
         """Show another page of the tapped keyboard, or remove it when it is not the latest."""
         chat_id = tapped.chat.id
         stored: tuple[int, list[Option]] | None = None
@@ -648,14 +650,14 @@ class TelegramChannel(PacedChannel):
             )
             return 200
         options = stored[1]
-        wanted = data.removeprefix(NAV_PREFIX)
-        if not wanted.isdigit() or int(wanted) >= page_count(options):
+        page = page_number(data.removeprefix(NAV_PREFIX))
+        if page is None or page >= page_count(options):
             return 200  # the "n/N" button, or a page that does not exist: nothing to change
         await self._try(
             EditMessageReplyMarkup(
                 chat_id=chat_id,
                 message_id=tapped.message_id,
-                reply_markup=page_keyboard(options, int(wanted)),
+                reply_markup=page_keyboard(options, page),
             ),
             user_id,
         )

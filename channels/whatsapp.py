@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,10 @@ from bot.keys import PREFIX
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text
 from bot.settings import Settings
 from bot.writes import Write, apply
+from channels import whatsapp_payload
 from channels.base import Handle, PacedChannel, deliver
+from channels.webhook import READ_TIMEOUT, BodyBudget, read_body
+from channels.whatsapp_payload import Message, Status
 from channels.whatsapp_render import (
     MORE_PREFIX,
     Payload,
@@ -55,9 +59,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PATH = "/webhook/whatsapp"
-MAX_BODY_BYTES = 3 * 1024 * 1024
+# Meta's messages webhooks are a few KiB: one text of 4096 characters, \u-escaped, is under 30 KiB,
+# and a batch of a thousand statuses (with pricing) under 600 KiB. The body must be read before its
+# signature can be checked, so this is also what an unauthenticated client can make us hold.
+MAX_BODY_BYTES = 1024 * 1024
+# Unsigned bytes one process holds at once while their bodies arrive: 32 bodies of the largest
+# size, or thousands of real ones (they arrive in milliseconds). Past it: 503, Meta retries.
+BODIES_IN_FLIGHT = BodyBudget(32 * MAX_BODY_BYTES)
+PAGE_RE = re.compile(r"[0-9]{1,4}")
 WINDOW = timedelta(hours=24)
-POLITE = "Silakan ketik atau pilih salah satu pilihan. / Please type or choose an option."
 PAGE_GONE = "Pilihan ini sudah tidak berlaku. / These options have expired."
 LANGUAGES = {"id": "id", "en": "en"}
 
@@ -107,41 +117,15 @@ def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, header.removeprefix("sha256="))
 
 
-def parse_message(message: dict[str, Any]) -> tuple[str, str | None] | None:
+def parse_message(message: Message) -> tuple[str, str | None] | None:
     """(text, option) of a message the dialog understands, or None for any other kind."""
-    kind = message.get("type")
-    if kind == "text":
-        return str(message.get("text", {}).get("body", "")), None
-    if kind == "interactive":
-        interactive = message.get("interactive", {})
-        for reply in ("button_reply", "list_reply"):
-            if reply in interactive and "id" in interactive[reply]:
-                return "", str(interactive[reply]["id"])
-    if kind == "button":
-        # A quick-reply button of a template: its payload if we set one, else its text.
-        button = message.get("button", {})
-        if button.get("payload"):
-            return "", str(button["payload"])
-        return str(button.get("text", "")), None
-    return None
+    return message.read()
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The request body, or None when it is longer than ``limit`` (without reading it all)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _dicts(items: object) -> list[dict[str, Any]]:
-    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+def page_number(text: str) -> int | None:
+    """The page a "more" row names: a few ASCII digits, nothing else ``int`` would read
+    (" 1", "1_0", Arabic-Indic digits)."""
+    return int(text) if PAGE_RE.fullmatch(text) else None
 
 
 class GraphError(Exception):
@@ -158,6 +142,10 @@ class WhatsAppChannel(PacedChannel):
     # Meta retries a webhook that was not answered 200 with decreasing frequency for up to
     # 7 days (https://developers.facebook.com/docs/graph-api/webhooks/getting-started).
     redelivers_for = timedelta(days=7)
+    # How long a webhook body may take to arrive, and the bytes all of this process's webhook
+    # bodies may hold while they do (channels/webhook.py).
+    read_timeout = READ_TIMEOUT
+    bodies = BODIES_IN_FLIGHT
     redis: aioredis.Redis  # always: the 24-hour window and delivery states live there
 
     def __init__(
@@ -273,29 +261,31 @@ class WhatsAppChannel(PacedChannel):
         return [web.get(PATH, verify), web.post(PATH, receive)]
 
     async def _receive(self, request: web.Request, handle: Handle) -> web.Response:
-        body = await _read_limited(request, MAX_BODY_BYTES)
-        if body is None:
-            return web.Response(status=413)
+        body = await read_body(
+            request, MAX_BODY_BYTES, within=self.read_timeout, budget=self.bodies
+        )
+        if isinstance(body, web.Response):
+            return body
         # Authenticate the raw bytes before looking at them: nothing unsigned reaches the parser.
         if not signature_ok(self.app_secret, body, request.headers.get("X-Hub-Signature-256")):
             return web.Response(status=403)
         try:
-            envelope = json.loads(body)
+            values = whatsapp_payload.parse(body)
         except ValueError:
+            # Not JSON, not the envelope, a field we read of the wrong type, a lone surrogate...
+            # Nothing of it was acted on.
             return web.Response(status=400)
-        if not isinstance(envelope, dict) or envelope.get("object") != "whatsapp_business_account":
-            return web.Response(status=400)
-        by_user: dict[str, list[dict[str, Any]]] = {}
-        statuses: list[dict[str, Any]] = []
-        for value in self._values(envelope):
-            for error in _dicts(value.get("errors")):
+        by_user: dict[str, list[Message]] = {}
+        statuses: list[Status] = []
+        for value in values:
+            for error in value.errors:
                 # Errors about the app or the number rather than one message (e.g. a webhook
-                # Meta could not deliver): nothing to answer, but someone must look.
-                log.error("WhatsApp reported an error: %s %s", error.get("code"), error)
-            statuses.extend(s for s in _dicts(value.get("statuses")) if s.get("recipient_id"))
-            for message in _dicts(value.get("messages")):
-                if message.get("from") and message.get("id"):
-                    by_user.setdefault(str(message["from"]), []).append(message)
+                # Meta could not deliver): nothing to answer, but someone must look. Code and
+                # title only: the details may quote anything.
+                log.error("WhatsApp reported an error: code %s (%s)", error.code, error.title)
+            statuses.extend(s for s in value.statuses if s.recipient_id)
+            for message in value.messages:
+                by_user.setdefault(message.from_, []).append(message)
         # One user's messages in order; different users at the same time.
         results = await asyncio.gather(
             *(self._status(status) for status in statuses),
@@ -303,23 +293,13 @@ class WhatsAppChannel(PacedChannel):
         )
         return web.Response(status=max([200, *results]))
 
-    @staticmethod
-    def _values(envelope: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every ``entry[].changes[].value``, skipping parts of an unexpected shape."""
-        values = []
-        for entry in _dicts(envelope.get("entry")):
-            for change in _dicts(entry.get("changes")):
-                value = change.get("value")
-                if isinstance(value, dict):
-                    values.append(value)
-        return values
-
-    async def _status(self, status: dict[str, Any]) -> int:
+    async def _status(self, status: Status) -> int:
         """A delivery receipt: kept as the message's delivery state, never shown to the dialog.
         A ``failed`` 131047 of a free-form notice sends its template instead."""
-        wa_id = str(status["recipient_id"])
-        wamid = str(status.get("id", ""))
-        state = str(status.get("status", ""))
+        assert status.recipient_id is not None
+        wa_id = status.recipient_id
+        wamid = status.id or ""
+        state = status.status
         who = anon(f"whatsapp:{wa_id}")
         if wamid and state:
             try:
@@ -332,7 +312,7 @@ class WhatsAppChannel(PacedChannel):
         if state != "failed":
             log.debug("message %s to user %s: %s", wamid, who, state)
             return 200
-        codes = [error.get("code") for error in _dicts(status.get("errors"))]
+        codes = [error.code for error in status.errors]
         if OUTSIDE_WINDOW not in codes:
             log.warning("message to user %s failed: %s", who, codes)
             return 200
@@ -376,16 +356,14 @@ class WhatsAppChannel(PacedChannel):
             log.warning("could not forget the sent template: %s", exc)
         return 200
 
-    async def _user_messages(
-        self, handle: Handle, wa_id: str, messages: list[dict[str, Any]]
-    ) -> int:
+    async def _user_messages(self, handle: Handle, wa_id: str, messages: list[Message]) -> int:
         worst = 200
         for message in messages:
             worst = max(worst, await self._message(handle, wa_id, message))
         return worst
 
-    async def _message(self, handle: Handle, wa_id: str, message: dict[str, Any]) -> int:
-        wamid = str(message["id"])
+    async def _message(self, handle: Handle, wa_id: str, message: Message) -> int:
+        wamid = message.id
         try:
             await self.redis.set(f"{user_tag(wa_id)}:lastin", ms(self.clock.now()), ex=2 * 86400)
         except (RedisError, OSError) as exc:
@@ -395,8 +373,10 @@ class WhatsAppChannel(PacedChannel):
         if parsed is not None and parsed[1] is not None and parsed[1].startswith(MORE_PREFIX):
             return await self._next_page(wa_id, wamid, parsed[1])
         if parsed is None:
-            # Photos, voice notes, locations, stickers...: the dialog only reads text and taps.
-            return await self._once(wa_id, wamid, text_payloads(POLITE))
+            # Photos, voice notes, locations, stickers...: the dialog only reads text and taps,
+            # but the engine answers them, so they are de-duplicated and rate-limited like text.
+            inbound = Inbound("whatsapp", wa_id, wamid, kind=message.kind)
+            return await deliver(handle, inbound)
         text, option = parsed
         return await deliver(handle, Inbound("whatsapp", wa_id, wamid, text=text, option=option))
 
@@ -419,13 +399,11 @@ class WhatsAppChannel(PacedChannel):
     async def _next_page(self, wa_id: str, wamid: str, option: str) -> int:
         try:
             raw = await self.redis.get(f"{user_tag(wa_id)}:choices")
-            page = int(option.removeprefix(MORE_PREFIX))
         except (RedisError, OSError) as exc:
             log.warning("Redis unavailable, asking Meta to redeliver: %s", exc)
             return 503
-        except ValueError:
-            raw = None
-        if raw is None:
+        page = page_number(option.removeprefix(MORE_PREFIX))
+        if raw is None or page is None:
             return await self._once(wa_id, wamid, text_payloads(PAGE_GONE))
         data = json.loads(raw)
         choices = Choices(data["text"], tuple(Option(*o) for o in data["options"]))

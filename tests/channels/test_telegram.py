@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -31,7 +32,6 @@ from channels.telegram import (
     MAX_TEXT,
     NAV_PREFIX,
     NEXT,
-    NOT_TEXT_REPLY,
     PAGE_SIZE,
     PREV,
     SECRET_HEADER,
@@ -199,25 +199,79 @@ async def test_callback_is_answered_and_its_keyboard_removed(driver: TelegramDri
     assert driver.fake.calls[before:]
 
 
-async def test_edited_messages_and_stickers_do_not_crash(driver: TelegramDriver) -> None:
+STICKER = {
+    "file_id": "s1",
+    "file_unique_id": "su1",
+    "type": "regular",
+    "width": 512,
+    "height": 512,
+    "is_animated": False,
+    "is_video": False,
+}
+
+
+def sticker_update(chat_id: int = CHAT_ID) -> dict[str, Any]:
+    update = text_update("", chat_id)
+    del update["message"]["text"]
+    update["message"]["sticker"] = STICKER
+    return update
+
+
+async def test_edited_messages_are_ignored_and_stickers_asked_again(
+    driver: TelegramDriver,
+) -> None:
     edited = text_update("halo")
     edited["edited_message"] = {**edited.pop("message"), "edit_date": NOW + 5}
     assert await driver.post(edited) == 200
     assert driver.fake.calls == []
-    sticker = text_update("")
-    del sticker["message"]["text"]
-    sticker["message"]["sticker"] = {
-        "file_id": "s1",
-        "file_unique_id": "su1",
-        "type": "regular",
-        "width": 512,
-        "height": 512,
-        "is_animated": False,
-        "is_video": False,
-    }
-    assert await driver.post(sticker) == 200
-    [reply] = driver.fake.of("sendMessage")
-    assert reply.params["text"] == NOT_TEXT_REPLY
+    await driver.type("halo")
+    seen = await driver.deliver(sticker_update())
+    # The engine answered it: it cannot read stickers, and asks the question again.
+    assert "hanya bisa membaca teks" in seen.all_text and "Ambil antrean" in seen.options
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"sticker": STICKER},
+        {"photo": [{"file_id": "p", "file_unique_id": "pu", "width": 90, "height": 90}]},
+        {"location": {"latitude": -6.2, "longitude": 106.8}},
+        {"document": {"file_id": "d", "file_unique_id": "du"}},
+        {"voice": {"file_id": "v", "file_unique_id": "vu", "duration": 2}},
+        {"new_kind_of_content": {"x": 1}},
+    ],
+)
+async def test_every_kind_of_message_is_answered_once_even_when_redelivered(
+    driver: TelegramDriver, content: dict[str, Any]
+) -> None:
+    update = text_update("", CHAT_ID)
+    del update["message"]["text"]
+    update["message"].update(content)
+    for _ in range(5):  # Telegram redelivers
+        assert await driver.post(update) == 200
+    assert len(driver.fake.of("sendMessage")) == 1
+
+
+async def test_stickers_count_in_the_rate_limit(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    async with (
+        open_channel(redis, clock, tmp_path, rate_limit_per_minute=5, rate_limit_burst=5) as (
+            fake,
+            _,
+            _,
+            base,
+        ),
+        aiohttp.ClientSession() as http,
+    ):
+        driver = TelegramDriver(fake, http, base)
+        for _ in range(40):
+            assert await driver.post(sticker_update()) == 200
+        # Five answered, one cool-down notice, the rest silenced.
+        assert len(fake.of("sendMessage")) == 6
+        # Taps count too: the user is silenced until the window ends.
+        assert await driver.post(callback_update("book", 1)) == 200
+        assert len(fake.of("sendMessage")) == 6
 
 
 async def test_group_messages_are_ignored(driver: TelegramDriver, redis: aioredis.Redis) -> None:
@@ -584,3 +638,53 @@ async def test_polling_handles_each_update_once_in_order(
         # No webhook reply to carry the tap's answer: the channel made the call itself.
         [answer] = fake.of("answerCallbackQuery")
         assert answer.params["callback_query_id"] == tap["callback_query"]["id"]
+
+
+# -- malformed updates: 400, never 500 --------------------------------------------------------
+
+
+async def post_raw(driver: TelegramDriver, body: bytes) -> int:
+    headers = {SECRET_HEADER: WEBHOOK_SECRET, "Content-Type": "application/json"}
+    async with driver.http.post(driver.url, data=body, headers=headers) as response:
+        return response.status
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A lone surrogate: no platform sends one, and it could never be stored or logged.
+        b'{"update_id": 1, "message": {"message_id": 1, "date": 1, "text": "\\ud800",'
+        b' "chat": {"id": 5550001, "type": "private"}}}',
+        b'{"update_id": 1, "x": "\\udc00"}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"update_id": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"update_id": 1, "message": {"message_id": 1, "chat": {"id": "5550001"}}}',
+        b'{"update_id": 1, "message": {"message_id": 1, "date": 1, "text": ["halo"],'
+        b' "chat": {"id": 5550001, "type": "private"}}}',
+        b'{"update_id": 1, "callback_query": {"id": 7, "from": {"id": 1}}}',
+        b'{"update_id": true}',
+        b'"\\xff"',
+        b"\xff\xfe",
+    ],
+)
+async def test_malformed_updates_are_bad_requests_and_nothing_is_stored(
+    driver: TelegramDriver, redis: aioredis.Redis, body: bytes
+) -> None:
+    assert await post_raw(driver, body) == 400
+    assert driver.fake.calls == []
+    assert await telegram_keys(redis) == []
+
+
+@pytest.mark.parametrize(
+    "page", ["²", "\U00010a40", "\u0661", "99999999999999999999", "-1", " 1", ""]
+)
+async def test_a_paging_tap_with_odd_digits_changes_nothing(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, page: str
+) -> None:
+    options = [Option(f"o{i}", f"Pilihan {i}") for i in range(1, 16)]
+    async with driving(redis, clock, tmp_path, offering(options)) as driver:
+        await driver.type("halo")
+        message_id, _ = driver.keyboard
+        before = len(driver.fake.calls)
+        assert await driver.post(callback_update(f"{NAV_PREFIX}{page}", message_id)) == 200
+        assert [c.method for c in driver.fake.calls[before:]] == ["answerCallbackQuery"]

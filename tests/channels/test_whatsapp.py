@@ -22,7 +22,7 @@ from bot.errors import ChannelError, ConfigError
 from bot.messages import MAX_OPTION_BYTES, Choices, Image, Option, Text, option_token
 from bot.settings import load_settings
 from bot.web import build_web_app
-from channels.whatsapp import POLITE, WhatsAppChannel, user_tag
+from channels.whatsapp import WhatsAppChannel, user_tag
 from channels.whatsapp_render import (
     MAX_BODY,
     MAX_ROW_TITLE,
@@ -136,22 +136,111 @@ async def test_an_oversized_body_is_refused(wa: WhatsAppDriver) -> None:
     assert response.status_code == 413
 
 
-async def test_other_message_kinds_get_a_polite_reply_once(
-    wa: WhatsAppDriver, redis: aioredis.Redis
-) -> None:
-    photo = {
-        "from": WA_ID,
-        "id": wamid(),
-        "timestamp": "1893456000",
-        "type": "image",
+def media_message(kind: str, wa_id: str = WA_ID) -> dict[str, Any]:
+    """A message the dialog cannot read: a photo, a sticker, a location..."""
+    content: dict[str, Any] = {
         "image": {"mime_type": "image/jpeg", "sha256": "abc", "id": "1234"},
-    }
-    for _ in range(2):  # Meta redelivers
-        assert (await wa.post(envelope([photo]))).status_code == 200
-    sent = wa.fake.to(WA_ID)
-    assert [m["text"]["body"] for m in sent] == [POLITE]
-    # The dialog never saw it: no session was started.
-    assert not await redis.exists(f"{user_tag(WA_ID)}:session")
+        "sticker": {"mime_type": "image/webp", "sha256": "abc", "id": "5678", "animated": False},
+        "location": {"latitude": -6.2, "longitude": 106.8},
+        "document": {"filename": "ktp.pdf", "mime_type": "application/pdf", "id": "9"},
+        "unsupported": {},
+    }[kind]
+    message = {"from": wa_id, "id": wamid(), "timestamp": "1893456000", "type": kind}
+    if kind == "unsupported":
+        message["errors"] = [{"code": 131051, "title": "Message type unknown"}]
+    else:
+        message[kind] = content
+    return message
+
+
+@pytest.mark.parametrize("kind", ["image", "sticker", "location", "document", "unsupported"])
+async def test_other_message_kinds_are_answered_once_by_the_engine(
+    wa: WhatsAppDriver, kind: str
+) -> None:
+    await wa.type("halo")
+    before = len(wa.fake.to(WA_ID))
+    message = media_message(kind)
+    for _ in range(5):  # Meta redelivers
+        assert (await wa.post(envelope([message]))).status_code == 200
+    seen = seen_of(wa.fake.to(WA_ID)[before:])
+    # One answer: the engine cannot read it, and asks its question again.
+    assert len(seen.texts) == 1
+    assert "hanya bisa membaca teks" in seen.all_text and "Ambil antrean" in seen.options
+
+
+async def test_stickers_count_in_the_rate_limit(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    async with open_driver(
+        redis, clock, tmp_path, rate_limit_per_minute=5, rate_limit_burst=5
+    ) as wa:
+        for _ in range(40):
+            assert (await wa.post(envelope([media_message("sticker")]))).status_code == 200
+        # Five answered, one cool-down notice, the rest silenced; taps too.
+        assert len(wa.fake.to(WA_ID)) == 6
+        tap = reply_message(WA_ID, "button_reply", "book", "Ambil")
+        assert (await wa.post(envelope([tap]))).status_code == 200
+        assert len(wa.fake.to(WA_ID)) == 6
+
+
+LIST = {"type": "list_reply", "list_reply": ["id"]}
+MALFORMED = [
+    # Meta signs only UTF-8 JSON: a lone surrogate can never come from it, nor be stored.
+    json.dumps(envelope([text_message(WA_ID, "\ud800")])).encode(),
+    json.dumps(envelope([text_message("62812\ud800", "halo")])).encode(),
+    json.dumps(envelope(statuses=[status_update("wamid.1", "\ud800", "delivered")])).encode(),
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"object": "whatsapp_business_account", "entry": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    json.dumps(envelope([{**text_message(WA_ID, "x"), "text": "x"}])).encode(),
+    json.dumps(envelope([{**text_message(WA_ID, "x"), "type": "button", "button": "x"}])).encode(),
+    json.dumps(
+        envelope([{**reply_message(WA_ID, "list_reply", "a", "A"), "interactive": LIST}])
+    ).encode(),
+    json.dumps(envelope([{**text_message(WA_ID, "x"), "from": 6281234567890}])).encode(),
+    json.dumps(envelope([{**text_message(WA_ID, "x"), "id": "wamid.a\tb"}])).encode(),
+    json.dumps(
+        envelope(statuses=[{**status_update("w.1", WA_ID, "failed"), "errors": "x"}])
+    ).encode(),
+    b"\xff\xfe{}",
+]
+
+
+@pytest.mark.parametrize("body", MALFORMED, ids=range(len(MALFORMED)))
+async def test_malformed_signed_bodies_are_bad_requests_and_store_nothing(
+    wa: WhatsAppDriver, redis: aioredis.Redis, body: bytes
+) -> None:
+    response = await wa.client.post("/webhook/whatsapp", content=body, headers=signed(body))
+    assert response.status_code == 400
+    assert await user_keys(redis) == []
+    assert wa.fake.requests == []
+
+
+async def test_other_webhook_fields_are_acknowledged_and_ignored(wa: WhatsAppDriver) -> None:
+    payload = envelope([text_message(WA_ID, "halo")])
+    change = payload["entry"][0]["changes"][0]
+    change["field"] = "message_template_status_update"
+    change["value"] = {"event": "APPROVED", "message_template_id": 12, "messages": "not ours"}
+    assert (await wa.post(payload)).status_code == 200
+    assert wa.fake.requests == []
+
+
+async def test_whatsapp_errors_are_logged_by_code_and_title_only(
+    wa: WhatsAppDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = envelope()
+    payload["entry"][0]["changes"][0]["value"]["errors"] = [
+        {
+            "code": 131000,
+            "title": "Something went wrong",
+            "message": "Something went wrong",
+            "error_data": {"details": "recipient +62 812-3456-7890 could not be reached"},
+        }
+    ]
+    with caplog.at_level(logging.INFO, logger="channels.whatsapp"):
+        assert (await wa.post(payload)).status_code == 200
+    [line] = [r.getMessage() for r in caplog.records if r.name == "channels.whatsapp"]
+    assert "131000" in line and "Something went wrong" in line
+    assert "3456" not in line and "details" not in line
 
 
 async def test_statuses_never_reach_the_dialog(wa: WhatsAppDriver, redis: aioredis.Redis) -> None:

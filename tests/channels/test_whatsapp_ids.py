@@ -30,12 +30,19 @@ async def test_an_odd_message_id_neither_fails_nor_wedges_the_user(
     wa: WhatsAppDriver, redis: aioredis.Redis, message_id: str
 ) -> None:
     response = await wa.post(envelope([text_message(wa.wa_id, "halo", message_id)]))
-    assert response.status_code == 200, response.text
-    assert MENU_QUESTION in "\n".join(seen_of(wa.fake.to(wa.wa_id)).texts)
-    # Meta delivers it again: recognised, not answered twice.
-    before = len(wa.fake.to(wa.wa_id))
-    response = await wa.post(envelope([text_message(wa.wa_id, "halo", message_id)]))
-    assert response.status_code == 200 and len(wa.fake.to(wa.wa_id)) == before
+    if not message_id.isprintable():
+        # A wamid is printable ASCII: one with a control character is refused at the door
+        # (channels/whatsapp_payload.py) and nothing of it is kept. (The session store's
+        # encoding copes with any id as well: tests/bot/test_sessions.py.)
+        assert response.status_code == 400, response.text
+        assert wa.fake.to(wa.wa_id) == []
+    else:
+        assert response.status_code == 200, response.text
+        assert MENU_QUESTION in "\n".join(seen_of(wa.fake.to(wa.wa_id)).texts)
+        # Meta delivers it again: recognised, not answered twice.
+        before = len(wa.fake.to(wa.wa_id))
+        response = await wa.post(envelope([text_message(wa.wa_id, "halo", message_id)]))
+        assert response.status_code == 200 and len(wa.fake.to(wa.wa_id)) == before
     seen = await wa.type("menu")
     assert any(MENU_QUESTION in t for t in seen.texts), seen.texts
     await assert_user_text_expires(redis)

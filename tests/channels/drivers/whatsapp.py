@@ -113,6 +113,7 @@ async def open_driver(
     *,
     sleep: Sleep = no_sleep,
     steps: Steps | None = None,
+    **settings: Any,
 ) -> AsyncIterator[WhatsAppDriver]:
     """The channel, the engine (with ``steps``, else the real dialog) and the web app on loopback,
     talking to a fake Graph API. The web app starts the channel, which checks the token."""
@@ -126,7 +127,7 @@ async def open_driver(
             clock=clock,
             sleep=sleep,
         )
-        app = make_app(redis, clock, tmp_path)
+        app = make_app(redis, clock, tmp_path, **settings)
         engine = Engine(app, steps or build_steps(), {"whatsapp": channel})
         async with (
             run_server(build_web_app(app, engine, [channel])) as url,
