@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=20, ge=0, le=10_000)
     # How long one process may hold a user's session before another may take it over.
     lease_seconds: float = Field(default=30.0, gt=0, le=600)
+    # How long a turn may spend sending its replies (pool wait, requests, retries, waits a
+    # platform asks for), and one platform HTTP request at most. What is not out by then is left
+    # to the outbox (bot/outbox.py), which a worker sends later: a turn never outlives its lease.
+    send_seconds: float = Field(default=8.0, gt=0, le=120)
+    platform_timeout_seconds: float = Field(default=4.0, gt=0, le=120)
 
     # Telegram (channels/telegram.py). No token: the channel is off.
     telegram_token: SecretStr | None = None
@@ -151,6 +156,16 @@ class Settings(BaseSettings):
                 "or redis-cluster://"
             )
         return value
+
+    @model_validator(mode="after")
+    def _sends_fit_the_lease(self) -> Settings:
+        if self.send_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                f"ANTREAN_SEND_SECONDS ({self.send_seconds:g}) must be at most half of "
+                f"ANTREAN_LEASE_SECONDS ({self.lease_seconds:g}): a turn must end well within "
+                "its lease"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:
