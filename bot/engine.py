@@ -19,7 +19,7 @@ from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError
 from bot.messages import Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
-from bot.outbox import Outbox
+from bot.outbox import CLAIM_MS, Outbox
 from bot.sessions import Session
 from bot.text import MAX_TEXT, clean, fold
 from bot.writes import Write
@@ -185,18 +185,23 @@ class Engine:
                 message.message_id,
                 exc,
             )
-            await self._send_later(message.identity, exc.retry_after or 0.0)
+            wait = exc.retry_after or 0.0
+            token = Outbox.new_token()
+            # Nobody tries before the wait is over (a later turn's replies queue behind).
+            held = await self.outbox.hold(message.identity, token, int(wait * 1000) + CLAIM_MS)
+            await self._send_later(message.identity, wait, token if held else "")
         except ChannelError as exc:
             self._lost(message, exc)
         return writes
 
-    async def _send_later(self, identity: str, wait: float = 0.0) -> None:
-        """Have a worker send the user's outbox (after ``wait`` s, what the platform asked)."""
+    async def _send_later(self, identity: str, wait: float = 0.0, token: str = "") -> None:
+        """Have a worker send the user's outbox (after ``wait`` s, what the platform asked; as
+        the holder of the claim ``token``, if given)."""
         from workers.outbox import schedule
 
         assert self.app.queue is not None
         try:
-            await schedule(self.app.queue, identity, wait)
+            await schedule(self.app.queue, identity, wait, token)
         except (RedisError, OSError) as exc:
             # The entries stay; the user's next turn schedules the outbox again.
             log.warning("could not schedule the outbox of user %s: %s", anon(identity), exc)

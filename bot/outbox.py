@@ -198,6 +198,15 @@ class Outbox:
         key = outbox_key(identity)
         return bool(await self._run(self._done, [key, f"{key}:claim"], [token, entry_id]))
 
+    async def hold(self, identity: str, token: str, hold_ms: int) -> bool:
+        """Claim the outbox for ``token`` for ``hold_ms`` unless a sender has it: the platform
+        asked to wait, so no sender may try before the one scheduled with ``token``."""
+        try:
+            key = f"{outbox_key(identity)}:claim"
+            return bool(await self.redis.set(key, token, px=max(1, hold_ms), nx=True))
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"outbox: {exc}") from exc
+
     async def release(self, identity: str, token: str, hold_ms: int = 0) -> None:
         """Give the claim up, or (``hold_ms``) keep it that long for a retry with ``token``."""
         await self._run(self._release, [f"{outbox_key(identity)}:claim"], [token, hold_ms])

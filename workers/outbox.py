@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from datetime import timedelta
 
@@ -35,9 +36,9 @@ async def schedule(queue: Queue, identity: str, wait: float = 0.0, token: str = 
     """Have a worker send ``identity``'s outbox after ``wait`` seconds (RQ's client blocks, so
     it runs in a thread off the event loop)."""
     if wait > 0:
-        await asyncio.to_thread(
-            queue.enqueue_in, timedelta(seconds=wait), JOB, identity, token, result_ttl=0
-        )
+        # RQ keeps a scheduled time in whole seconds, truncated: one more, never too early.
+        later = timedelta(seconds=math.ceil(wait) + 1)
+        await asyncio.to_thread(queue.enqueue_in, later, JOB, identity, token, result_ttl=0)
     else:
         await asyncio.to_thread(queue.enqueue, JOB, identity, token, result_ttl=0)
 
