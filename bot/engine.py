@@ -141,7 +141,7 @@ class Engine:
     ) -> list[Write]:
         """Send a turn's replies; return the writes the channel leaves for the turn's save.
 
-        The sends end by the turn's deadline (``send_seconds`` from now), well within the lease.
+        The sends end by the turn's deadline (``send_budget`` from now), well within the lease.
         With an outbox, what could not go out by then is put there for a worker to send; and
         while a user's outbox holds anything, a turn's replies go behind it, in order.
         """
@@ -149,7 +149,7 @@ class Engine:
         if channel is None:
             log.error("no channel %r configured; dropping replies", message.channel)
             return []
-        deadline = time.monotonic() + self.app.settings.send_seconds
+        deadline = time.monotonic() + self.app.settings.send_budget
         if turn and self.outbox is not None and replies:
             pending = await self.outbox.put(
                 message.channel, message.user_id, message.message_id, replies, only_if_pending=True

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     # How long one process may hold a user's session before another may take it over.
     lease_seconds: float = Field(default=30.0, gt=0, le=600)
     # How long a turn may spend sending its replies (pool wait, requests, retries, waits a
-    # platform asks for), and one platform HTTP request at most. What is not out by then is left
+    # platform asks for; at most half the lease, see ``send_budget``), and one platform HTTP
+    # request at most. What is not out by then is left
     # to the outbox (bot/outbox.py), which a worker sends later: a turn never outlives its lease.
     send_seconds: float = Field(default=8.0, gt=0, le=120)
     platform_timeout_seconds: float = Field(default=4.0, gt=0, le=120)
@@ -139,6 +140,12 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @property
+    def send_budget(self) -> float:
+        """A turn's send time in use: ``send_seconds``, but never more than half the lease (a
+        turn must end well within it, also with a short lease)."""
+        return min(self.send_seconds, self.lease_seconds / 2)
+
     def staff_role(self, identity: str) -> str | None:
         """The role of a staff identity ("officer" or "admin"), or None for everyone else."""
         if identity not in self.staff:
@@ -156,16 +163,6 @@ class Settings(BaseSettings):
                 "or redis-cluster://"
             )
         return value
-
-    @model_validator(mode="after")
-    def _sends_fit_the_lease(self) -> Settings:
-        if self.send_seconds * 2 > self.lease_seconds:
-            raise ValueError(
-                f"ANTREAN_SEND_SECONDS ({self.send_seconds:g}) must be at most half of "
-                f"ANTREAN_LEASE_SECONDS ({self.lease_seconds:g}): a turn must end well within "
-                "its lease"
-            )
-        return self
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["handled", "queued", "duplicate", "busy"]
 # When a chain of platform calls must be over, as a time.monotonic() value: a turn's replies,
-# retries and waits included, end before it (bot/settings.py ``send_seconds``).
+# retries and waits included, end before it (bot/settings.py ``send_budget``).
 Deadline = float
 # ChannelError codes of a call that may succeed later (the outbox sends it again then).
 RETRYABLE = frozenset({"timeout", "rate_limited", "unavailable", "network", "130429", "131056",

@@ -309,7 +309,7 @@ class TelegramChannel(PacedChannel):
             redis=redis,
             pacer=pacer,
             timeout=settings.platform_timeout_seconds,
-            budget=settings.send_seconds,
+            budget=settings.send_budget,
         )
 
     async def aclose(self) -> None:

@@ -229,7 +229,7 @@ class WhatsAppChannel(PacedChannel):
             owns_client=True,
             pacer=pacer,
             timeout=settings.platform_timeout_seconds,
-            budget=settings.send_seconds,
+            budget=settings.send_budget,
         )
 
     async def start(self) -> None:

@@ -69,7 +69,7 @@ async def drain(runtime: Runtime, identity: str, token: str, queue: Queue | None
             log.error("outbox of %s: channel %r is not configured", anon(identity), entry.channel)
             await outbox.done(identity, token, entry.id)
             continue
-        deadline = time.monotonic() + app.settings.send_seconds
+        deadline = time.monotonic() + app.settings.send_budget
         try:
             await channel.send(entry.user_id, [entry.message], deadline=deadline)
         except ChannelError as exc:
