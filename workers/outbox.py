@@ -15,7 +15,7 @@ import math
 import time
 from datetime import timedelta
 
-from rq import Queue
+from rq import Queue, Retry
 
 from bot.engine import anon
 from bot.errors import ChannelError
@@ -30,17 +30,29 @@ JOB = "workers.outbox.send_outbox"
 DEFAULT_WAIT = 5.0
 # Whatever a platform asks, a retry comes within this long.
 MAX_WAIT = 300.0
+# One job sends a user's replies one after the other, each within the send time.
+JOB_TIMEOUT = 600
+RETRY_INTERVALS = [CLAIM_MS // 1000 + 5, 120, 300]
 
 
 async def schedule(queue: Queue, identity: str, wait: float = 0.0, token: str = "") -> None:
     """Have a worker send ``identity``'s outbox after ``wait`` seconds (RQ's client blocks, so
     it runs in a thread off the event loop)."""
-    if wait > 0:
-        # RQ keeps a scheduled time in whole seconds, truncated: one more, never too early.
-        later = timedelta(seconds=math.ceil(wait) + 1)
-        await asyncio.to_thread(queue.enqueue_in, later, JOB, identity, token, result_ttl=0)
-    else:
-        await asyncio.to_thread(queue.enqueue, JOB, identity, token, result_ttl=0)
+    # A job whose worker died (or that met Redis down) runs again, once the dead sender's claim
+    # on the outbox has expired (CLAIM_MS).
+    retry = Retry(3, RETRY_INTERVALS)
+
+    def enqueue() -> None:
+        if wait > 0:
+            # RQ keeps a scheduled time in whole seconds, truncated: one more, never too early.
+            later = timedelta(seconds=math.ceil(wait) + 1)
+            queue.enqueue_in(
+                later, JOB, identity, token, result_ttl=0, job_timeout=JOB_TIMEOUT, retry=retry
+            )
+        else:
+            queue.enqueue(JOB, identity, token, result_ttl=0, job_timeout=JOB_TIMEOUT, retry=retry)
+
+    await asyncio.to_thread(enqueue)
 
 
 def send_outbox(identity: str, token: str = "") -> str:
