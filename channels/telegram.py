@@ -531,7 +531,8 @@ class TelegramChannel(PacedChannel):
             redis = self.redis if self.redis is not None else self.pacer.redis
             await apply(redis, self._counting(user_id, 1))
         try:
-            await self._call(method, user_id)
+            # One request's time at most: a courtesy must not eat into the turn that follows.
+            await self._call(method, user_id, deadline=time.monotonic() + self.timeout)
         except ChannelError as exc:
             if exc.code != "unavailable":  # _call has logged that one already
                 log.warning("telegram: %s", exc)

@@ -25,9 +25,9 @@ from bot.outbox import outbox_key
 from bot.pacing import Pacer
 from bot.settings import load_settings
 from bot.web import build_web_app
-from channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from channels.telegram import NAV_PREFIX, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
 from handlers import build_steps
-from tests.channels.drivers.telegram import WEBHOOK_SECRET, text_update
+from tests.channels.drivers.telegram import WEBHOOK_SECRET, callback_update, text_update
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.support import SECRET, start_worker
 from tests.web_support import run_server
@@ -176,3 +176,16 @@ async def test_one_hundred_fifty_users_and_a_hung_bot_api_all_answered_in_time(
     assert slowest < SEND_SECONDS + 3 * SLACK, f"slowest webhook {slowest:.1f} s"
     await world.wait_for(users, 1, within=90)
     assert [len(world.texts(c)) for c in users] == [1] * len(users)
+
+
+async def test_a_hung_keyboard_edit_holds_a_tap_one_request_time_at_most(world: World) -> None:
+    world.fake.hang(90, times=5)
+    update = callback_update(f"{NAV_PREFIX}1", 999, 8_800_002)  # a stale keyboard's arrow
+    started = time.monotonic()
+    async with world.http.post(
+        world.url, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET}
+    ) as response:
+        assert response.status == 200
+    took = time.monotonic() - started
+    assert took < PLATFORM_TIMEOUT + SLACK, f"the tap's webhook took {took:.1f} s"
+    assert len(world.fake.of("editMessageReplyMarkup")) == 1
