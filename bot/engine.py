@@ -23,7 +23,7 @@ from bot.outbox import CLAIM_MS, Outbox
 from bot.sessions import Session
 from bot.text import MAX_TEXT, clean, fold
 from bot.writes import Write
-from channels.base import Channel, Outcome, Unsent
+from channels.base import Channel, Outcome, PacedChannel, Unsent
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class Engine:
             log.error("no channel %r configured; dropping replies", message.channel)
             return []
         deadline = time.monotonic() + self.app.settings.send_budget
-        if turn and self.outbox is not None and replies:
+        if turn and self.outbox is not None and replies and isinstance(channel, PacedChannel):
             pending = await self.outbox.put(
                 message.channel, message.user_id, message.message_id, replies, only_if_pending=True
             )
