@@ -16,14 +16,14 @@ from redis.exceptions import RedisError
 from bot.app import App
 from bot.clock import ms
 from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
-from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError
+from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError, Unsent
 from bot.messages import Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 from bot.outbox import CLAIM_MS, Outbox
 from bot.sessions import Session
 from bot.text import MAX_TEXT, clean, fold
 from bot.writes import Write
-from channels.base import Channel, Outcome, PacedChannel, Unsent
+from channels.base import Channel, Outcome, PacedChannel
 
 log = logging.getLogger(__name__)
 

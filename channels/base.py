@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from bot.errors import ChannelError, StorageError
+from bot.errors import ChannelError, StorageError, Unsent
 from bot.messages import Inbound, Outbound
 from bot.writes import Write, apply
 
@@ -26,36 +26,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Outcome = Literal["handled", "queued", "duplicate", "busy"]
+# What a channel calls for each inbound message: the engine's ``handle``.
+Handle = Callable[[Inbound], Awaitable[Outcome]]
 # When a chain of platform calls must be over, as a time.monotonic() value: a turn's replies,
 # retries and waits included, end before it (bot/settings.py ``send_budget``).
 Deadline = float
-# ChannelError codes of a call that may succeed later (the outbox sends it again then).
-RETRYABLE = frozenset({"timeout", "rate_limited", "unavailable", "network", "130429", "131056",
-                       "131000"})  # fmt: skip
 
 
 def left(deadline: Deadline) -> float:
     """Seconds until ``deadline`` (negative once it has passed)."""
     return deadline - time.monotonic()
-
-
-class Unsent(ChannelError):
-    """Some of a turn's replies did not go out: the first ``sent`` did, the rest did not (the
-    cause is the ChannelError of the first that failed). ``writes`` are those the sent replies
-    left for the turn's save."""
-
-    def __init__(self, cause: ChannelError, sent: int, writes: list[Write]) -> None:
-        super().__init__(str(cause), retry_after=cause.retry_after, code=cause.code)
-        self.sent = sent
-        self.writes = writes
-
-    @property
-    def retryable(self) -> bool:
-        return self.code in RETRYABLE
-
-
-# What a channel calls for each inbound message: the engine's ``handle``.
-Handle = Callable[[Inbound], Awaitable[Outcome]]
 
 
 class Channel(ABC):

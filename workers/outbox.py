@@ -18,9 +18,9 @@ from datetime import timedelta
 from rq import Queue, Retry
 
 from bot.engine import anon
-from bot.errors import ChannelError
+from bot.errors import RETRYABLE, ChannelError
 from bot.outbox import CLAIM_MS, Outbox
-from channels.base import RETRYABLE, PacedChannel
+from channels.base import PacedChannel
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
