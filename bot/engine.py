@@ -14,17 +14,20 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
 from bot.app import App
 from bot.clock import ms
 from bot.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Steps
-from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError
+from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError, Unsent
 from bot.matching import match
 from bot.messages import TEXT, Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
+from bot.outbox import CLAIM_MS, Outbox
 from bot.sessions import InFlight, Session
 from bot.text import MAX_TEXT, clean, fold
 from bot.writes import Write
-from channels.base import Channel, Outcome
+from channels.base import Channel, Outcome, PacedChannel
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,9 @@ class Engine:
         self.steps = steps
         self.channels = dict(channels)
         self.idle_ms = app.settings.session_idle_minutes * 60_000
+        # Replies not sent within a turn's time go to the outbox, which workers send: only
+        # where there are workers (an RQ queue) to send it.
+        self.outbox = Outbox(app.redis) if app.queue is not None else None
 
     def _today(self) -> date:
         return self.app.office.local_today(self.app.clock.now())
@@ -208,30 +214,84 @@ class Engine:
     async def _deliver(
         self, message: Inbound, replies: list[Outbound], *, turn: bool = True
     ) -> list[Write]:
-        """Send a turn's replies; return the writes the channel leaves for the turn's save."""
+        """Send a turn's replies; return the writes the channel leaves for the turn's save.
+
+        The sends end by the turn's deadline (``send_budget`` from now), well within the lease.
+        With an outbox, what could not go out by then is put there for a worker to send; and
+        while a user's outbox holds anything, a turn's replies go behind it, in order.
+        """
         channel = self.channels.get(message.channel)
         if channel is None:
             log.error("no channel %r configured; dropping replies", message.channel)
             return []
+        deadline = time.monotonic() + self.app.settings.send_budget
+        if turn and self.outbox is not None and replies and isinstance(channel, PacedChannel):
+            pending = await self.outbox.put(
+                message.channel, message.user_id, message.message_id, replies, only_if_pending=True
+            )
+            if pending:
+                SENDS.labels(message.channel, "deferred").inc()
+                await self._send_later(message.identity)
+                return []
         writes: list[Write] = []
         try:
             if turn:
-                writes = await channel.reply(message.user_id, replies)
+                writes = await channel.reply(message.user_id, replies, deadline=deadline)
             else:
                 await channel.send(message.user_id, replies)
             SENDS.labels(message.channel, "ok").inc()
-        except ChannelError as exc:
-            SENDS.labels(message.channel, "failed").inc()
+        except Unsent as exc:
+            writes = exc.writes
+            if not (turn and exc.retryable and self.outbox is not None):
+                self._lost(message, exc)
+                return writes
+            SENDS.labels(message.channel, "deferred").inc()
             PLATFORM_ERRORS.labels(message.channel, exc.code or "unknown").inc()
-            # The turn's effects are saved; a lost reply is recovered by the user's next message.
-            log.warning(
-                "could not reply to user %s on %s (message %s): %s",
-                anon(message.identity),
+            await self.outbox.put(
                 message.channel,
+                message.user_id,
+                message.message_id,
+                replies[exc.sent :],
+                first_index=exc.sent,
+            )
+            log.info(
+                "replies to user %s left to the outbox (message %s): %s",
+                anon(message.identity),
                 message.message_id,
                 exc,
             )
+            wait = exc.retry_after or 0.0
+            token = Outbox.new_token()
+            # Nobody tries before the wait is over (a later turn's replies queue behind).
+            held = await self.outbox.hold(message.identity, token, int(wait * 1000) + CLAIM_MS)
+            await self._send_later(message.identity, wait, token if held else "")
+        except ChannelError as exc:
+            self._lost(message, exc)
         return writes
+
+    async def _send_later(self, identity: str, wait: float = 0.0, token: str = "") -> None:
+        """Have a worker send the user's outbox (after ``wait`` s, what the platform asked; as
+        the holder of the claim ``token``, if given)."""
+        from workers.outbox import schedule
+
+        assert self.app.queue is not None
+        try:
+            await schedule(self.app.queue, identity, wait, token)
+        except (RedisError, OSError) as exc:
+            # The entries stay; the user's next turn schedules the outbox again.
+            log.warning("could not schedule the outbox of user %s: %s", anon(identity), exc)
+
+    def _lost(self, message: Inbound, exc: ChannelError) -> None:
+        SENDS.labels(message.channel, "failed").inc()
+        PLATFORM_ERRORS.labels(message.channel, exc.code or "unknown").inc()
+        # The turn's effects are saved; a lost reply is recovered by the user's next message.
+        log.warning(
+            "could not reply to user %s on %s (message %s): %s",
+            anon(message.identity),
+            message.channel,
+            message.message_id,
+            exc,
+        )
 
     def _context(self, session: Session, message: Inbound) -> Context:
         catalog = self.app.catalog

@@ -17,6 +17,7 @@
     │   └── BelowBooked
     ├── InvalidInput           text from a user that a step cannot accept (has a catalog key)
     └── ChannelError           a platform refused or failed a call (translated at the channel)
+        └── Unsent             some of a turn's replies did not go out by its deadline
 
 Third-party errors (redis-py, httpx, aiogram) are translated at the boundary (``raise ... from``).
 """
@@ -124,3 +125,23 @@ class ChannelError(AntreanError):
         super().__init__(message)
         self.retry_after = retry_after
         self.code = code
+
+
+# ChannelError codes of a call that may succeed later (the outbox sends it again then).
+RETRYABLE = frozenset({"timeout", "rate_limited", "unavailable", "network", "130429", "131056",
+                       "131000"})  # fmt: skip
+
+
+class Unsent(ChannelError):
+    """Some of a turn's replies did not go out: the first ``sent`` did, the rest did not (the
+    cause is the ChannelError of the first that failed). ``writes`` (bot/writes.py) are those
+    the sent replies left for the turn's save."""
+
+    def __init__(self, cause: ChannelError, sent: int, writes: list[Any]) -> None:
+        super().__init__(str(cause), retry_after=cause.retry_after, code=cause.code)
+        self.sent = sent
+        self.writes = writes
+
+    @property
+    def retryable(self) -> bool:
+        return self.code in RETRYABLE

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=15, ge=1, le=10_000)
     # How long one process may hold a user's session before another may take it over.
     lease_seconds: float = Field(default=30.0, gt=0, le=600)
+    # How long a turn may spend sending its replies (pool wait, requests, retries, waits a
+    # platform asks for; at most half the lease, see ``send_budget``), and one platform HTTP
+    # request at most. What is not out by then is left
+    # to the outbox (bot/outbox.py), which a worker sends later: a turn never outlives its lease.
+    send_seconds: float = Field(default=8.0, gt=0, le=120)
+    platform_timeout_seconds: float = Field(default=4.0, gt=0, le=120)
 
     # Telegram (channels/telegram.py). No token: the channel is off.
     telegram_token: SecretStr | None = None
@@ -136,6 +142,12 @@ class Settings(BaseSettings):
                     "(ANTREAN_STAFF=telegram:123456=admin,console:desk1)"
                 )
         return value
+
+    @property
+    def send_budget(self) -> float:
+        """A turn's send time in use: ``send_seconds``, but never more than half the lease (a
+        turn must end well within it, also with a short lease)."""
+        return min(self.send_seconds, self.lease_seconds / 2)
 
     def staff_role(self, identity: str) -> str | None:
         """The role of a staff identity ("officer" or "admin"), or None for everyone else."""

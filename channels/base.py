@@ -8,6 +8,7 @@ its library's failures into :class:`~bot.errors.ChannelError` before they leave 
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from bot.errors import StorageError
+from bot.errors import ChannelError, StorageError, Unsent
 from bot.messages import Inbound, Outbound
 from bot.writes import Write, apply
 
@@ -28,6 +29,14 @@ log = logging.getLogger(__name__)
 Outcome = Literal["handled", "queued", "duplicate", "busy"]
 # What a channel calls for each inbound message: the engine's ``handle``.
 Handle = Callable[[Inbound], Awaitable[Outcome]]
+# When a chain of platform calls must be over, as a time.monotonic() value: a turn's replies,
+# retries and waits included, end before it (bot/settings.py ``send_budget``).
+Deadline = float
+
+
+def left(deadline: Deadline) -> float:
+    """Seconds until ``deadline`` (negative once it has passed)."""
+    return deadline - time.monotonic()
 
 
 class Channel(ABC):
@@ -42,10 +51,13 @@ class Channel(ABC):
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
         """Deliver the bot's answer to one user, in order."""
 
-    async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+    async def reply(
+        self, user_id: str, messages: Sequence[Outbound], *, deadline: Deadline | None = None
+    ) -> list[Write]:
         """Deliver a turn's answer (the engine calls this, not :meth:`send`), and return what it
         leaves to be written with the turn's save (bot/writes.py): e.g. the replies' count in
-        the pacing buckets, which nobody needs to wait for."""
+        the pacing buckets, which nobody needs to wait for. Platform channels give up at
+        ``deadline`` and raise :class:`Unsent`."""
         await self.send(user_id, messages)
         return []
 
@@ -68,18 +80,38 @@ class PacedChannel(Channel):
     pacer: Pacer | None
 
     @abstractmethod
-    async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
-        """Send ``messages`` in order; return the writes they leave."""
+    async def _send_all(
+        self, user_id: str, messages: Sequence[Outbound], deadline: Deadline | None = None
+    ) -> list[Write]:
+        """Send ``messages`` in order, every call over by ``deadline``; return the writes they
+        leave."""
 
-    async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
+    async def send(
+        self, user_id: str, messages: Sequence[Outbound], *, deadline: Deadline | None = None
+    ) -> None:
         # Outside a turn no save carries the writes: they are made at once.
-        writes = await self.reply(user_id, messages)
+        try:
+            writes = await self.reply(user_id, messages, deadline=deadline)
+        except Unsent as exc:
+            await self._apply(exc.writes)
+            raise
+        await self._apply(writes)
+
+    async def _apply(self, writes: list[Write]) -> None:
         redis = self.redis if self.redis is not None else getattr(self.pacer, "redis", None)
         if writes and redis is not None:
             await apply(redis, writes)
 
-    async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
-        writes = await self._send_all(user_id, messages)
+    async def reply(
+        self, user_id: str, messages: Sequence[Outbound], *, deadline: Deadline | None = None
+    ) -> list[Write]:
+        writes: list[Write] = []
+        for sent, message in enumerate(messages):
+            try:
+                writes += await self._send_all(user_id, [message], deadline)
+            except ChannelError as exc:
+                # What went out is counted; the rest is the caller's (the engine's outbox).
+                raise Unsent(exc, sent, writes + self._counting(user_id, sent)) from exc
         # One count for the turn's replies (a long text split in pieces counts as one).
         return writes + self._counting(user_id, len(messages))
 

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -60,9 +61,9 @@ from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text, option_token
 from bot.settings import Settings
-from bot.writes import Write
+from bot.writes import Write, apply
 from channels import telegram_update
-from channels.base import Handle, PacedChannel, deliver
+from channels.base import Deadline, Handle, PacedChannel, deliver, left
 from channels.telegram_session import JsonSession
 from channels.webhook import READ_TIMEOUT, read_body, refuse
 
@@ -267,6 +268,8 @@ class TelegramChannel(PacedChannel):
         max_retry_after: float = 30.0,
         redis: aioredis.Redis | None = None,
         pacer: Pacer | None = None,
+        timeout: float = 4.0,
+        budget: float = 8.0,
     ) -> None:
         if webhook_secret is not None and not SECRET_RE.match(webhook_secret):
             raise ConfigError(
@@ -280,6 +283,10 @@ class TelegramChannel(PacedChannel):
         # Waiting longer than this inside a webhook request would make Telegram time out and
         # redeliver; we give up on the reply instead (the user's next message recovers it).
         self.max_retry_after = max_retry_after
+        # One request at most ``timeout`` seconds (waiting for a pooled connection included); a
+        # call with its retries at most ``budget`` unless the caller passes its own deadline.
+        self.timeout = timeout
+        self.budget = budget
         # Without Redis there is nowhere to keep a list between taps: options are sent unpaged.
         self.redis = redis
         # Without a pacer, sends go out as before (a 429 is still honoured by waiting).
@@ -291,7 +298,10 @@ class TelegramChannel(PacedChannel):
     ) -> TelegramChannel:
         if settings.telegram_token is None:
             raise ConfigError("ANTREAN_TELEGRAM_TOKEN is not set")
-        session = JsonSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+        session = JsonSession(
+            api=TelegramAPIServer.from_base(settings.telegram_api_base),
+            timeout=settings.platform_timeout_seconds,
+        )
         try:
             bot = Bot(settings.telegram_token.get_secret_value(), session=session)
         except TokenValidationError as exc:
@@ -299,22 +309,31 @@ class TelegramChannel(PacedChannel):
                 "ANTREAN_TELEGRAM_TOKEN: not a bot token like 123456:ABC-DEF… (ask @BotFather)"
             ) from exc
         secret = settings.telegram_webhook_secret
-        return cls(bot, secret.get_secret_value() if secret else None, redis=redis, pacer=pacer)
+        return cls(
+            bot,
+            secret.get_secret_value() if secret else None,
+            redis=redis,
+            pacer=pacer,
+            timeout=settings.platform_timeout_seconds,
+            budget=settings.send_budget,
+        )
 
     async def aclose(self) -> None:
         await self.bot.session.close()
 
     # -- outgoing ---------------------------------------------------------------------------
 
-    async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+    async def _send_all(
+        self, user_id: str, messages: Sequence[Outbound], deadline: Deadline | None = None
+    ) -> list[Write]:
         """Send; return the writes the messages leave (a paged keyboard's options)."""
         writes: list[Write] = []
         for message in messages:
             if isinstance(message, Choices):
-                writes += await self._send_choices(user_id, message)
+                writes += await self._send_choices(user_id, message, deadline)
                 continue
             for method in self._methods(user_id, message):
-                await self._call(method, user_id, pace="chat")
+                await self._call(method, user_id, pace="chat", deadline=deadline)
         return writes
 
     async def deliver_paced(
@@ -348,7 +367,9 @@ class TelegramChannel(PacedChannel):
                 raise
         return True
 
-    async def _send_choices(self, chat_id: str, message: Choices) -> list[Write]:
+    async def _send_choices(
+        self, chat_id: str, message: Choices, deadline: Deadline | None = None
+    ) -> list[Write]:
         options = message.options
         paged = self.redis is not None and len(options) > PAGE_SIZE
         if paged:
@@ -358,7 +379,10 @@ class TelegramChannel(PacedChannel):
         pieces = split_text(message.text) or [""]
         for piece in pieces[:-1]:
             await self._call(
-                SendMessage(chat_id=chat_id, text=piece, parse_mode=None), chat_id, pace="chat"
+                SendMessage(chat_id=chat_id, text=piece, parse_mode=None),
+                chat_id,
+                pace="chat",
+                deadline=deadline,
             )
         # The keyboard hangs off the last piece; Telegram refuses an empty text.
         sent = await self._call(
@@ -370,6 +394,7 @@ class TelegramChannel(PacedChannel):
             ),
             chat_id,
             pace="chat",
+            deadline=deadline,
         )
         if paged:
             # If this write fails, the first page is on screen and typed numbers reach every
@@ -405,22 +430,42 @@ class TelegramChannel(PacedChannel):
         *,
         pace: Pace | None = None,
         pacer: Pacer | None = None,
+        deadline: Deadline | None = None,
     ) -> T:
-        """One Bot API call with Telegram's rate limits honoured and transient failures retried.
+        """One Bot API call with Telegram's rate limits honoured and transient failures retried,
+        all of it over by ``deadline`` (default: :attr:`budget` from now).
 
         A 429 names how long this chat must wait; only this coroutine (this chat's delivery)
-        waits, other chats' webhooks carry on. Retrying a send after a network error may
-        duplicate a message that did arrive: better than losing a queue number.
+        waits, other chats' webhooks carry on. A wait that would pass the deadline is not
+        waited: the ChannelError carries it as ``retry_after`` for whoever sends later. Retrying
+        a send after a network error may duplicate a message that did arrive: better than
+        losing a queue number.
         """
         name = method.__api_method__
+        # A long poll (getUpdates) is meant to wait on the server for its own timeout.
+        held = float(getattr(method, "timeout", None) or 0) if isinstance(method, GetUpdates) else 0
+        if deadline is None:
+            deadline = time.monotonic() + self.budget + held
         failures = 0
         waits = 0
         while True:
+            remaining = left(deadline)
+            if remaining <= 0:
+                raise ChannelError(f"telegram {name}: out of time", code="timeout")
+            limit = min(self.timeout + held, remaining)
             try:
-                return await self.bot(method)
+                # The whole request (a free pooled connection, connecting, the answer) within
+                # the limit: a slow Bot API or a full pool cannot hold a turn past its lease.
+                async with asyncio.timeout(limit):
+                    return await self.bot(method, request_timeout=math.ceil(limit))
             except TelegramRetryAfter as exc:
                 waits += 1
-                if waits > self.attempts or exc.retry_after > self.max_retry_after:
+                await self._pause(pace, pacer or self.pacer, user_id, float(exc.retry_after))
+                if (
+                    waits > self.attempts
+                    or exc.retry_after > self.max_retry_after
+                    or exc.retry_after >= left(deadline)
+                ):
                     raise ChannelError(
                         f"telegram {name}: rate limited for {exc.retry_after}s",
                         retry_after=float(exc.retry_after),
@@ -432,12 +477,15 @@ class TelegramChannel(PacedChannel):
                     anon(f"telegram:{user_id}"),
                     exc.retry_after,
                 )
-                await self._pause(pace, pacer or self.pacer, user_id, float(exc.retry_after))
                 await self.sleep(float(exc.retry_after))
-            except (TelegramNetworkError, TelegramServerError) as exc:
+            except (TelegramNetworkError, TelegramServerError, TimeoutError) as exc:
                 failures += 1
-                if failures >= self.attempts:
-                    reason = self._redact(exc.message)
+                backoff = self.backoff * 2 ** (failures - 1)
+                if failures >= self.attempts or backoff >= left(deadline):
+                    if isinstance(exc, TimeoutError):
+                        reason = f"no answer within {limit:.1f}s"
+                    else:
+                        reason = self._redact(exc.message)
                     # Logged here, once, because only here are the method and the user known
                     # together; the chat id (personal data) goes in as a pseudonym only.
                     log.warning(
@@ -449,9 +497,10 @@ class TelegramChannel(PacedChannel):
                     )
                     raise ChannelError(
                         f"telegram {name} failed {failures} times: {reason}",
+                        retry_after=backoff,
                         code="unavailable",
                     ) from exc
-                await self.sleep(self.backoff * 2 ** (failures - 1))
+                await self.sleep(backoff)
             except TelegramAPIError as exc:
                 raise ChannelError(
                     f"telegram {name} refused: {self._redact(exc.message)}", code="refused"
@@ -481,9 +530,15 @@ class TelegramChannel(PacedChannel):
         return text.replace(self.bot.token, "<token>")
 
     async def _try(self, method: TelegramMethod[Any], user_id: str) -> None:
-        """A call whose failure must not stop the user's message from being handled."""
+        """A call whose failure must not stop the user's message from being handled (a keyboard
+        edit, a page turn, the reply to a sticker). Each one that reaches a chat counts in the
+        pacing buckets like a reply: taps must not push the bot past the platform's limits."""
+        if self.pacer is not None and getattr(method, "chat_id", None) is not None:
+            redis = self.redis if self.redis is not None else self.pacer.redis
+            await apply(redis, self._counting(user_id, 1))
         try:
-            await self._call(method, user_id)
+            # One request's time at most: a courtesy must not eat into the turn that follows.
+            await self._call(method, user_id, deadline=time.monotonic() + self.timeout)
         except ChannelError as exc:
             if exc.code != "unavailable":  # _call has logged that one already
                 log.warning("telegram: %s", exc)

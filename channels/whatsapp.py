@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ from bot.messages import Choices, Image, Inbound, Option, Outbound, Text
 from bot.settings import Settings
 from bot.writes import Write, apply
 from channels import whatsapp_payload
-from channels.base import Handle, PacedChannel, deliver
+from channels.base import Deadline, Handle, PacedChannel, deliver, left
 from channels.webhook import READ_TIMEOUT, BodyBudget, read_body
 from channels.whatsapp_payload import Message, Status
 from channels.whatsapp_render import (
@@ -162,6 +163,8 @@ class WhatsAppChannel(PacedChannel):
         sleep: Sleep = asyncio.sleep,
         owns_client: bool = False,
         pacer: Pacer | None = None,
+        timeout: float = 4.0,
+        budget: float = 8.0,
     ) -> None:
         self.client = client
         self.phone_number_id = phone_number_id
@@ -175,6 +178,10 @@ class WhatsAppChannel(PacedChannel):
         self._owns_client = owns_client
         # Without a pacer, sends go out as before (throttling is still retried with backoff).
         self.pacer = pacer
+        # One request at most ``timeout`` seconds (waiting for a pooled connection included); a
+        # send with its retries at most ``budget`` unless the caller passes its own deadline.
+        self.timeout = timeout
+        self.budget = budget
         self._auth_logged = False
         self._record_status = redis.register_script(RECORD_STATUS)
 
@@ -198,7 +205,7 @@ class WhatsAppChannel(PacedChannel):
         client = httpx.AsyncClient(
             base_url=settings.whatsapp_api_base,
             headers={"Authorization": f"Bearer {settings.whatsapp_token.get_secret_value()}"},
-            timeout=httpx.Timeout(15.0, connect=5.0),
+            timeout=httpx.Timeout(settings.platform_timeout_seconds),
             transport=AiohttpTransport(limits=limits),
         )
         return cls(
@@ -212,6 +219,8 @@ class WhatsAppChannel(PacedChannel):
             template_notice=settings.whatsapp_template_notice,
             owns_client=True,
             pacer=pacer,
+            timeout=settings.platform_timeout_seconds,
+            budget=settings.send_budget,
         )
 
     async def start(self) -> None:
@@ -411,24 +420,28 @@ class WhatsAppChannel(PacedChannel):
 
     # -- outbound --------------------------------------------------------------------------
 
-    async def _send_all(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+    async def _send_all(
+        self, user_id: str, messages: Sequence[Outbound], deadline: Deadline | None = None
+    ) -> list[Write]:
         """Send; return the writes the messages leave (long option lists kept for paging)."""
         writes: list[Write] = []
         for message in messages:
             if isinstance(message, Text):
                 for payload in text_payloads(message.text):
-                    await self._post_message(user_id, payload, counted=True)
+                    await self._post_message(user_id, payload, counted=True, deadline=deadline)
             elif isinstance(message, Choices):
                 if len(message.options) > 10:
                     writes.append(self._remember_choices(user_id, message))
                 for payload in choices_payloads(message):
-                    await self._post_message(user_id, payload, counted=True)
+                    await self._post_message(user_id, payload, counted=True, deadline=deadline)
             elif isinstance(message, Image):
-                media_id = await self._upload(message)
+                media_id = await self._upload(message, deadline)
                 image: Payload = {"id": media_id}
                 if message.caption:
                     image["caption"] = message.caption[:1024]
-                await self._post_message(user_id, {"type": "image", "image": image}, counted=True)
+                await self._post_message(
+                    user_id, {"type": "image", "image": image}, counted=True, deadline=deadline
+                )
         return writes
 
     def _remember_choices(self, user_id: str, choices: Choices) -> Write:
@@ -548,14 +561,24 @@ class WhatsAppChannel(PacedChannel):
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def _post_message(
-        self, to: str, payload: Payload, *, paced: Pacer | None = None, counted: bool = False
+        self,
+        to: str,
+        payload: Payload,
+        *,
+        paced: Pacer | None = None,
+        counted: bool = False,
+        deadline: Deadline | None = None,
     ) -> str:
         """Send one message to one recipient, retrying what may succeed later; return its wamid.
 
         ``paced``: the caller has waited for this message's turn with that pacer (a broadcast).
         ``counted``: the caller has counted it already (``send`` counts a turn's replies at once).
         Otherwise, with a pacer configured, the message goes out at once but is counted.
+        Everything, retries and backoff included, is over by ``deadline`` (default:
+        :attr:`budget` from now); a backoff that would pass it is the error's ``retry_after``.
         """
+        if deadline is None:
+            deadline = time.monotonic() + self.budget
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
         body.update(payload)
         pacer = paced or self.pacer
@@ -565,29 +588,38 @@ class WhatsAppChannel(PacedChannel):
         throttled = transient = 0
         while True:
             try:
-                data = await self._call("post", f"/{self.phone_number_id}/messages", json=body)
+                path = f"/{self.phone_number_id}/messages"
+                data = await self._call("post", path, deadline=deadline, json=body)
                 return str(data.get("messages", [{}])[0].get("id", ""))
             except GraphError as exc:
                 error = exc
             except httpx.HTTPError as exc:
                 transient += 1
-                if transient >= TRANSIENT_ATTEMPTS:
-                    raise ChannelError(f"WhatsApp unreachable: {exc}", code="network") from exc
-                await self.sleep(BASE_DELAY * 2 ** (transient - 1))
+                delay = BASE_DELAY * 2 ** (transient - 1)
+                if transient >= TRANSIENT_ATTEMPTS or delay >= left(deadline):
+                    raise ChannelError(
+                        f"WhatsApp unreachable: {exc}", retry_after=delay, code="network"
+                    ) from exc
+                await self.sleep(delay)
                 continue
             if error.code in THROTTLED:
                 # Only this recipient's coroutine waits: other users' sends go on meanwhile.
                 throttled += 1
-                if throttled >= THROTTLE_ATTEMPTS:
-                    raise ChannelError(str(error), code=str(error.code)) from error
                 delay = BASE_DELAY * 2 ** (throttled - 1)
                 await self._pause(pacer, error.code, to, delay)
+                if throttled >= THROTTLE_ATTEMPTS or delay >= left(deadline):
+                    raise ChannelError(
+                        str(error), retry_after=delay, code=str(error.code)
+                    ) from error
                 await self.sleep(delay)
             elif error.code == TRANSIENT or error.status >= 500:
                 transient += 1
-                if transient >= TRANSIENT_ATTEMPTS:
-                    raise ChannelError(str(error), code=str(error.code)) from error
-                await self.sleep(BASE_DELAY * 2 ** (transient - 1))
+                delay = BASE_DELAY * 2 ** (transient - 1)
+                if transient >= TRANSIENT_ATTEMPTS or delay >= left(deadline):
+                    # A 5xx without a WhatsApp code is Meta's front door failing: code 131000.
+                    code = str(error.code) if error.code else str(TRANSIENT)
+                    raise ChannelError(str(error), retry_after=delay, code=code) from error
+                await self.sleep(delay)
             elif error.code == UNDELIVERABLE:
                 await self._mark_undeliverable(to)
                 raise ChannelError(str(error), code="undeliverable") from error
@@ -595,11 +627,16 @@ class WhatsAppChannel(PacedChannel):
                 self._check_auth(error)
                 raise ChannelError(str(error), code=str(error.code)) from error
 
-    async def _upload(self, image: Image) -> str:
+    async def _upload(self, image: Image, deadline: Deadline | None = None) -> str:
+        # Not counted in the pacing buckets: Meta's message limits are about messages, and the
+        # message that shows the upload is counted.
+        if deadline is None:
+            deadline = time.monotonic() + self.budget
         try:
             data = await self._call(
                 "post",
                 f"/{self.phone_number_id}/media",
+                deadline=deadline,
                 data={"messaging_product": "whatsapp", "type": image.mime},
                 files={"file": (image.filename, image.data, image.mime)},
             )
@@ -628,8 +665,19 @@ class WhatsAppChannel(PacedChannel):
             self._auth_logged = True
             log.error("WhatsApp access token refused (%s): renew ANTREAN_WHATSAPP_TOKEN", error)
 
-    async def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self.client.request(method, url, **kwargs)
+    async def _call(
+        self, method: str, url: str, *, deadline: Deadline | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """One Graph API request, over within :attr:`timeout` and by ``deadline`` (waiting for a
+        pooled connection included): httpx's and aiohttp's timeouts leave the pool wait out."""
+        limit = self.timeout if deadline is None else min(self.timeout, left(deadline))
+        if limit <= 0:
+            raise httpx.TimeoutException("out of time before the request")
+        try:
+            async with asyncio.timeout(limit):
+                response = await self.client.request(method, url, **kwargs)
+        except TimeoutError as exc:
+            raise httpx.TimeoutException(f"no answer within {limit:.1f}s") from exc
         try:
             data = response.json()
         except ValueError:

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fake_telegram import Bucket
+from tests.fake_telegram import Bucket, stall
 from tests.web_support import run_server
 
 VERSION = "v21.0"
@@ -186,6 +186,13 @@ class FakeGraph:
     # With enforce_rate(): the number's throughput limit, and how many messages it refused.
     bucket: Bucket | None = None
     throttled: int = 0
+    # recipient -> how long each of the next messages to it stalls before it is processed
+    hangs: dict[str, list[float]] = field(default_factory=dict)
+
+    def hang(self, recipient: str, seconds: float, times: int = 1) -> None:
+        """Stall the next ``times`` messages to ``recipient`` ``seconds`` before answering. A
+        stalled request whose client gives up is never processed (no wamid, nothing sent)."""
+        self.hangs.setdefault(recipient, []).extend([seconds] * times)
 
     def enforce_rate(self, per_second: float) -> None:
         """Refuse messages beyond a token bucket of ``per_second`` (capacity and refill) with
@@ -250,11 +257,13 @@ class FakeGraph:
         refused = self._refuse(request)
         if refused is not None:
             return refused
+        to = str(body.get("to", ""))
+        if self.hangs.get(to) and not await stall(request, self.hangs[to].pop(0)):
+            return web.Response(status=499)  # the client went away: nothing was sent
         if self.bucket is not None and not self.bucket.take():
             self.throttled += 1
             status, error = error_body(130429)
             return web.json_response(error, status=status)
-        to = str(body.get("to", ""))
         failure = self.failures.get(to)
         if failure and failure[1] > 0:
             failure[1] -= 1

@@ -7,6 +7,7 @@ It records every call in order and answers with payloads shaped like the real AP
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,14 @@ class FakeTelegram:
     # With enforce_rate(): the bot-wide limit on sends, and how many sends it refused.
     bucket: Bucket | None = None
     throttled: int = 0
+    # With hang(): how long each of the next sends stalls before it is processed.
+    _hangs: list[float] = field(default_factory=list)
+
+    def hang(self, seconds: float, times: int = 1) -> None:
+        """Stall the next ``times`` sends and edits ``seconds`` before answering, as a Bot API
+        that hangs. A stalled request whose client gives up is never processed (nothing sent),
+        so a retry of it is not a duplicate."""
+        self._hangs += [seconds] * times
 
     def rate_limit(self, chat_id: str | int, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` sends to ``chat_id`` with 429 Too Many Requests."""
@@ -142,6 +151,9 @@ class FakeTelegram:
                 else:
                     params[key] = value
         self.calls.append(Call(method, params, files, at=time.monotonic()))
+        hang = self._hangs.pop(0) if self._hangs and method.startswith(("send", "edit")) else 0
+        if hang and not await stall(request, hang):
+            return web.Response(status=499)  # the client went away: nothing was sent
         if self._failures > 0:
             self._failures -= 1
             return error(502, "Bad Gateway")
@@ -230,3 +242,14 @@ class FakeTelegram:
 def error(code: int, description: str, **extra: Any) -> web.Response:
     body = {"ok": False, "error_code": code, "description": description, **extra}
     return web.json_response(body, status=code)
+
+
+async def stall(request: web.Request, seconds: float) -> bool:
+    """Wait ``seconds``, or until the client closes the connection (then False): a hung server
+    that lets a test end as soon as the client gave up."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        if request.transport is None or request.transport.is_closing():
+            return False
+        await asyncio.sleep(0.05)
+    return True

@@ -68,3 +68,9 @@ def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("ANTREAN_DEFAULT_LOCALE=en\n")
     assert load_settings().default_locale == "en"
+
+
+def test_a_turns_send_time_never_exceeds_half_the_lease() -> None:
+    assert load_settings().send_budget == 8.0
+    assert load_settings(lease_seconds=2).send_budget == 1.0
+    assert load_settings(send_seconds=3, lease_seconds=30).send_budget == 3.0

@@ -17,6 +17,7 @@ from bot.engine import MAX_ATTEMPTS, Engine
 from bot.keys import SessionKeys
 from bot.messages import Inbound, Outbound
 from bot.writes import Write
+from channels.base import Deadline
 from handlers import build_steps
 from tests.invariants import assert_user_text_expires
 from tests.support import Recorder, make_app, said
@@ -32,11 +33,13 @@ class FailsOnce(Recorder):
 
     failures: int = 1
 
-    async def reply(self, user_id: str, messages: Sequence[Outbound]) -> list[Write]:
+    async def reply(
+        self, user_id: str, messages: Sequence[Outbound], *, deadline: Deadline | None = None
+    ) -> list[Write]:
         if self.failures:
             self.failures -= 1
             raise RuntimeError(f"bug while sending {messages!r}")
-        return await super().reply(user_id, messages)
+        return await super().reply(user_id, messages, deadline=deadline)
 
 
 async def test_a_failure_outside_the_step_is_answered_and_does_not_wedge_the_user(

@@ -1,0 +1,225 @@
+"""Replies a turn could not send in its time, kept in Redis for a worker to send later.
+
+A turn's sends end at its deadline (``ANTREAN_SEND_SECONDS``), well within the user's lease:
+a Bot API that hangs or a 429 that asks for 29 s must not hold the webhook, nor let the lease
+expire and a second process run the message again. What did not go out is put here instead and
+the RQ job :func:`workers.outbox.send_outbox` sends it, waiting what the platform asked for.
+
+Keys, all in the user's ``{u:<identity>}`` slot (bot.keys.SessionKeys):
+
+- ``outbox``: list of entries ``{"id", "c", "u", "m"}`` in the order they must reach the user;
+  ``id`` is ``<inbound message id>:<reply index>``;
+- ``outbox:ids``: set of the ids ever put, so that a turn run again (a lease taken over) cannot
+  put the same reply twice;
+- ``outbox:claim``: the token of the one sender working on the head entry, with an expiry.
+
+Order: while the outbox holds anything, a later turn's replies go behind it (:meth:`Outbox.put`
+with ``only_if_pending``) instead of out at once, so one user's replies arrive in turn order. An
+entry leaves the outbox only after the platform accepted it, so a sender that dies sends it
+again: at least once, exactly once unless the platform accepted a request whose answer was lost.
+Every key expires (:data:`KEEP_MS`): entries hold user text.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bot.errors import StorageError
+from bot.keys import PREFIX
+from bot.messages import Choices, Image, Option, Outbound, Text
+
+# A reply still not out after a day is not worth sending any more.
+KEEP_MS = 86_400_000
+# How long a sender may work on one entry before another may take it over.
+CLAIM_MS = 60_000
+
+# Put entries at the end of the outbox, each once.
+#   KEYS[1] outbox  KEYS[2] ids
+#   ARGV[1] "1": only if the outbox holds something already (a later turn's replies), else "0"
+#   ARGV[2] keep (ms)   ARGV[3..] pairs of entry id, entry
+# Returns how many entries the outbox holds afterwards (0: nothing was put).
+PUT = """
+if ARGV[1] == '1' and redis.call('LLEN', KEYS[1]) == 0 then return 0 end
+for i = 3, #ARGV, 2 do
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[i + 1]) end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return redis.call('LLEN', KEYS[1])
+"""
+
+# Claim the head entry for one sender.
+#   KEYS[1] outbox  KEYS[2] claim   ARGV[1] token  ARGV[2] claim length (ms)
+# Returns {'entry', entry} | {'busy'} (another sender holds it) | {'empty'}.
+CLAIM = """
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return {'busy'} end
+local entry = redis.call('LINDEX', KEYS[1], 0)
+if not entry then
+  redis.call('DEL', KEYS[2])
+  return {'empty'}
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return {'entry', entry}
+"""
+
+# The head entry went out: remove it, if we still hold the claim and it is still the head.
+#   KEYS[1] outbox  KEYS[2] claim   ARGV[1] token  ARGV[2] entry id
+# Returns 1 when removed, 0 otherwise.
+DONE = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local head = redis.call('LINDEX', KEYS[1], 0)
+if head and cjson.decode(head)['id'] == ARGV[2] then
+  redis.call('LPOP', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+# Give the claim up, or keep it for a while: a sender told to wait by the platform holds the
+# head back for the wait (so that no other sender tries it meanwhile) and comes back with the
+# same token.
+#   KEYS[1] claim   ARGV[1] token   ARGV[2] hold (ms; 0 gives the claim up)
+RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1
+"""
+
+
+def outbox_key(identity: str) -> str:
+    return f"{PREFIX}:{{u:{identity}}}:outbox"
+
+
+def dump_message(message: Outbound) -> dict[str, Any]:
+    if isinstance(message, Text):
+        return {"k": "text", "text": message.text}
+    if isinstance(message, Choices):
+        options = [[o.id, o.title, o.description] for o in message.options]
+        return {"k": "choices", "text": message.text, "options": options}
+    return {
+        "k": "image",
+        "data": base64.b64encode(message.data).decode(),
+        "caption": message.caption,
+        "filename": message.filename,
+        "mime": message.mime,
+    }
+
+
+def load_message(data: dict[str, Any]) -> Outbound:
+    if data["k"] == "text":
+        return Text(str(data["text"]))
+    if data["k"] == "choices":
+        options = tuple(Option(str(i), str(t), str(d)) for i, t, d in data["options"])
+        return Choices(str(data["text"]), options)
+    return Image(
+        base64.b64decode(data["data"]),
+        caption=str(data["caption"]),
+        filename=str(data["filename"]),
+        mime=str(data["mime"]),
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    channel: str
+    user_id: str
+    message: Outbound
+
+    def dumps(self) -> str:
+        doc = {"id": self.id, "c": self.channel, "u": self.user_id, "m": dump_message(self.message)}
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> Entry:
+        doc = json.loads(raw)
+        return cls(str(doc["id"]), str(doc["c"]), str(doc["u"]), load_message(doc["m"]))
+
+
+class Outbox:
+    """One script call per operation, each in one user's slot."""
+
+    def __init__(self, redis: aioredis.Redis, *, keep_ms: int = KEEP_MS) -> None:
+        self.redis = redis
+        self.keep_ms = keep_ms
+        self._put = redis.register_script(PUT)
+        self._claim = redis.register_script(CLAIM)
+        self._done = redis.register_script(DONE)
+        self._release = redis.register_script(RELEASE)
+
+    @staticmethod
+    def new_token() -> str:
+        return secrets.token_hex(8)
+
+    async def put(
+        self,
+        channel: str,
+        user_id: str,
+        message_id: str,
+        replies: Sequence[Outbound],
+        *,
+        first_index: int = 0,
+        only_if_pending: bool = False,
+    ) -> int:
+        """Put ``replies`` (the turn's replies from ``first_index`` on) behind what the outbox
+        holds. With ``only_if_pending``, only when it holds something (else 0 and nothing put)."""
+        if not replies:
+            return 0
+        args: list[str | int] = ["1" if only_if_pending else "0", self.keep_ms]
+        for index, message in enumerate(replies, first_index):
+            entry = Entry(f"{message_id}:{index}", channel, user_id, message)
+            args += [entry.id, entry.dumps()]
+        key = outbox_key(f"{channel}:{user_id}")
+        return int(await self._run(self._put, [key, f"{key}:ids"], args))
+
+    async def claim(self, identity: str, token: str) -> Entry | str:
+        """The head entry, now ours to send; or "busy" (another sender has it) or "empty"."""
+        key = outbox_key(identity)
+        reply = await self._run(self._claim, [key, f"{key}:claim"], [token, CLAIM_MS])
+        status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        if status == "entry":
+            return Entry.loads(reply[1])
+        return status
+
+    async def done(self, identity: str, token: str, entry_id: str) -> bool:
+        key = outbox_key(identity)
+        return bool(await self._run(self._done, [key, f"{key}:claim"], [token, entry_id]))
+
+    async def hold(self, identity: str, token: str, hold_ms: int) -> bool:
+        """Claim the outbox for ``token`` for ``hold_ms`` unless a sender has it: the platform
+        asked to wait, so no sender may try before the one scheduled with ``token``."""
+        try:
+            key = f"{outbox_key(identity)}:claim"
+            return bool(await self.redis.set(key, token, px=max(1, hold_ms), nx=True))
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"outbox: {exc}") from exc
+
+    async def release(self, identity: str, token: str, hold_ms: int = 0) -> None:
+        """Give the claim up, or (``hold_ms``) keep it that long for a retry with ``token``."""
+        await self._run(self._release, [f"{outbox_key(identity)}:claim"], [token, hold_ms])
+
+    async def pending(self, identity: str) -> int:
+        try:
+            return int(await self.redis.llen(outbox_key(identity)))
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"could not read the outbox: {exc}") from exc
+
+    @staticmethod
+    async def _run(script: Any, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"outbox: {exc}") from exc

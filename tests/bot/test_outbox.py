@@ -1,0 +1,57 @@
+"""The outbox (bot/outbox.py): what a turn could not send is kept once per reply, claimed by
+one sender at a time, removed only by the sender that holds it, and expires."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from bot.messages import Choices, Image, Option, Text
+from bot.outbox import Entry, Outbox, outbox_key
+
+IDENTITY = "telegram:42"
+
+
+async def test_a_turn_run_again_puts_its_replies_once(redis: aioredis.Redis) -> None:
+    outbox = Outbox(redis)
+    replies = [Text("satu"), Choices("Pilih", (Option("a", "A"),))]
+    assert await outbox.put("telegram", "42", "u1", replies) == 2
+    # The same message's turn again (a lease taken over): nothing new.
+    assert await outbox.put("telegram", "42", "u1", replies) == 2
+    assert await outbox.pending(IDENTITY) == 2
+    key = outbox_key(IDENTITY)
+    for name in (key, f"{key}:ids"):
+        assert 0 < await redis.pttl(name) <= outbox.keep_ms
+
+
+async def test_later_replies_go_behind_only_while_something_waits(redis: aioredis.Redis) -> None:
+    outbox = Outbox(redis)
+    assert await outbox.put("telegram", "42", "u2", [Text("x")], only_if_pending=True) == 0
+    assert await outbox.pending(IDENTITY) == 0
+    await outbox.put("telegram", "42", "u1", [Text("first")], first_index=1)
+    assert await outbox.put("telegram", "42", "u2", [Text("second")], only_if_pending=True) == 2
+    token = outbox.new_token()
+    entry = await outbox.claim(IDENTITY, token)
+    assert isinstance(entry, Entry) and entry.id == "u1:1" and entry.message == Text("first")
+
+
+async def test_one_sender_at_a_time_and_only_the_holder_removes(redis: aioredis.Redis) -> None:
+    outbox = Outbox(redis)
+    image = Image(b"\x89PNG\x00\xff", caption="A-001")
+    await outbox.put("telegram", "42", "u1", [image, Text("dua")])
+    mine, other = outbox.new_token(), outbox.new_token()
+    entry = await outbox.claim(IDENTITY, mine)
+    assert isinstance(entry, Entry) and entry.message == image
+    assert await outbox.claim(IDENTITY, other) == "busy"
+    assert not await outbox.done(IDENTITY, other, entry.id)
+    assert await outbox.done(IDENTITY, mine, entry.id)
+    # Removing the same entry twice removes nothing else.
+    assert not await outbox.done(IDENTITY, mine, entry.id)
+    second = await outbox.claim(IDENTITY, mine)
+    assert isinstance(second, Entry) and second.message == Text("dua")
+    # Told to wait: the claim stays for the wait; nobody else may send meanwhile.
+    await outbox.release(IDENTITY, mine, hold_ms=60_000)
+    assert await outbox.claim(IDENTITY, other) == "busy"
+    assert isinstance(await outbox.claim(IDENTITY, mine), Entry)
+    assert await outbox.done(IDENTITY, mine, second.id)
+    assert await outbox.claim(IDENTITY, mine) == "empty"
+    assert await outbox.claim(IDENTITY, other) == "empty"
