@@ -176,6 +176,7 @@ async def chat(settings: Settings, identity: str) -> None:
     from bot.errors import ConfigError
     from bot.redis import connect
     from channels.console import ConsoleChannel, ConsoleSession, read_lines
+    from channels.console_images import QrImageCleanup
     from handlers import build_steps
 
     channel_name, _, user_id = identity.partition(":")
@@ -186,7 +187,9 @@ async def chat(settings: Settings, identity: str) -> None:
     client, server = connect(settings)
     try:
         app = build_app(settings, client)
-        console = ConsoleChannel(image_dir=settings.var_dir / "images")
+        images = settings.var_dir / "images"
+        app.events = QrImageCleanup(app.events, app.codes, app.office.id, images)
+        console = ConsoleChannel(image_dir=images)
         engine = Engine(app, build_steps(), {"console": console})
         session = ConsoleSession(user_id)
         print(f"Antrean · {app.office.name} · Ctrl-D to quit\n")
