@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,10 +26,10 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def redis_servers_under(directory: Path) -> list[str]:
-    """Command lines of the redis-server processes whose data directory is under ``directory``
-    (the machine's own Redis and other test servers are not)."""
-    found = []
+def redis_servers_under(directory: Path) -> dict[int, str]:
+    """The redis-server processes (pid: command line) whose socket is under ``directory`` (the
+    machine's own Redis and other tests' servers are not)."""
+    found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -37,8 +39,17 @@ def redis_servers_under(directory: Path) -> list[str]:
             continue
         line = " ".join(a.decode(errors="replace") for a in argv)
         if "redis-server" in line and str(directory) in line:
-            found.append(line)
+            found[int(proc.name)] = line
     return found
+
+
+@pytest.fixture
+def no_server_left(tmp_path: Path) -> Iterator[None]:
+    """A server the code under test leaves behind is killed after the test has failed."""
+    yield
+    for pid in redis_servers_under(tmp_path):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["chat", "--help"]])
@@ -112,6 +123,7 @@ def start_chat(tmp_path: Path, *argv: str) -> tuple[subprocess.Popen[bytes], Pat
     ],
     ids=["chat-eof", "chat-sigint", "chat-sigterm", "run-eof", "run-sigterm"],
 )
+@pytest.mark.usefixtures("no_server_left")
 def test_ending_the_chat_stops_the_embedded_server_quickly(
     tmp_path: Path, argv: list[str], ending: str | signal.Signals
 ) -> None:
@@ -141,4 +153,4 @@ def test_ending_the_chat_stops_the_embedded_server_quickly(
     deadline = time.monotonic() + 5
     while redis_servers_under(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert redis_servers_under(tmp_path) == [], "the embedded redis-server was left running"
+    assert redis_servers_under(tmp_path) == {}, "the embedded redis-server was left running"
