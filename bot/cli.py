@@ -58,7 +58,10 @@ def worker_beside(settings: Settings, enabled: bool, verbose: bool) -> Iterator[
 
     server = shared_server(settings.var_dir) if settings.redis_url is None else None
     args = [sys.executable, "-m", "bot.cli", "worker"] + ([] if verbose else ["--quiet"])
-    process = subprocess.Popen(args)
+    # A process group of its own: Ctrl-C in the terminal reaches only this process, which then
+    # asks the worker to stop once. RQ ignores a second signal within a second of the first, so
+    # the terminal's SIGINT followed by our SIGTERM left a busy worker running until the kill.
+    process = subprocess.Popen(args, process_group=0)
     try:
         yield
     finally:
@@ -85,9 +88,10 @@ def check_can_serve(settings: Settings) -> None:
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
-    """SIGINT (Ctrl-C) and SIGTERM (docker stop, systemd) end the process the same clean way."""
+    """SIGINT (Ctrl-C), SIGTERM (docker stop, systemd) and SIGHUP (the terminal closed) end the
+    process the same clean way."""
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
 
 
@@ -196,6 +200,8 @@ async def chat(settings: Settings, identity: str) -> None:
         await engine.handle(session.inbound("start"))
         while (line := await until_stopped(read_lines(sys.stdin), stop)) is not None:
             await engine.handle(session.inbound(line))
+        if sys.stdin.isatty():
+            print()  # end the prompt's line: Ctrl-D and Ctrl-C leave the cursor on it
     finally:
         await client.aclose()
         if server is not None:

@@ -118,10 +118,11 @@ def start_chat(tmp_path: Path, *argv: str) -> tuple[subprocess.Popen[bytes], Pat
         (["chat"], "ctrl-d"),
         (["chat"], signal.SIGINT),
         (["chat"], signal.SIGTERM),
+        (["chat"], signal.SIGHUP),
         (["run", "--with-worker"], "ctrl-d"),
         (["run", "--with-worker"], signal.SIGTERM),
     ],
-    ids=["chat-eof", "chat-sigint", "chat-sigterm", "run-eof", "run-sigterm"],
+    ids=["chat-eof", "chat-sigint", "chat-sigterm", "chat-sighup", "run-eof", "run-sigterm"],
 )
 @pytest.mark.usefixtures("no_server_left")
 def test_ending_the_chat_stops_the_embedded_server_quickly(
