@@ -89,10 +89,12 @@ def test_production_without_a_channel_refuses_to_start(tmp_path: Path) -> None:
     assert not (tmp_path / "var" / "redis").exists()  # nor a Redis started
 
 
-def start_chat(tmp_path: Path, *argv: str) -> tuple[subprocess.Popen[bytes], Path]:
+def start_chat(
+    tmp_path: Path, *argv: str, out_name: str = "out.txt"
+) -> tuple[subprocess.Popen[bytes], Path]:
     """``antrean <argv>`` with the embedded server, its stdin a pipe left open, once the menu is
     on screen."""
-    out = tmp_path / "out.txt"
+    out = tmp_path / out_name
     with out.open("wb") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", *argv],
@@ -155,3 +157,26 @@ def test_ending_the_chat_stops_the_embedded_server_quickly(
     while redis_servers_under(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert redis_servers_under(tmp_path) == {}, "the embedded redis-server was left running"
+
+
+@pytest.mark.usefixtures("no_server_left")
+def test_the_server_is_shared_and_stopped_by_the_last_process(tmp_path: Path) -> None:
+    # One checkout's processes share one server on purpose (make run, a second identity with
+    # antrean chat --as, antrean audit): the first to leave must not stop it under the other.
+    first, _ = start_chat(tmp_path, "chat", out_name="first.txt")
+    second, second_out = start_chat(tmp_path, "chat", "--as", "console:admin", out_name="b.txt")
+    servers = redis_servers_under(tmp_path)
+    assert len(servers) == 1
+    assert first.stdin is not None and second.stdin is not None
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=30) == 0
+    first.stdin.close()
+    assert redis_servers_under(tmp_path) == servers  # still serving the second
+    second.stdin.write(b"menu\n")  # a turn after the first left: the server still answers
+    second.stdin.close()
+    assert second.wait(timeout=30) == 0
+    assert second_out.read_text(errors="replace").count("  1. ") == 2
+    deadline = time.monotonic() + 5
+    while redis_servers_under(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert redis_servers_under(tmp_path) == {}
