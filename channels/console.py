@@ -77,14 +77,14 @@ async def read_lines(stream: TextIO, prompt: str = "> ") -> str | None:
             line.set_result(result)
 
     def read() -> None:
-        if stream.isatty():
-            try:
-                result: str | None = input(prompt)
-            except EOFError:
-                result = None
-        else:
-            text = stream.readline()
-            result = text.rstrip("\n") if text else None
+        result: str | None = None  # end of input, or input that cannot be read any more
+        try:
+            if stream.isatty():
+                result = input(prompt)
+            elif text := stream.readline():
+                result = text.rstrip("\n")
+        except (EOFError, OSError, ValueError):  # ValueError: a closed stream, bad bytes
+            pass
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             loop.call_soon_threadsafe(deliver, result)
 
