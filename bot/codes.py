@@ -123,6 +123,12 @@ class BookingCodes:
 QR_MASK = 0
 
 
+def qr_filename(code: str) -> str:
+    """The file name of a booking's QR image: the whole code, so that two bookings' images never
+    share a name (the 6-character booking id alone can be drawn again once a booking is gone)."""
+    return f"antrean-{code}.png"
+
+
 def qr_png(text: str, scale: int = 8) -> bytes:
     """PNG bytes of a QR code of ``text``, for the staff's scanner at the counter."""
     if scale < 1:

@@ -1,8 +1,13 @@
 """A private Redis server for development and tests.
 
 With ``ANTREAN_REDIS_URL`` unset, every ``antrean`` process of a checkout shares one Redis server
-listening on a unix socket under ``var/redis/``. The first process starts it; the last one to leave
+listening on a unix socket under ``var/redis/`` (``make run`` and its worker, ``antrean chat --as``
+in a second terminal, ``antrean audit``). The first process starts it; the last one to leave
 shuts it down (with AOF on, so nothing is lost between runs).
+
+Each user holds a shared ``flock`` on ``var/redis/users.lock`` while it uses the server; the kernel
+drops it when the process ends, however it ends. A process leaving is the last user if it can
+then take that lock exclusively: no waiting and no guessing from the server's client list.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import redis
 
@@ -25,6 +31,7 @@ from bot.errors import ConfigError, StorageError
 log = logging.getLogger(__name__)
 
 CLIENT_PREFIX = "antrean-"
+USERS_LOCK = "users.lock"
 
 
 def client_name() -> str:
@@ -82,6 +89,8 @@ class RedisServer:
         self.appendonly = appendonly
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
+        # The shared lock on ``users.lock`` of a process using the checkout's shared server.
+        self._use: IO[str] | None = None
 
     @property
     def url(self) -> str:
@@ -162,45 +171,41 @@ def _start_lock(path: Path) -> Iterator[None]:
 
 
 def shared_server(var_dir: Path) -> RedisServer:
-    """The checkout's shared embedded server, started if no process has started it yet."""
+    """The checkout's shared embedded server, started if no process has started it yet, and
+    held for this process until :func:`release_shared_server`."""
     redis_dir = var_dir / "redis"
     server = RedisServer(redis_dir, unix_socket=redis_dir / "redis.sock", appendonly=True)
     with _start_lock(redis_dir / "start.lock"):
         if not server.ping():
             log.info("starting embedded Redis under %s", redis_dir)
             server.start()
+        # Python opens files non-inheritable: a child process started with subprocess does not
+        # hold the lock. A forked child (RQ's scheduler) does, until it exits.
+        use = (redis_dir / USERS_LOCK).open("w")
+        fcntl.flock(use, fcntl.LOCK_SH)
+        server._use = use
     return server
 
 
-def other_processes(server: RedisServer) -> set[str]:
-    """The names of the other antrean processes connected to ``server``."""
-    with server.client() as conn:
-        clients = conn.client_list()
-    ours = client_name()
-    return {
-        c["name"]
-        for c in clients
-        if c.get("name", "").startswith(CLIENT_PREFIX) and c["name"] != ours
-    }
+def _no_other_user(lock_path: Path) -> bool:
+    with lock_path.open("w") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return True
 
 
-def release_shared_server(server: RedisServer, grace: float = 2.0) -> None:
-    """Shut the shared server down once no other antrean process is connected to it.
+def release_shared_server(server: RedisServer) -> None:
+    """Stop holding the shared server; shut it down if no other process holds it.
 
-    Connections of a process that is exiting too (a worker's scheduler child, say) may take a
-    moment to close, so look again for up to ``grace`` seconds before leaving it running.
+    Under the start lock, so that no process joins between the check and the shutdown.
     """
     with _start_lock(server.data_dir / "start.lock"):
-        deadline = time.monotonic() + grace
-        while True:
-            try:
-                others = other_processes(server)
-            except (redis.RedisError, OSError):
-                return
-            if not others:
-                log.info("stopping embedded Redis")
-                server.stop()
-                return
-            if time.monotonic() >= deadline:
-                return
-            time.sleep(0.1)
+        if server._use is not None:
+            server._use.close()
+            server._use = None
+        if _no_other_user(server.data_dir / USERS_LOCK):
+            log.info("stopping embedded Redis")
+            server.stop()

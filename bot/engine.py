@@ -6,7 +6,6 @@ Channels call :meth:`Engine.handle` and map its outcome to their platform (e.g. 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import traceback
@@ -20,6 +19,7 @@ from bot.app import App
 from bot.clock import ms
 from bot.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Steps
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError, Unsent
+from bot.logs import anon
 from bot.matching import match
 from bot.messages import TEXT, Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
@@ -84,11 +84,6 @@ def forget(session: Session) -> None:
     """Back to the menu with nothing kept but the language (a state a turn failed in)."""
     session.step, session.offered = None, []
     session.data.clear()
-
-
-def anon(identity: str) -> str:
-    """A short stable pseudonym for logs: identities (phone numbers) are personal data."""
-    return hashlib.blake2s(identity.encode(), digest_size=6).hexdigest()
 
 
 class Engine:

@@ -7,6 +7,7 @@ pseudonyms (:func:`bot.engine.anon`) by the code that logs them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -85,3 +86,8 @@ def configure_logging(log_format: str = "text", level: int = logging.WARNING) ->
     root.setLevel(level)
     # httpx logs every request at INFO (each WhatsApp message): only its problems are news.
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+
+
+def anon(identity: str) -> str:
+    """A short stable pseudonym for logs: identities (phone numbers) are personal data."""
+    return hashlib.blake2s(identity.encode(), digest_size=6).hexdigest()

@@ -11,6 +11,7 @@ by the caller (from the injected clock) and is converted to the office's own tim
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -19,7 +20,7 @@ from functools import lru_cache
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -291,7 +292,8 @@ class Office(BaseModel):
                     if known is not None and service_id not in known:
                         raise _At(
                             [weekday, index, "service_seats", service_id],
-                            f"unknown service {service_id!r} (services: {', '.join(known)})",
+                            f"unknown service {service_id!r}{did_you_mean(service_id, known)} "
+                            f"(services: {', '.join(known)})",
                         )
             # Sorted by start, any overlap shows up between neighbours. Overlap-free windows have
             # distinct starts, hence distinct ids ("0800-1000"), which the seat book relies on.
@@ -462,7 +464,8 @@ def parse_office(raw: bytes | str, label: str = "<string>") -> Office:
     unknown = [key for key in data if key not in _TOP_LEVEL_KEYS]
     if unknown:
         raise ConfigError(
-            f"office file {label}: {unknown[0]}: unknown top-level key "
+            f"office file {label}: {unknown[0]}: unknown top-level key"
+            f"{did_you_mean(unknown[0], _TOP_LEVEL_KEYS)} "
             f"(expected [office], [booking], [[services]] and [hours])"
         )
     header = data.pop("office", {})
@@ -471,7 +474,8 @@ def parse_office(raw: bytes | str, label: str = "<string>") -> Office:
     unknown = [key for key in header if key not in _OFFICE_TABLE_KEYS]
     if unknown:
         raise ConfigError(
-            f"office file {label}: office.{unknown[0]}: unknown key "
+            f"office file {label}: office.{unknown[0]}: unknown key"
+            f"{did_you_mean(unknown[0], _OFFICE_TABLE_KEYS)} "
             f"(expected {', '.join(_OFFICE_TABLE_KEYS)})"
         )
     try:
@@ -494,7 +498,10 @@ def _describe(err: Any) -> str:
     elif isinstance(error, ValueError):
         msg = str(error)  # our own validators' words, without pydantic's "Value error, "
     elif err["type"] == "extra_forbidden":
-        msg = "unknown key"
+        msg = "unknown key" + did_you_mean(str(loc[-1]), _keys_at(loc[:-1]))
+    elif err["type"] == "literal_error" and err["loc"][-1:] == ("[key]",):
+        # A key that must be one of a few words (a weekday under [hours]).
+        msg = err["msg"] + did_you_mean(str(loc[-1]), get_args(Weekday))
     elif err["type"] == "missing":
         msg = "required key is missing"
     else:
@@ -503,3 +510,28 @@ def _describe(err: Any) -> str:
     if not loc or loc[0] in _OFFICE_TABLE_KEYS:
         loc.insert(0, "office")
     return f"{'.'.join(str(part) for part in loc)}: {msg}"
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'days_ahead'?)`` for the closest known key, or nothing if none is close."""
+    close = difflib.get_close_matches(word.lower(), list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _keys_at(loc: Sequence[str | int]) -> list[str]:
+    """The keys the model at ``loc`` (a path into the office file) accepts."""
+    model: Any = Office
+    for part in loc:
+        if isinstance(part, str) and part in getattr(model, "model_fields", {}):
+            model = _model_in(model.model_fields[part].annotation) or model
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model inside ``annotation`` (``list[Service]``, ``dict[Weekday, list[Window]]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if found := _model_in(arg):
+            return found
+    return None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -197,14 +198,25 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning validation errors into one :class:`ConfigError` that names
-    each offending environment variable."""
+    each offending environment variable and repeats its value (a secret's stays hidden)."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            name = ENV_PREFIX + "_".join(str(part) for part in err["loc"]).upper()
-            if not err["loc"]:
-                name = "settings"
-            problems.append(f"{name}: {err['msg']}")
+        problems = [_problem(err) for err in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from exc
+
+
+def _problem(err: ErrorDetails) -> str:
+    """``ANTREAN_HTTP_PORT='abc': should be a valid integer, ...`` for one validation error."""
+    if not err["loc"]:
+        return err["msg"].removeprefix("Value error, ")
+    field = str(err["loc"][0])
+    # The roles are written in ANTREAN_STAFF (see _split_staff_roles).
+    name = ENV_PREFIX + ("staff" if field == "staff_roles" else field).upper()
+    value = err.get("input")
+    shown = ""
+    if isinstance(value, str | int | float) and field in Settings.model_fields:
+        secret = Settings.model_fields[field].annotation in (SecretStr, SecretStr | None)
+        shown = "=(hidden)" if secret else f"={value!r}"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{name}{shown}: {message[:1].lower()}{message[1:]}"

@@ -7,9 +7,11 @@ to ``var/images/`` and their path printed. Used by ``antrean chat`` and by tests
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -99,15 +101,28 @@ class ConsoleSession:
 
 
 async def read_lines(stream: TextIO, prompt: str = "> ") -> str | None:
-    """One line from ``stream`` without blocking the event loop; None at end of input."""
+    """One line from ``stream`` without blocking the event loop; None at end of input.
 
-    def read() -> str | None:
-        if stream.isatty():
-            try:
-                return input(prompt)
-            except EOFError:
-                return None
-        line = stream.readline()
-        return line.rstrip("\n") if line else None
+    The read runs in a daemon thread rather than the loop's executor: a read still waiting for
+    the keyboard must not hold up the exit on Ctrl-C or SIGTERM until Enter is pressed."""
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str | None] = loop.create_future()
 
-    return await asyncio.to_thread(read)
+    def deliver(result: str | None) -> None:
+        if not line.done():
+            line.set_result(result)
+
+    def read() -> None:
+        result: str | None = None  # end of input, or input that cannot be read any more
+        try:
+            if stream.isatty():
+                result = input(prompt)
+            elif text := stream.readline():
+                result = text.rstrip("\n")
+        except (EOFError, OSError, ValueError):  # ValueError: a closed stream, bad bytes
+            pass
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(deliver, result)
+
+    threading.Thread(target=read, name="console-input", daemon=True).start()
+    return await line

@@ -56,9 +56,9 @@ from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot.engine import anon
 from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
+from bot.logs import anon
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text, option_token
 from bot.settings import Settings
 from bot.writes import Write, apply

@@ -36,9 +36,9 @@ from httpx_aiohttp import AiohttpTransport
 from redis.exceptions import RedisError
 
 from bot.clock import Clock, ms
-from bot.engine import anon
 from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
+from bot.logs import anon
 from bot.messages import Choices, Image, Inbound, Option, Outbound, Text
 from bot.settings import Settings
 from bot.writes import Write, apply

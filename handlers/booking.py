@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.audit import Audit, applicant
-from bot.codes import qr_png
+from bot.codes import qr_filename, qr_png
 from bot.counter import NikRegistry
 from bot.dialog import MENU, Context, Goto, Prompt, Reply
 from bot.errors import (
@@ -332,7 +332,7 @@ class Confirm:
             + ("\n\n" + "\n".join(f"• {d}" for d in docs) if docs else "")
         )
         caption = ctx.t("book.qr_caption", number=booking.queue_number, code=code)
-        ctx.show(Image(qr_png(code), caption=caption, filename=f"antrean-{booking.id}.png"))
+        ctx.show(Image(qr_png(code), caption=caption, filename=qr_filename(code)))
         ctx.data.clear()
         return MENU
 

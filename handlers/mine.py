@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.audit import Audit, applicant
-from bot.codes import qr_png
+from bot.codes import qr_filename, qr_png
 from bot.counter import NikRegistry
 from bot.dialog import MENU, Context, Goto, Prompt, Reply
 from bot.errors import AlreadyRescheduled, BookingNotFound, DayClosed, InvalidInput, SoldOut
@@ -99,7 +99,7 @@ class BookingActions:
         if reply.option == "code":
             code = _code(ctx, b)
             caption = ctx.t("book.qr_caption", number=b.queue_number, code=code)
-            ctx.show(Image(qr_png(code), caption=caption, filename=f"antrean-{b.id}.png"))
+            ctx.show(Image(qr_png(code), caption=caption, filename=qr_filename(code)))
             return MENU
         if reply.option == "cancel":
             if not _before_cutoff(ctx, b, rules.cancel_cutoff_hours):

@@ -41,9 +41,9 @@ from rq.job import Job
 from bot.app import App
 from bot.clock import ms
 from bot.embedded import release_shared_server
-from bot.engine import anon
 from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
+from bot.logs import anon
 from bot.messages import Text
 from bot.metrics import BROADCAST_SENDS
 from bot.pacing import Pacer

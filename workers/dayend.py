@@ -25,9 +25,9 @@ from redis.exceptions import RedisError
 from bot.app import App
 from bot.audit import Audit, applicant
 from bot.counter import Counter, NikRegistry
-from bot.engine import anon
 from bot.errors import ChannelError, StorageError
 from bot.keys import StaffKeys
+from bot.logs import anon
 from bot.messages import Choices, Option, Outbound, Text
 from bot.release import FairRelease
 from channels.base import Channel

@@ -17,8 +17,8 @@ from datetime import timedelta
 
 from rq import Queue, Retry
 
-from bot.engine import anon
 from bot.errors import RETRYABLE, ChannelError
+from bot.logs import anon
 from bot.outbox import CLAIM_MS, Outbox
 from channels.base import PacedChannel
 from workers.runtime import Runtime

@@ -21,9 +21,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from bot.clock import Clock
-from bot.engine import anon
 from bot.errors import ChannelError
 from bot.keys import OfficeKeys
+from bot.logs import anon
 from bot.messages import Text
 from bot.metrics import REMINDER_LATENESS
 from bot.office import Office

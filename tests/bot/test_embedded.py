@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import redis
-
 from bot.embedded import RedisServer, find_redis_server, release_shared_server, shared_server
 
 
@@ -20,12 +18,9 @@ def test_shared_server_is_reused_and_stopped_by_the_last_user(tmp_path: Path) ->
         assert second.process is None  # it found the running server and started none
         with second.client() as conn:
             assert conn.get("k") == b"v"
-        # Another antrean process (another pid) is still connected: it keeps running.
-        holder = redis.Redis.from_url(first.url, client_name="antrean-999999")
-        holder.ping()
-        release_shared_server(second, grace=0.2)
+        # Another user (the first) still holds it: it keeps running.
+        release_shared_server(second)
         assert first.ping()
-        holder.close()
     finally:
         release_shared_server(first)
     assert not first.ping()

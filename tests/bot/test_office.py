@@ -425,3 +425,57 @@ def test_several_problems_are_listed_together(tmp_path: Path) -> None:
     message = load_error(tmp_path, text)
     assert "services.1.prefix" in message
     assert "hours.mon.0.seats" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            "days_ahead = 3",
+            "days_ahaed = 3",
+            "booking.days_ahaed: unknown key (did you mean 'days_ahead'?)",
+            id="booking-key",
+        ),
+        pytest.param(
+            'prefix = "A"',
+            'prefx = "A"',
+            "services.0.prefx: unknown key (did you mean 'prefix'?)",
+            id="service-key",
+        ),
+        pytest.param(
+            "seats = 5 }",
+            "seat = 5 }",
+            "hours.mon.0.seat: unknown key (did you mean 'seats'?)",
+            id="window-key",
+        ),
+        pytest.param(
+            'address = "Jl. Percobaan 1"',
+            'adress = "Jl. Percobaan 1"',
+            "office.adress: unknown key (did you mean 'address'?)",
+            id="office-key",
+        ),
+        pytest.param(
+            "[booking]",
+            "[bookings]",
+            "bookings: unknown top-level key (did you mean 'booking'?)",
+            id="top-level-key",
+        ),
+        pytest.param("mon = [", "monday = [", "(did you mean 'mon'?)", id="weekday"),
+        pytest.param(
+            "service_seats = { two = 2 }",
+            "service_seats = { tow = 2 }",
+            "unknown service 'tow' (did you mean 'two'?)",
+            id="service-in-service-seats",
+        ),
+    ],
+)
+def test_an_unknown_key_suggests_the_closest_known_one(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    assert expected in load_error(tmp_path, variant(old, new))
+
+
+def test_no_suggestion_when_nothing_is_close(tmp_path: Path) -> None:
+    message = load_error(tmp_path, variant("days_ahead = 3", "colour = 3"))
+    assert "booking.colour: unknown key" in message
+    assert "did you mean" not in message

@@ -48,6 +48,33 @@ def test_a_wrong_value_names_the_variable(
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("ANTREAN_HTTP_PORT", "abc", "ANTREAN_HTTP_PORT='abc': input should be a valid integer"),
+        ("ANTREAN_HTTP_PORT", "70000", "ANTREAN_HTTP_PORT='70000': input should be less than"),
+        ("ANTREAN_REDIS_URL", "http://x", "ANTREAN_REDIS_URL='http://x': must start with"),
+        ("ANTREAN_STAFF", "console:a=boss", "ANTREAN_STAFF: 'console:a': role 'boss' is not"),
+    ],
+)
+def test_a_wrong_value_is_repeated(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, value: str, shown: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert shown in str(caught.value)
+
+
+def test_a_wrong_secret_is_not_repeated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(secret_key=987654321)
+    assert "ANTREAN_SECRET_KEY=(hidden): input should be a valid string" in str(caught.value)
+    assert "987654321" not in str(caught.value)
+
+
 def test_production_requires_a_secret_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ANTREAN_ENV", "production")

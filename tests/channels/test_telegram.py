@@ -22,9 +22,9 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot.clock import ManualClock
 from bot.dialog import MENU, Context, Prompt, Reply, Steps
 from bot.embedded import RedisServer, free_port
-from bot.engine import anon
 from bot.errors import ChannelError, ConfigError
 from bot.keys import SessionKeys
+from bot.logs import anon
 from bot.messages import Choices, Image, Option, Text
 from bot.settings import load_settings
 from channels.telegram import (
