@@ -21,7 +21,7 @@ from bot.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Steps
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError, Unsent
 from bot.logs import anon
 from bot.matching import match
-from bot.messages import TEXT, Choices, Inbound, Outbound, Text, option_token
+from bot.messages import ACTION, TEXT, Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 from bot.outbox import CLAIM_MS, Outbox
 from bot.sessions import InFlight, Session
@@ -161,6 +161,8 @@ class Engine:
         message = in_flight.inbound
         if message is not None and in_flight.attempts <= MAX_ATTEMPTS:
             try:
+                if message.kind == ACTION:
+                    return await self._act(message)
                 replies, writes = await self._run_turn(session, message)
                 return writes + await self._deliver(message, replies)
             except StorageError:
@@ -179,6 +181,18 @@ class Engine:
             return []
         log.error("gave up on a message of user %s: %s", identity, problem)
         return await self._apologise(session, message or arrived)
+
+    async def _act(self, message: Inbound) -> list[Write]:
+        """A channel's own action (a page of a keyboard), once admitted; within the send time."""
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            return []
+        deadline = time.monotonic() + self.app.settings.send_budget
+        try:
+            return await channel.act(message, deadline=deadline)
+        except ChannelError as exc:
+            self._lost(message, exc)
+            return []
 
     async def _apologise(self, session: Session, message: Inbound) -> list[Write]:
         """The generic error and the menu, from a reset session, whatever fails on the way."""

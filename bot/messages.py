@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 CHANNELS = ("telegram", "whatsapp", "console")
 # The kind of an Inbound that carries typed text or a tapped option.
 TEXT = "text"
+# The kind of an Inbound that the channel itself carries out once the engine admits it (turning a
+# page of a long keyboard): de-duplicated, rate-limited and in order like any message, but no step
+# sees it and the session stays as it is. Its ``option`` is the channel's own payload.
+ACTION = "action"
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,11 @@ class Channel(ABC):
         await self.send(user_id, messages)
         return []
 
+    async def act(self, message: Inbound, *, deadline: Deadline | None = None) -> list[Write]:
+        """Carry out a message of kind :data:`~bot.messages.ACTION` (the engine calls this once
+        it has admitted the message); return the writes it leaves for the turn's save."""
+        return []
+
     def routes(self, handle: Handle) -> list[web.RouteDef]:
         """The HTTP routes (webhooks) this channel adds to the shared web app."""
         return []

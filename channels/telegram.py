@@ -59,7 +59,7 @@ from redis.exceptions import RedisError
 from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
 from bot.logs import anon
-from bot.messages import Choices, Image, Inbound, Option, Outbound, Text, option_token
+from bot.messages import ACTION, Choices, Image, Inbound, Option, Outbound, Text, option_token
 from bot.settings import Settings
 from bot.writes import Write, apply
 from channels import telegram_update
@@ -94,6 +94,7 @@ NAV_PREFIX = "~pg:"
 # The middle "n/N" button: it must carry callback data, but leads nowhere.
 NAV_NOOP = NAV_PREFIX + "-"
 PAGE_RE = re.compile(r"[0-9]{1,4}")
+MESSAGE_ID_RE = re.compile(r"[0-9]{1,15}")
 # The navigation arrows, single angle quotation marks (escaped: they pass for < and > in code).
 PREV = "\u2039"
 NEXT = "\u203a"
@@ -668,11 +669,19 @@ class TelegramChannel(PacedChannel):
         if query.message is not None and query.message.chat.type != "private":
             return 200
         if query.data is not None and query.data.startswith(NAV_PREFIX):
-            # Paging is the keyboard's business: the engine never sees it, and the session (and
-            # the options on offer) stay as they are.
+            # Paging is the keyboard's business, carried out by act() once the engine admits the
+            # tap (de-duplicated, rate-limited, in order); the session and the options on offer
+            # stay as they are.
             if tapped is None:
                 return 200  # too old for Telegram to let us edit it
-            return await self._navigate(tapped, query.data, user_id)
+            page = Inbound(
+                self.name,
+                user_id,
+                message_id,
+                option=f"{tapped.message_id}{NAV_PREFIX}{query.data.removeprefix(NAV_PREFIX)}",
+                kind=ACTION,
+            )
+            return await deliver(handle, page)
         if tapped is not None:
             # Remove the keyboard: a second tap on a stale button cannot pick anything.
             await self._try(
@@ -687,33 +696,34 @@ class TelegramChannel(PacedChannel):
             inbound = Inbound(self.name, user_id, message_id, option=query.data, locale_hint=locale)
         return await deliver(handle, inbound)
 
-    async def _navigate(self, tapped: telegram_update.Message, data: str, user_id: str) -> int:
-        """Show another page of the tapped keyboard, or remove it when it is not the latest."""
-        chat_id = tapped.chat.id
+    async def act(self, message: Inbound, *, deadline: Deadline | None = None) -> list[Write]:
+        """A page turn (``<tapped message id>~pg:<page>``): show that page of the tapped keyboard,
+        or remove the keyboard when it is not the latest one. The chat is the user's own."""
+        tapped, sep, page_text = (message.option or "").partition(NAV_PREFIX)
+        if not sep or not MESSAGE_ID_RE.fullmatch(tapped):
+            return []
+        chat_id, message_id = int(message.user_id), int(tapped)
         stored: tuple[int, list[Option]] | None = None
         if self.redis is not None:
             try:
-                raw = await self.redis.get(pages_key(str(chat_id)))
+                raw = await self.redis.get(pages_key(message.user_id))
             except (RedisError, OSError) as exc:
-                log.warning("Redis unavailable, asking Telegram to redeliver: %s", exc)
-                return 503
+                raise StorageError(f"Redis unreachable: {exc}") from exc
             stored = load_pages(raw) if raw is not None else None
-        if stored is None or stored[0] != tapped.message_id:
+        if stored is None or stored[0] != message_id:
             # An older keyboard (its options may no longer be on offer): take it away.
             await self._try(
-                EditMessageReplyMarkup(chat_id=chat_id, message_id=tapped.message_id), user_id
+                EditMessageReplyMarkup(chat_id=chat_id, message_id=message_id), message.user_id
             )
-            return 200
+            return []
         options = stored[1]
-        page = page_number(data.removeprefix(NAV_PREFIX))
+        page = page_number(page_text)
         if page is None or page >= page_count(options):
-            return 200  # the "n/N" button, or a page that does not exist: nothing to change
+            return []  # the "n/N" button, or a page that does not exist: nothing to change
         await self._try(
             EditMessageReplyMarkup(
-                chat_id=chat_id,
-                message_id=tapped.message_id,
-                reply_markup=page_keyboard(options, page),
+                chat_id=chat_id, message_id=message_id, reply_markup=page_keyboard(options, page)
             ),
-            user_id,
+            message.user_id,
         )
-        return 200
+        return []

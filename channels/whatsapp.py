@@ -39,7 +39,7 @@ from bot.clock import Clock, ms
 from bot.errors import ChannelError, ConfigError, StorageError
 from bot.keys import PREFIX
 from bot.logs import anon
-from bot.messages import Choices, Image, Inbound, Option, Outbound, Text
+from bot.messages import ACTION, Choices, Image, Inbound, Option, Outbound, Text
 from bot.settings import Settings
 from bot.writes import Write, apply
 from channels import whatsapp_payload
@@ -380,7 +380,9 @@ class WhatsAppChannel(PacedChannel):
             return 503
         parsed = parse_message(message)
         if parsed is not None and parsed[1] is not None and parsed[1].startswith(MORE_PREFIX):
-            return await self._next_page(wa_id, wamid, parsed[1])
+            # Paging is the list's business, carried out by act() once the engine admits the tap.
+            more = Inbound("whatsapp", wa_id, wamid, option=parsed[1], kind=ACTION)
+            return await deliver(handle, more)
         if parsed is None:
             # Photos, voice notes, locations, stickers...: the dialog only reads text and taps,
             # but the engine answers them, so they are de-duplicated and rate-limited like text.
@@ -389,34 +391,23 @@ class WhatsAppChannel(PacedChannel):
         text, option = parsed
         return await deliver(handle, Inbound("whatsapp", wa_id, wamid, text=text, option=option))
 
-    async def _once(self, wa_id: str, wamid: str, payloads: list[Payload]) -> int:
-        """Answer a message the engine never sees, once even if Meta redelivers it."""
+    async def act(self, message: Inbound, *, deadline: Deadline | None = None) -> list[Write]:
+        """A tap on the "more" row of a long list (its option ``__more:<page>``), once the engine
+        has admitted it: that page of the latest options, or word that they have gone."""
         try:
-            key = f"{user_tag(wa_id)}:answered:{wamid}"
-            first = await self.redis.set(key, 1, nx=True, ex=86400)
+            raw = await self.redis.get(f"{user_tag(message.user_id)}:choices")
         except (RedisError, OSError) as exc:
-            log.warning("Redis unavailable, asking Meta to redeliver: %s", exc)
-            return 503
-        if first:
-            try:
-                for payload in payloads:
-                    await self._post_message(wa_id, payload)
-            except ChannelError as exc:
-                log.warning("could not answer user %s: %s", anon(f"whatsapp:{wa_id}"), exc)
-        return 200
-
-    async def _next_page(self, wa_id: str, wamid: str, option: str) -> int:
-        try:
-            raw = await self.redis.get(f"{user_tag(wa_id)}:choices")
-        except (RedisError, OSError) as exc:
-            log.warning("Redis unavailable, asking Meta to redeliver: %s", exc)
-            return 503
-        page = page_number(option.removeprefix(MORE_PREFIX))
+            raise StorageError(f"Redis unreachable: {exc}") from exc
+        page = page_number((message.option or "").removeprefix(MORE_PREFIX))
         if raw is None or page is None:
-            return await self._once(wa_id, wamid, text_payloads(PAGE_GONE))
-        data = json.loads(raw)
-        choices = Choices(data["text"], tuple(Option(*o) for o in data["options"]))
-        return await self._once(wa_id, wamid, choices_payloads(choices, page))
+            payloads = text_payloads(PAGE_GONE)
+        else:
+            data = json.loads(raw)
+            choices = Choices(data["text"], tuple(Option(*o) for o in data["options"]))
+            payloads = choices_payloads(choices, page)
+        for payload in payloads:
+            await self._post_message(message.user_id, payload, counted=True, deadline=deadline)
+        return self._counting(message.user_id, len(payloads))
 
     # -- outbound --------------------------------------------------------------------------
 

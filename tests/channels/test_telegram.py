@@ -449,10 +449,10 @@ def offering(options: list[Option]) -> Steps:
 
 @asynccontextmanager
 async def driving(
-    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, steps: Steps
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, steps: Steps, **settings: Any
 ) -> AsyncIterator[TelegramDriver]:
     async with (
-        open_channel(redis, clock, tmp_path, steps) as (fake, _, _, base),
+        open_channel(redis, clock, tmp_path, steps, **settings) as (fake, _, _, base),
         aiohttp.ClientSession() as http,
     ):
         yield TelegramDriver(fake, http, base)
@@ -474,7 +474,7 @@ async def test_a_long_option_id_fits_in_callback_data_and_reaches_the_step(
         assert f"dipilih: {long_id}" in seen.all_text
 
 
-async def test_a_long_list_is_paged_and_turning_pages_never_reaches_the_engine(
+async def test_a_long_list_is_paged_and_turning_pages_never_changes_the_session(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
     options = [Option(f"o{i}", f"Pilihan {i}") for i in range(1, 16)]
@@ -673,6 +673,30 @@ async def test_malformed_updates_are_bad_requests_and_nothing_is_stored(
     assert await post_raw(driver, body) == 400
     assert driver.fake.calls == []
     assert await telegram_keys(redis) == []
+
+
+async def test_page_turns_are_de_duplicated_and_rate_limited_like_any_message(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    """Issue #12, finding 4: page turns edited the keyboard once per delivery, with no limit."""
+    options = [Option(f"o{i}", f"Pilihan {i}") for i in range(1, 16)]
+    steps = offering(options)
+    async with driving(
+        redis, clock, tmp_path, steps, rate_limit_per_minute=5, rate_limit_burst=5
+    ) as driver:
+        await driver.type("halo")
+        message_id, _ = driver.keyboard
+        turn = callback_update(f"{NAV_PREFIX}1", message_id)
+        for _ in range(5):  # Telegram redelivers the same update
+            assert await driver.post(turn) == 200
+        assert len(driver.fake.of("editMessageReplyMarkup")) == 1
+        # A script tapping the arrows: past the limit, one notice, then nothing at all.
+        for i in range(40):
+            assert await driver.post(callback_update(f"{NAV_PREFIX}{i % 2}", message_id)) == 200
+        edits = len(driver.fake.of("editMessageReplyMarkup"))
+        assert edits <= 5, edits
+        notices = [c for c in driver.fake.of("sendMessage") if "terlalu banyak" in str(c.params)]
+        assert len(notices) == 1
 
 
 @pytest.mark.parametrize(

@@ -325,6 +325,27 @@ async def test_the_more_row_pages_through_long_lists(wa: WhatsAppDriver) -> None
     assert seen.options == [f"Pilihan {i}" for i in range(19, 26)]
 
 
+async def test_more_rows_are_de_duplicated_and_rate_limited_like_any_message(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    """Issue #12, finding 4: a "more" tap is a message like any other, admitted by the engine."""
+    async with open_driver(
+        redis, clock, tmp_path, rate_limit_per_minute=5, rate_limit_burst=5
+    ) as wa:
+        options = [Option(f"o{i}", f"Pilihan {i}") for i in range(1, 26)]
+        await wa.channel.send(WA_ID, [Choices("Pilih satu", options)])
+        sent = len(wa.fake.to(WA_ID))
+        more = reply_message(WA_ID, "list_reply", f"{MORE_PREFIX}1", "Lainnya")
+        for _ in range(5):  # Meta redelivers the same message
+            assert (await wa.post(envelope([more]))).status_code == 200
+        assert len(wa.fake.to(WA_ID)) == sent + 1
+        for _ in range(40):
+            tap = reply_message(WA_ID, "list_reply", f"{MORE_PREFIX}1", "Lainnya")
+            assert (await wa.post(envelope([tap]))).status_code == 200
+        # Four more pages fit in the bucket's burst, then one notice, then nothing.
+        assert len(wa.fake.to(WA_ID)) == sent + 1 + 4 + 1
+
+
 # -- outbound: sending and the Graph API's errors -------------------------------------------------
 
 
