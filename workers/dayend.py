@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 
 from redis.exceptions import RedisError
@@ -97,41 +97,57 @@ async def _send(
     return "sent"
 
 
-async def notify_closed_core(
-    app: App, channels: Mapping[str, Channel], day: date, reason: str
+async def _tell_cancelled(
+    app: App,
+    channels: Mapping[str, Channel],
+    day: date,
+    marker: Callable[[str], str],
+    key: str,
+    button: str,
+    reason: str | None = None,
 ) -> dict[str, int]:
-    """Tell each applicant whose booking of ``day`` was cancelled by its closure, once."""
+    """Send each applicant whose booking of ``day`` its closure cancelled the text ``key`` with
+    a "book" button titled ``button``, once (``marker(booking id)`` remembers who was told).
+    With ``reason``, the text also gets the closure's reason (the booking's own when empty)."""
     counter = Counter(app.redis, app.office, app.seats, app.clock)
-    keys = StaffKeys(app.office.id)
     tally: dict[str, int] = {}
     async for booking_id, fields in counter.bookings_of(day):
         if fields.get("status") != "cancelled" or "closed" not in fields:
             continue
         locale = fields.get("locale") if fields.get("locale") in ("id", "en") else None
         locale = locale or app.settings.default_locale
-        number = f"{fields['prefix']}-{int(fields['number']):03d}"
         text = app.catalog.t(
             locale,
-            "closure.notice",
+            key,
             office=app.office.name,
             day=app.catalog.format_day(locale, day),
-            reason=reason or fields["closed"],
-            number=number,
+            number=f"{fields['prefix']}-{int(fields['number']):03d}",
+            **({} if reason is None else {"reason": reason or fields["closed"]}),
         )
-        # The button is the main menu's "book" option: from the menu (where a finished booking
-        # leaves the applicant) it starts the booking flow.
-        button = Option("book", app.catalog.t(locale, "closure.rebook"))
+        # The main menu's "book" option: from the menu (where a finished booking leaves the
+        # applicant) it starts the booking flow.
+        option = Option("book", app.catalog.t(locale, button))
         outcome = await _send(
             app,
             channels,
             fields["account"],
-            keys.closed_notice(booking_id),
-            [Choices(text, (button,))],
+            marker(booking_id),
+            [Choices(text, (option,))],
             text,
             locale,
         )
         tally[outcome] = tally.get(outcome, 0) + 1
     return tally
+
+
+async def notify_closed_core(
+    app: App, channels: Mapping[str, Channel], day: date, reason: str
+) -> dict[str, int]:
+    """Tell each applicant whose booking of ``day`` was cancelled by its closure, once."""
+    keys = StaffKeys(app.office.id)
+    return await _tell_cancelled(
+        app, channels, day, keys.closed_notice, "closure.notice", "closure.rebook", reason=reason
+    )
 
 
 async def notify_reopened_core(
@@ -143,31 +159,9 @@ async def notify_reopened_core(
     if await counter.closure(day) is not None:
         return {"closed": 1}
     keys = StaffKeys(app.office.id)
-    tally: dict[str, int] = {}
-    async for booking_id, fields in counter.bookings_of(day):
-        if fields.get("status") != "cancelled" or "closed" not in fields:
-            continue
-        locale = fields.get("locale") if fields.get("locale") in ("id", "en") else None
-        locale = locale or app.settings.default_locale
-        text = app.catalog.t(
-            locale,
-            "closure.reopened",
-            office=app.office.name,
-            day=app.catalog.format_day(locale, day),
-            number=f"{fields['prefix']}-{int(fields['number']):03d}",
-        )
-        button = Option("book", app.catalog.t(locale, "closure.book_again"))
-        outcome = await _send(
-            app,
-            channels,
-            fields["account"],
-            keys.reopened_notice(booking_id),
-            [Choices(text, (button,))],
-            text,
-            locale,
-        )
-        tally[outcome] = tally.get(outcome, 0) + 1
-    return tally
+    return await _tell_cancelled(
+        app, channels, day, keys.reopened_notice, "closure.reopened", "closure.book_again"
+    )
 
 
 async def dayend_core(app: App, day: date) -> dict[str, int]:
