@@ -10,6 +10,7 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -86,6 +87,16 @@ def forget(session: Session) -> None:
     session.data.clear()
 
 
+@dataclass(slots=True)
+class Lease:
+    """What the engine keeps while it holds a user's lease and handles the user's messages."""
+
+    # The user's outbox holds replies: begin saw some, or a turn of this lease put some there.
+    # Every later reply goes behind them. Only the lease holder puts, and a sender only removes,
+    # so an outbox empty at begin stays empty until we put something.
+    outbox_pending: bool = False
+
+
 class Engine:
     def __init__(self, app: App, steps: Steps, channels: Mapping[str, Channel]) -> None:
         if MENU not in steps or LANGUAGE_STEP not in steps:
@@ -131,9 +142,10 @@ class Engine:
             inbound.identity, turn.raw_session, now_ms=self._now_ms(), idle_ms=self.idle_ms
         )
         in_flight = turn.in_flight
+        lease = Lease(outbox_pending=turn.outbox_pending)
         while in_flight is not None:
             started = time.perf_counter()
-            writes = await self._settle(session, inbound, in_flight)
+            writes = await self._settle(session, inbound, in_flight, lease)
             TURN_SECONDS.labels(inbound.channel).observe(time.perf_counter() - started)
             try:
                 in_flight = await sessions.finish(
@@ -151,7 +163,9 @@ class Engine:
         window = channel.redelivers_for if channel is not None else Channel.redelivers_for
         return int(window.total_seconds() * 1000)
 
-    async def _settle(self, session: Session, arrived: Inbound, in_flight: InFlight) -> list[Write]:
+    async def _settle(
+        self, session: Session, arrived: Inbound, in_flight: InFlight, lease: Lease
+    ) -> list[Write]:
         """Run one message of the lease and send its replies; return the writes for its save.
 
         A message that cannot run (unreadable, started too often: it kills whoever runs it, or
@@ -164,7 +178,7 @@ class Engine:
                 if message.kind == ACTION:
                     return await self._act(message)
                 replies, writes = await self._run_turn(session, message)
-                return writes + await self._deliver(message, replies)
+                return writes + await self._deliver(message, replies, lease)
             except StorageError:
                 raise
             except Exception as exc:
@@ -180,7 +194,7 @@ class Engine:
             forget(session)
             return []
         log.error("gave up on a message of user %s: %s", identity, problem)
-        return await self._apologise(session, message or arrived)
+        return await self._apologise(session, message or arrived, lease)
 
     async def _act(self, message: Inbound) -> list[Write]:
         """A channel's own action (a page of a keyboard), once admitted; within the send time."""
@@ -194,14 +208,14 @@ class Engine:
             self._lost(message, exc)
             return []
 
-    async def _apologise(self, session: Session, message: Inbound) -> list[Write]:
+    async def _apologise(self, session: Session, message: Inbound, lease: Lease) -> list[Write]:
         """The generic error and the menu, from a reset session, whatever fails on the way."""
         ctx = self._context(session, message)
         try:
             await self._reset(ctx)
             ctx.say(ctx.t("error.internal"))
             await self._goto(ctx, MENU)
-            return ctx.writes + await self._deliver(message, coalesce(ctx.outbox))
+            return ctx.writes + await self._deliver(message, coalesce(ctx.outbox), lease)
         except StorageError:
             raise
         except Exception as exc:
@@ -218,44 +232,46 @@ class Engine:
         seconds = max(1, -(-wait_ms // 1000))
         log.info("user %s over the message rate limit", anon(message.identity))
         # No turn, so no save to carry the channel's writes: it makes them at once.
-        await self._deliver(message, [Text(ctx.t("rate.cooldown", seconds=seconds))], turn=False)
+        await self._deliver(message, [Text(ctx.t("rate.cooldown", seconds=seconds))], None)
 
     async def _deliver(
-        self, message: Inbound, replies: list[Outbound], *, turn: bool = True
+        self, message: Inbound, replies: list[Outbound], lease: Lease | None
     ) -> list[Write]:
         """Send a turn's replies; return the writes the channel leaves for the turn's save.
+        (``lease`` None: not a turn's replies, sent at once, never to the outbox.)
 
         The sends end by the turn's deadline (``send_budget`` from now), well within the lease.
         With an outbox, what could not go out by then is put there for a worker to send; and
-        while a user's outbox holds anything, a turn's replies go behind it, in order.
+        while a user's outbox holds anything (``lease.outbox_pending``), a turn's replies go
+        behind it, in order.
         """
         channel = self.channels.get(message.channel)
         if channel is None:
             log.error("no channel %r configured; dropping replies", message.channel)
             return []
         deadline = time.monotonic() + self.app.settings.send_budget
-        if turn and self.outbox is not None and replies and isinstance(channel, PacedChannel):
-            pending = await self.outbox.put(
-                message.channel, message.user_id, message.message_id, replies, only_if_pending=True
-            )
-            if pending:
-                SENDS.labels(message.channel, "deferred").inc()
-                await self._send_later(message.identity)
-                return []
+        behind = lease is not None and lease.outbox_pending and isinstance(channel, PacedChannel)
+        if behind and self.outbox is not None and replies:
+            await self.outbox.put(message.channel, message.user_id, message.message_id, replies)
+            SENDS.labels(message.channel, "deferred").inc()
+            await self._send_later(message.identity)
+            return []
         writes: list[Write] = []
         try:
-            if turn:
+            if lease is not None:
                 writes = await channel.reply(message.user_id, replies, deadline=deadline)
             else:
                 await channel.send(message.user_id, replies)
             SENDS.labels(message.channel, "ok").inc()
         except Unsent as exc:
             writes = exc.writes
-            if not (turn and exc.retryable and self.outbox is not None):
+            if not (lease is not None and exc.retryable and self.outbox is not None):
                 self._lost(message, exc)
                 return writes
             SENDS.labels(message.channel, "deferred").inc()
             PLATFORM_ERRORS.labels(message.channel, exc.code or "unknown").inc()
+            # The next messages of this lease reply behind these.
+            lease.outbox_pending = True
             await self.outbox.put(
                 message.channel,
                 message.user_id,

@@ -13,7 +13,16 @@ PREFIX = "antrean"
 class SessionKeys:
     """Keys of one user's conversation, all in the user's slot."""
 
-    __slots__ = ("inbox", "lease", "rate", "seen", "session")
+    __slots__ = (
+        "inbox",
+        "lease",
+        "outbox",
+        "outbox_claim",
+        "outbox_ids",
+        "rate",
+        "seen",
+        "session",
+    )
 
     def __init__(self, identity: str) -> None:
         tag = f"{PREFIX}:{{u:{identity}}}"
@@ -27,9 +36,23 @@ class SessionKeys:
         self.seen = f"{tag}:seen"
         # Hash: the account's rate-limit bucket.
         self.rate = f"{tag}:rate"
+        # Replies a turn could not send in its time, sent later by a worker (bot/outbox.py):
+        # the list of entries in order, the set of the ids ever put, the one sender's claim.
+        self.outbox = f"{tag}:outbox"
+        self.outbox_ids = f"{tag}:outbox:ids"
+        self.outbox_claim = f"{tag}:outbox:claim"
 
     def all(self) -> list[str]:
-        return [self.session, self.lease, self.inbox, self.seen, self.rate]
+        return [
+            self.session,
+            self.lease,
+            self.inbox,
+            self.seen,
+            self.rate,
+            self.outbox,
+            self.outbox_ids,
+            self.outbox_claim,
+        ]
 
 
 class OfficeKeys:

@@ -9,13 +9,17 @@ Keys, all in the user's ``{u:<identity>}`` slot (bot.keys.SessionKeys):
 
 - ``outbox``: list of entries ``{"id", "c", "u", "m"}`` in the order they must reach the user;
   ``id`` is ``<inbound message id>:<reply index>``;
-- ``outbox:ids``: set of the ids ever put, so that a turn run again (a lease taken over) cannot
+- ``outbox_ids``: set of the ids ever put, so that a turn run again (a lease taken over) cannot
   put the same reply twice;
-- ``outbox:claim``: the token of the one sender working on the head entry, with an expiry.
+- ``outbox_claim``: the token of the one sender working on the head entry, with an expiry.
 
-Order: while the outbox holds anything, a later turn's replies go behind it (:meth:`Outbox.put`
-with ``only_if_pending``) instead of out at once, so one user's replies arrive in turn order. An
-entry leaves the outbox only after the platform accepted it, so a sender that dies sends it
+Order: while the outbox holds anything, a later turn's replies go behind it instead of out at
+once, so one user's replies arrive in turn order. The session's ``begin`` script says whether it
+holds anything (bot/sessions.py, no round trip of its own): only the user's lease holder puts
+entries and a sender only removes them, so an outbox empty when the turn began stays empty until
+the turn puts something.
+
+An entry leaves the outbox only after the platform accepted it, so a sender that dies sends it
 again: at least once, exactly once unless the platform accepted a request whose answer was lost.
 Every key expires (:data:`KEEP_MS`): entries hold user text.
 """
@@ -33,7 +37,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.errors import StorageError
-from bot.keys import PREFIX
+from bot.keys import SessionKeys
 from bot.messages import Choices, Image, Option, Outbound, Text
 
 # A reply still not out after a day is not worth sending any more.
@@ -43,16 +47,14 @@ CLAIM_MS = 60_000
 
 # Put entries at the end of the outbox, each once.
 #   KEYS[1] outbox  KEYS[2] ids
-#   ARGV[1] "1": only if the outbox holds something already (a later turn's replies), else "0"
-#   ARGV[2] keep (ms)   ARGV[3..] pairs of entry id, entry
-# Returns how many entries the outbox holds afterwards (0: nothing was put).
+#   ARGV[1] keep (ms)   ARGV[2..] pairs of entry id, entry
+# Returns how many entries the outbox holds afterwards.
 PUT = """
-if ARGV[1] == '1' and redis.call('LLEN', KEYS[1]) == 0 then return 0 end
-for i = 3, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[i + 1]) end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return redis.call('LLEN', KEYS[1])
 """
 
@@ -97,10 +99,6 @@ else
 end
 return 1
 """
-
-
-def outbox_key(identity: str) -> str:
-    return f"{PREFIX}:{{u:{identity}}}:outbox"
 
 
 def dump_message(message: Outbound) -> dict[str, Any]:
@@ -172,48 +170,49 @@ class Outbox:
         replies: Sequence[Outbound],
         *,
         first_index: int = 0,
-        only_if_pending: bool = False,
     ) -> int:
         """Put ``replies`` (the turn's replies from ``first_index`` on) behind what the outbox
-        holds. With ``only_if_pending``, only when it holds something (else 0 and nothing put)."""
+        holds; return how many entries it holds then."""
         if not replies:
             return 0
-        args: list[str | int] = ["1" if only_if_pending else "0", self.keep_ms]
+        args: list[str | int] = [self.keep_ms]
         for index, message in enumerate(replies, first_index):
             entry = Entry(f"{message_id}:{index}", channel, user_id, message)
             args += [entry.id, entry.dumps()]
-        key = outbox_key(f"{channel}:{user_id}")
-        return int(await self._run(self._put, [key, f"{key}:ids"], args))
+        keys = SessionKeys(f"{channel}:{user_id}")
+        return int(await self._run(self._put, [keys.outbox, keys.outbox_ids], args))
 
     async def claim(self, identity: str, token: str) -> Entry | str:
         """The head entry, now ours to send; or "busy" (another sender has it) or "empty"."""
-        key = outbox_key(identity)
-        reply = await self._run(self._claim, [key, f"{key}:claim"], [token, CLAIM_MS])
+        keys = SessionKeys(identity)
+        reply = await self._run(self._claim, [keys.outbox, keys.outbox_claim], [token, CLAIM_MS])
         status = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
         if status == "entry":
             return Entry.loads(reply[1])
         return status
 
     async def done(self, identity: str, token: str, entry_id: str) -> bool:
-        key = outbox_key(identity)
-        return bool(await self._run(self._done, [key, f"{key}:claim"], [token, entry_id]))
+        keys = SessionKeys(identity)
+        return bool(
+            await self._run(self._done, [keys.outbox, keys.outbox_claim], [token, entry_id])
+        )
 
     async def hold(self, identity: str, token: str, hold_ms: int) -> bool:
         """Claim the outbox for ``token`` for ``hold_ms`` unless a sender has it: the platform
         asked to wait, so no sender may try before the one scheduled with ``token``."""
         try:
-            key = f"{outbox_key(identity)}:claim"
+            key = SessionKeys(identity).outbox_claim
             return bool(await self.redis.set(key, token, px=max(1, hold_ms), nx=True))
         except (RedisError, OSError) as exc:
             raise StorageError(f"outbox: {exc}") from exc
 
     async def release(self, identity: str, token: str, hold_ms: int = 0) -> None:
         """Give the claim up, or (``hold_ms``) keep it that long for a retry with ``token``."""
-        await self._run(self._release, [f"{outbox_key(identity)}:claim"], [token, hold_ms])
+        await self._run(self._release, [SessionKeys(identity).outbox_claim], [token, hold_ms])
 
     async def pending(self, identity: str) -> int:
         try:
-            return int(await self.redis.llen(outbox_key(identity)))
+            return int(await self.redis.llen(SessionKeys(identity).outbox))
         except (RedisError, OSError) as exc:
             raise StorageError(f"could not read the outbox: {exc}") from exc
 

@@ -1,8 +1,9 @@
 """Conversation state in Redis, at two round trips per turn.
 
 A turn is ``begin`` (one script: drop a redelivered message, take the user's lease or queue the
-message behind the holder, load the session) and ``finish`` (one script: save the session, then
-either hand the holder the next queued message or release the lease).
+message behind the holder, load the session, say whether the user's outbox holds replies) and
+``finish`` (one script: save the session, then either hand the holder the next queued message or
+release the lease).
 
 Why a lease with an inbox instead of a lock that waits: two messages of one user must be handled one
 after the other, also across processes. Rather than have the second one poll for the lock, it is
@@ -66,14 +67,16 @@ end
 #   KEYS[1] session  KEYS[2] lease  KEYS[3] inbox
 #   KEYS[4] seen (zset: message id -> when it may be forgotten, ms)
 #   KEYS[5] rate (hash: tat = when the account's bucket is full again, quiet = silenced until; ms)
+#   KEYS[6] outbox (list: replies of earlier turns not sent yet, bot/outbox.py; only read)
 #   ARGV[1] message id   ARGV[2] our lease token   ARGV[3] the message's entry
 #   ARGV[4] now (ms)     ARGV[5] lease length (ms) ARGV[6] TTL of the lease and inbox keys (ms)
 #   ARGV[7] ms per message at the sustained rate (0: no limit)   ARGV[8] burst (messages)
 #   ARGV[9] how long an accepted message id is remembered (ms)
 #   ARGV[10] how long the id of a message dropped by the limit is remembered (ms)
 # Returns {"duplicate"} | {"busy"} | {"queued"}
-#   | {"run", session or false, entry, attempts, ms to wait or 0}: we hold the lease; with a wait,
-#     this message was over the limit (send the notice) but a dead holder's messages still run
+#   | {"run", session or false, entry, attempts, ms to wait or 0, outbox length}: we hold the
+#     lease; with a wait, this message was over the limit (send the notice) but a dead holder's
+#     messages still run; with an outbox length > 0, the turn's replies go behind the outbox
 #   | {"limited", session or false, ms to wait} for the first message over the limit
 #   | {"silenced"} for the next ones (dropped until the bucket is full again).
 BEGIN = (
@@ -153,7 +156,8 @@ end
 redis.call('PEXPIRE', KEYS[3], ttl)
 redis.call('SET', KEYS[2], token .. '|' .. (now + tonumber(ARGV[5])) .. '|' .. tries .. '|' .. run,
            'PX', ttl)
-return {'run', redis.call('GET', KEYS[1]), run, tries, math.max(wait, 0)}
+return {'run', redis.call('GET', KEYS[1]), run, tries, math.max(wait, 0),
+        redis.call('LLEN', KEYS[6])}
 """
 )
 
@@ -262,6 +266,10 @@ class Turn:
     # With "limited", or "run" when the arriving message was over the limit: how long until the
     # user may write again (the one cooldown notice says so).
     retry_after_ms: int = 0
+    # With "run": the user's outbox held replies of earlier turns when the lease was taken
+    # (bot/outbox.py); this turn's replies must go behind them. Only the lease holder puts
+    # entries there (a sender only removes them): an outbox empty here stays empty until then.
+    outbox_pending: bool = False
 
     @property
     def inbound(self) -> Inbound | None:
@@ -329,7 +337,7 @@ class SessionStore:
         token = secrets.token_hex(8)
         reply = await self._run(
             self._begin,
-            [keys.session, keys.lease, keys.inbox, keys.seen, keys.rate],
+            [keys.session, keys.lease, keys.inbox, keys.seen, keys.rate, keys.outbox],
             [
                 inbound.message_id,
                 token,
@@ -346,7 +354,8 @@ class SessionStore:
         status = _text(reply[0])
         if status == "run":
             in_flight = InFlight(read_entry(_text(reply[2]) or ""), int(reply[3]))
-            return Turn("run", token, _text(reply[1]), in_flight, int(reply[4]))
+            pending = int(reply[5]) > 0
+            return Turn("run", token, _text(reply[1]), in_flight, int(reply[4]), pending)
         if status == "limited":
             return Turn("limited", raw_session=_text(reply[1]), retry_after_ms=int(reply[2]))
         if status in ("queued", "duplicate", "busy", "silenced"):

@@ -47,6 +47,7 @@ from tests.bot.test_sessions import (  # noqa: F401 - collected again, on the cl
     test_a_dead_holders_lease_expires_and_nothing_is_lost,
     test_a_redelivered_message_is_a_duplicate,
     test_begin_and_finish_round_trip,
+    test_begin_says_whether_the_users_outbox_holds_replies,
     test_messages_behind_the_holder_are_queued_and_handed_over_in_order,
 )
 from tests.cluster import LocalCluster

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+from bot.keys import SessionKeys
 from bot.messages import Choices, Image, Option, Text
-from bot.outbox import Entry, Outbox, outbox_key
+from bot.outbox import Entry, Outbox
 
 IDENTITY = "telegram:42"
 
@@ -18,17 +19,16 @@ async def test_a_turn_run_again_puts_its_replies_once(redis: aioredis.Redis) -> 
     # The same message's turn again (a lease taken over): nothing new.
     assert await outbox.put("telegram", "42", "u1", replies) == 2
     assert await outbox.pending(IDENTITY) == 2
-    key = outbox_key(IDENTITY)
-    for name in (key, f"{key}:ids"):
+    keys = SessionKeys(IDENTITY)
+    for name in (keys.outbox, keys.outbox_ids):
         assert 0 < await redis.pttl(name) <= outbox.keep_ms
 
 
-async def test_later_replies_go_behind_only_while_something_waits(redis: aioredis.Redis) -> None:
+async def test_later_replies_go_behind_what_waits(redis: aioredis.Redis) -> None:
     outbox = Outbox(redis)
-    assert await outbox.put("telegram", "42", "u2", [Text("x")], only_if_pending=True) == 0
     assert await outbox.pending(IDENTITY) == 0
     await outbox.put("telegram", "42", "u1", [Text("first")], first_index=1)
-    assert await outbox.put("telegram", "42", "u2", [Text("second")], only_if_pending=True) == 2
+    assert await outbox.put("telegram", "42", "u2", [Text("second")]) == 2
     token = outbox.new_token()
     entry = await outbox.claim(IDENTITY, token)
     assert isinstance(entry, Entry) and entry.id == "u1:1" and entry.message == Text("first")

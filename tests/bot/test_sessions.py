@@ -268,6 +268,24 @@ async def test_a_script_is_limited_after_a_burst_with_one_notice(
     assert again == ["run"]
 
 
+async def test_begin_says_whether_the_users_outbox_holds_replies(
+    redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    from bot.messages import Text
+    from bot.outbox import Outbox
+
+    store = SessionStore(redis)
+    now = ms(clock.now())
+    first = await store.begin(msg(1), now)
+    assert first.status == "run" and not first.outbox_pending
+    await store.finish("telegram:42", first.token, Session("telegram:42"), now)
+    await Outbox(redis).put("telegram", "42", "m1", [Text("late")])
+    second = await store.begin(msg(2), now)
+    assert second.status == "run" and second.outbox_pending
+    # Another user's outbox is not this user's.
+    assert not (await store.begin(msg(3, user="43"), now)).outbox_pending
+
+
 async def test_each_turn_costs_two_round_trips(
     redis_server: RedisServer, clock: ManualClock
 ) -> None:

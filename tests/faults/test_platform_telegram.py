@@ -21,7 +21,7 @@ from bot.app import App
 from bot.clock import SystemClock
 from bot.embedded import RedisServer
 from bot.engine import Engine
-from bot.outbox import outbox_key
+from bot.keys import SessionKeys
 from bot.pacing import Pacer
 from bot.settings import load_settings
 from bot.web import build_web_app
@@ -154,7 +154,7 @@ async def test_a_faulty_bot_api_cannot_hold_the_webhook_and_the_reply_goes_once(
     assert len(texts) == 2, texts
     assert texts[0].startswith("Selamat datang"), texts
     assert texts[1].startswith("Pilih dengan menekan tombol"), texts
-    assert await world.app.redis.llen(outbox_key(f"telegram:{chat}")) == 0
+    assert await world.app.redis.llen(SessionKeys(f"telegram:{chat}").outbox) == 0
     if fault == "answers 429 retry_after=29":
         # The retry waited what Telegram asked for.
         [refused] = [c for c in world.fake.of("sendMessage", chat) if c.result is None]

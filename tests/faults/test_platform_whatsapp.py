@@ -22,7 +22,7 @@ from bot.app import App
 from bot.clock import SystemClock
 from bot.embedded import RedisServer
 from bot.engine import Engine
-from bot.outbox import outbox_key
+from bot.keys import SessionKeys
 from bot.pacing import Pacer
 from bot.settings import load_settings
 from bot.web import build_web_app
@@ -153,4 +153,4 @@ async def test_a_faulty_graph_api_cannot_hold_the_webhook_and_the_reply_goes_onc
     assert len(texts) == 2, texts
     assert texts[0].startswith("Selamat datang"), texts
     assert texts[1].startswith("Pilih dengan menekan tombol"), texts
-    assert await world.app.redis.llen(outbox_key(f"whatsapp:{WA_ID}")) == 0
+    assert await world.app.redis.llen(SessionKeys(f"whatsapp:{WA_ID}").outbox) == 0
