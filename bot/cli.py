@@ -281,6 +281,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_format, level)
         if args.command == "run":
             check_can_serve(settings)
+            if not (settings.telegram_token or settings.whatsapp_token):
+                # The console chat will open in this terminal: from the start (the embedded
+                # Redis, the worker beside it), log lines go to the chat's log file.
+                from bot.logs import log_to_file
+
+                log_to_file(settings.var_dir / "antrean-chat.log")
             with worker_beside(settings, args.with_worker, args.verbose):
                 asyncio.run(serve(settings))
         elif args.command == "broadcast":
