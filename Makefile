@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -32,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var/redis .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var/redis .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

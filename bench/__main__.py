@@ -174,7 +174,7 @@ not from this run; the tables above are this run's.
   options and the audit entry go in one pipeline with the session's finish script (over HTTP
   4.12 → 2.88 round trips a turn).
 - **QR code**: segno's PNG writer built every pixel in Python, 3.0 → 0.6 ms a booking (both
-  sides use `bot.codes.qr_png`, so both gained).
+  sides use `bot.booking.codes.qr_png`, so both gained).
 - **Before these changes** (the previous BENCHMARKS.md, one system after the other): over HTTP
   3.68 vs 4.34 ms a turn (0.85 x) and 4.12 round trips; in process 1.37 vs 2.61 ms (0.52 x).
 - **Still over 0.5 x over HTTP** (in process the ratio moved between 0.45 and 0.6 over the runs

@@ -43,8 +43,8 @@ from redis import Redis as SyncRedis
 from rq import Queue
 
 from bench.common import BENCH_OFFICE, bench_office, clock, redis_server
-from bot.app import App
-from bot.settings import load_settings
+from bot.booking.app import App
+from bot.infra.settings import load_settings
 from tests.fake_graph import APP_SECRET, VERIFY_TOKEN, FakeGraph, run_fake_graph
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.support import confirm_booking

@@ -6,13 +6,13 @@ in this process on loopback, and N bot processes (``python -m bench.servers antr
 --graph-api-base ... --office ...``), each serving both webhooks, behind a round-robin "load
 balancer" (this load generator picks the process of each request in turn). The bot processes
 are built as in production, Redis client included (a pool of 200 connections per process that
-makes a burst wait for one, bot/redis.py). The office (:data:`BURST_OFFICE`) has exactly 500
+makes a burst wait for one, bot/infra/redis.py). The office (:data:`BURST_OFFICE`) has exactly 500
 seats on the day that opens (two windows of 250) and no other open day in reach. Five minutes
-before the opening, every applicant is walked in process (an :class:`~bot.engine.Engine` on the
+before the opening, every applicant is walked in process (an :class:`~bot.core.engine.Engine` on the
 same Redis, settings and secret as the bot processes, replying into sinks) through start -> book
 -> service -> the day's "join the pre-queue" option (``pre:<day>``), so that all 5,000 wait in
-the pre-queue at step ``book.wait`` (bot/release.py). One applicant in ten is a scalper typing
-the NIK of another applicant; every NIK is structurally valid.
+the pre-queue at step ``book.wait`` (bot/booking/release.py). One applicant in ten is a scalper
+typing the NIK of another applicant; every NIK is structurally valid.
 
 The burst (timed). Every bot process's clock is set one second past the opening and from then on
 runs with real time (POST /bench/clock), then every applicant taps *Lanjut* ("go") at once, with
@@ -69,16 +69,16 @@ from bench.servers import (
     WHATSAPP_PHONE_NUMBER_ID,
     WHATSAPP_TOKEN,
 )
-from bot.app import App
-from bot.clock import ManualClock
-from bot.embedded import free_port
-from bot.engine import Engine
-from bot.i18n import Catalog
-from bot.keys import OfficeKeys, prequeue
-from bot.messages import Inbound
-from bot.office import Office, parse_office
-from bot.release import FairRelease
-from bot.settings import load_settings
+from bot.booking.app import LOCALE_DIR, App
+from bot.booking.office import Office, parse_office
+from bot.booking.release import FairRelease
+from bot.core.clock import ManualClock
+from bot.core.engine import Engine
+from bot.core.i18n import Catalog
+from bot.core.messages import Inbound
+from bot.infra.embedded import free_port
+from bot.infra.keys import OfficeKeys, prequeue
+from bot.infra.settings import load_settings
 from channels.telegram import SECRET_HEADER, WEBHOOK_PATH
 from channels.whatsapp import PATH as WHATSAPP_PATH
 from handlers import build_steps
@@ -394,7 +394,7 @@ class Markers:
     """Fragments of the bot's Indonesian texts that tell the applicant where they stand."""
 
     def __init__(self) -> None:
-        catalog = Catalog.load("id")
+        catalog = Catalog.load(LOCALE_DIR, "id")
 
         def head(key: str) -> str:
             return catalog.t("id", key).split("{")[0]

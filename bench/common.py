@@ -16,9 +16,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.embedded import RedisServer, free_port
-from bot.office import Office, parse_office
+from bot.booking.office import Office, parse_office
+from bot.core.clock import ManualClock
+from bot.infra.embedded import RedisServer, free_port
 
 # A Monday 08:00 in Jakarta; the office opens days 1..14 ahead.
 START = datetime(2030, 3, 4, 1, 0, tzinfo=UTC)

@@ -31,12 +31,12 @@ from bench.common import (
     text_update,
 )
 from bench.peers.aiogram_fsm import build_peer
-from bot.app import App
-from bot.engine import Engine
-from bot.messages import Choices, Inbound, Outbound
-from bot.seats import SeatBook
-from bot.settings import load_settings
-from channels.base import Channel
+from bot.booking.app import App
+from bot.booking.seats import SeatBook
+from bot.core.channel import Channel
+from bot.core.engine import Engine
+from bot.core.messages import Choices, Inbound, Outbound
+from bot.infra.settings import load_settings
 from handlers import build_steps
 from tests.counting import CountingRedis
 

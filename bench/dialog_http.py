@@ -27,7 +27,7 @@ from bench.common import (
     text_update,
 )
 from bench.servers import WEBHOOK_SECRET
-from bot.embedded import free_port
+from bot.infra.embedded import free_port
 from tests.fake_telegram import FakeTelegram
 from tests.web_support import run_server
 

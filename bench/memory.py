@@ -21,7 +21,7 @@ from rq.registry import ScheduledJobRegistry
 
 from bench.common import bench_office, clock, redis_server
 from bench.dialog import antrean, peer
-from bot.seats import SeatBook
+from bot.booking.seats import SeatBook
 from workers.reminders import ReminderSchedule
 
 

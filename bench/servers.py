@@ -5,7 +5,7 @@
 
 Both count their own Redis round trips and report them with their CPU time at GET /bench/stats,
 so the load generator can read what a turn cost inside the bot process. Both run on a
-:class:`BenchClock`, a :class:`~bot.clock.ManualClock` standing still at ``bench.common.START``
+:class:`BenchClock`, a :class:`~bot.core.clock.ManualClock` standing still at ``bench.common.START``
 until POST /bench/clock (``{"at": "<ISO 8601 instant>", "running": true|false}``) moves it, so
 that a load generator can move the time of every process at once (the burst benchmark opens a
 day's quota that way); ``running`` lets it go on at the pace of real time from there.
@@ -34,16 +34,16 @@ from redis.asyncio import BlockingConnectionPool
 
 from bench.common import bench_office, clock
 from bench.peers.aiogram_fsm import build_peer
-from bot.app import App
-from bot.clock import ManualClock
-from bot.engine import Engine
-from bot.office import Office, load_office
-from bot.pacing import Pacer
-from bot.redis import DEFAULT_MAX_CONNECTIONS, POOL_WAIT_S
-from bot.seats import SeatBook
-from bot.settings import load_settings
+from bot.booking.app import App
+from bot.booking.office import Office, load_office
+from bot.booking.seats import SeatBook
+from bot.core.channel import Channel
+from bot.core.clock import ManualClock
+from bot.core.engine import Engine
+from bot.core.pacing import Pacer
+from bot.infra.redis import DEFAULT_MAX_CONNECTIONS, POOL_WAIT_S
+from bot.infra.settings import load_settings
 from bot.web import build_web_app
-from channels.base import Channel
 from channels.telegram import TelegramChannel
 from channels.whatsapp import WhatsAppChannel
 from handlers import build_steps
@@ -207,7 +207,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.system == "antrean":
-        # As bot.redis.client_for() makes it in production: a burst waits for a connection.
+        # As bot.infra.redis.client_for() makes it in production: a burst waits for a connection.
         pool = BlockingConnectionPool.from_url(
             args.redis_url,
             decode_responses=True,

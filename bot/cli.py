@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from bot.app import App
-    from bot.settings import Settings
+    from bot.booking.app import App
+    from bot.infra.settings import Settings
 
 log = logging.getLogger("antrean")
 
 
 def build_app(settings: Settings, client: aioredis.Redis) -> App:
     """The app of a serving process: booking events schedule reminders on RQ."""
-    from bot.app import App
-    from bot.embedded import release_shared_server
+    from bot.booking.app import App
+    from bot.infra.embedded import release_shared_server
     from workers.queues import default_queue, queue_connection
     from workers.reminders import ReminderSchedule, RqBookingEvents
 
@@ -55,7 +55,7 @@ def worker_beside(settings: Settings, enabled: bool, verbose: bool) -> Iterator[
     if not enabled:
         yield
         return
-    from bot.embedded import release_shared_server, shared_server
+    from bot.infra.embedded import release_shared_server, shared_server
 
     server = shared_server(settings.var_dir) if settings.redis_url is None else None
     args = [sys.executable, "-m", "bot.cli", "worker"] + ([] if verbose else ["--quiet"])
@@ -113,9 +113,9 @@ async def serve(settings: Settings) -> None:
     channel configured, chat in the terminal instead."""
     from aiohttp import web
 
-    from bot.embedded import release_shared_server
-    from bot.engine import Engine
-    from bot.redis import connect
+    from bot.core.engine import Engine
+    from bot.infra.embedded import release_shared_server
+    from bot.infra.redis import connect
     from bot.web import build_web_app
     from channels.registry import configured_channels
     from handlers import build_steps
@@ -176,13 +176,13 @@ async def telegram_admin(settings: Settings, action: str, url: str | None, drop:
 
 async def chat(settings: Settings, identity: str) -> None:
     """Talk to the bot in this terminal until Ctrl-D, Ctrl-C or SIGTERM."""
-    from bot.embedded import release_shared_server
-    from bot.engine import Engine
+    from bot.booking.console_images import QrImageCleanup
+    from bot.core.engine import Engine
     from bot.errors import ConfigError
-    from bot.logs import log_to_file
-    from bot.redis import connect
+    from bot.infra.embedded import release_shared_server
+    from bot.infra.logs import log_to_file
+    from bot.infra.redis import connect
     from channels.console import ConsoleChannel, ConsoleSession, read_lines
-    from channels.console_images import QrImageCleanup
     from handlers import build_steps
 
     channel_name, _, user_id = identity.partition(":")
@@ -270,8 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     from bot.errors import AntreanError, ConfigError
-    from bot.logs import configure_logging
-    from bot.settings import IDENTITY_RE, load_settings
+    from bot.infra.logs import configure_logging
+    from bot.infra.settings import IDENTITY_RE, load_settings
 
     configure_logging(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
@@ -296,11 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings, args.audience, args.text_id, args.text_en or args.text_id
             )
         elif args.command == "audit":
-            from bot.audit import print_audit
+            from bot.booking.audit import print_audit
 
             asyncio.run(print_audit(settings, args.limit))
         elif args.command == "demo-bookings":
-            from bot.demo_bookings import make_demo_bookings
+            from bot.booking.demo_bookings import make_demo_bookings
 
             return asyncio.run(make_demo_bookings(settings))
         elif args.command == "worker":

@@ -134,7 +134,7 @@ RETRYABLE = frozenset({"timeout", "rate_limited", "unavailable", "network", "130
 
 class Unsent(ChannelError):
     """Some of a turn's replies did not go out: the first ``sent`` did, the rest did not (the
-    cause is the ChannelError of the first that failed). ``writes`` (bot/writes.py) are those
+    cause is the ChannelError of the first that failed). ``writes`` (bot/core/writes.py) are those
     the sent replies left for the turn's save."""
 
     def __init__(self, cause: ChannelError, sent: int, writes: list[Any]) -> None:

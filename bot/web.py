@@ -15,11 +15,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from bot.app import App
-from bot.engine import Engine
+from bot.booking.app import App
+from bot.core.channel import Channel
+from bot.core.engine import Engine
 from bot.errors import StorageError
-from bot.metrics import QUEUE_DEPTH, SEATS_LEFT
-from channels.base import Channel
+from bot.infra.metrics import QUEUE_DEPTH, SEATS_LEFT
 
 log = logging.getLogger(__name__)
 

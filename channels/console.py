@@ -17,8 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
-from bot.messages import Choices, Image, Inbound, Outbound, Text
-from channels.base import Channel
+from bot.core.channel import Channel
+from bot.core.messages import Choices, Image, Inbound, Outbound, Text
 
 # *bold*, as the platforms mark it up: a terminal shows the words, not the asterisks.
 _BOLD = re.compile(r"\*([^*\n]+)\*")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from bot.clock import Clock
-from bot.settings import Settings
-from channels.base import Channel
+from bot.core.channel import Channel
+from bot.core.clock import Clock
+from bot.infra.settings import Settings
 
 
 def configured_channels(settings: Settings, redis: aioredis.Redis, clock: Clock) -> list[Channel]:
@@ -14,7 +14,7 @@ def configured_channels(settings: Settings, redis: aioredis.Redis, clock: Clock)
 
     They share one pacer: every process's sends count in the same Redis buckets.
     """
-    from bot.pacing import Pacer
+    from bot.core.pacing import Pacer
 
     pacer = Pacer.from_settings(settings, redis, clock)
     channels: list[Channel] = []

@@ -3,7 +3,7 @@ aiogram's :class:`~aiogram.Bot`.
 
 Only aiogram's client and types are used; the conversation itself is our engine's, so there is no
 aiogram Dispatcher or FSM here. Options become inline-keyboard buttons whose callback data is the
-option's :func:`~bot.messages.option_token` (the id, or a short hash of a long one: the Bot API
+option's :func:`~bot.core.messages.option_token` (the id, or a short hash of a long one: the Bot API
 caps callback data at 64 bytes). Typed numbers and titles work as on every other channel.
 
 Lists of more than :data:`PAGE_SIZE` options are paged when the channel has Redis: the first page
@@ -56,19 +56,19 @@ from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from bot.core.channel import Deadline, Handle, PacedChannel, deliver, left
+from bot.core.messages import ACTION, Choices, Image, Inbound, Option, Outbound, Text, option_token
+from bot.core.writes import Write, apply
 from bot.errors import ChannelError, ConfigError, StorageError
-from bot.keys import PREFIX
-from bot.logs import anon
-from bot.messages import ACTION, Choices, Image, Inbound, Option, Outbound, Text, option_token
-from bot.settings import Settings
-from bot.writes import Write, apply
+from bot.infra.keys import PREFIX
+from bot.infra.logs import anon
+from bot.infra.settings import Settings
 from channels import telegram_update
-from channels.base import Deadline, Handle, PacedChannel, deliver, left
 from channels.telegram_session import JsonSession
 from channels.webhook import READ_TIMEOUT, read_body, refuse
 
 if TYPE_CHECKING:
-    from bot.pacing import Pacer
+    from bot.core.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,8 @@ def page_keyboard(options: Sequence[Option], page: int) -> InlineKeyboardMarkup:
 
 def pages_key(chat_id: str) -> str:
     """Where a chat's paged option list is kept: in the user's ``{u:<identity>}`` hash tag, so
-    Redis Cluster puts it in the same slot as the user's session keys (bot.keys.SessionKeys)."""
+    Redis Cluster puts it in the same slot as the user's session keys
+    (bot.infra.keys.SessionKeys)."""
     return f"{PREFIX}:{{u:telegram:{chat_id}}}:pages"
 
 

@@ -1,8 +1,8 @@
 """The WhatsApp channel, over Meta's WhatsApp Cloud API (Graph API).
 
 Inbound: Meta POSTs a signed webhook envelope (``object: whatsapp_business_account``) to
-``/webhook/whatsapp``; each message in it becomes an :class:`~bot.messages.Inbound`, keyed by its
-``wamid`` so that Meta's redeliveries are dropped by the engine. Outbound: one POST to
+``/webhook/whatsapp``; each message in it becomes an :class:`~bot.core.messages.Inbound`, keyed
+by its ``wamid`` so that Meta's redeliveries are dropped by the engine. Outbound: one POST to
 ``/{phone_number_id}/messages`` per message (rendering in :mod:`channels.whatsapp_render`).
 
 Free-form messages may only be sent within 24 hours of the user's last message; after that only
@@ -35,15 +35,15 @@ from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
 from redis.exceptions import RedisError
 
-from bot.clock import Clock, ms
+from bot.core.channel import Deadline, Handle, PacedChannel, deliver, left
+from bot.core.clock import Clock, ms
+from bot.core.messages import ACTION, Choices, Image, Inbound, Option, Outbound, Text
+from bot.core.writes import Write, apply
 from bot.errors import ChannelError, ConfigError, StorageError
-from bot.keys import PREFIX
-from bot.logs import anon
-from bot.messages import ACTION, Choices, Image, Inbound, Option, Outbound, Text
-from bot.settings import Settings
-from bot.writes import Write, apply
+from bot.infra.keys import PREFIX
+from bot.infra.logs import anon
+from bot.infra.settings import Settings
 from channels import whatsapp_payload
-from channels.base import Deadline, Handle, PacedChannel, deliver, left
 from channels.webhook import READ_TIMEOUT, BodyBudget, read_body
 from channels.whatsapp_payload import Message, Status
 from channels.whatsapp_render import (
@@ -55,7 +55,7 @@ from channels.whatsapp_render import (
 )
 
 if TYPE_CHECKING:
-    from bot.pacing import Pacer
+    from bot.core.pacing import Pacer
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ title fits a button unshortened: a shortened button title could not show the ful
 whereas a list row can carry it in its description.
 
 Meta allows reply ids of 256 characters (buttons) and 200 (list rows), but every channel follows one
-rule: an option id longer than :data:`~bot.messages.MAX_OPTION_BYTES` travels as
-:func:`~bot.messages.option_token`, which the engine resolves against the options on offer.
+rule: an option id longer than :data:`~bot.core.messages.MAX_OPTION_BYTES` travels as
+:func:`~bot.core.messages.option_token`, which the engine resolves against the options on offer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from bot.messages import Choices, Option, option_token
+from bot.core.messages import Choices, Option, option_token
 
 MAX_TEXT = 4096
 MAX_BODY = 1024

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.dialog import Steps
+from bot.core.dialog import Steps
 from handlers import booking, broadcast, closing, menu, mine, staff
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from bot.audit import Audit, applicant
-from bot.codes import qr_filename, qr_png
-from bot.counter import NikRegistry
-from bot.dialog import MENU, Context, Goto, Prompt, Reply
+from bot.booking.app import Context
+from bot.booking.audit import Audit, applicant
+from bot.booking.codes import qr_filename, qr_png
+from bot.booking.counter import NikRegistry
+from bot.booking.nik import last4, mask, validate_nik
+from bot.booking.office import Service, Window
+from bot.booking.release import FairRelease
+from bot.booking.seats import Booking
+from bot.core.dialog import MENU, Goto, Prompt, Reply
+from bot.core.messages import Image, Option
+from bot.core.text import validate_name
 from bot.errors import (
     AccountLimit,
     DayClosed,
@@ -16,20 +23,14 @@ from bot.errors import (
     SeatError,
     SoldOut,
 )
-from bot.messages import Image, Option
-from bot.nik import last4, mask, validate_nik
-from bot.office import Service, Window
-from bot.release import FairRelease
-from bot.seats import Booking
-from bot.text import validate_name
 from handlers.common import day_options, format_day, is_bookable, parse_day, window_options
 
-# Option ids of days offered for the pre-queue (bot/release.py) start with this.
+# Option ids of days offered for the pre-queue (bot/booking/release.py) start with this.
 PREQUEUE = "pre:"
 
 
 def _service(ctx: Context) -> Service:
-    service = ctx.office.service(ctx.data.get("svc", ""))
+    service = ctx.app.office.service(ctx.data.get("svc", ""))
     if service is None:
         raise Goto(MENU)
     return service
@@ -46,19 +47,19 @@ async def release_hold(ctx: Context) -> None:
     """Give back a seat the user held but did not confirm (they went back to the menu)."""
     hold, svc, day = ctx.data.get("hold"), ctx.data.get("svc"), parse_day(ctx.data.get("day"))
     if hold and svc and day and ctx.data.get("win"):
-        await ctx.seats.release(hold_id=hold, day=day, service=svc)
+        await ctx.app.seats.release(hold_id=hold, day=day, service=svc)
 
 
 class ChooseService:
     name = "book.service"
 
     async def ask(self, ctx: Context) -> Prompt:
-        limit = ctx.office.booking.max_active_per_account
-        active = await ctx.seats.active_for_account(ctx.identity)
+        limit = ctx.app.office.booking.max_active_per_account
+        active = await ctx.app.seats.active_for_account(ctx.identity)
         if len(active) >= limit:
             ctx.say(ctx.t("book.limit", count=len(active)))
             raise Goto(MENU)
-        services = ctx.office.services
+        services = ctx.app.office.services
         return Prompt(ctx.t("book.service"), [Option(s.id, s.name(ctx.locale)) for s in services])
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
@@ -75,16 +76,16 @@ class ChooseDay:
         prequeued = FairRelease.of(ctx.app).upcoming(ctx.now())
         if prequeued is not None:
             # The day about to open comes first: joining its pre-queue is the fair way in.
-            opens = ctx.office.release_at(prequeued).astimezone(ctx.office.tz)
+            opens = ctx.app.office.release_at(prequeued).astimezone(ctx.app.office.tz)
             title = format_day(ctx, prequeued)
             about = ctx.t("release.option", time=f"{opens:%H:%M}")
             options.insert(0, Option(PREQUEUE + prequeued.isoformat(), title, about))
         if not options:
-            upcoming = ctx.office.next_release(ctx.now())
+            upcoming = ctx.app.office.next_release(ctx.now())
             if upcoming is None:
                 ctx.say(ctx.t("book.no_days"))
             else:
-                local = upcoming.astimezone(ctx.office.tz)
+                local = upcoming.astimezone(ctx.app.office.tz)
                 when = f"{format_day(ctx, local.date())} {local:%H:%M}"
                 ctx.say(ctx.t("book.no_days_next", when=when))
             raise Goto(MENU)
@@ -100,7 +101,7 @@ class ChooseDay:
             ctx.data["day"] = day.isoformat()
             joined = await fair.join(day, _service(ctx).id, ctx.identity)
             if joined != "open":
-                opens = ctx.office.release_at(day).astimezone(ctx.office.tz)
+                opens = ctx.app.office.release_at(day).astimezone(ctx.app.office.tz)
                 ctx.say(ctx.t("release.joined", day=format_day(ctx, day), time=f"{opens:%H:%M}"))
                 return "book.wait"
             option = day.isoformat()  # it opened meanwhile: book it like any open day
@@ -114,13 +115,13 @@ class ChooseDay:
 
 
 class WaitRelease:
-    """In the pre-queue of a day about to open (bot/release.py)."""
+    """In the pre-queue of a day about to open (bot/booking/release.py)."""
 
     name = "book.wait"
 
     async def ask(self, ctx: Context) -> Prompt:
         day = _day(ctx)
-        opens = ctx.office.release_at(day).astimezone(ctx.office.tz)
+        opens = ctx.app.office.release_at(day).astimezone(ctx.app.office.tz)
         text = ctx.t("release.wait", day=format_day(ctx, day), time=f"{opens:%H:%M}")
         return Prompt(text, [Option("go", ctx.t("release.go"))])
 
@@ -131,15 +132,15 @@ class WaitRelease:
         await fair.admit(day, service.id)
         seat = await fair.status(day, service.id, ctx.identity)
         if seat.status == "waiting":
-            opens = ctx.office.release_at(day).astimezone(ctx.office.tz)
+            opens = ctx.app.office.release_at(day).astimezone(ctx.app.office.tz)
             ctx.say(ctx.t("release.not_yet", day=format_day(ctx, day), time=f"{opens:%H:%M}"))
             return "book.wait"
         if seat.status == "admitted":
             ctx.data.update(hold=seat.hold_id, win=seat.window)
-            ctx.say(ctx.t("book.held", minutes=ctx.office.booking.hold_minutes))
+            ctx.say(ctx.t("book.held", minutes=ctx.app.office.booking.hold_minutes))
             return "book.nik"
         if seat.status == "limit":
-            ctx.say(ctx.t("book.limit", count=ctx.office.booking.max_active_per_account))
+            ctx.say(ctx.t("book.limit", count=ctx.app.office.booking.max_active_per_account))
             return MENU
         ctx.say(ctx.t("release.full", day=format_day(ctx, day)))
         ctx.data.pop("day", None)
@@ -159,17 +160,17 @@ class ChooseWindow:
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         service, day = _service(ctx), _day(ctx)
-        window = ctx.office.window(day, reply.option or "")
+        window = ctx.app.office.window(day, reply.option or "")
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "book.day"
-        rules = ctx.office.booking
+        rules = ctx.app.office.booking
         # Derived from this very message: if the turn is cut short (Redis outage, crash) and the
         # message is handled again, it holds the same seat rather than leaking another.
         hold_id = ctx.data.get("hold") or ctx.app.codes.id_for(ctx.identity, ctx.message_id)
         await FairRelease.of(ctx.app).admit(day, service.id)
         try:
-            await ctx.seats.hold(
+            await ctx.app.seats.hold(
                 hold_id=hold_id,
                 day=day,
                 service=service.id,
@@ -199,7 +200,7 @@ class EnterNik:
         return Prompt(ctx.t("book.nik"), free_text=True)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
-        nik = validate_nik(reply.text, ctx.office.local_today(ctx.now()))
+        nik = validate_nik(reply.text, ctx.app.office.local_today(ctx.now()))
         nik_hash = ctx.app.niks.hash(nik)
         until = await NikRegistry(ctx.app.redis, ctx.app.clock).blocked_until(nik_hash)
         if until is not None:
@@ -209,7 +210,7 @@ class EnterNik:
                     applicant(ctx.identity), "book", "refused", reason="strikes"
                 )
             )
-            local = until.astimezone(ctx.office.tz).date()
+            local = until.astimezone(ctx.app.office.tz).date()
             count = ctx.app.settings.noshow_strikes
             raise InvalidInput("scalper.blocked", count=count, until=format_day(ctx, local))
         await _check_nik_free(ctx, nik_hash)
@@ -225,8 +226,8 @@ async def _check_nik_free(ctx: Context, nik_hash: str) -> None:
     if holder is None or holder[1] == ctx.data.get("hold"):
         return
     office_id, booking_id = holder
-    if office_id == ctx.office.id:
-        booking = await ctx.seats.get(booking_id)
+    if office_id == ctx.app.office.id:
+        booking = await ctx.app.seats.get(booking_id)
         if booking is not None and booking.account == ctx.identity:
             raise InvalidInput("book.nik_yours")
     ctx.later(
@@ -249,8 +250,8 @@ class EnterName:
 def _cutoffs(ctx: Context, day: date, window: Window) -> str:
     """The cut-offs for changing the booking, said before it is made (a booking for tomorrow
     can no longer be rescheduled, only cancelled)."""
-    rules = ctx.office.booking
-    start = ctx.office.window_start(day, window.id)
+    rules = ctx.app.office.booking
+    start = ctx.app.office.window_start(day, window.id)
     near = ctx.now() > start - timedelta(hours=rules.reschedule_cutoff_hours)
     return ctx.t(
         "book.rules_near" if near else "book.rules",
@@ -264,7 +265,7 @@ class Confirm:
 
     async def ask(self, ctx: Context) -> Prompt:
         service, day = _service(ctx), _day(ctx)
-        window = ctx.office.window(day, ctx.data.get("win", ""))
+        window = ctx.app.office.window(day, ctx.data.get("win", ""))
         if window is None or "nik_h" not in ctx.data or "name" not in ctx.data:
             raise Goto("book.window")
         text = ctx.t(
@@ -285,15 +286,15 @@ class Confirm:
             ctx.say(ctx.t("cancelled"))
             return MENU
         service, day = _service(ctx), _day(ctx)
-        window = ctx.office.window(day, ctx.data.get("win", ""))
+        window = ctx.app.office.window(day, ctx.data.get("win", ""))
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "book.day"
-        # Two-phase with the NIK registry (bot/counter.py): claim the NIK across offices first,
-        # give the claim back if the seat book refuses.
+        # Two-phase with the NIK registry (bot/booking/counter.py): claim the NIK across offices
+        # first, give the claim back if the seat book refuses.
         registry = NikRegistry(ctx.app.redis, ctx.app.clock)
         hold_id, nik_hash = ctx.data["hold"], ctx.data["nik_h"]
-        if not await registry.claim(nik_hash, ctx.office.id, hold_id, day):
+        if not await registry.claim(nik_hash, ctx.app.office.id, hold_id, day):
             await release_hold(ctx)
             ctx.data.clear()
             ctx.later(
@@ -306,10 +307,10 @@ class Confirm:
         try:
             outcome = await self._confirm(ctx, service, day, window)
         except BaseException:
-            await registry.release(nik_hash, ctx.office.id, hold_id)
+            await registry.release(nik_hash, ctx.app.office.id, hold_id)
             raise
         if isinstance(outcome, str):
-            await registry.release(nik_hash, ctx.office.id, hold_id)
+            await registry.release(nik_hash, ctx.app.office.id, hold_id)
             return outcome
         booking = outcome
         ctx.later(
@@ -318,7 +319,7 @@ class Confirm:
             )
         )
         await ctx.app.events.booked(booking)
-        code = ctx.app.codes.code(ctx.office.id, booking.id, booking.nik_hash)
+        code = ctx.app.codes.code(ctx.app.office.id, booking.id, booking.nik_hash)
         docs = service.docs(ctx.locale)
         ctx.say(
             ctx.t(
@@ -340,9 +341,9 @@ class Confirm:
         self, ctx: Context, service: Service, day: date, window: Window
     ) -> Booking | str:
         """The booking, or the step to go to after telling the user why not."""
-        rules = ctx.office.booking
+        rules = ctx.app.office.booking
         try:
-            return await ctx.seats.confirm(
+            return await ctx.app.seats.confirm(
                 hold_id=ctx.data["hold"],
                 day=day,
                 service=service.id,

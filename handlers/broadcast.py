@@ -4,10 +4,11 @@ and only an explicit confirmation sends it. Workers fan it out; the tally comes 
 
 from __future__ import annotations
 
-from bot.audit import Audit
-from bot.dialog import MENU, Context, Prompt, Reply, Steps
+from bot.booking.app import Context
+from bot.booking.audit import Audit
+from bot.core.dialog import MENU, Prompt, Reply, Steps
+from bot.core.messages import Option
 from bot.errors import ConfigError, InvalidInput
-from bot.messages import Option
 from handlers.staff import _allowed, _here, _refuse, yes_or_no
 
 SAME = "-"

@@ -14,9 +14,10 @@ import logging
 from collections import Counter as Tally
 from datetime import date
 
-from bot.audit import Audit, applicant
-from bot.counter import NikRegistry
-from bot.dialog import Context, Steps
+from bot.booking.app import Context
+from bot.booking.audit import Audit, applicant
+from bot.booking.counter import NikRegistry
+from bot.core.dialog import Steps
 from handlers.common import format_day
 from handlers.staff import (
     Confirmable,
@@ -43,7 +44,7 @@ async def close(ctx: Context, args: str) -> str | None:
     day = _parse_day(first)
     if day is None:
         return await _refuse(ctx, "close", args, "bad_day", value=first)
-    if day < ctx.office.local_today(ctx.now()):
+    if day < ctx.app.office.local_today(ctx.now()):
         return await _refuse(ctx, "close", args, "past_day", day=format_day(ctx, day))
     return await ask_to_confirm(ctx, "close", day=day.isoformat(), reason=reason)
 
@@ -61,7 +62,7 @@ async def _preview_close(ctx: Context, pending: Pending) -> str:
     total = sum(per_window.values())
     lines.append(ctx.t("staff.close_count", count=total))
     for window in sorted(per_window):
-        office_window = ctx.office.window(day, window)
+        office_window = ctx.app.office.window(day, window)
         label = office_window.label if office_window else window
         lines.append(f"• {label}: {per_window[window]}")
     lines.append(ctx.t("staff.close_undo", iso=day.isoformat()))
@@ -121,10 +122,10 @@ async def reopen(ctx: Context, args: str) -> str | None:
     day = _parse_day(parts[0])
     if day is None:
         return await _refuse(ctx, "reopen", args, "bad_day", value=parts[0])
-    if day < ctx.office.local_today(ctx.now()):
+    if day < ctx.app.office.local_today(ctx.now()):
         return await _refuse(ctx, "reopen", args, "past_day", day=format_day(ctx, day))
     if await counter_of(ctx).closure(day) is None:
-        key = "reopen_office_closed" if ctx.office.closure(day) else "reopen_not_closed"
+        key = "reopen_office_closed" if ctx.app.office.closure(day) else "reopen_not_closed"
         return await _refuse(ctx, "reopen", args, key, day=format_day(ctx, day))
     return await ask_to_confirm(ctx, "reopen", day=day.isoformat())
 
@@ -177,10 +178,10 @@ async def _enqueue(ctx: Context, job: str, day: date, *args: str) -> None:
     await asyncio.to_thread(
         queue.enqueue,
         f"workers.dayend.{job}",
-        ctx.office.id,
+        ctx.app.office.id,
         day.isoformat(),
         *args,
-        job_id=f"{job}-{ctx.office.id}-{day.isoformat()}-{stamp}",
+        job_id=f"{job}-{ctx.app.office.id}-{day.isoformat()}-{stamp}",
         result_ttl=7 * 24 * 3600,
         failure_ttl=30 * 24 * 3600,
         description=f"{job.replace('_', ' ')}: {day}",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.dialog import MENU, RESUME, Context, Prompt, Reply
-from bot.messages import Option
+from bot.booking.app import Context
+from bot.core.dialog import MENU, RESUME, Prompt, Reply
+from bot.core.messages import Option
 
 LANGUAGES = (Option("id", "Bahasa Indonesia"), Option("en", "English"))
 
@@ -48,11 +49,11 @@ class Requirements:
     name = "docs.service"
 
     async def ask(self, ctx: Context) -> Prompt:
-        services = ctx.office.services
+        services = ctx.app.office.services
         return Prompt(ctx.t("docs.prompt"), [Option(s.id, s.name(ctx.locale)) for s in services])
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
-        service = ctx.office.service(reply.option or "")
+        service = ctx.app.office.service(reply.option or "")
         if service is not None:
             docs = service.docs(ctx.locale)
             name = service.name(ctx.locale)

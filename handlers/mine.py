@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from bot.audit import Audit, applicant
-from bot.codes import qr_filename, qr_png
-from bot.counter import NikRegistry
-from bot.dialog import MENU, Context, Goto, Prompt, Reply
+from bot.booking.app import Context
+from bot.booking.audit import Audit, applicant
+from bot.booking.codes import qr_filename, qr_png
+from bot.booking.counter import NikRegistry
+from bot.booking.nik import mask
+from bot.booking.seats import Booking
+from bot.core.dialog import MENU, Goto, Prompt, Reply
+from bot.core.messages import Image, Option
 from bot.errors import AlreadyRescheduled, BookingNotFound, DayClosed, InvalidInput, SoldOut
-from bot.messages import Image, Option
-from bot.nik import mask
-from bot.seats import Booking
 from handlers.common import (
     day_options,
     format_day,
@@ -25,7 +26,7 @@ from handlers.common import (
 async def _booking(ctx: Context) -> Booking:
     """The booking this conversation is about; back to the list if it is gone."""
     booking_id = ctx.data.get("bk")
-    booking = await ctx.seats.get(booking_id) if booking_id else None
+    booking = await ctx.app.seats.get(booking_id) if booking_id else None
     if booking is None or not booking.active or booking.account != ctx.identity:
         ctx.data.pop("bk", None)
         raise Goto("mine")
@@ -33,24 +34,24 @@ async def _booking(ctx: Context) -> Booking:
 
 
 def _window_label(ctx: Context, booking: Booking) -> str:
-    window = ctx.office.window(booking.day, booking.window)
+    window = ctx.app.office.window(booking.day, booking.window)
     return window.label if window else booking.window
 
 
 def _before_cutoff(ctx: Context, booking: Booking, hours: int) -> bool:
-    start = ctx.office.window_start(booking.day, booking.window)
+    start = ctx.app.office.window_start(booking.day, booking.window)
     return ctx.now() <= start - timedelta(hours=hours)
 
 
 def _code(ctx: Context, booking: Booking) -> str:
-    return ctx.app.codes.code(ctx.office.id, booking.id, booking.nik_hash)
+    return ctx.app.codes.code(ctx.app.office.id, booking.id, booking.nik_hash)
 
 
 class MyBookings:
     name = "mine"
 
     async def ask(self, ctx: Context) -> Prompt:
-        bookings = await ctx.seats.active_for_account(ctx.identity)
+        bookings = await ctx.app.seats.active_for_account(ctx.identity)
         if not bookings:
             ctx.say(ctx.t("mine.none"))
             raise Goto(MENU)
@@ -95,7 +96,7 @@ class BookingActions:
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         b = await _booking(ctx)
-        rules = ctx.office.booking
+        rules = ctx.app.office.booking
         if reply.option == "code":
             code = _code(ctx, b)
             caption = ctx.t("book.qr_caption", number=b.queue_number, code=code)
@@ -134,12 +135,12 @@ class CancelBooking:
         if reply.option != "yes":
             return "mine.booking"
         b = await _booking(ctx)
-        hours = ctx.office.booking.cancel_cutoff_hours
+        hours = ctx.app.office.booking.cancel_cutoff_hours
         if not _before_cutoff(ctx, b, hours):
             ctx.say(ctx.t("mine.cancel_cutoff", hours=hours))
             return MENU
         try:
-            cancelled = await ctx.seats.cancel(b.id, account=ctx.identity)
+            cancelled = await ctx.app.seats.cancel(b.id, account=ctx.identity)
         except BookingNotFound:
             ctx.say(ctx.t("mine.gone"))
             return MENU
@@ -211,7 +212,7 @@ class ConfirmMove:
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
         day = _target_day(ctx)
-        window = ctx.office.window(day, ctx.data.get("to_win", ""))
+        window = ctx.app.office.window(day, ctx.data.get("to_win", ""))
         if window is None:
             raise Goto("mine.move_window")
         text = ctx.t(
@@ -227,12 +228,12 @@ class ConfirmMove:
             return "mine.booking"
         b = await _booking(ctx)
         day = _target_day(ctx)
-        window = ctx.office.window(day, ctx.data.get("to_win", ""))
+        window = ctx.app.office.window(day, ctx.data.get("to_win", ""))
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "mine.move_day"
         try:
-            moved = await ctx.seats.reschedule(
+            moved = await ctx.app.seats.reschedule(
                 b.id,
                 account=ctx.identity,
                 day=day,

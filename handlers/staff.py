@@ -4,7 +4,7 @@
 A command from an identity that is not staff is answered with a note that this identity is not
 staff (on the console, with how to make it staff: the role lives in ``ANTREAN_STAFF``, which every
 process reads for itself); the attempt is audited as denied. Every command's outcome, refusals
-included, goes to the audit log (:mod:`bot.audit`).
+included, goes to the audit log (:mod:`bot.booking.audit`).
 
 A command that changes much (closing or reopening a day, a quota for every service) first shows
 what it would do and waits for a yes in :class:`ConfirmStaffAction`; the pending action lives in
@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bot.audit import Audit, applicant
-from bot.codes import BookingCodes
-from bot.counter import CheckInRefused, Counter, NikRegistry, QuotaChange
-from bot.dialog import MENU, Context, Goto, Prompt, Reply, Steps
+from bot.booking.app import Context
+from bot.booking.audit import Audit, applicant
+from bot.booking.codes import BookingCodes
+from bot.booking.counter import CheckInRefused, Counter, NikRegistry, QuotaChange
+from bot.booking.office import Service, Window
+from bot.core.dialog import MENU, Goto, Prompt, Reply, Steps
+from bot.core.messages import Option
+from bot.core.text import fold
 from bot.errors import InvalidInput
-from bot.messages import Option
-from bot.office import Service, Window
-from bot.text import fold
 from handlers.common import format_day
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def role_of(ctx: Context) -> str | None:
 
 
 def counter_of(ctx: Context) -> Counter:
-    return Counter(ctx.app.redis, ctx.office, ctx.seats, ctx.app.clock)
+    return Counter(ctx.app.redis, ctx.app.office, ctx.app.seats, ctx.app.clock)
 
 
 async def _allowed(ctx: Context, command: str, args: str, need: str) -> bool:
@@ -96,7 +97,7 @@ def _parse_day(value: str) -> date | None:
 
 def _find_window(ctx: Context, day: date, value: str) -> Window | None:
     wanted = value.replace(":", "").replace("\u2013", "-")
-    for window in ctx.office.windows(day):
+    for window in ctx.app.office.windows(day):
         if wanted in (window.id, window.id.split("-")[0]):
             return window
     return None
@@ -106,7 +107,7 @@ def find_service(ctx: Context, value: str) -> Service | None:
     """A service by its id, its prefix letter or its name in either language (any case), or
     by the start of a name when only one service's name starts so."""
     wanted = fold(value)
-    services = ctx.office.services
+    services = ctx.app.office.services
     for service in services:
         if wanted in (service.id, fold(service.prefix), *(fold(n) for n in service.names.values())):
             return service
@@ -115,7 +116,7 @@ def find_service(ctx: Context, value: str) -> Service | None:
 
 
 def _services_list(ctx: Context) -> str:
-    return ", ".join(f"{s.prefix} ({s.name(ctx.locale)})" for s in ctx.office.services)
+    return ", ".join(f"{s.prefix} ({s.name(ctx.locale)})" for s in ctx.app.office.services)
 
 
 # -- confirmation ----------------------------------------------------------------------------
@@ -227,7 +228,7 @@ async def stats(ctx: Context, args: str) -> str | None:
     parts = args.split()
     if len(parts) > 1:
         return await _refuse(ctx, "stats", args, "usage_stats")
-    today = ctx.office.local_today(ctx.now())
+    today = ctx.app.office.local_today(ctx.now())
     day = _parse_day(parts[0]) if parts else today
     if day is None:
         return await _refuse(ctx, "stats", args, "bad_day", value=parts[0])
@@ -236,18 +237,18 @@ async def stats(ctx: Context, args: str) -> str | None:
     closure = await counter.closure(day)
     if closure is not None:
         lines.append(await _closed_day_stats(ctx, counter, day, closure.reason, closure.by))
-    elif (why := ctx.office.closure(day)) is not None:
+    elif (why := ctx.app.office.closure(day)) is not None:
         if why.startswith("holiday:"):
-            holiday = ctx.office.holiday_name(day, ctx.locale) or why.partition(":")[2]
+            holiday = ctx.app.office.holiday_name(day, ctx.locale) or why.partition(":")[2]
             lines.append(ctx.t("staff.stats_holiday", holiday=holiday))
         else:
             lines.append(ctx.t(f"staff.stats_{why}"))
     else:
         rows = await counter.stats(day)
-        for service in ctx.office.services:
+        for service in ctx.app.office.services:
             lines.append(f"*{service.name(ctx.locale)}*")
             for row in (r for r in rows if r.service == service.id):
-                window = ctx.office.window(day, row.window)
+                window = ctx.app.office.window(day, row.window)
                 lines.append(
                     ctx.t(
                         "staff.stats_line",
@@ -296,11 +297,11 @@ async def quota(ctx: Context, args: str) -> str | None:
     day = _parse_day(parts[0])
     if day is None:
         return await _refuse(ctx, "quota", args, "bad_day", value=parts[0])
-    if day < ctx.office.local_today(ctx.now()):
+    if day < ctx.app.office.local_today(ctx.now()):
         return await _refuse(ctx, "quota", args, "past_day", day=format_day(ctx, day))
     window = _find_window(ctx, day, parts[1])
     if window is None:
-        ids = ", ".join(w.id for w in ctx.office.windows(day)) or "-"
+        ids = ", ".join(w.id for w in ctx.app.office.windows(day)) or "-"
         return await _refuse(ctx, "quota", args, "unknown_window", value=parts[1], windows=ids)
     try:
         seats = int(parts[2])
@@ -325,11 +326,11 @@ async def quota(ctx: Context, args: str) -> str | None:
 
 async def _preview_quota(ctx: Context, pending: Pending) -> str:
     day = date.fromisoformat(pending["day"])
-    window = ctx.office.window(day, pending["window"])
+    window = ctx.app.office.window(day, pending["window"])
     if window is None:  # the office file changed since the command
         raise Goto(MENU)
     seats = int(pending["capacity"])
-    services = ctx.office.services
+    services = ctx.app.office.services
     # The same script as the change, without writing: the preview cannot disagree with it.
     changes = await counter_of(ctx).set_quota(
         day, window.id, seats, [s.id for s in services], dry_run=True
@@ -367,11 +368,11 @@ async def _preview_quota(ctx: Context, pending: Pending) -> str:
 
 async def _apply_quota(ctx: Context, pending: Pending) -> None:
     day = date.fromisoformat(pending["day"])
-    window = ctx.office.window(day, pending["window"])
+    window = ctx.app.office.window(day, pending["window"])
     if window is None:  # the office file changed in between
         ctx.say(ctx.t("staff.not_done"))
         return
-    await _set_quota(ctx, day, window, int(pending["capacity"]), list(ctx.office.services))
+    await _set_quota(ctx, day, window, int(pending["capacity"]), list(ctx.app.office.services))
 
 
 async def _set_quota(
@@ -420,7 +421,7 @@ async def _set_quota(
 
 
 def _service_name(ctx: Context, service_id: str) -> str:
-    service = ctx.office.service(service_id)
+    service = ctx.app.office.service(service_id)
     return service.name(ctx.locale) if service else service_id
 
 
@@ -438,12 +439,12 @@ async def checkin(ctx: Context, args: str) -> str | None:
         booking_id = BookingCodes.booking_id_of(args)
     except InvalidInput:
         return await _refuse(ctx, "checkin", None, "checkin_format")
-    booking = await ctx.seats.get(booking_id)
+    booking = await ctx.app.seats.get(booking_id)
     if booking is None:
         return await _refuse(
             ctx, "checkin", None, "checkin_not_found", logged={"booking": booking_id}
         )
-    if not ctx.app.codes.verify(args, ctx.office.id, booking.nik_hash):
+    if not ctx.app.codes.verify(args, ctx.app.office.id, booking.nik_hash):
         return await _refuse(ctx, "checkin", None, "checkin_forged", logged={"booking": booking_id})
     try:
         done = await counter_of(ctx).check_in(booking_id, staff=ctx.identity)

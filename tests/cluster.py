@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis
 
-from bot.embedded import RedisServer, free_port
+from bot.infra.embedded import RedisServer, free_port
 
 SLOTS = 16384
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.embedded import RedisServer, free_port
+from bot.core.clock import ManualClock
+from bot.infra.embedded import RedisServer, free_port
 from tests.cluster import LocalCluster
 
 

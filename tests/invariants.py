@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from bot.keys import PREFIX
+from bot.infra.keys import PREFIX
 
 # Keys that can hold what a user typed or who they are: everything in a user's slot (session,
 # lease, inbox, seen ids, keyboard pages, pacing, WhatsApp's last-message marks...).

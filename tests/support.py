@@ -11,13 +11,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.engine import Engine
-from bot.messages import Choices, Image, Inbound, Outbound, Text
-from bot.seats import Booking
-from bot.settings import load_settings
-from channels.base import Channel, Outcome
+from bot.booking.app import App
+from bot.booking.seats import Booking
+from bot.core.channel import Channel, Outcome
+from bot.core.clock import ManualClock
+from bot.core.engine import Engine
+from bot.core.messages import Choices, Image, Inbound, Outbound, Text
+from bot.infra.settings import load_settings
 from handlers import build_steps
 
 SECRET = "test-secret-key-that-is-long-enough-1234567890"

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from bot.embedded import free_port
+from bot.infra.embedded import free_port
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ script below touches one slot):
 - ``batches``: batch number -> JSON list of [account, locale]; ``done``: set of finished batches.
 
 Delivery is at most once, and exactly once unless a worker dies in the middle of a send. A batch
-job waits for a recipient's turn in the pacing buckets (bot/pacing.py), then claims the
+job waits for a recipient's turn in the pacing buckets (bot/core/pacing.py), then claims the
 recipient (pending -> sending:<attempt>) in one script right before the send, then records the
 outcome. A re-run of a batch (its worker was killed and RQ runs the job again) sends the pending
 recipients and never those that are sent or were in flight: a recipient found "sending" under an
@@ -38,18 +38,18 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from bot.app import App
-from bot.clock import ms
-from bot.embedded import release_shared_server
+from bot.booking.app import App
+from bot.core.channel import Channel
+from bot.core.clock import ms
+from bot.core.messages import Text
+from bot.core.pacing import Pacer
 from bot.errors import ChannelError, ConfigError, StorageError
-from bot.keys import PREFIX
-from bot.logs import anon
-from bot.messages import Text
-from bot.metrics import BROADCAST_SENDS
-from bot.pacing import Pacer
-from bot.redis import connect
-from bot.settings import Settings
-from channels.base import Channel
+from bot.infra.embedded import release_shared_server
+from bot.infra.keys import PREFIX
+from bot.infra.logs import anon
+from bot.infra.metrics import BROADCAST_SENDS
+from bot.infra.redis import connect
+from bot.infra.settings import Settings
 from workers.queues import default_queue, queue_connection
 from workers.runtime import Runtime
 

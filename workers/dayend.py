@@ -22,15 +22,15 @@ from datetime import date, timedelta
 
 from redis.exceptions import RedisError
 
-from bot.app import App
-from bot.audit import Audit, applicant
-from bot.counter import Counter, NikRegistry
+from bot.booking.app import App
+from bot.booking.audit import Audit, applicant
+from bot.booking.counter import Counter, NikRegistry
+from bot.booking.release import FairRelease
+from bot.core.channel import Channel
+from bot.core.messages import Choices, Option, Outbound, Text
 from bot.errors import ChannelError, StorageError
-from bot.keys import StaffKeys
-from bot.logs import anon
-from bot.messages import Choices, Option, Outbound, Text
-from bot.release import FairRelease
-from channels.base import Channel
+from bot.infra.keys import StaffKeys
+from bot.infra.logs import anon
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)

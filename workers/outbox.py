@@ -1,4 +1,4 @@
-"""The RQ job that sends what a turn left in a user's outbox (bot/outbox.py), in order.
+"""The RQ job that sends what a turn left in a user's outbox (bot/core/outbox.py), in order.
 
 One sender at a time per user (the outbox's claim): it sends the head entry, removes it once the
 platform accepted it, and goes on to the next. When the platform asks to wait (a 429's
@@ -9,50 +9,23 @@ that will not change (a blocked bot, a malformed message) drops the entry, logge
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import time
-from datetime import timedelta
 
-from rq import Queue, Retry
+from rq import Queue
 
+from bot.core.channel import PacedChannel
+from bot.core.outbox import CLAIM_MS, Outbox, schedule
 from bot.errors import RETRYABLE, ChannelError
-from bot.logs import anon
-from bot.outbox import CLAIM_MS, Outbox
-from channels.base import PacedChannel
+from bot.infra.logs import anon
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-JOB = "workers.outbox.send_outbox"
 # A platform that names no wait (a timeout): try again after this long.
 DEFAULT_WAIT = 5.0
 # Whatever a platform asks, a retry comes within this long.
 MAX_WAIT = 300.0
-# One job sends a user's replies one after the other, each within the send time.
-JOB_TIMEOUT = 600
-RETRY_INTERVALS = [CLAIM_MS // 1000 + 5, 120, 300]
-
-
-async def schedule(queue: Queue, identity: str, wait: float = 0.0, token: str = "") -> None:
-    """Have a worker send ``identity``'s outbox after ``wait`` seconds (RQ's client blocks, so
-    it runs in a thread off the event loop)."""
-    # A job whose worker died (or that met Redis down) runs again, once the dead sender's claim
-    # on the outbox has expired (CLAIM_MS).
-    retry = Retry(3, RETRY_INTERVALS)
-
-    def enqueue() -> None:
-        if wait > 0:
-            # RQ keeps a scheduled time in whole seconds, truncated: one more, never too early.
-            later = timedelta(seconds=math.ceil(wait) + 1)
-            queue.enqueue_in(
-                later, JOB, identity, token, result_ttl=0, job_timeout=JOB_TIMEOUT, retry=retry
-            )
-        else:
-            queue.enqueue(JOB, identity, token, result_ttl=0, job_timeout=JOB_TIMEOUT, retry=retry)
-
-    await asyncio.to_thread(enqueue)
 
 
 def send_outbox(identity: str, token: str = "") -> str:

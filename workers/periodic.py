@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from rq import Queue, get_current_job
 from rq.job import Job
 
-from bot.clock import Clock, SystemClock
-from bot.office import Office
+from bot.booking.office import Office
+from bot.core.clock import Clock, SystemClock
 from workers.runtime import Runtime
 
 TICK = timedelta(minutes=5)

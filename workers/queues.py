@@ -5,9 +5,9 @@ from __future__ import annotations
 import redis
 from rq import Queue
 
-from bot.embedded import RedisServer, client_name, shared_server
-from bot.redis import sync_client_for
-from bot.settings import Settings
+from bot.infra.embedded import RedisServer, client_name, shared_server
+from bot.infra.redis import sync_client_for
+from bot.infra.settings import Settings
 
 QUEUE = "antrean"
 

@@ -20,14 +20,14 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from bot.clock import Clock
+from bot.booking.office import Office
+from bot.booking.seats import Booking
+from bot.core.clock import Clock
+from bot.core.messages import Text
 from bot.errors import ChannelError
-from bot.keys import OfficeKeys
-from bot.logs import anon
-from bot.messages import Text
-from bot.metrics import REMINDER_LATENESS
-from bot.office import Office
-from bot.seats import Booking
+from bot.infra.keys import OfficeKeys
+from bot.infra.logs import anon
+from bot.infra.metrics import REMINDER_LATENESS
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, ClassVar, TypeVar
 
-from bot.app import App
-from bot.embedded import RedisServer, release_shared_server
-from bot.redis import connect
-from bot.settings import Settings, load_settings
-from channels.base import Channel
+from bot.booking.app import App
+from bot.core.channel import Channel
+from bot.infra.embedded import RedisServer, release_shared_server
+from bot.infra.redis import connect
+from bot.infra.settings import Settings, load_settings
 from channels.console import ConsoleChannel
 from channels.registry import configured_channels
 

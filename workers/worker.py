@@ -5,8 +5,8 @@ from __future__ import annotations
 from prometheus_client import start_http_server
 from rq import SimpleWorker
 
-from bot.embedded import release_shared_server
-from bot.settings import Settings
+from bot.infra.embedded import release_shared_server
+from bot.infra.settings import Settings
 from workers.periodic import ensure_ticking
 from workers.queues import default_queue, queue_connection
 from workers.runtime import Runtime

@@ -26,12 +26,12 @@ from aiogram.types import (
 )
 from redis.asyncio import Redis
 
-from bot.codes import BookingCodes, qr_png
+from bot.booking.codes import BookingCodes, qr_png
+from bot.booking.nik import NikHasher, last4, validate_nik
+from bot.booking.office import Office
+from bot.booking.seats import SeatBook
+from bot.core.text import validate_name
 from bot.errors import InvalidInput
-from bot.nik import NikHasher, last4, validate_nik
-from bot.office import Office
-from bot.seats import SeatBook
-from bot.text import validate_name
 
 Sink = Callable[[int, str, list[str]], None]
 MENU = ["book", "mine", "docs", "lang"]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.audit import Audit, print_audit, redact
-from bot.clock import ManualClock
-from bot.embedded import RedisServer
-from bot.settings import load_settings
+from bot.booking.audit import Audit, print_audit, redact
+from bot.core.clock import ManualClock
+from bot.infra.embedded import RedisServer
+from bot.infra.settings import load_settings
 from tests.handlers.test_staff import STAFF
 from tests.support import NIK_MAN, SECRET, User, make_app
 
@@ -51,7 +51,7 @@ async def test_audit_prints_office_time_with_the_zone_label(
 async def test_staff_commands_log_what_they_may(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
-    from bot.engine import Engine
+    from bot.core.engine import Engine
     from handlers import build_steps
     from tests.support import Recorder
 

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.cluster import key_slot
 
-from bot.redis import WaitingCluster, client_for, parse_url
+from bot.infra.redis import WaitingCluster, client_for, parse_url
 from tests.bot.test_seats import (  # noqa: F401 - collected again, on the cluster
     book,
     test_2000_concurrent_confirmations_for_100_seats,
@@ -77,7 +77,8 @@ async def redis(redis_cluster: LocalCluster) -> AsyncIterator[aioredis.Redis]:
 async def pooled(
     redis: aioredis.Redis, redis_cluster: LocalCluster
 ) -> AsyncIterator[aioredis.Redis]:
-    """The production client (bot/redis.py), whose burst of thousands of calls waits its turn."""
+    """The production client (bot/infra/redis.py), whose burst of thousands of calls waits its
+    turn."""
     client = client_for(redis_cluster.url)
     yield client
     await client.aclose()

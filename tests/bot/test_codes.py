@@ -8,7 +8,7 @@ import zlib
 import pytest
 import segno
 
-from bot.codes import ALPHABET, BookingCodes, qr_png
+from bot.booking.codes import ALPHABET, BookingCodes, qr_png
 from bot.errors import InvalidInput
 
 SECRET = b"k" * 32

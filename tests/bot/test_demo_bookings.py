@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from bot.booking.demo_bookings import make_demo_bookings
 from bot.cli import build_parser
-from bot.clock import ManualClock
-from bot.demo_bookings import make_demo_bookings
-from bot.embedded import RedisServer
-from bot.engine import Engine
+from bot.core.clock import ManualClock
+from bot.core.engine import Engine
 from bot.errors import ConfigError
-from bot.settings import load_settings
+from bot.infra.embedded import RedisServer
+from bot.infra.settings import load_settings
 from handlers import build_steps
 from tests.support import SECRET, Recorder, User, make_app
 
@@ -48,7 +48,7 @@ async def test_demo_bookings_refuse_a_real_office_and_a_closed_day(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     office = tmp_path / "office.toml"
-    office.write_bytes((Path(__file__).parents[2] / "bot/demo/office.toml").read_bytes())
+    office.write_bytes((Path(__file__).parents[2] / "bot/booking/demo/office.toml").read_bytes())
     real = load_settings(
         secret_key=SECRET, var_dir=tmp_path, redis_url=redis_server.url, office_config=office
     )

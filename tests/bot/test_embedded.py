@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.embedded import RedisServer, find_redis_server, release_shared_server, shared_server
+from bot.infra.embedded import RedisServer, find_redis_server, release_shared_server, shared_server
 
 
 def test_find_redis_server_returns_an_executable() -> None:
@@ -34,7 +34,7 @@ def test_shared_server_is_reused_and_stopped_by_the_last_user(tmp_path: Path) ->
 
 
 def test_tcp_server_starts_on_a_port(tmp_path: Path) -> None:
-    from bot.embedded import free_port
+    from bot.infra.embedded import free_port
 
     server = RedisServer(tmp_path, port=free_port())
     server.start()

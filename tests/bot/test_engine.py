@@ -6,12 +6,12 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.asyncio import BlockingConnectionPool
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.dialog import MENU, Context, Prompt, Reply, Steps
-from bot.embedded import RedisServer
-from bot.engine import Engine
-from bot.messages import Inbound
+from bot.booking.app import App, Context
+from bot.core.clock import ManualClock
+from bot.core.dialog import MENU, Prompt, Reply, Steps
+from bot.core.engine import Engine
+from bot.core.messages import Inbound
+from bot.infra.embedded import RedisServer
 from tests.counting import CountingRedis
 from tests.support import Recorder, User, make_app, make_engine, said
 
@@ -126,7 +126,7 @@ async def test_a_step_that_crashes_leaves_the_user_at_the_menu(
 async def test_long_option_ids_travel_as_tokens(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
-    from bot.messages import MAX_OPTION_BYTES, Option, option_token
+    from bot.core.messages import MAX_OPTION_BYTES, Option, option_token
 
     long_id = "service-" + "x" * 80
 

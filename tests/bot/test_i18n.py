@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot.i18n import Catalog, placeholders
+from bot.booking.app import LOCALE_DIR
+from bot.core.i18n import Catalog, placeholders
 
 
 def test_catalogs_have_the_same_keys_and_placeholders() -> None:
-    catalog = Catalog.load()
+    catalog = Catalog.load(LOCALE_DIR)
     ids, ens = catalog.messages["id"], catalog.messages["en"]
     assert set(ids) == set(ens)
     for key in ids:
@@ -14,7 +15,7 @@ def test_catalogs_have_the_same_keys_and_placeholders() -> None:
 
 
 def test_locale_resolution_and_fallback() -> None:
-    catalog = Catalog.load()
+    catalog = Catalog.load(LOCALE_DIR)
     assert catalog.resolve_locale(None, "en-US") == "en"
     assert catalog.resolve_locale("fr", None) == "id"
     assert catalog.t("en", "menu.book") == "Book a queue number"

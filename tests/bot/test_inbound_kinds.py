@@ -6,8 +6,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.messages import Choices, Inbound
+from bot.core.clock import ManualClock
+from bot.core.messages import Choices, Inbound
 from tests.support import make_app, make_engine
 
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bot.logs import configure_logging, redact
+from bot.infra.logs import configure_logging, redact
 
 
 def test_secrets_never_reach_the_log() -> None:

@@ -7,12 +7,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot.i18n import Catalog
-from bot.matching import Match, Offered, match, option_number
-from bot.office import load_office
+from bot.booking.app import LOCALE_DIR
+from bot.booking.office import load_office
+from bot.core.i18n import Catalog
+from bot.core.matching import Match, Offered, match, option_number
 
 OFFICE = load_office(None)
-CATALOG = Catalog.load()
+CATALOG = Catalog.load(LOCALE_DIR)
 # A Monday morning in Jakarta: the bookable days run from Tue 26 Nov to Mon 9 Dec 2030.
 NOW = datetime(2030, 11, 25, 1, 0, tzinfo=UTC)
 

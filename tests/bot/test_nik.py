@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
+from bot.booking.nik import PROVINCE_CODES, NikHasher, last4, mask, validate_nik
 from bot.errors import InvalidInput
-from bot.nik import PROVINCE_CODES, NikHasher, last4, mask, validate_nik
 
 TODAY = date(2030, 3, 4)
 SECRET = b"s" * 32

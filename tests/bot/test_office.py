@@ -14,9 +14,9 @@ import holidays
 import pytest
 from pydantic import ValidationError
 
-from bot.clock import ManualClock
+from bot.booking.office import Office, load_office
+from bot.core.clock import ManualClock
 from bot.errors import ConfigError
-from bot.office import Office, load_office
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 MON = date(2030, 3, 4)

@@ -1,13 +1,13 @@
-"""The outbox (bot/outbox.py): what a turn could not send is kept once per reply, claimed by
+"""The outbox (bot/core/outbox.py): what a turn could not send is kept once per reply, claimed by
 one sender at a time, removed only by the sender that holds it, and expires."""
 
 from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from bot.keys import SessionKeys
-from bot.messages import Choices, Image, Option, Text
-from bot.outbox import Entry, Outbox
+from bot.core.messages import Choices, Image, Option, Text
+from bot.core.outbox import Entry, Outbox
+from bot.infra.keys import SessionKeys
 
 IDENTITY = "telegram:42"
 

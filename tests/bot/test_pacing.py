@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock, ms
-from bot.embedded import RedisServer
-from bot.pacing import Pacer, Rate, channel_key, recipient_key
-from bot.writes import run
+from bot.core.clock import ManualClock, ms
+from bot.core.pacing import Pacer, Rate, channel_key, recipient_key
+from bot.core.writes import run
+from bot.infra.embedded import RedisServer
 from tests.counting import CountingRedis
 
 

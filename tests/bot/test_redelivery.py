@@ -9,10 +9,10 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock, ms
-from bot.engine import Engine
-from bot.keys import SessionKeys
-from bot.messages import Inbound
+from bot.core.clock import ManualClock, ms
+from bot.core.engine import Engine
+from bot.core.messages import Inbound
+from bot.infra.keys import SessionKeys
 from channels.console import ConsoleChannel
 from channels.telegram import TelegramChannel
 from channels.whatsapp import WhatsAppChannel

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.embedded import RedisServer
-from bot.redis import client_for
+from bot.infra.embedded import RedisServer
+from bot.infra.redis import client_for
 
 
 async def test_a_burst_waits_for_a_pooled_connection_instead_of_failing(

@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from bot.clock import ManualClock
-from bot.embedded import RedisServer
+from bot.booking.seats import Availability, Booking, SeatBook
+from bot.core.clock import ManualClock
 from bot.errors import (
     AccountLimit,
     AlreadyRescheduled,
@@ -25,7 +25,7 @@ from bot.errors import (
     SoldOut,
     StorageError,
 )
-from bot.seats import Availability, Booking, SeatBook
+from bot.infra.embedded import RedisServer
 
 OFFICE = "kua-menteng"
 DAY = date(2030, 3, 5)

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.clock import ManualClock, ms
-from bot.embedded import RedisServer, find_redis_server, free_port
-from bot.messages import Inbound
-from bot.redis import client_for, sync_client_for
-from bot.seats import SeatBook
-from bot.sessions import Session, SessionStore
+from bot.booking.seats import SeatBook
+from bot.core.clock import ManualClock, ms
+from bot.core.messages import Inbound
+from bot.core.sessions import Session, SessionStore
+from bot.infra.embedded import RedisServer, find_redis_server, free_port
+from bot.infra.redis import client_for, sync_client_for
 
 
 @pytest.fixture

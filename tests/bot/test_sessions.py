@@ -5,13 +5,20 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock, ms
-from bot.embedded import RedisServer
+from bot.core.clock import ManualClock, ms
+from bot.core.messages import Inbound
+from bot.core.sessions import (
+    DROPPED_REMEMBER_MS,
+    SCHEMA_VERSION,
+    InFlight,
+    Session,
+    SessionStore,
+    Turn,
+)
 from bot.errors import SessionLost
-from bot.keys import SessionKeys
-from bot.messages import Inbound
-from bot.sessions import DROPPED_REMEMBER_MS, SCHEMA_VERSION, InFlight, Session, SessionStore, Turn
-from bot.settings import load_settings
+from bot.infra.embedded import RedisServer
+from bot.infra.keys import SessionKeys
+from bot.infra.settings import load_settings
 from tests.invariants import assert_user_text_expires
 
 
@@ -271,8 +278,8 @@ async def test_a_script_is_limited_after_a_burst_with_one_notice(
 async def test_begin_says_whether_the_users_outbox_holds_replies(
     redis: aioredis.Redis, clock: ManualClock
 ) -> None:
-    from bot.messages import Text
-    from bot.outbox import Outbox
+    from bot.core.messages import Text
+    from bot.core.outbox import Outbox
 
     store = SessionStore(redis)
     now = ms(clock.now())
@@ -308,8 +315,8 @@ async def test_each_turn_costs_two_round_trips(
 async def test_writes_ride_with_the_save_in_its_round_trip(
     redis_server: RedisServer, clock: ManualClock
 ) -> None:
-    from bot.pacing import TAKE
-    from bot.writes import Write
+    from bot.core.pacing import TAKE
+    from bot.core.writes import Write
     from tests.counting import CountingRedis
 
     client = CountingRedis.from_url(redis_server.url, decode_responses=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.settings import load_settings
+from bot.infra.settings import load_settings
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.core.text import MAX_TEXT, clean, fold, is_blank, validate_name
 from bot.errors import InvalidInput
-from bot.text import MAX_TEXT, clean, fold, is_blank, validate_name
 
 
 def name_error(raw: str) -> InvalidInput:

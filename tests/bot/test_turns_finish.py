@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock, ms
-from bot.engine import MAX_ATTEMPTS, Engine
-from bot.keys import SessionKeys
-from bot.messages import Inbound, Outbound
-from bot.writes import Write
-from channels.base import Deadline
+from bot.core.channel import Deadline
+from bot.core.clock import ManualClock, ms
+from bot.core.engine import MAX_ATTEMPTS, Engine
+from bot.core.messages import Inbound, Outbound
+from bot.core.writes import Write
+from bot.infra.keys import SessionKeys
 from handlers import build_steps
 from tests.invariants import assert_user_text_expires
 from tests.support import Recorder, make_app, said

@@ -1,4 +1,4 @@
-"""A platform turn with workers (an RQ queue) and the user's outbox (bot/outbox.py): the turn's
+"""A platform turn with workers (an RQ queue) and the user's outbox (bot/core/outbox.py): the turn's
 ``begin`` says whether the outbox holds replies, so a turn costs its two round trips, and replies
 go behind what the outbox holds, also for the next messages of the same lease. Real Redis, the
 real dialog."""
@@ -14,16 +14,16 @@ import redis.asyncio as aioredis
 from redis import Redis as SyncRedis
 from rq import Queue
 
-from bot.app import App
-from bot.clock import ManualClock, ms
-from bot.embedded import RedisServer
-from bot.engine import Engine
+from bot.booking.app import App
+from bot.core.channel import Deadline, PacedChannel
+from bot.core.clock import ManualClock, ms
+from bot.core.engine import Engine
+from bot.core.messages import Inbound, Outbound, Text
+from bot.core.outbox import Entry, Outbox
+from bot.core.writes import Write
 from bot.errors import ChannelError
-from bot.keys import SessionKeys
-from bot.messages import Inbound, Outbound, Text
-from bot.outbox import Entry, Outbox
-from bot.writes import Write
-from channels.base import Deadline, PacedChannel
+from bot.infra.embedded import RedisServer
+from bot.infra.keys import SessionKeys
 from handlers import build_steps
 from tests.counting import CountingRedis
 from tests.support import make_app

@@ -5,8 +5,8 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.embedded import free_port
+from bot.core.clock import ManualClock
+from bot.infra.embedded import free_port
 from bot.web import build_web_app
 from tests.support import make_app, make_engine
 from tests.web_support import run_server
@@ -36,7 +36,7 @@ async def test_healthz_is_503_when_redis_is_down(clock: ManualClock, tmp_path: P
 async def test_metrics_count_updates_bookings_and_seats(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
-    from bot.messages import Inbound
+    from bot.core.messages import Inbound
 
     app = make_app(redis, clock, tmp_path)
     engine, _ = make_engine(app)

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.embedded import RedisServer
-from bot.engine import Engine
-from bot.messages import Choices, Option, Text
-from bot.settings import load_settings
+from bot.core.clock import ManualClock
+from bot.core.engine import Engine
+from bot.core.messages import Choices, Option, Text
+from bot.infra.embedded import RedisServer
+from bot.infra.settings import load_settings
 from channels.console import ConsoleChannel, ConsoleSession
 from handlers import build_steps
 from tests.channels.drivers.console import open_driver

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.engine import Engine
+from bot.booking.console_images import QrImageCleanup
+from bot.core.clock import ManualClock
+from bot.core.engine import Engine
 from channels.console import ConsoleChannel
-from channels.console_images import QrImageCleanup
 from handlers import build_steps
 from tests.channels.drivers.console import ConsoleDriver
 from tests.support import NIK_MAN, make_app

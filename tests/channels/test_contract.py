@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
+from bot.core.clock import ManualClock
 from tests.channels.drivers import Driver, discover
 from tests.support import NIK_MAN
 

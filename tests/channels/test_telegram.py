@@ -19,14 +19,15 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.clock import ManualClock
-from bot.dialog import MENU, Context, Prompt, Reply, Steps
-from bot.embedded import RedisServer, free_port
+from bot.booking.app import Context
+from bot.core.clock import ManualClock
+from bot.core.dialog import MENU, Prompt, Reply, Steps
+from bot.core.messages import Choices, Image, Option, Text
 from bot.errors import ChannelError, ConfigError
-from bot.keys import SessionKeys
-from bot.logs import anon
-from bot.messages import Choices, Image, Option, Text
-from bot.settings import load_settings
+from bot.infra.embedded import RedisServer, free_port
+from bot.infra.keys import SessionKeys
+from bot.infra.logs import anon
+from bot.infra.settings import load_settings
 from channels.telegram import (
     MAX_CALLBACK_DATA,
     MAX_TEXT,
@@ -612,7 +613,7 @@ async def test_polling_handles_each_update_once_in_order(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
     async with open_channel(redis, clock, tmp_path) as (fake, app, channel, _):
-        from bot.engine import Engine
+        from bot.core.engine import Engine
         from handlers import build_steps
         from tests.channels.drivers.telegram import callback_update, text_update
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
+from bot.core.clock import ManualClock
 from channels.telegram import SECRET_HEADER
 from channels.webhook import BodyBudget
 from channels.whatsapp import MAX_BODY_BYTES

@@ -24,8 +24,8 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.clock import ManualClock
-from bot.embedded import RedisServer
+from bot.core.clock import ManualClock
+from bot.infra.embedded import RedisServer
 from channels.telegram import NAV_PREFIX, SECRET_HEADER
 from channels.whatsapp_render import MORE_PREFIX
 from tests.channels.drivers.telegram import WEBHOOK_SECRET, callback_update, text_update

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.dialog import MENU, Context, Prompt, Reply, Steps
-from bot.embedded import RedisServer, free_port
-from bot.engine import Engine
+from bot.booking.app import Context
+from bot.core.clock import ManualClock
+from bot.core.dialog import MENU, Prompt, Reply, Steps
+from bot.core.engine import Engine
+from bot.core.messages import MAX_OPTION_BYTES, Choices, Image, Option, Text, option_token
 from bot.errors import ChannelError, ConfigError
-from bot.messages import MAX_OPTION_BYTES, Choices, Image, Option, Text, option_token
-from bot.settings import load_settings
+from bot.infra.embedded import RedisServer, free_port
+from bot.infra.settings import load_settings
 from bot.web import build_web_app
 from channels.whatsapp import WhatsAppChannel, user_tag
 from channels.whatsapp_render import (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
+from bot.core.clock import ManualClock
 from tests.channels.drivers.whatsapp import WhatsAppDriver, open_driver, seen_of
 from tests.fake_graph import envelope, text_message
 from tests.invariants import assert_user_text_expires

@@ -23,8 +23,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.embedded import free_port
-from bot.office import load_office
+from bot.booking.office import load_office
+from bot.infra.embedded import free_port
 from channels.telegram import SECRET_HEADER, WEBHOOK_PATH
 from tests.channels.drivers.telegram import WEBHOOK_SECRET, callback_update, text_update
 from tests.fake_telegram import TOKEN, FakeTelegram
@@ -57,7 +57,7 @@ documents = { id = [], en = [] }
 [hours]
 {days}
 """
-# Indonesian texts the assertions look for (bot/locales/id.toml).
+# Indonesian texts the assertions look for (bot/booking/locales/id.toml).
 CONFIRMED = "Nomor antrean"
 SOLD_OUT = ("penuh", "habis")
 INTERNAL_ERROR = "terjadi kesalahan di sistem kami"

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from bot.embedded import RedisServer, free_port
-from bot.keys import OfficeKeys
+from bot.infra.embedded import RedisServer, free_port
+from bot.infra.keys import OfficeKeys
 from tests.channels.drivers.telegram import text_update
 from tests.deploy.support import (
     CONFIRMED,

@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from bot.embedded import RedisServer, free_port
+from bot.infra.embedded import RedisServer, free_port
 from tests.channels.drivers.telegram import text_update
 from tests.deploy.support import (
     Webhook,

@@ -9,9 +9,9 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock, ms
-from bot.engine import Engine
-from bot.pacing import Pacer, channel_key, recipient_key
+from bot.core.clock import ManualClock, ms
+from bot.core.engine import Engine
+from bot.core.pacing import Pacer, channel_key, recipient_key
 from bot.web import build_web_app
 from channels.telegram import NAV_PREFIX, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
 from handlers import build_steps

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.embedded import RedisServer, free_port
+from bot.infra.embedded import RedisServer, free_port
 from tests.channels.drivers.telegram import text_update
 from tests.deploy.support import Webhook, env_for, texts_to, web_processes, write_office
 from tests.fake_telegram import FakeTelegram

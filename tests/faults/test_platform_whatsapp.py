@@ -18,13 +18,13 @@ import redis.asyncio as aioredis
 from redis import Redis as SyncRedis
 from rq import Queue
 
-from bot.app import App
-from bot.clock import SystemClock
-from bot.embedded import RedisServer
-from bot.engine import Engine
-from bot.keys import SessionKeys
-from bot.pacing import Pacer
-from bot.settings import load_settings
+from bot.booking.app import App
+from bot.core.clock import SystemClock
+from bot.core.engine import Engine
+from bot.core.pacing import Pacer
+from bot.infra.embedded import RedisServer
+from bot.infra.keys import SessionKeys
+from bot.infra.settings import load_settings
 from bot.web import build_web_app
 from channels.whatsapp import WhatsAppChannel
 from handlers import build_steps

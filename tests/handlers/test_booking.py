@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.messages import Choices, Image, Text
+from bot.core.clock import ManualClock
+from bot.core.messages import Choices, Image, Text
 from tests.support import NIK_MAN, NIK_WOMAN, User, make_app, make_engine, text_of
 
 
@@ -206,9 +206,9 @@ async def test_a_turn_cut_short_and_run_again_holds_one_seat_not_two(
 ) -> None:
     """Regression: a turn that held a seat but could not save (Redis outage, crash) ran again on
     redelivery with a new random hold id, leaking the first hold until it expired."""
-    from bot.clock import ms
-    from bot.messages import Inbound
-    from bot.sessions import Session
+    from bot.core.clock import ms
+    from bot.core.messages import Inbound
+    from bot.core.sessions import Session
 
     for text in ("halo", "1", "1", "1"):
         await user.says(text)  # at the window step
@@ -358,7 +358,7 @@ async def test_an_answer_that_fits_several_options_names_them(user: User) -> Non
 async def test_a_nik_already_booked_from_the_same_account_points_to_my_booking(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
-    demo = (Path(__file__).parents[2] / "bot" / "demo" / "office.toml").read_text()
+    demo = (Path(__file__).parents[2] / "bot" / "booking" / "demo" / "office.toml").read_text()
     office = tmp_path / "office.toml"
     office.write_text(demo.replace("max_active_per_account = 1", "max_active_per_account = 2"))
     engine, recorder = make_engine(make_app(redis, clock, tmp_path, office_config=office))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.app import App
-from bot.audit import Audit
-from bot.counter import Counter
-from bot.seats import Booking
+from bot.booking.app import App
+from bot.booking.audit import Audit
+from bot.booking.counter import Counter
+from bot.booking.seats import Booking
 from tests.channels.drivers.telegram import TelegramDriver, callback_update
 from tests.handlers.test_staff import Office, audit_actions, book, office, telegram
 from tests.support import Recorder, text_of

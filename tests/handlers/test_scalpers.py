@@ -8,10 +8,10 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.counter import NikRegistry
-from bot.engine import Engine
-from bot.seats import Booking
+from bot.booking.counter import NikRegistry
+from bot.booking.seats import Booking
+from bot.core.clock import ManualClock
+from bot.core.engine import Engine
 from handlers import build_steps
 from tests.support import Recorder, User, make_app
 from workers.dayend import dayend_core

@@ -14,12 +14,12 @@ import redis.asyncio as aioredis
 from redis import Redis as SyncRedis
 from rq import Queue
 
-from bot.app import App
-from bot.audit import Audit
-from bot.clock import ManualClock
-from bot.embedded import RedisServer
-from bot.engine import Engine
-from bot.seats import Booking
+from bot.booking.app import App
+from bot.booking.audit import Audit
+from bot.booking.seats import Booking
+from bot.core.clock import ManualClock
+from bot.core.engine import Engine
+from bot.infra.embedded import RedisServer
 from handlers import build_steps
 from tests.channels.drivers.telegram import (
     TelegramDriver,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
+from bot.core.clock import ManualClock
 from tests.support import User, confirm_booking, make_app, make_engine
 
 

@@ -23,12 +23,12 @@ from aiohttp import web
 from redis import Redis as SyncRedis
 from rq import Queue
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.embedded import RedisServer
-from bot.messages import Text
-from bot.pacing import Pacer, channel_key, recipient_key
-from bot.seats import Booking
+from bot.booking.app import App
+from bot.booking.seats import Booking
+from bot.core.clock import ManualClock
+from bot.core.messages import Text
+from bot.core.pacing import Pacer, channel_key, recipient_key
+from bot.infra.embedded import RedisServer
 from channels.telegram import TelegramChannel
 from tests.fake_graph import APP_SECRET, VERIFY_TOKEN, FakeGraph, run_fake_graph
 from tests.fake_telegram import TOKEN, FakeTelegram

@@ -10,9 +10,9 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from bot.clock import ManualClock
-from bot.embedded import RedisServer
-from bot.office import load_office
+from bot.booking.office import load_office
+from bot.core.clock import ManualClock
+from bot.infra.embedded import RedisServer
 from tests.support import SECRET, start_worker
 from workers.periodic import ensure_ticking, plan, releases_between
 from workers.queues import QUEUE

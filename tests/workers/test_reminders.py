@@ -17,10 +17,10 @@ from aiohttp import web
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.embedded import RedisServer
-from bot.seats import Booking
+from bot.booking.app import App
+from bot.booking.seats import Booking
+from bot.core.clock import ManualClock
+from bot.infra.embedded import RedisServer
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.support import SECRET, confirm_booking, make_app, start_worker
 from tests.web_support import run_server

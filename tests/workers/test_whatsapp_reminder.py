@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from redis import Redis as SyncRedis
 from rq import Queue
 
-from bot.clock import ManualClock
-from bot.embedded import RedisServer
+from bot.core.clock import ManualClock
+from bot.infra.embedded import RedisServer
 from tests.channels.drivers.whatsapp import open_driver
 from tests.fake_graph import APP_SECRET, VERIFY_TOKEN
 from tests.support import SECRET, make_app, start_worker

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
+from bot.core.clock import ManualClock
 
 
 @dataclass

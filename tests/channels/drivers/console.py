@@ -9,8 +9,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.engine import Engine
+from bot.core.clock import ManualClock
+from bot.core.engine import Engine
 from channels.console import ConsoleChannel, ConsoleSession
 from handlers import build_steps
 from tests.channels.drivers import Seen

@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
-from bot.app import App
-from bot.clock import ManualClock
-from bot.dialog import Steps
-from bot.engine import Engine
+from bot.booking.app import App
+from bot.core.clock import ManualClock
+from bot.core.dialog import Steps
+from bot.core.engine import Engine
 from bot.web import build_web_app
 from channels.telegram import NAV_PREFIX, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
 from handlers import build_steps

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from bot.clock import ManualClock
-from bot.dialog import Steps
-from bot.engine import Engine
+from bot.core.clock import ManualClock
+from bot.core.dialog import Steps
+from bot.core.engine import Engine
 from bot.web import build_web_app
 from channels.whatsapp import Sleep, WhatsAppChannel
 from handlers import build_steps

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     # How long a turn may spend sending its replies (pool wait, requests, retries, waits a
     # platform asks for; at most half the lease, see ``send_budget``), and one platform HTTP
     # request at most. What is not out by then is left
-    # to the outbox (bot/outbox.py), which a worker sends later: a turn never outlives its lease.
+    # to the outbox (bot/core/outbox.py), which a worker sends later: a turn never outlives its
+    # lease.
     send_seconds: float = Field(default=8.0, gt=0, le=120)
     platform_timeout_seconds: float = Field(default=4.0, gt=0, le=120)
 
@@ -87,7 +88,7 @@ class Settings(BaseSettings):
     whatsapp_template_reminder: str = "antrean_reminder"
     whatsapp_template_notice: str = "antrean_notice"
 
-    # Outgoing pacing (bot/pacing.py): messages per second for the whole bot, per channel.
+    # Outgoing pacing (bot/core/pacing.py): messages per second for the whole bot, per channel.
     # Telegram's broadcast limit is about 30/s; WhatsApp Cloud API throughput 80/s per number.
     telegram_rate: float = Field(default=30.0, gt=0, le=10_000)
     whatsapp_rate: float = Field(default=80.0, gt=0, le=10_000)

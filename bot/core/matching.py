@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from bot.text import clean
+from bot.core.text import clean
 
 # (option id, title), as kept in the session.
 Offered = Sequence[tuple[str, str]]

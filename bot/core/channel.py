@@ -1,5 +1,5 @@
-"""What a channel is: it turns platform updates into :class:`~bot.messages.Inbound` messages for
-the engine, and the engine's :data:`~bot.messages.Outbound` messages into platform calls.
+"""What a channel is: it turns platform updates into :class:`~bot.core.messages.Inbound` messages
+for the engine, and the engine's :data:`~bot.core.messages.Outbound` messages into platform calls.
 
 Nothing outside ``channels/`` knows a platform's payloads, limits or errors: a channel translates
 its library's failures into :class:`~bot.errors.ChannelError` before they leave it.
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from bot.core.messages import Inbound, Outbound
+from bot.core.writes import Write, apply
 from bot.errors import ChannelError, StorageError, Unsent
-from bot.messages import Inbound, Outbound
-from bot.writes import Write, apply
 
 if TYPE_CHECKING:
-    from bot.pacing import Pacer
+    from bot.core.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ Outcome = Literal["handled", "queued", "duplicate", "busy"]
 # What a channel calls for each inbound message: the engine's ``handle``.
 Handle = Callable[[Inbound], Awaitable[Outcome]]
 # When a chain of platform calls must be over, as a time.monotonic() value: a turn's replies,
-# retries and waits included, end before it (bot/settings.py ``send_budget``).
+# retries and waits included, end before it (bot/infra/settings.py ``send_budget``).
 Deadline = float
 
 
@@ -55,14 +55,14 @@ class Channel(ABC):
         self, user_id: str, messages: Sequence[Outbound], *, deadline: Deadline | None = None
     ) -> list[Write]:
         """Deliver a turn's answer (the engine calls this, not :meth:`send`), and return what it
-        leaves to be written with the turn's save (bot/writes.py): e.g. the replies' count in
+        leaves to be written with the turn's save (bot/core/writes.py): e.g. the replies' count in
         the pacing buckets, which nobody needs to wait for. Platform channels give up at
         ``deadline`` and raise :class:`Unsent`."""
         await self.send(user_id, messages)
         return []
 
     async def act(self, message: Inbound, *, deadline: Deadline | None = None) -> list[Write]:
-        """Carry out a message of kind :data:`~bot.messages.ACTION` (the engine calls this once
+        """Carry out a message of kind :data:`~bot.core.messages.ACTION` (the engine calls this once
         it has admitted the message); return the writes it leaves for the turn's save."""
         return []
 
@@ -79,7 +79,7 @@ class Channel(ABC):
 
 class PacedChannel(Channel):
     """A platform's channel: its replies count in the pacing buckets every process shares
-    (bot/pacing.py), and sending may leave writes (a paged keyboard's options) for Redis."""
+    (bot/core/pacing.py), and sending may leave writes (a paged keyboard's options) for Redis."""
 
     redis: aioredis.Redis | None
     pacer: Pacer | None

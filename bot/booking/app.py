@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from rq import Queue
 
-from bot.clock import Clock, SystemClock
-from bot.codes import BookingCodes
-from bot.events import BookingEvents, NoEvents
-from bot.i18n import Catalog
-from bot.nik import NikHasher
-from bot.office import Office, load_office
-from bot.seats import SeatBook
-from bot.sessions import SessionStore
-from bot.settings import Settings
+from bot.booking.codes import BookingCodes
+from bot.booking.events import BookingEvents, NoEvents
+from bot.booking.nik import NikHasher
+from bot.booking.office import Office, load_office
+from bot.booking.seats import SeatBook
+from bot.core.clock import Clock, SystemClock
+from bot.core.dialog import Context as BaseContext
+from bot.core.i18n import Catalog
+from bot.core.sessions import SessionStore
+from bot.infra.settings import Settings
+
+# The booking bot's message catalogs.
+LOCALE_DIR = Path(__file__).parent / "locales"
 
 
 @dataclass
@@ -62,6 +69,16 @@ class App:
             ),
             codes=BookingCodes(secret),
             niks=NikHasher(secret),
-            catalog=Catalog.load(settings.default_locale),
+            catalog=Catalog.load(LOCALE_DIR, settings.default_locale),
             events=events or NoEvents(),
         )
+
+    def local_today(self) -> date:
+        return self.office.local_today(self.clock.now())
+
+    def welcome_params(self) -> dict[str, Any]:
+        return {"office": self.office.name}
+
+
+# What the booking bot's steps see during a turn: ``ctx.app`` is this process's :class:`App`.
+Context = BaseContext[App]

@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.clock import Clock, ms
-from bot.codes import BookingCodes
+from bot.booking.codes import BookingCodes
+from bot.booking.office import Office
+from bot.booking.replies import text as _text
+from bot.booking.seats import _ACCOUNT_MARK, _ID_MARK, _LUA_HELPERS, RETENTION
+from bot.core.clock import Clock, ms
 from bot.errors import StorageError
-from bot.keys import OfficeKeys, admitted, prequeue
-from bot.office import Office
-from bot.replies import text as _text
-from bot.seats import _ACCOUNT_MARK, _ID_MARK, _LUA_HELPERS, RETENTION
+from bot.infra.keys import OfficeKeys, admitted, prequeue
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.booking.app import App
 
 # Join the pre-queue of a day-service.
 #   KEYS[1] pre-queue  KEYS[2] admitted (outcomes; '@done' once admitted)

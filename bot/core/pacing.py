@@ -23,7 +23,7 @@ When the platform answers "too many requests" anyway, :meth:`Pacer.pause` holds 
 bucket the error concerns, for as long as the platform asked.
 
 Time comes in as milliseconds from the injected clock, never Redis ``TIME``: unit tests move a
-:class:`~bot.clock.ManualClock` instead of sleeping.
+:class:`~bot.core.clock.ManualClock` instead of sleeping.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.clock import Clock, ms
+from bot.core.clock import Clock, ms
+from bot.core.writes import Write
 from bot.errors import StorageError
-from bot.keys import PREFIX
-from bot.metrics import BUCKET_WAIT, PLATFORM_ERRORS
-from bot.settings import Settings
-from bot.writes import Write
+from bot.infra.keys import PREFIX
+from bot.infra.metrics import BUCKET_WAIT, PLATFORM_ERRORS
+from bot.infra.settings import Settings
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -111,7 +111,7 @@ def channel_key(channel: str) -> str:
 
 
 def recipient_key(channel: str, user_id: str) -> str:
-    """In the user's ``{u:<identity>}`` slot, like the session keys (bot.keys.SessionKeys)."""
+    """In the user's ``{u:<identity>}`` slot, like the session keys (bot.infra.keys.SessionKeys)."""
     return f"{PREFIX}:{{u:{channel}:{user_id}}}:pace"
 
 
@@ -196,7 +196,8 @@ class Pacer:
     def counting(self, channel: str, user_id: str, count: int = 1) -> list[Write]:
         """The writes that count ``count`` messages that go out now, whatever the buckets say (a
         conversation's replies): one take of each bucket. The engine sends them with the turn's
-        save (bot/writes.py); sends outside a turn make them at once (bot.writes.apply)."""
+        save (bot/core/writes.py); sends outside a turn make them at once
+        (bot.core.writes.apply)."""
         if count <= 0:
             return []
         now = self.now_ms()

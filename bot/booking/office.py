@@ -434,8 +434,8 @@ def load_office(path: Path | None) -> Office:
     Raises :class:`ConfigError` naming the file and the offending key for any problem.
     """
     if path is None:
-        resource = resources.files("bot").joinpath(DEMO_OFFICE)
-        label = f"bot/{DEMO_OFFICE}"
+        resource = resources.files("bot.booking").joinpath(DEMO_OFFICE)
+        label = f"bot/booking/{DEMO_OFFICE}"
         try:
             raw = resource.read_bytes()
         except OSError as exc:

@@ -2,9 +2,10 @@
 
 Some of a turn's Redis writes need no answer before the user gets theirs: the audit entry of a
 booking, the count of the replies in the pacing buckets. Rather than a round trip each, they are
-collected during the turn (:meth:`bot.dialog.Context.later`, :meth:`channels.base.Channel.reply`)
-and sent in one pipeline with the script that saves the session (:meth:`SessionStore.finish
-<bot.sessions.SessionStore.finish>`), after the replies are out.
+collected during the turn (:meth:`bot.core.dialog.Context.later`,
+:meth:`bot.core.channel.Channel.reply`) and sent in one pipeline with the script that saves the
+session (:meth:`SessionStore.finish <bot.core.sessions.SessionStore.finish>`), after the replies are
+out.
 
 Keys in one pipeline may live in different Redis Cluster slots: the cluster client sends each
 node its share.

@@ -1,7 +1,7 @@
 """The QR images ``antrean chat`` writes under ``var/images/``, deleted with their booking.
 
 The console channel writes a booking's QR code to a file (a terminal cannot show an image) named
-after the whole booking code (:func:`bot.codes.qr_filename`). A cancelled booking's image is
+after the whole booking code (:func:`bot.booking.codes.qr_filename`). A cancelled booking's image is
 deleted, so that a code that no longer admits anyone is not left to be shown at the counter. A
 rescheduled booking keeps its code, hence its image.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.codes import BookingCodes, qr_filename
-from bot.events import BookingEvents
-from bot.seats import Booking
+from bot.booking.codes import BookingCodes, qr_filename
+from bot.booking.events import BookingEvents
+from bot.booking.seats import Booking
 
 
 class QrImageCleanup:

@@ -2,7 +2,7 @@
 
 Whatever the format, log lines pass through :func:`redact`: a NIK, a phone number, a bot token or
 a bearer token that slipped into a message never reaches the log. Identities are logged as
-pseudonyms (:func:`bot.engine.anon`) by the code that logs them.
+pseudonyms (:func:`bot.core.engine.anon`) by the code that logs them.
 """
 
 from __future__ import annotations

@@ -12,14 +12,14 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
-from bot.app import App
-from bot.audit import Audit, applicant
-from bot.clock import Clock
-from bot.counter import NikRegistry
+from bot.booking.app import App
+from bot.booking.audit import Audit, applicant
+from bot.booking.counter import NikRegistry
+from bot.booking.nik import last4
+from bot.booking.seats import Booking
+from bot.core.clock import Clock
 from bot.errors import ConfigError, NikHasBooking, SeatError
-from bot.nik import last4
-from bot.seats import Booking
-from bot.settings import Settings
+from bot.infra.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +42,8 @@ async def make_demo_bookings(
     settings: Settings, out: TextIO | None = None, clock: Clock | None = None
 ) -> int:
     """Book each sample person today (or find their booking) and print the codes; 0 on success."""
-    from bot.embedded import release_shared_server
-    from bot.redis import connect
+    from bot.infra.embedded import release_shared_server
+    from bot.infra.redis import connect
 
     if settings.office_config is not None or settings.env == "production":
         raise ConfigError(

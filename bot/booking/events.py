@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.seats import Booking
+from bot.booking.seats import Booking
 
 
 class BookingEvents(Protocol):

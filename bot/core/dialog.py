@@ -3,26 +3,72 @@
 A conversation is a set of named :class:`Step` objects. The engine *asks* the current step for a
 :class:`Prompt` (text and options), and hands the user's next message to its ``answer`` as a
 :class:`Reply`, which returns the name of the step to ask next. Steps see a :class:`Context` — the
-session data, the user's identity and language, the office and its seat book — never a Redis client
-or a channel.
+session data, the user's identity and language, and the bot's own dependencies (``ctx.app``) —
+never a Redis client or a channel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from bot.messages import Image, Option, Outbound, Text
-from bot.writes import Write
+from bot.core.messages import Image, Option, Outbound, Text
+from bot.core.writes import Write
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import date, datetime
 
-    from bot.app import App
-    from bot.office import Office
-    from bot.seats import SeatBook
-    from bot.sessions import Session
+    import redis.asyncio as aioredis
+    from rq import Queue
+
+    from bot.core.clock import Clock
+    from bot.core.i18n import Catalog
+    from bot.core.sessions import Session, SessionStore
+
+
+class Settings(Protocol):
+    """The settings the engine and a turn's context read (the process's settings object has
+    these and more)."""
+
+    @property
+    def default_locale(self) -> str: ...
+    @property
+    def staff(self) -> tuple[str, ...]: ...
+    @property
+    def session_idle_minutes(self) -> int: ...
+    @property
+    def send_budget(self) -> float: ...
+    def staff_role(self, identity: str) -> str | None: ...
+
+
+class Services(Protocol):
+    """What the engine needs of the bot it runs: a bot's own dependencies object (the booking
+    bot's is :class:`bot.booking.app.App`) has these and whatever its steps use."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def redis(self) -> aioredis.Redis: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def sessions(self) -> SessionStore: ...
+    @property
+    def catalog(self) -> Catalog: ...
+    @property
+    def queue(self) -> Queue | None: ...
+    def local_today(self) -> date:
+        """Today where the bot's users are: what "tomorrow" and "Monday" mean."""
+        ...
+
+    def welcome_params(self) -> dict[str, Any]:
+        """The parameters of the welcome message (``welcome``, ``session.expired``, ...)."""
+        ...
+
+
+# The bot's dependencies, as a turn's context hands them to the bot's steps.
+A = TypeVar("A", bound=Services)
 
 MENU = "menu"
 # Session data: the step to go back to after a detour (the language choice).
@@ -57,19 +103,19 @@ class Reply:
 class Step(Protocol):
     name: str
 
-    async def ask(self, ctx: Context) -> Prompt: ...
+    async def ask(self, ctx: Context[Any]) -> Prompt: ...
 
-    async def answer(self, ctx: Context, reply: Reply) -> str:
+    async def answer(self, ctx: Context[Any], reply: Reply) -> str:
         """Return the name of the step to ask next (the same name asks again).
         Raise :class:`~bot.errors.InvalidInput` to explain and ask again."""
         ...
 
 
-Reset = Callable[["Context"], Awaitable[None]]
+Reset = Callable[["Context[Any]"], Awaitable[None]]
 # A slash command (``/stats 2030-03-05``): gets the context and the text after the command word.
 # Returns the step to ask next, or None when the command is not for this user (e.g. a staff
 # command from an applicant): the message is then handled exactly like any other text.
-Command = Callable[["Context", str], Awaitable[str | None]]
+Command = Callable[["Context[Any]", str], Awaitable[str | None]]
 
 
 @dataclass
@@ -104,12 +150,12 @@ class Steps:
         return name in self.steps
 
 
-class Context:
-    """Everything a step may use during one turn."""
+class Context(Generic[A]):
+    """Everything a step may use during one turn; ``app`` is the bot's own dependencies."""
 
     def __init__(
         self,
-        app: App,
+        app: A,
         session: Session,
         channel: str,
         user_id: str,
@@ -125,7 +171,7 @@ class Context:
         # handled again after a crash or a Redis outage.
         self.message_id = message_id
         self.outbox: list[Outbound] = []
-        # Written with the session once the replies are out (bot/writes.py).
+        # Written with the session once the replies are out (bot/core/writes.py).
         self.writes: list[Write] = []
 
     @property
@@ -135,14 +181,6 @@ class Context:
     @property
     def data(self) -> dict[str, Any]:
         return self.session.data
-
-    @property
-    def office(self) -> Office:
-        return self.app.office
-
-    @property
-    def seats(self) -> SeatBook:
-        return self.app.seats
 
     def now(self) -> datetime:
         return self.app.clock.now()

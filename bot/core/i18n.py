@@ -1,4 +1,5 @@
-"""Message catalogs: one TOML file per language under ``bot/locales/``.
+"""Message catalogs: one TOML file per language in a bot's locale directory (the booking bot's
+is ``bot/booking/locales/``).
 
 Keys are dotted (``book.day``); values are ``str.format`` templates with named parameters.
 """
@@ -16,7 +17,6 @@ from typing import Any
 from bot.errors import ConfigError
 
 LOCALES = ("id", "en")
-LOCALE_DIR = Path(__file__).parent / "locales"
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -43,10 +43,10 @@ class Catalog:
 
     @classmethod
     @cache
-    def load(cls, default: str = "id") -> Catalog:
+    def load(cls, directory: Path, default: str = "id") -> Catalog:
         messages: dict[str, dict[str, str]] = {}
         for locale in LOCALES:
-            path = LOCALE_DIR / f"{locale}.toml"
+            path = directory / f"{locale}.toml"
             try:
                 messages[locale] = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
             except (OSError, tomllib.TOMLDecodeError) as exc:

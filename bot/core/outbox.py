@@ -5,7 +5,7 @@ a Bot API that hangs or a 429 that asks for 29 s must not hold the webhook, nor 
 expire and a second process run the message again. What did not go out is put here instead and
 the RQ job :func:`workers.outbox.send_outbox` sends it, waiting what the platform asked for.
 
-Keys, all in the user's ``{u:<identity>}`` slot (bot.keys.SessionKeys):
+Keys, all in the user's ``{u:<identity>}`` slot (bot.infra.keys.SessionKeys):
 
 - ``outbox``: list of entries ``{"id", "c", "u", "m"}`` in the order they must reach the user;
   ``id`` is ``<inbound message id>:<reply index>``;
@@ -15,7 +15,7 @@ Keys, all in the user's ``{u:<identity>}`` slot (bot.keys.SessionKeys):
 
 Order: while the outbox holds anything, a later turn's replies go behind it instead of out at
 once, so one user's replies arrive in turn order. The session's ``begin`` script says whether it
-holds anything (bot/sessions.py, no round trip of its own): only the user's lease holder puts
+holds anything (bot/core/sessions.py, no round trip of its own): only the user's lease holder puts
 entries and a sender only removes them, so an outbox empty when the turn began stays empty until
 the turn puts something.
 
@@ -26,19 +26,25 @@ Every key expires (:data:`KEEP_MS`): entries hold user text.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from bot.core.messages import Choices, Image, Option, Outbound, Text
 from bot.errors import StorageError
-from bot.keys import SessionKeys
-from bot.messages import Choices, Image, Option, Outbound, Text
+from bot.infra.keys import SessionKeys
+
+if TYPE_CHECKING:
+    from rq import Queue
 
 # A reply still not out after a day is not worth sending any more.
 KEEP_MS = 86_400_000
@@ -222,3 +228,34 @@ class Outbox:
             return await script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise StorageError(f"outbox: {exc}") from exc
+
+
+# -- the job that sends an outbox ------------------------------------------------------------------
+
+# The RQ job (workers/outbox.py), named by its import path so the core does not import the workers.
+JOB = "workers.outbox.send_outbox"
+# One job sends a user's replies one after the other, each within the send time.
+JOB_TIMEOUT = 600
+RETRY_INTERVALS = [CLAIM_MS // 1000 + 5, 120, 300]
+
+
+async def schedule(queue: Queue, identity: str, wait: float = 0.0, token: str = "") -> None:
+    """Have a worker send ``identity``'s outbox after ``wait`` seconds (RQ's client blocks, so
+    it runs in a thread off the event loop)."""
+    # A job whose worker died (or that met Redis down) runs again, once the dead sender's claim
+    # on the outbox has expired (CLAIM_MS).
+    from rq import Retry  # rq is slow to import; only a process that queues work needs it
+
+    retry = Retry(3, RETRY_INTERVALS)
+
+    def enqueue() -> None:
+        if wait > 0:
+            # RQ keeps a scheduled time in whole seconds, truncated: one more, never too early.
+            later = timedelta(seconds=math.ceil(wait) + 1)
+            queue.enqueue_in(
+                later, JOB, identity, token, result_ttl=0, job_timeout=JOB_TIMEOUT, retry=retry
+            )
+        else:
+            queue.enqueue(JOB, identity, token, result_ttl=0, job_timeout=JOB_TIMEOUT, retry=retry)
+
+    await asyncio.to_thread(enqueue)

@@ -16,19 +16,18 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from bot.app import App
-from bot.clock import ms
-from bot.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Steps
+from bot.core.channel import Channel, Outcome, PacedChannel
+from bot.core.clock import ms
+from bot.core.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Services, Steps
+from bot.core.matching import match
+from bot.core.messages import ACTION, TEXT, Choices, Inbound, Outbound, Text, option_token
+from bot.core.outbox import CLAIM_MS, Outbox, schedule
+from bot.core.sessions import InFlight, Session
+from bot.core.text import MAX_TEXT, clean, fold
+from bot.core.writes import Write
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError, Unsent
-from bot.logs import anon
-from bot.matching import match
-from bot.messages import ACTION, TEXT, Choices, Inbound, Outbound, Text, option_token
-from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
-from bot.outbox import CLAIM_MS, Outbox
-from bot.sessions import InFlight, Session
-from bot.text import MAX_TEXT, clean, fold
-from bot.writes import Write
-from channels.base import Channel, Outcome, PacedChannel
+from bot.infra.logs import anon
+from bot.infra.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ class Lease:
 
 
 class Engine:
-    def __init__(self, app: App, steps: Steps, channels: Mapping[str, Channel]) -> None:
+    def __init__(self, app: Services, steps: Steps, channels: Mapping[str, Channel]) -> None:
         if MENU not in steps or LANGUAGE_STEP not in steps:
             raise ValueError(f"steps must include {MENU!r} and {LANGUAGE_STEP!r}")
         self.app = app
@@ -110,7 +109,7 @@ class Engine:
         self.outbox = Outbox(app.redis) if app.queue is not None else None
 
     def _today(self) -> date:
-        return self.app.office.local_today(self.app.clock.now())
+        return self.app.local_today()
 
     def _now_ms(self) -> int:
         return ms(self.app.clock.now())
@@ -297,8 +296,6 @@ class Engine:
     async def _send_later(self, identity: str, wait: float = 0.0, token: str = "") -> None:
         """Have a worker send the user's outbox (after ``wait`` s, what the platform asked; as
         the holder of the claim ``token``, if given)."""
-        from workers.outbox import schedule
-
         assert self.app.queue is not None
         try:
             await schedule(self.app.queue, identity, wait, token)
@@ -318,7 +315,7 @@ class Engine:
             exc,
         )
 
-    def _context(self, session: Session, message: Inbound) -> Context:
+    def _context(self, session: Session, message: Inbound) -> Context[Services]:
         catalog = self.app.catalog
         locale = catalog.resolve_locale(
             session.locale, message.locale_hint, self.app.settings.default_locale
@@ -349,7 +346,7 @@ class Engine:
             await self._goto(ctx, MENU)
         return coalesce(ctx.outbox), ctx.writes
 
-    async def _route(self, ctx: Context, message: Inbound) -> None:
+    async def _route(self, ctx: Context[Services], message: Inbound) -> None:
         session = ctx.session
         if len(message.text) > MAX_TEXT:
             raise InvalidInput("input.too_long", limit=MAX_TEXT)
@@ -359,7 +356,7 @@ class Engine:
         if session.fresh:
             session.fresh = False
             greeting = {"expired": "session.expired", "upgraded": "session.upgraded"}
-            ctx.say(ctx.t(greeting.get(session.restarted, "welcome"), office=ctx.office.name))
+            ctx.say(ctx.t(greeting.get(session.restarted, "welcome"), **self.app.welcome_params()))
             # A known command (a staff member's first /stats) is carried out after the greeting;
             # anything else starts at the menu.
             if word not in ("language", "help") and not self._is_command(text, message):
@@ -434,11 +431,11 @@ class Engine:
             text=text, option=match(offered, text, self._today()).option if offered else None
         )
 
-    async def _reask(self, ctx: Context, key: str) -> None:
+    async def _reask(self, ctx: Context[Services], key: str) -> None:
         ctx.say(ctx.t(key, count=len(ctx.session.offered)))
         await self._ask(ctx)
 
-    async def _refuse(self, ctx: Context, text: str) -> None:
+    async def _refuse(self, ctx: Context[Services], text: str) -> None:
         """Typed text that is none of the options: quote it, and show the options again if few."""
         offered = ctx.session.offered
         quoted = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
@@ -455,11 +452,11 @@ class Engine:
         else:
             ctx.say(refusal + " " + ctx.t("option.above"))
 
-    async def _goto(self, ctx: Context, name: str) -> None:
+    async def _goto(self, ctx: Context[Services], name: str) -> None:
         ctx.session.step = name
         await self._ask(ctx)
 
-    async def _ask(self, ctx: Context, hops: int = 0) -> None:
+    async def _ask(self, ctx: Context[Services], hops: int = 0) -> None:
         session = ctx.session
         name = session.step if session.step and session.step in self.steps else MENU
         session.step = name
@@ -480,7 +477,7 @@ class Engine:
         else:
             ctx.outbox.append(Text(prompt.text))
 
-    async def _reset(self, ctx: Context) -> None:
+    async def _reset(self, ctx: Context[Services]) -> None:
         for hook in self.steps.resets:
             await hook(ctx)
         locale = ctx.session.locale

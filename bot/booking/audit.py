@@ -4,8 +4,8 @@ Staff actions (commands, including refused ones) and applicant events (booked, c
 rescheduled, checked_in, no_show) are appended with ``XADD ... MAXLEN ~ 100000``, so the log keeps
 roughly the last hundred thousand entries without a cleanup job.
 
-What an entry may hold: a staff identity as-is (staff identities are configuration, not secrets);
-an applicant's identity only as a pseudonym (:func:`bot.engine.anon`, a phone number is personal
+What an entry may hold: a staff identity as-is (staff identities are configuration, not secrets); an
+applicant's identity only as a pseudonym (:func:`bot.infra.logs.anon`, a phone number is personal
 data); booking ids, days, windows, queue numbers. Never a NIK: :meth:`Audit.record` refuses a
 ``nik`` field and blanks anything in a detail that looks like one (a user may type a NIK as a
 command argument), because this log is kept for months. Dates (2026-12-08) and windows
@@ -38,17 +38,17 @@ from typing import TYPE_CHECKING, Any, TextIO
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.clock import Clock, ms
+from bot.booking.replies import text as _text
+from bot.core.clock import Clock, ms
+from bot.core.writes import Write
 from bot.errors import StorageError
-from bot.keys import StaffKeys
-from bot.logs import anon
-from bot.metrics import BOOKING_ACTIONS, BOOKING_EVENTS
-from bot.replies import text as _text
-from bot.writes import Write
+from bot.infra.keys import StaffKeys
+from bot.infra.logs import anon
+from bot.infra.metrics import BOOKING_ACTIONS, BOOKING_EVENTS
 
 if TYPE_CHECKING:
-    from bot.app import App
-    from bot.settings import Settings
+    from bot.booking.app import App
+    from bot.infra.settings import Settings
 
 MAX_ENTRIES = 100_000
 # Twelve or more digits, maybe grouped by spaces, dots or dashes: possibly a NIK (or a phone
@@ -107,7 +107,7 @@ class Audit:
 
     def entry(self, actor: str, action: str, result: str, **details: object) -> Write:
         """One entry as a write to send with the turn's save (:meth:`Context.later
-        <bot.dialog.Context.later>`). ``actor`` is a staff identity, ``applicant()`` of an
+        <bot.core.dialog.Context.later>`). ``actor`` is a staff identity, ``applicant()`` of an
         applicant's identity, or ``system:<job>``."""
         fields: list[str] = [
             "at",
@@ -159,10 +159,10 @@ def _entry(entry_id: object, raw: Mapping[Any, Any] | None) -> Entry:
 
 async def print_audit(settings: Settings, limit: int = 50, out: TextIO | None = None) -> int:
     """``antrean audit``: print the newest ``limit`` entries of the office's log, oldest first."""
-    from bot.clock import SystemClock
-    from bot.embedded import release_shared_server
-    from bot.office import load_office
-    from bot.redis import connect
+    from bot.booking.office import load_office
+    from bot.core.clock import SystemClock
+    from bot.infra.embedded import release_shared_server
+    from bot.infra.redis import connect
 
     out = out or sys.stdout
     office = load_office(settings.office_config)

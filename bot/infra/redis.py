@@ -21,9 +21,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
-from bot.embedded import RedisServer, client_name, shared_server
 from bot.errors import ConfigError
-from bot.settings import Settings
+from bot.infra.embedded import RedisServer, client_name, shared_server
+from bot.infra.settings import Settings
 
 SCHEMES = ("redis://", "rediss://", "unix://", "redis-sentinel://", "redis-cluster://")
 

@@ -2,9 +2,9 @@
 person (by NIK hash) across offices: one active booking, and no-show strikes.
 
 Scripts over a booking run in the office's ``{o:<office>}`` slot, like the seat book's, and reuse
-its helpers; scripts over a NIK run in the NIK's ``{nik:<hash>}`` slot (:class:`bot.keys.NikKeys`).
-No script touches both slots, so the NIK registry is kept in step with the seat book in two
-phases (see :class:`NikRegistry`).
+its helpers; scripts over a NIK run in the NIK's ``{nik:<hash>}`` slot
+(:class:`bot.infra.keys.NikKeys`). No script touches both slots, so the NIK registry is kept in step
+with the seat book in two phases (see :class:`NikRegistry`).
 """
 
 from __future__ import annotations
@@ -18,13 +18,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.clock import Clock, ms
-from bot.errors import StorageError
-from bot.keys import NikKeys, OfficeKeys
-from bot.office import Office
-from bot.replies import pairs as _pairs
-from bot.replies import text as _text
-from bot.seats import (
+from bot.booking.office import Office
+from bot.booking.replies import pairs as _pairs
+from bot.booking.replies import text as _text
+from bot.booking.seats import (
     _ACCOUNT_MARK,
     _DAY_MARK,
     _ID_MARK,
@@ -34,6 +31,9 @@ from bot.seats import (
     Booking,
     SeatBook,
 )
+from bot.core.clock import Clock, ms
+from bot.errors import StorageError
+from bot.infra.keys import NikKeys, OfficeKeys
 
 # Mark a booking checked in, once, on its own day.
 #   KEYS[1] booking

@@ -30,13 +30,13 @@ class SessionKeys:
         self.session = f"{tag}:session"
         # String "<token>|<expires ms>|<attempts>|<entry>": who handles the user's messages now.
         self.lease = f"{tag}:lease"
-        # List of entries queued behind the lease holder (bot/sessions.py).
+        # List of entries queued behind the lease holder (bot/core/sessions.py).
         self.inbox = f"{tag}:inbox"
         # Sorted set: message id -> when it may be forgotten (ms).
         self.seen = f"{tag}:seen"
         # Hash: the account's rate-limit bucket.
         self.rate = f"{tag}:rate"
-        # Replies a turn could not send in its time, sent later by a worker (bot/outbox.py):
+        # Replies a turn could not send in its time, sent later by a worker (bot/core/outbox.py):
         # the list of entries in order, the set of the ids ever put, the one sender's claim.
         self.outbox = f"{tag}:outbox"
         self.outbox_ids = f"{tag}:outbox:ids"

@@ -32,10 +32,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.core.messages import Inbound
+from bot.core.writes import Write, settle
 from bot.errors import SessionLost, StorageError
-from bot.keys import SessionKeys
-from bot.messages import Inbound
-from bot.writes import Write, settle
+from bot.infra.keys import SessionKeys
 
 SCHEMA_VERSION = 1
 # How long the id of a message dropped by the rate limit is remembered: it was answered 200, so
@@ -67,7 +67,7 @@ end
 #   KEYS[1] session  KEYS[2] lease  KEYS[3] inbox
 #   KEYS[4] seen (zset: message id -> when it may be forgotten, ms)
 #   KEYS[5] rate (hash: tat = when the account's bucket is full again, quiet = silenced until; ms)
-#   KEYS[6] outbox (list: replies of earlier turns not sent yet, bot/outbox.py; only read)
+#   KEYS[6] outbox (list: replies of earlier turns not sent yet, bot/core/outbox.py; only read)
 #   ARGV[1] message id   ARGV[2] our lease token   ARGV[3] the message's entry
 #   ARGV[4] now (ms)     ARGV[5] lease length (ms) ARGV[6] TTL of the lease and inbox keys (ms)
 #   ARGV[7] ms per message at the sustained rate (0: no limit)   ARGV[8] burst (messages)
@@ -267,7 +267,7 @@ class Turn:
     # user may write again (the one cooldown notice says so).
     retry_after_ms: int = 0
     # With "run": the user's outbox held replies of earlier turns when the lease was taken
-    # (bot/outbox.py); this turn's replies must go behind them. Only the lease holder puts
+    # (bot/core/outbox.py); this turn's replies must go behind them. Only the lease holder puts
     # entries there (a sender only removes them): an outbox empty here stays empty until then.
     outbox_pending: bool = False
 
@@ -373,7 +373,7 @@ class SessionStore:
         """Save and pass on. Returns the next queued message of this user (we still hold the
         lease and must handle it), or None once the lease is released.
 
-        ``writes`` (bot/writes.py) go in the same round trip, after the save."""
+        ``writes`` (bot/core/writes.py) go in the same round trip, after the save."""
         keys = SessionKeys(identity)
         session.touched_ms = now_ms
         args: list[str | int] = [
