@@ -284,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (settings.telegram_token or settings.whatsapp_token):
                 # The console chat will open in this terminal: from the start (the embedded
                 # Redis, the worker beside it), log lines go to the chat's log file.
-                from bot.logs import log_to_file
+                from bot.infra.logs import log_to_file
 
                 log_to_file(settings.var_dir / "antrean-chat.log")
             with worker_beside(settings, args.with_worker, args.verbose):
