@@ -23,6 +23,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.infra.embedded import RedisServer, free_port
+from bot.infra.keys import SessionKeys
 from tests.channels.drivers.telegram import text_update
 from tests.deploy.support import (
     Webhook,
@@ -80,14 +81,24 @@ async def kill(group: WebProcesses, *, graceful_for: float | None) -> None:
 Sent = list[tuple[dict[str, Any], int]]
 
 
-async def converse(hook: Webhook, chat: int) -> Sent:
+async def converse(hook: Webhook, chat: int, redis: aioredis.Redis) -> Sent:
     """One user's messages 50 ms apart, each its own request (as Telegram sends them); each
-    update with the status it got (599: no answer)."""
+    update with the status it got (599: no answer).
+
+    Each message is sent once the previous one has reached the server (its id is in the user's
+    seen set) and at least 50 ms after it: requests in flight together may otherwise reach the
+    session script in another order on a loaded machine, which is no fault of the server's."""
     updates = [text_update(text, chat) for text in TYPED]
+    seen = SessionKeys(f"telegram:{chat}").seen
     sends = []
     for update in updates:
         sends.append(asyncio.create_task(hook.post(update, 0)))
         await asyncio.sleep(0.05)
+        message_id = f"u{update['update_id']}"
+        for _ in range(500):  # 5 s at most
+            if sends[-1].done() or await redis.zscore(seen, message_id) is not None:
+                break
+            await asyncio.sleep(0.01)
     return list(zip(updates, await asyncio.gather(*sends), strict=True))
 
 
@@ -135,7 +146,7 @@ async def test_a_killed_process_strands_no_message(
                 expected = texts_to(fake, REFERENCE)
                 assert len(expected) == len(TYPED), expected
 
-                burst = asyncio.gather(*(converse(hook, chat) for chat in chats))
+                burst = asyncio.gather(*(converse(hook, chat, client) for chat in chats))
                 await asyncio.sleep(KILL_AFTER)
                 await kill(first, graceful_for=graceful_for)
                 sent = dict(zip(chats, await asyncio.wait_for(burst, 10), strict=True))
