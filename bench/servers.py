@@ -30,7 +30,6 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, SendMes
 from aiogram.methods.base import Response
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool
 
 from bench.common import bench_office, clock
 from bench.peers.aiogram_fsm import build_peer
@@ -39,7 +38,7 @@ from bot.clock import ManualClock
 from bot.engine import Engine
 from bot.office import Office, load_office
 from bot.pacing import Pacer
-from bot.redis import DEFAULT_MAX_CONNECTIONS, POOL_WAIT_S
+from bot.redis import DEFAULT_MAX_CONNECTIONS, POOL_WAIT_S, WaitingPool
 from bot.seats import SeatBook
 from bot.settings import load_settings
 from bot.web import build_web_app
@@ -208,9 +207,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.system == "antrean":
         # As bot.redis.client_for() makes it in production: a burst waits for a connection.
-        pool = BlockingConnectionPool.from_url(
+        pool = WaitingPool.from_url(
             args.redis_url,
             decode_responses=True,
+            protocol=3,
             max_connections=DEFAULT_MAX_CONNECTIONS,
             timeout=POOL_WAIT_S,
         )
