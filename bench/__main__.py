@@ -111,7 +111,8 @@ What the misses are made of is under [Where the time goes](#where-the-time-goes)
 ## Dialog cost (in process)
 
 The same 8-turn booking conversation (start, book, service, day, window, NIK, name, confirm) for
-1,000 applicants, 100 at a time, fed as Telegram updates parsed by aiogram on both sides, with the
+1,000 applicants, 100 at a time, fed as Telegram updates parsed as each ships them (Antrean's small
+model of the fields it reads, aiogram's full Update for the peer), with the
 same office, seat book, validation and QR code; replies go to a sink. The peer is the
 conversation written on aiogram 3's FSM with `RedisStorage` and `RedisEventIsolation`
 (`bench/peers/aiogram_fsm.py`). Each system has its own Redis server; they are driven in

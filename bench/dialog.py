@@ -1,6 +1,7 @@
 """Dialog cost: the same 8-turn booking conversation on Antrean and on aiogram's FSM.
 
-Both receive the same Telegram updates (parsed by aiogram's Update model on both sides), both use
+Both receive the same Telegram updates, each parsed as it ships (Antrean: the Telegram channel's
+small model, channels/telegram_update.py; the peer: aiogram's Update), both use
 the same Redis server, office, seat book and validation, both reply into a sink. Measured in one
 run, side by side: CPU milliseconds per turn in this process, Redis round trips and commands per
 turn, p50/p99 turn latency, and the ratios.
@@ -34,8 +35,10 @@ from bench.peers.aiogram_fsm import build_peer
 from bot.app import App
 from bot.engine import Engine
 from bot.messages import Choices, Inbound, Outbound
+from bot.redis import DEFAULT_MAX_CONNECTIONS, WaitingPool
 from bot.seats import SeatBook
 from bot.settings import load_settings
+from channels import telegram_update
 from channels.base import Channel
 from handlers import build_steps
 from tests.counting import CountingRedis
@@ -64,7 +67,7 @@ class Sink(Channel):
 
 def to_inbound(raw: dict[str, Any]) -> Inbound:
     """What the Telegram channel does with an update, minus HTTP."""
-    update = Update.model_validate(raw)
+    update = telegram_update.from_data(raw)
     if update.message is not None:
         chat = str(update.message.chat.id)
         return Inbound("telegram", chat, f"u{update.update_id}", text=update.message.text or "")
@@ -141,7 +144,11 @@ class Runner:
 
 
 def antrean(url: str, var: Path) -> Runner:
-    client = CountingRedis.from_url(url, decode_responses=True)
+    # As bot.redis.client_for() makes it in production.
+    pool = WaitingPool.from_url(
+        url, decode_responses=True, protocol=3, max_connections=DEFAULT_MAX_CONNECTIONS
+    )
+    client = CountingRedis.from_pool(pool)
     assert isinstance(client, CountingRedis)
     settings = load_settings(secret_key=SECRET.decode(), var_dir=var)
     app = App.build(settings, client, clock=clock(), office=bench_office())
