@@ -27,7 +27,7 @@ from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 from bot.outbox import CLAIM_MS, Outbox
 from bot.sessions import InFlight, Session
 from bot.text import MAX_TEXT, clean, fold
-from bot.writes import Write
+from bot.writes import Write, apply
 from channels.base import Channel, Outcome, PacedChannel
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,11 @@ class Engine:
             UPDATES.labels(inbound.channel, "storage_error").inc()
             raise
         UPDATES.labels(inbound.channel, "handled" if turn.status == "run" else turn.status).inc()
+        carried = list(inbound.carried)
+        if carried and turn.status != "run":
+            # No turn of ours to carry them: made at once.
+            await apply(self.app.redis, carried)
+            carried = []
         if turn.retry_after_ms:
             await self._cooldown(inbound, turn.raw_session, turn.retry_after_ms)
         if turn.status == "limited" or turn.status == "silenced":
@@ -145,7 +150,8 @@ class Engine:
         lease = Lease(outbox_pending=turn.outbox_pending)
         while in_flight is not None:
             started = time.perf_counter()
-            writes = await self._settle(session, inbound, in_flight, lease)
+            writes = carried + await self._settle(session, inbound, in_flight, lease)
+            carried = []
             TURN_SECONDS.labels(inbound.channel).observe(time.perf_counter() - started)
             try:
                 in_flight = await sessions.finish(
