@@ -28,6 +28,7 @@ from bench.common import (
     commands_total,
     dialog_report,
     nik,
+    redis_cpu,
     redis_server,
     text_update,
 )
@@ -130,13 +131,15 @@ class Runner:
 
     async def measure(self, first: int, applicants: int, concurrency: int) -> None:
         before_cmds = await commands_total(self.client)
+        redis_before = await redis_cpu(self.client)
         trips = self.client.round_trips
         cpu0, wall0 = time.process_time(), time.perf_counter()
         await drive(self.feed, self.sink, applicants, concurrency, self.tally.latencies, first)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         round_trips = self.client.round_trips - trips
-        commands = await commands_total(self.client) - before_cmds - 1  # minus our own INFO
-        self.tally.add(applicants * TURNS, wall, cpu, round_trips, commands)
+        redis_used = await redis_cpu(self.client) - redis_before
+        commands = await commands_total(self.client) - before_cmds - 3  # minus our own INFOs
+        self.tally.add(applicants * TURNS, wall, cpu, round_trips, commands, redis_used)
 
     async def result(self) -> Result:
         booked = len(await self.client.keys("antrean:{o:bench}:booking:*")) - 5
