@@ -25,6 +25,7 @@ from bot.matching import match
 from bot.messages import ACTION, TEXT, Choices, Inbound, Outbound, Text, option_token
 from bot.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 from bot.outbox import CLAIM_MS, Outbox
+from bot.pacing import Pacer
 from bot.sessions import InFlight, Session
 from bot.text import MAX_TEXT, clean, fold
 from bot.writes import Write, apply
@@ -150,7 +151,8 @@ class Engine:
         lease = Lease(outbox_pending=turn.outbox_pending)
         while in_flight is not None:
             started = time.perf_counter()
-            writes = carried + await self._settle(session, inbound, in_flight, lease)
+            # One pacing count per bucket for the keyboard the tap removed and the replies.
+            writes = Pacer.merged(carried + await self._settle(session, inbound, in_flight, lease))
             carried = []
             TURN_SECONDS.labels(inbound.channel).observe(time.perf_counter() - started)
             try:
