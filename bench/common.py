@@ -74,6 +74,13 @@ def redis_server() -> Iterator[RedisServer]:
             server.stop()
 
 
+async def redis_cpu(client: aioredis.Redis) -> float:
+    """The Redis server's CPU seconds so far (``INFO cpu``: user + system, main thread and
+    children)."""
+    info = await client.info("cpu")
+    return sum(float(v) for k, v in info.items() if k.startswith("used_cpu_"))
+
+
 async def commands_total(client: aioredis.Redis) -> int:
     stats = await client.info("commandstats")
     return sum(int(v["calls"]) for k, v in stats.items() if k.startswith("cmdstat_"))
@@ -131,6 +138,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     outcome: int
+    redis_cpu_ms_per_turn: float = 0.0
 
     @property
     def turns_per_s(self) -> float:
@@ -147,14 +155,24 @@ class Tally:
     cpu: float = 0.0
     round_trips: int = 0
     commands: int = 0
+    redis_cpu: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
-    def add(self, turns: int, wall: float, cpu: float, round_trips: int, commands: int) -> None:
+    def add(
+        self,
+        turns: int,
+        wall: float,
+        cpu: float,
+        round_trips: int,
+        commands: int,
+        redis_cpu: float = 0.0,
+    ) -> None:
         self.turns += turns
         self.wall += wall
         self.cpu += cpu
         self.round_trips += round_trips
         self.commands += commands
+        self.redis_cpu += redis_cpu
 
     def result(self, outcome: int) -> Result:
         return Result(
@@ -167,7 +185,12 @@ class Tally:
             percentile(self.latencies, 50),
             percentile(self.latencies, 99),
             outcome,
+            self.redis_cpu * 1000 / self.turns,
         )
+
+
+def ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}" if theirs else "-"
 
 
 def dialog_report(results: list[Result], cpu: str, outcome: str) -> str:
@@ -175,14 +198,14 @@ def dialog_report(results: list[Result], cpu: str, outcome: str) -> str:
     ours, *peers = results
     lines = [
         f"| system | turns | turns/s | {cpu} | Redis round trips/turn | Redis commands/turn "
-        f"| p50 ms | p99 ms | {outcome} |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| Redis CPU ms/turn | p50 ms | p99 ms | {outcome} |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.turns} | {r.turns_per_s:,.0f} | {r.cpu_ms_per_turn:.2f} | "
-            f"{r.round_trips_per_turn:.2f} | {r.commands_per_turn:.2f} | {r.p50_ms:.1f} | "
-            f"{r.p99_ms:.1f} | {r.outcome} |"
+            f"{r.round_trips_per_turn:.2f} | {r.commands_per_turn:.2f} | "
+            f"{r.redis_cpu_ms_per_turn:.3f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.outcome} |"
         )
     for peer in peers:
         lines.append(
@@ -190,6 +213,7 @@ def dialog_report(results: list[Result], cpu: str, outcome: str) -> str:
             f"{ours.turns_per_s / peer.turns_per_s:.2f} | "
             f"{ours.cpu_ms_per_turn / peer.cpu_ms_per_turn:.2f} | "
             f"{ours.round_trips_per_turn / peer.round_trips_per_turn:.2f} | "
-            f"{ours.commands_per_turn / peer.commands_per_turn:.2f} | | | |"
+            f"{ours.commands_per_turn / peer.commands_per_turn:.2f} | "
+            f"{ratio(ours.redis_cpu_ms_per_turn, peer.redis_cpu_ms_per_turn)} | | | |"
         )
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Dialog cost: the same 8-turn booking conversation on Antrean and on aiogram's FSM.
 
-Both receive the same Telegram updates (parsed by aiogram's Update model on both sides), both use
+Both receive the same Telegram updates, each parsed as it ships (Antrean: the Telegram channel's
+small model, channels/telegram_update.py; the peer: aiogram's Update), both use
 the same Redis server, office, seat book and validation, both reply into a sink. Measured in one
 run, side by side: CPU milliseconds per turn in this process, Redis round trips and commands per
 turn, p50/p99 turn latency, and the ratios.
@@ -27,6 +28,7 @@ from bench.common import (
     commands_total,
     dialog_report,
     nik,
+    redis_cpu,
     redis_server,
     text_update,
 )
@@ -36,7 +38,9 @@ from bot.booking.seats import SeatBook
 from bot.core.channel import Channel
 from bot.core.engine import Engine
 from bot.core.messages import Choices, Inbound, Outbound
+from bot.infra.redis import DEFAULT_MAX_CONNECTIONS, WaitingPool
 from bot.infra.settings import load_settings
+from channels import telegram_update
 from handlers import build_steps
 from tests.counting import CountingRedis
 
@@ -64,7 +68,7 @@ class Sink(Channel):
 
 def to_inbound(raw: dict[str, Any]) -> Inbound:
     """What the Telegram channel does with an update, minus HTTP."""
-    update = Update.model_validate(raw)
+    update = telegram_update.from_data(raw)
     if update.message is not None:
         chat = str(update.message.chat.id)
         return Inbound("telegram", chat, f"u{update.update_id}", text=update.message.text or "")
@@ -127,13 +131,15 @@ class Runner:
 
     async def measure(self, first: int, applicants: int, concurrency: int) -> None:
         before_cmds = await commands_total(self.client)
+        redis_before = await redis_cpu(self.client)
         trips = self.client.round_trips
         cpu0, wall0 = time.process_time(), time.perf_counter()
         await drive(self.feed, self.sink, applicants, concurrency, self.tally.latencies, first)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         round_trips = self.client.round_trips - trips
-        commands = await commands_total(self.client) - before_cmds - 1  # minus our own INFO
-        self.tally.add(applicants * TURNS, wall, cpu, round_trips, commands)
+        redis_used = await redis_cpu(self.client) - redis_before
+        commands = await commands_total(self.client) - before_cmds - 3  # minus our own INFOs
+        self.tally.add(applicants * TURNS, wall, cpu, round_trips, commands, redis_used)
 
     async def result(self) -> Result:
         booked = len(await self.client.keys("antrean:{o:bench}:booking:*")) - 5
@@ -141,7 +147,11 @@ class Runner:
 
 
 def antrean(url: str, var: Path) -> Runner:
-    client = CountingRedis.from_url(url, decode_responses=True)
+    # As bot.redis.client_for() makes it in production.
+    pool = WaitingPool.from_url(
+        url, decode_responses=True, protocol=3, max_connections=DEFAULT_MAX_CONNECTIONS
+    )
+    client = CountingRedis.from_pool(pool)
     assert isinstance(client, CountingRedis)
     settings = load_settings(secret_key=SECRET.decode(), var_dir=var)
     app = App.build(settings, client, clock=clock(), office=bench_office())

@@ -23,6 +23,7 @@ from bench.common import (
     commands_total,
     dialog_report,
     nik,
+    redis_cpu,
     redis_server,
     text_update,
 )
@@ -129,9 +130,11 @@ class System:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.admin.aclose)
             api_base = await stack.enter_async_context(run_server(self.fake.app()))
+            # Antrean as `antrean run` has it: rate limit on, reminders scheduled on RQ.
+            shipped = ["--shipped"] if self.system == "antrean" else []
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.servers", self.system, str(port), self.redis_url,
-                api_base,
+                api_base, *shipped,
             )  # fmt: skip
 
             async def stop() -> None:
@@ -153,7 +156,8 @@ class System:
                     break
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.05)
-            await drive(self.http, self.fake, 5, 5, [], first=9000)  # warm up
+            # The first ~40 turns of a process cost several times a warm one's (PERF-NOTES.md).
+            await drive(self.http, self.fake, 10, 5, [], first=9000)
             yield self
 
     async def stats(self) -> dict[str, Any]:
@@ -165,18 +169,20 @@ class System:
         """One round: ``applicants`` conversations, ``concurrency`` at a time."""
         before = await self.stats()
         commands_before = await commands_total(self.admin)
+        redis_before = await redis_cpu(self.admin)
         wall = time.perf_counter()
         self.failures += await drive(
             self.http, self.fake, applicants, self.concurrency, self.tally.latencies, first=first
         )
         wall = time.perf_counter() - wall
         after = await self.stats()
-        commands = await commands_total(self.admin) - commands_before - 1
+        redis_used = await redis_cpu(self.admin) - redis_before
+        commands = await commands_total(self.admin) - commands_before - 3  # minus our INFOs
         cpu, round_trips = (
             after["cpu"] - before["cpu"],
             after["round_trips"] - before["round_trips"],
         )
-        self.tally.add(applicants * TURNS, wall, cpu, round_trips, commands)
+        self.tally.add(applicants * TURNS, wall, cpu, round_trips, commands, redis_used)
 
     def result(self) -> Result:
         return self.tally.result(self.failures)

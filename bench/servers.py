@@ -30,18 +30,18 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, SendMes
 from aiogram.methods.base import Response
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool
 
 from bench.common import bench_office, clock
 from bench.peers.aiogram_fsm import build_peer
 from bot.booking.app import App
 from bot.booking.office import Office, load_office
 from bot.booking.seats import SeatBook
+from bot.cli import build_app
 from bot.core.channel import Channel
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
 from bot.core.pacing import Pacer
-from bot.infra.redis import DEFAULT_MAX_CONNECTIONS, POOL_WAIT_S
+from bot.infra.redis import DEFAULT_MAX_CONNECTIONS, POOL_WAIT_S, WaitingPool
 from bot.infra.settings import load_settings
 from bot.web import build_web_app
 from channels.telegram import TelegramChannel
@@ -105,11 +105,17 @@ def stats_routes(client: CountingRedis, the_clock: BenchClock) -> list[web.Route
 
 def antrean_app(
     client: CountingRedis,
+    redis_url: str,
     api_base: str,
     var: Path,
     graph_api_base: str | None = None,
     office: Office | None = None,
+    shipped: bool = False,
 ) -> web.Application:
+    """Antrean's web app as ``antrean run`` builds it. ``shipped``: with its settings' defaults
+    too (the rate limit on) and reminders scheduled on RQ in the same Redis (bot/cli.py's
+    build_app); without, the rate limit is off and bookings schedule nothing (the burst, whose
+    scalpers retype on purpose)."""
     whatsapp: dict[str, object] = {}
     if graph_api_base is not None:
         whatsapp = {
@@ -125,11 +131,15 @@ def antrean_app(
         telegram_token=TOKEN,
         telegram_api_base=api_base,
         telegram_webhook_secret=WEBHOOK_SECRET,
-        rate_limit_per_minute=0,
+        redis_url=redis_url,
+        **({} if shipped else {"rate_limit_per_minute": 0}),
         **whatsapp,
     )
     the_clock = bench_clock()
-    app = App.build(settings, client, clock=the_clock, office=office or bench_office())
+    if shipped:
+        app = build_app(settings, client, clock=the_clock, office=office or bench_office())
+    else:
+        app = App.build(settings, client, clock=the_clock, office=office or bench_office())
     # As in production (channels/registry.py): replies count in the shared pacing buckets.
     pacer = Pacer.from_settings(settings, client, app.clock)
     channels: list[Channel] = [TelegramChannel.from_settings(settings, redis=client, pacer=pacer)]
@@ -198,6 +208,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="antrean only: the office TOML file (default: bench.common.BENCH_OFFICE)",
     )
+    parser.add_argument(
+        "--shipped",
+        action="store_true",
+        help="antrean only: the rate limit on and reminders scheduled on RQ, as antrean run has",
+    )
     args = parser.parse_args(argv)
     if args.system != "antrean" and (args.graph_api_base or args.office):
         parser.error("--graph-api-base and --office are for antrean only")
@@ -207,10 +222,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.system == "antrean":
-        # As bot.infra.redis.client_for() makes it in production: a burst waits for a connection.
-        pool = BlockingConnectionPool.from_url(
+        # As bot.redis.client_for() makes it in production: a burst waits for a connection.
+        pool = WaitingPool.from_url(
             args.redis_url,
             decode_responses=True,
+            protocol=3,
             max_connections=DEFAULT_MAX_CONNECTIONS,
             timeout=POOL_WAIT_S,
         )
@@ -222,7 +238,15 @@ def main(argv: list[str] | None = None) -> None:
     with TemporaryDirectory() as var:
         if args.system == "antrean":
             office = load_office(args.office) if args.office is not None else None
-            application = antrean_app(client, args.api_base, Path(var), args.graph_api_base, office)
+            application = antrean_app(
+                client,
+                args.redis_url,
+                args.api_base,
+                Path(var),
+                args.graph_api_base,
+                office,
+                shipped=args.shipped,
+            )
         else:
             application = peer_app(client, args.api_base, pinned=args.system == "peer-pinned")
 

@@ -21,19 +21,28 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from bot.booking.app import App
+    from bot.booking.office import Office
+    from bot.core.clock import Clock
     from bot.infra.settings import Settings
 
 log = logging.getLogger("antrean")
 
 
-def build_app(settings: Settings, client: aioredis.Redis) -> App:
-    """The app of a serving process: booking events schedule reminders on RQ."""
+def build_app(
+    settings: Settings,
+    client: aioredis.Redis,
+    *,
+    clock: Clock | None = None,
+    office: Office | None = None,
+) -> App:
+    """The app of a serving process: booking events schedule reminders on RQ. (``clock`` and
+    ``office`` for the benchmark, which builds its bot process here too.)"""
     from bot.booking.app import App
     from bot.infra.embedded import release_shared_server
     from workers.queues import default_queue, queue_connection
     from workers.reminders import ReminderSchedule, RqBookingEvents
 
-    app = App.build(settings, client)
+    app = App.build(settings, client, clock=clock, office=office)
     queue_conn, queue_server = queue_connection(settings)
     if queue_server is not None:
         # The embedded server is held once per process, by connect(): a second hold never

@@ -531,19 +531,27 @@ class TelegramChannel(PacedChannel):
         # The token is part of every Bot API URL, and client errors may quote the URL.
         return text.replace(self.bot.token, "<token>")
 
-    async def _try(self, method: TelegramMethod[Any], user_id: str) -> None:
+    async def _try(
+        self, method: TelegramMethod[Any], user_id: str, *, carry: bool = False
+    ) -> list[Write]:
         """A call whose failure must not stop the user's message from being handled (a keyboard
         edit, a page turn, the reply to a sticker). Each one that reaches a chat counts in the
-        pacing buckets like a reply: taps must not push the bot past the platform's limits."""
+        pacing buckets like a reply: taps must not push the bot past the platform's limits.
+        ``carry``: the count is returned, for the message's turn to save, not written here."""
+        counting: list[Write] = []
         if self.pacer is not None and getattr(method, "chat_id", None) is not None:
-            redis = self.redis if self.redis is not None else self.pacer.redis
-            await apply(redis, self._counting(user_id, 1))
+            counting = self._counting(user_id, 1)
+            if not carry:
+                redis = self.redis if self.redis is not None else self.pacer.redis
+                await apply(redis, counting)
+                counting = []
         try:
             # One request's time at most: a courtesy must not eat into the turn that follows.
             await self._call(method, user_id, deadline=time.monotonic() + self.timeout)
         except ChannelError as exc:
             if exc.code != "unavailable":  # _call has logged that one already
                 log.warning("telegram: %s", exc)
+        return counting
 
     async def set_webhook(self, url: str, drop_pending_updates: bool = False) -> None:
         await self._call(
@@ -683,18 +691,30 @@ class TelegramChannel(PacedChannel):
                 kind=ACTION,
             )
             return await deliver(handle, page)
+        carried: list[Write] = []
         if tapped is not None:
-            # Remove the keyboard: a second tap on a stale button cannot pick anything.
-            await self._try(
+            # Remove the keyboard: a second tap on a stale button cannot pick anything. Its
+            # pacing count rides with the tap's turn (no round trip of its own).
+            carried = await self._try(
                 EditMessageReplyMarkup(chat_id=tapped.chat.id, message_id=tapped.message_id),
                 user_id,
+                carry=True,
             )
         locale = query.from_user.language_code
         if query.data is None:
             # A game's button: nothing the bot offered, but answered like any other message.
-            inbound = Inbound(self.name, user_id, message_id, locale_hint=locale, kind="tap")
+            inbound = Inbound(
+                self.name, user_id, message_id, locale_hint=locale, kind="tap", carried=(*carried,)
+            )
         else:
-            inbound = Inbound(self.name, user_id, message_id, option=query.data, locale_hint=locale)
+            inbound = Inbound(
+                self.name,
+                user_id,
+                message_id,
+                option=query.data,
+                locale_hint=locale,
+                carried=(*carried,),
+            )
         return await deliver(handle, inbound)
 
     async def act(self, message: Inbound, *, deadline: Deadline | None = None) -> list[Write]:

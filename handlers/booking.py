@@ -202,7 +202,8 @@ class EnterNik:
     async def answer(self, ctx: Context, reply: Reply) -> str:
         nik = validate_nik(reply.text, ctx.app.office.local_today(ctx.now()))
         nik_hash = ctx.app.niks.hash(nik)
-        until = await NikRegistry(ctx.app.redis, ctx.app.clock).blocked_until(nik_hash)
+        # Blocked, and held by whom: one round trip for both.
+        until, holder = await NikRegistry(ctx.app.redis, ctx.app.clock).standing(nik_hash)
         if until is not None:
             # Repeated no-shows are how booked numbers get resold: the seat went unused twice.
             ctx.later(
@@ -213,16 +214,16 @@ class EnterNik:
             local = until.astimezone(ctx.app.office.tz).date()
             count = ctx.app.settings.noshow_strikes
             raise InvalidInput("scalper.blocked", count=count, until=format_day(ctx, local))
-        await _check_nik_free(ctx, nik_hash)
+        await _check_nik_free(ctx, holder)
         # The NIK itself is never kept: only its keyed hash and its last four digits.
         ctx.data.update(nik_h=nik_hash, nik4=last4(nik))
         return "book.name"
 
 
-async def _check_nik_free(ctx: Context, nik_hash: str) -> None:
-    """Refuse, as soon as it is typed, a NIK that already has an active booking: one NIK, one
-    booking, across every office and account. (Confirming checks again, for a race.)"""
-    holder = await NikRegistry(ctx.app.redis, ctx.app.clock).holder(nik_hash)
+async def _check_nik_free(ctx: Context, holder: tuple[str, str] | None) -> None:
+    """Refuse, as soon as it is typed, a NIK that already has an active booking (``holder``, from
+    :meth:`NikRegistry.standing`): one NIK, one booking, across every office and account.
+    (Confirming checks again, for a race.)"""
     if holder is None or holder[1] == ctx.data.get("hold"):
         return
     office_id, booking_id = holder

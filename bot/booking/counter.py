@@ -538,6 +538,25 @@ class NikRegistry:
             raw = await self.redis.get(NikKeys(nik_hash).blocked)
         except RedisError as exc:
             raise StorageError(f"NIK registry: {exc}") from exc
+        return self._until(raw)
+
+    async def standing(self, nik_hash: str) -> tuple[datetime | None, tuple[str, str] | None]:
+        """:meth:`blocked_until` and :meth:`holder` in one round trip (the NIK's keys share a
+        slot), for the step where an applicant types a NIK."""
+        keys = NikKeys(nik_hash)
+        try:
+            blocked, entry = await self.redis.mget(keys.blocked, keys.active)
+        except RedisError as exc:
+            raise StorageError(f"NIK registry: {exc}") from exc
+        until = self._until(blocked)
+        if until is not None or entry is None:
+            return until, None
+        if await self._is_stale(_text(entry), ms(self.clock.now())):
+            return None, None
+        office_id, _, rest = _text(entry).partition("|")
+        return None, (office_id, rest.partition("|")[0])
+
+    def _until(self, raw: str | bytes | None) -> datetime | None:
         if raw is None:
             return None
         until = datetime.fromtimestamp(int(_text(raw)) / 1000, tz=UTC)

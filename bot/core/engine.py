@@ -22,9 +22,10 @@ from bot.core.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Services
 from bot.core.matching import match
 from bot.core.messages import ACTION, TEXT, Choices, Inbound, Outbound, Text, option_token
 from bot.core.outbox import CLAIM_MS, Outbox, schedule
+from bot.core.pacing import Pacer
 from bot.core.sessions import InFlight, Session
 from bot.core.text import MAX_TEXT, clean, fold
-from bot.core.writes import Write
+from bot.core.writes import Write, apply
 from bot.errors import ChannelError, InvalidInput, SessionLost, StorageError, Unsent
 from bot.infra.logs import anon
 from bot.infra.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
@@ -131,6 +132,11 @@ class Engine:
             UPDATES.labels(inbound.channel, "storage_error").inc()
             raise
         UPDATES.labels(inbound.channel, "handled" if turn.status == "run" else turn.status).inc()
+        carried = list(inbound.carried)
+        if carried and turn.status != "run":
+            # No turn of ours to carry them: made at once.
+            await apply(self.app.redis, carried)
+            carried = []
         if turn.retry_after_ms:
             await self._cooldown(inbound, turn.raw_session, turn.retry_after_ms)
         if turn.status == "limited" or turn.status == "silenced":
@@ -144,7 +150,9 @@ class Engine:
         lease = Lease(outbox_pending=turn.outbox_pending)
         while in_flight is not None:
             started = time.perf_counter()
-            writes = await self._settle(session, inbound, in_flight, lease)
+            # One pacing count per bucket for the keyboard the tap removed and the replies.
+            writes = Pacer.merged(carried + await self._settle(session, inbound, in_flight, lease))
+            carried = []
             TURN_SECONDS.labels(inbound.channel).observe(time.perf_counter() - started)
             try:
                 in_flight = await sessions.finish(

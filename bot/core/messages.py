@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.core.writes import Write
+
 CHANNELS = ("telegram", "whatsapp", "console")
 # The kind of an Inbound that carries typed text or a tapped option.
 TEXT = "text"
@@ -32,6 +34,10 @@ class Inbound:
     # picks one.
     locale_hint: str | None = None
     kind: str = TEXT
+    # Writes the channel made arriving (the pacing count of a keyboard it removed), carried to
+    # this message's turn so they ride with its save instead of costing a round trip of their
+    # own. Not part of the message: never stored with it, not compared.
+    carried: tuple[Write, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def identity(self) -> str:

@@ -32,6 +32,7 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -216,6 +217,31 @@ class Pacer:
             )
             for key, bucket in takes
         ]  # fmt: skip
+
+    @staticmethod
+    def merged(writes: list[Write]) -> list[Write]:
+        """``writes`` with the counts of one bucket made together (a tap's removed keyboard and
+        the turn's replies): one script call per bucket instead of one per count. A merged count
+        is taken at the latest of their times, which holds the bucket back at least as long as
+        taking them one after the other would."""
+        firsts: dict[tuple[Any, ...], int] = {}
+        out: list[Write] = []
+        for write in writes:
+            args = write.args
+            if write.script != TAKE or len(args) != 9 or args[7] != "1":
+                out.append(write)
+                continue
+            bucket = (args[3], args[5], args[6])
+            at = firsts.get(bucket)
+            if at is None:
+                firsts[bucket] = len(out)
+                out.append(write)
+                continue
+            old = out[at].args
+            count = int(old[8]) + int(args[8])
+            now = max(old[4], args[4])
+            out[at] = Write((*old[:4], now, *old[5:8], count), TAKE)
+        return out
 
     async def pause_channel(self, channel: str, seconds: float) -> None:
         PLATFORM_ERRORS.labels(channel, "rate_limited").inc()

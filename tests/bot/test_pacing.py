@@ -138,3 +138,21 @@ async def test_a_turns_replies_are_counted_in_both_buckets_in_one_round_trip(
     assert await p.take(recipient_key("telegram", "42"), 1.0, 3, now) > 0
     assert await p.take(recipient_key("telegram", "43"), 1.0, 3, now) == 0
     await client.aclose()
+
+
+async def test_counts_of_one_bucket_made_together_count_as_many(
+    redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    # A tap's removed keyboard (1) and the turn's replies (2), merged: one take per bucket, the
+    # buckets as far on as three messages taken one by one.
+    p = pacer(redis, clock)
+    first = p.counting("telegram", "42", 1)
+    clock.advance(timedelta(milliseconds=5))
+    writes = [*first, *p.counting("telegram", "42", 2), *p.counting("telegram", "43", 1)]
+    merged = Pacer.merged(writes)
+    assert len(merged) == 3  # chat 42, the channel, chat 43
+    await run(redis, merged)
+    one = float(await redis.hget(recipient_key("telegram", "42"), "tat") or 0)
+    assert one == ms(clock.now()) + 3 * 1000
+    channel = float(await redis.hget(channel_key("telegram"), "tat") or 0)
+    assert round(channel - ms(clock.now())) == round(4 * 1000 / 30)

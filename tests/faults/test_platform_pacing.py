@@ -56,3 +56,38 @@ async def test_keyboard_edits_of_one_hundred_taps_count_in_the_buckets(
     one_chat = float(await redis.hget(recipient_key("telegram", str(CHAT)), "tat") or now)
     assert round((bot_wide - now) / (1000 / app.settings.telegram_rate)) == TAPS
     assert round((one_chat - now) / 1000) == TAPS
+
+
+async def test_the_keyboard_a_tap_removes_counts_with_the_taps_turn(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    # Taps the engine runs (and, past the rate limit, taps it refuses): every Bot API call made
+    # for them, keyboard removals included, is counted once in the buckets, the removals riding
+    # with the turn's save (issue #17) or, with no turn to carry them, written at once.
+    fake = FakeTelegram()
+    taps = 25  # past the rate limit's burst of 15
+    async with run_server(fake.app()) as api_base, aiohttp.ClientSession() as http:
+        app = make_app(
+            redis,
+            clock,
+            tmp_path,
+            telegram_token=TOKEN,
+            telegram_api_base=api_base,
+            telegram_webhook_secret=WEBHOOK_SECRET,
+            rate_limit_per_minute=20,
+        )
+        pacer = Pacer.from_settings(app.settings, redis, clock)
+        channel = TelegramChannel.from_settings(app.settings, redis=redis, pacer=pacer)
+        engine = Engine(app, build_steps(), {"telegram": channel})
+        async with run_server(build_web_app(app, engine, [channel])) as base:
+            for n in range(taps):
+                update = callback_update("book", 500 + n, CHAT)
+                async with http.post(
+                    base + WEBHOOK_PATH, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET}
+                ) as response:
+                    assert response.status == 200
+    assert len(fake.of("editMessageReplyMarkup", CHAT)) == taps
+    calls = len([c for c in fake.calls if c.params.get("chat_id") == str(CHAT)])
+    now = ms(clock.now())
+    one_chat = float(await redis.hget(recipient_key("telegram", str(CHAT)), "tat") or now)
+    assert round((one_chat - now) / 1000) == calls
