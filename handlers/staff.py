@@ -344,16 +344,7 @@ async def _preview_quota(ctx: Context, pending: Pending) -> str:
             n=len(services),
         )
     ]
-    for change in changes:
-        lines.append(
-            ctx.t(
-                f"staff.quota_would_{change.outcome}",
-                service=_service_name(ctx, change.service),
-                before=change.before,
-                capacity=seats,
-                booked=change.booked,
-            )
-        )
+    lines += [_quota_line(ctx, "quota_would_", change, seats) for change in changes]
     lines.append(
         ctx.t(
             "staff.quota_one_service",
@@ -364,6 +355,18 @@ async def _preview_quota(ctx: Context, pending: Pending) -> str:
         )
     )
     return "\n".join(lines)
+
+
+def _quota_line(ctx: Context, key: str, change: QuotaChange, seats: int) -> str:
+    """One service's line of a quota preview (``quota_would_``) or report (``quota_``)."""
+    return ctx.t(
+        f"staff.{key}{change.outcome}",
+        service=_service_name(ctx, change.service),
+        before=change.before,
+        capacity=seats,
+        booked=change.booked,
+        held=change.held,
+    )
 
 
 async def _apply_quota(ctx: Context, pending: Pending) -> None:
@@ -390,17 +393,7 @@ async def _set_quota(
             n=len(changes),
         )
     ]
-    for change in changes:
-        lines.append(
-            ctx.t(
-                f"staff.quota_{change.outcome}",
-                service=_service_name(ctx, change.service),
-                before=change.before,
-                capacity=seats,
-                booked=change.booked,
-                held=change.held,
-            )
-        )
+    lines += [_quota_line(ctx, "quota_", change, seats) for change in changes]
     ctx.say("\n".join(lines))
 
     def ids(outcome: str) -> str | None:
