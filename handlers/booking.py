@@ -30,7 +30,7 @@ PREQUEUE = "pre:"
 
 
 def _service(ctx: Context) -> Service:
-    service = ctx.app.office.service(ctx.data.get("svc", ""))
+    service = ctx.deps.office.service(ctx.data.get("svc", ""))
     if service is None:
         raise Goto(MENU)
     return service
@@ -47,19 +47,19 @@ async def release_hold(ctx: Context) -> None:
     """Give back a seat the user held but did not confirm (they went back to the menu)."""
     hold, svc, day = ctx.data.get("hold"), ctx.data.get("svc"), parse_day(ctx.data.get("day"))
     if hold and svc and day and ctx.data.get("win"):
-        await ctx.app.seats.release(hold_id=hold, day=day, service=svc)
+        await ctx.deps.seats.release(hold_id=hold, day=day, service=svc)
 
 
 class ChooseService:
     name = "book.service"
 
     async def ask(self, ctx: Context) -> Prompt:
-        limit = ctx.app.office.booking.max_active_per_account
-        active = await ctx.app.seats.active_for_account(ctx.identity)
+        limit = ctx.deps.office.booking.max_active_per_account
+        active = await ctx.deps.seats.active_for_account(ctx.identity)
         if len(active) >= limit:
             ctx.say(ctx.t("book.limit", count=len(active)))
             raise Goto(MENU)
-        services = ctx.app.office.services
+        services = ctx.deps.office.services
         return Prompt(ctx.t("book.service"), [Option(s.id, s.name(ctx.locale)) for s in services])
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
@@ -73,19 +73,19 @@ class ChooseDay:
     async def ask(self, ctx: Context) -> Prompt:
         service = _service(ctx)
         options = await day_options(ctx, service.id)
-        prequeued = FairRelease.of(ctx.app).upcoming(ctx.now())
+        prequeued = FairRelease.of(ctx.deps).upcoming(ctx.now())
         if prequeued is not None:
             # The day about to open comes first: joining its pre-queue is the fair way in.
-            opens = ctx.app.office.release_at(prequeued).astimezone(ctx.app.office.tz)
+            opens = ctx.deps.office.release_at(prequeued).astimezone(ctx.deps.office.tz)
             title = format_day(ctx, prequeued)
             about = ctx.t("release.option", time=f"{opens:%H:%M}")
             options.insert(0, Option(PREQUEUE + prequeued.isoformat(), title, about))
         if not options:
-            upcoming = ctx.app.office.next_release(ctx.now())
+            upcoming = ctx.deps.office.next_release(ctx.now())
             if upcoming is None:
                 ctx.say(ctx.t("book.no_days"))
             else:
-                local = upcoming.astimezone(ctx.app.office.tz)
+                local = upcoming.astimezone(ctx.deps.office.tz)
                 when = f"{format_day(ctx, local.date())} {local:%H:%M}"
                 ctx.say(ctx.t("book.no_days_next", when=when))
             raise Goto(MENU)
@@ -93,7 +93,7 @@ class ChooseDay:
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         option = reply.option or ""
-        fair = FairRelease.of(ctx.app)
+        fair = FairRelease.of(ctx.deps)
         if option.startswith(PREQUEUE):
             day = parse_day(option.removeprefix(PREQUEUE))
             if day is None:
@@ -101,7 +101,7 @@ class ChooseDay:
             ctx.data["day"] = day.isoformat()
             joined = await fair.join(day, _service(ctx).id, ctx.identity)
             if joined != "open":
-                opens = ctx.app.office.release_at(day).astimezone(ctx.app.office.tz)
+                opens = ctx.deps.office.release_at(day).astimezone(ctx.deps.office.tz)
                 ctx.say(ctx.t("release.joined", day=format_day(ctx, day), time=f"{opens:%H:%M}"))
                 return "book.wait"
             option = day.isoformat()  # it opened meanwhile: book it like any open day
@@ -121,26 +121,26 @@ class WaitRelease:
 
     async def ask(self, ctx: Context) -> Prompt:
         day = _day(ctx)
-        opens = ctx.app.office.release_at(day).astimezone(ctx.app.office.tz)
+        opens = ctx.deps.office.release_at(day).astimezone(ctx.deps.office.tz)
         text = ctx.t("release.wait", day=format_day(ctx, day), time=f"{opens:%H:%M}")
         return Prompt(text, [Option("go", ctx.t("release.go"))])
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         service, day = _service(ctx), _day(ctx)
-        fair = FairRelease.of(ctx.app)
+        fair = FairRelease.of(ctx.deps)
         # Whichever comes first after the opening, this or the release job, admits the queue.
         await fair.admit(day, service.id)
         seat = await fair.status(day, service.id, ctx.identity)
         if seat.status == "waiting":
-            opens = ctx.app.office.release_at(day).astimezone(ctx.app.office.tz)
+            opens = ctx.deps.office.release_at(day).astimezone(ctx.deps.office.tz)
             ctx.say(ctx.t("release.not_yet", day=format_day(ctx, day), time=f"{opens:%H:%M}"))
             return "book.wait"
         if seat.status == "admitted":
             ctx.data.update(hold=seat.hold_id, win=seat.window)
-            ctx.say(ctx.t("book.held", minutes=ctx.app.office.booking.hold_minutes))
+            ctx.say(ctx.t("book.held", minutes=ctx.deps.office.booking.hold_minutes))
             return "book.nik"
         if seat.status == "limit":
-            ctx.say(ctx.t("book.limit", count=ctx.app.office.booking.max_active_per_account))
+            ctx.say(ctx.t("book.limit", count=ctx.deps.office.booking.max_active_per_account))
             return MENU
         ctx.say(ctx.t("release.full", day=format_day(ctx, day)))
         ctx.data.pop("day", None)
@@ -160,17 +160,17 @@ class ChooseWindow:
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         service, day = _service(ctx), _day(ctx)
-        window = ctx.app.office.window(day, reply.option or "")
+        window = ctx.deps.office.window(day, reply.option or "")
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "book.day"
-        rules = ctx.app.office.booking
+        rules = ctx.deps.office.booking
         # Derived from this very message: if the turn is cut short (Redis outage, crash) and the
         # message is handled again, it holds the same seat rather than leaking another.
-        hold_id = ctx.data.get("hold") or ctx.app.codes.id_for(ctx.identity, ctx.message_id)
-        await FairRelease.of(ctx.app).admit(day, service.id)
+        hold_id = ctx.data.get("hold") or ctx.deps.codes.id_for(ctx.identity, ctx.message_id)
+        await FairRelease.of(ctx.deps).admit(day, service.id)
         try:
-            await ctx.app.seats.hold(
+            await ctx.deps.seats.hold(
                 hold_id=hold_id,
                 day=day,
                 service=service.id,
@@ -200,19 +200,19 @@ class EnterNik:
         return Prompt(ctx.t("book.nik"), free_text=True)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
-        nik = validate_nik(reply.text, ctx.app.office.local_today(ctx.now()))
-        nik_hash = ctx.app.niks.hash(nik)
+        nik = validate_nik(reply.text, ctx.deps.office.local_today(ctx.now()))
+        nik_hash = ctx.deps.niks.hash(nik)
         # Blocked, and held by whom: one round trip for both.
-        until, holder = await NikRegistry(ctx.app.redis, ctx.app.clock).standing(nik_hash)
+        until, holder = await NikRegistry(ctx.deps.redis, ctx.deps.clock).standing(nik_hash)
         if until is not None:
             # Repeated no-shows are how booked numbers get resold: the seat went unused twice.
             ctx.later(
-                Audit.of(ctx.app).entry(
+                Audit.of(ctx.deps).entry(
                     applicant(ctx.identity), "book", "refused", reason="strikes"
                 )
             )
-            local = until.astimezone(ctx.app.office.tz).date()
-            count = ctx.app.settings.noshow_strikes
+            local = until.astimezone(ctx.deps.office.tz).date()
+            count = ctx.deps.settings.noshow_strikes
             raise InvalidInput("scalper.blocked", count=count, until=format_day(ctx, local))
         await _check_nik_free(ctx, holder)
         # The NIK itself is never kept: only its keyed hash and its last four digits.
@@ -227,12 +227,12 @@ async def _check_nik_free(ctx: Context, holder: tuple[str, str] | None) -> None:
     if holder is None or holder[1] == ctx.data.get("hold"):
         return
     office_id, booking_id = holder
-    if office_id == ctx.app.office.id:
-        booking = await ctx.app.seats.get(booking_id)
+    if office_id == ctx.deps.office.id:
+        booking = await ctx.deps.seats.get(booking_id)
         if booking is not None and booking.account == ctx.identity:
             raise InvalidInput("book.nik_yours")
     ctx.later(
-        Audit.of(ctx.app).entry(applicant(ctx.identity), "book", "refused", reason="nik_elsewhere")
+        Audit.of(ctx.deps).entry(applicant(ctx.identity), "book", "refused", reason="nik_elsewhere")
     )
     raise InvalidInput("book.nik_elsewhere")
 
@@ -251,8 +251,8 @@ class EnterName:
 def _cutoffs(ctx: Context, day: date, window: Window) -> str:
     """The cut-offs for changing the booking, said before it is made (a booking for tomorrow
     can no longer be rescheduled, only cancelled)."""
-    rules = ctx.app.office.booking
-    start = ctx.app.office.window_start(day, window.id)
+    rules = ctx.deps.office.booking
+    start = ctx.deps.office.window_start(day, window.id)
     near = ctx.now() > start - timedelta(hours=rules.reschedule_cutoff_hours)
     return ctx.t(
         "book.rules_near" if near else "book.rules",
@@ -266,7 +266,7 @@ class Confirm:
 
     async def ask(self, ctx: Context) -> Prompt:
         service, day = _service(ctx), _day(ctx)
-        window = ctx.app.office.window(day, ctx.data.get("win", ""))
+        window = ctx.deps.office.window(day, ctx.data.get("win", ""))
         if window is None or "nik_h" not in ctx.data or "name" not in ctx.data:
             raise Goto("book.window")
         text = ctx.t(
@@ -287,19 +287,19 @@ class Confirm:
             ctx.say(ctx.t("cancelled"))
             return MENU
         service, day = _service(ctx), _day(ctx)
-        window = ctx.app.office.window(day, ctx.data.get("win", ""))
+        window = ctx.deps.office.window(day, ctx.data.get("win", ""))
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "book.day"
         # Two-phase with the NIK registry (bot/booking/counter.py): claim the NIK across offices
         # first, give the claim back if the seat book refuses.
-        registry = NikRegistry(ctx.app.redis, ctx.app.clock)
+        registry = NikRegistry(ctx.deps.redis, ctx.deps.clock)
         hold_id, nik_hash = ctx.data["hold"], ctx.data["nik_h"]
-        if not await registry.claim(nik_hash, ctx.app.office.id, hold_id, day):
+        if not await registry.claim(nik_hash, ctx.deps.office.id, hold_id, day):
             await release_hold(ctx)
             ctx.data.clear()
             ctx.later(
-                Audit.of(ctx.app).entry(
+                Audit.of(ctx.deps).entry(
                     applicant(ctx.identity), "book", "refused", reason="nik_elsewhere"
                 )
             )
@@ -308,19 +308,19 @@ class Confirm:
         try:
             outcome = await self._confirm(ctx, service, day, window)
         except BaseException:
-            await registry.release(nik_hash, ctx.app.office.id, hold_id)
+            await registry.release(nik_hash, ctx.deps.office.id, hold_id)
             raise
         if isinstance(outcome, str):
-            await registry.release(nik_hash, ctx.app.office.id, hold_id)
+            await registry.release(nik_hash, ctx.deps.office.id, hold_id)
             return outcome
         booking = outcome
         ctx.later(
-            Audit.of(ctx.app).entry(
+            Audit.of(ctx.deps).entry(
                 applicant(booking.account), "booked", "ok", booking=booking.id, day=day.isoformat()
             )
         )
-        await ctx.app.events.booked(booking)
-        code = ctx.app.codes.code(ctx.app.office.id, booking.id, booking.nik_hash)
+        await ctx.deps.events.booked(booking)
+        code = ctx.deps.codes.code(ctx.deps.office.id, booking.id, booking.nik_hash)
         docs = service.docs(ctx.locale)
         ctx.say(
             ctx.t(
@@ -342,9 +342,9 @@ class Confirm:
         self, ctx: Context, service: Service, day: date, window: Window
     ) -> Booking | str:
         """The booking, or the step to go to after telling the user why not."""
-        rules = ctx.app.office.booking
+        rules = ctx.deps.office.booking
         try:
-            return await ctx.app.seats.confirm(
+            return await ctx.deps.seats.confirm(
                 hold_id=ctx.data["hold"],
                 day=day,
                 service=service.id,

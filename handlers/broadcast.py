@@ -26,7 +26,7 @@ async def broadcast(ctx: Context, args: str) -> str | None:
         parse_audience(audience)
     except (ConfigError, ValueError):
         return await _refuse(ctx, "broadcast", args, "usage_broadcast")
-    size = len(await find_audience(ctx.app, audience))
+    size = len(await find_audience(ctx.deps, audience))
     if size == 0:
         return await _refuse(ctx, "broadcast", args, "broadcast_empty", audience=audience)
     ctx.data.update(bc_audience=audience, bc_size=size)
@@ -80,13 +80,13 @@ class Confirm:
         texts = {"id": ctx.data.get("bc_id", ""), "en": ctx.data.get("bc_en", "")}
         for key in ("bc_audience", "bc_size", "bc_id", "bc_en"):
             ctx.data.pop(key, None)
-        audit = Audit.of(ctx.app)
+        audit = Audit.of(ctx.deps)
         if choice == "no":
             # The text is not logged: it may name people, and the log is kept for months.
             await audit.record(ctx.identity, "broadcast", "abandoned", audience=audience)
             ctx.say(ctx.t("cancelled"))
             return MENU
-        if ctx.app.queue is None:
+        if ctx.deps.queue is None:
             await audit.record(ctx.identity, "broadcast", "refused", reason="no_queue")
             ctx.say(ctx.t("staff.broadcast_no_queue"))
             return MENU
@@ -94,7 +94,7 @@ class Confirm:
 
         try:
             broadcast_id = await create_broadcast(
-                ctx.app, ctx.app.queue, audience=audience, texts=texts, starter=ctx.identity
+                ctx.deps, ctx.deps.queue, audience=audience, texts=texts, starter=ctx.identity
             )
         except EmptyAudience:
             # Everyone in it cancelled (or was checked in) since the preview.

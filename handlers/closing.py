@@ -44,7 +44,7 @@ async def close(ctx: Context, args: str) -> str | None:
     day = _parse_day(first)
     if day is None:
         return await _refuse(ctx, "close", args, "bad_day", value=first)
-    if day < ctx.app.office.local_today(ctx.now()):
+    if day < ctx.deps.office.local_today(ctx.now()):
         return await _refuse(ctx, "close", args, "past_day", day=format_day(ctx, day))
     return await ask_to_confirm(ctx, "close", day=day.isoformat(), reason=reason)
 
@@ -62,7 +62,7 @@ async def _preview_close(ctx: Context, pending: Pending) -> str:
     total = sum(per_window.values())
     lines.append(ctx.t("staff.close_count", count=total))
     for window in sorted(per_window):
-        office_window = ctx.app.office.window(day, window)
+        office_window = ctx.deps.office.window(day, window)
         label = office_window.label if office_window else window
         lines.append(f"• {label}: {per_window[window]}")
     lines.append(ctx.t("staff.close_undo", iso=day.isoformat()))
@@ -82,7 +82,7 @@ async def close_day(ctx: Context, day: date, reason: str) -> int:
     cancellation is one script over the booking and its day's counts). Running it again cancels
     what is left and changes nothing else, so a half-done close is finished by repeating it.
     """
-    app = ctx.app
+    app = ctx.deps
     counter = counter_of(ctx)
     await counter.close_day(day, reason, ctx.identity)
     registry = NikRegistry(app.redis, app.clock)
@@ -122,10 +122,10 @@ async def reopen(ctx: Context, args: str) -> str | None:
     day = _parse_day(parts[0])
     if day is None:
         return await _refuse(ctx, "reopen", args, "bad_day", value=parts[0])
-    if day < ctx.app.office.local_today(ctx.now()):
+    if day < ctx.deps.office.local_today(ctx.now()):
         return await _refuse(ctx, "reopen", args, "past_day", day=format_day(ctx, day))
     if await counter_of(ctx).closure(day) is None:
-        key = "reopen_office_closed" if ctx.app.office.closure(day) else "reopen_not_closed"
+        key = "reopen_office_closed" if ctx.deps.office.closure(day) else "reopen_not_closed"
         return await _refuse(ctx, "reopen", args, key, day=format_day(ctx, day))
     return await ask_to_confirm(ctx, "reopen", day=day.isoformat())
 
@@ -155,11 +155,13 @@ async def _apply_reopen(ctx: Context, pending: Pending) -> None:
     counter = counter_of(ctx)
     if not await counter.reopen_day(day):
         # Someone else reopened it between the preview and this yes.
-        await Audit.of(ctx.app).record(ctx.identity, "reopen", "unchanged", day=day.isoformat())
+        await Audit.of(ctx.deps).record(ctx.identity, "reopen", "unchanged", day=day.isoformat())
         ctx.say(ctx.t("staff.reopen_not_closed", day=format_day(ctx, day)))
         return
     count = await _cancelled_by_closure(ctx, day)
-    await Audit.of(ctx.app).record(ctx.identity, "reopen", "ok", day=day.isoformat(), to_tell=count)
+    await Audit.of(ctx.deps).record(
+        ctx.identity, "reopen", "ok", day=day.isoformat(), to_tell=count
+    )
     await _enqueue(ctx, "notify_reopened", day)
     ctx.say(ctx.t("staff.reopened", day=format_day(ctx, day), count=count))
 
@@ -170,7 +172,7 @@ async def _enqueue(ctx: Context, job: str, day: date, *args: str) -> None:
     A process without a queue (most tests) leaves the notices to a later run of the job, which
     is safe since it sends each notice at most once.
     """
-    queue = ctx.app.queue
+    queue = ctx.deps.queue
     if queue is None:
         log.warning("no job queue: %s for %s waits for a later run", job, day)
         return
@@ -178,10 +180,10 @@ async def _enqueue(ctx: Context, job: str, day: date, *args: str) -> None:
     await asyncio.to_thread(
         queue.enqueue,
         f"workers.dayend.{job}",
-        ctx.app.office.id,
+        ctx.deps.office.id,
         day.isoformat(),
         *args,
-        job_id=f"{job}-{ctx.app.office.id}-{day.isoformat()}-{stamp}",
+        job_id=f"{job}-{ctx.deps.office.id}-{day.isoformat()}-{stamp}",
         result_ttl=7 * 24 * 3600,
         failure_ttl=30 * 24 * 3600,
         description=f"{job.replace('_', ' ')}: {day}",

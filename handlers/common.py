@@ -10,26 +10,26 @@ from bot.core.messages import Option
 
 
 def format_day(ctx: Context, day: date) -> str:
-    return ctx.app.catalog.format_day(ctx.locale, day)
+    return ctx.deps.catalog.format_day(ctx.locale, day)
 
 
 def service_name(ctx: Context, service_id: str) -> str:
-    service = ctx.app.office.service(service_id)
+    service = ctx.deps.office.service(service_id)
     return service.name(ctx.locale) if service else service_id
 
 
 async def free_seats(ctx: Context, service: str, days: list[date]) -> list[dict[str, Availability]]:
     """Availability of every window of each day, in one round trip."""
-    office = ctx.app.office
+    office = ctx.deps.office
     requests = [
         (day, service, {w.id: w.capacity(service) for w in office.windows(day)}) for day in days
     ]
-    return await ctx.app.seats.availability(requests) if requests else []
+    return await ctx.deps.seats.availability(requests) if requests else []
 
 
 async def day_options(ctx: Context, service: str) -> list[Option]:
     """Open days that still have a free seat for ``service``, soonest first."""
-    days = ctx.app.office.bookable_days(ctx.now())
+    days = ctx.deps.office.bookable_days(ctx.now())
     options = []
     for day, windows in zip(days, await free_seats(ctx, service, days), strict=True):
         free = sum(a.free for a in windows.values())
@@ -45,7 +45,7 @@ async def window_options(ctx: Context, service: str, day: date) -> list[Option]:
     (windows,) = await free_seats(ctx, service, [day])
     return [
         Option(w.id, w.label, ctx.t("book.seats_left", n=windows[w.id].free))
-        for w in ctx.app.office.windows(day)
+        for w in ctx.deps.office.windows(day)
         if w.id in windows and windows[w.id].free > 0
     ]
 
@@ -58,4 +58,4 @@ def parse_day(value: str | None) -> date | None:
 
 
 def is_bookable(ctx: Context, day: date) -> bool:
-    return day in ctx.app.office.bookable_days(ctx.now())
+    return day in ctx.deps.office.bookable_days(ctx.now())

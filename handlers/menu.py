@@ -49,11 +49,11 @@ class Requirements:
     name = "docs.service"
 
     async def ask(self, ctx: Context) -> Prompt:
-        services = ctx.app.office.services
+        services = ctx.deps.office.services
         return Prompt(ctx.t("docs.prompt"), [Option(s.id, s.name(ctx.locale)) for s in services])
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
-        service = ctx.app.office.service(reply.option or "")
+        service = ctx.deps.office.service(reply.option or "")
         if service is not None:
             docs = service.docs(ctx.locale)
             name = service.name(ctx.locale)

@@ -26,7 +26,7 @@ from handlers.common import (
 async def _booking(ctx: Context) -> Booking:
     """The booking this conversation is about; back to the list if it is gone."""
     booking_id = ctx.data.get("bk")
-    booking = await ctx.app.seats.get(booking_id) if booking_id else None
+    booking = await ctx.deps.seats.get(booking_id) if booking_id else None
     if booking is None or not booking.active or booking.account != ctx.identity:
         ctx.data.pop("bk", None)
         raise Goto("mine")
@@ -34,24 +34,24 @@ async def _booking(ctx: Context) -> Booking:
 
 
 def _window_label(ctx: Context, booking: Booking) -> str:
-    window = ctx.app.office.window(booking.day, booking.window)
+    window = ctx.deps.office.window(booking.day, booking.window)
     return window.label if window else booking.window
 
 
 def _before_cutoff(ctx: Context, booking: Booking, hours: int) -> bool:
-    start = ctx.app.office.window_start(booking.day, booking.window)
+    start = ctx.deps.office.window_start(booking.day, booking.window)
     return ctx.now() <= start - timedelta(hours=hours)
 
 
 def _code(ctx: Context, booking: Booking) -> str:
-    return ctx.app.codes.code(ctx.app.office.id, booking.id, booking.nik_hash)
+    return ctx.deps.codes.code(ctx.deps.office.id, booking.id, booking.nik_hash)
 
 
 class MyBookings:
     name = "mine"
 
     async def ask(self, ctx: Context) -> Prompt:
-        bookings = await ctx.app.seats.active_for_account(ctx.identity)
+        bookings = await ctx.deps.seats.active_for_account(ctx.identity)
         if not bookings:
             ctx.say(ctx.t("mine.none"))
             raise Goto(MENU)
@@ -96,7 +96,7 @@ class BookingActions:
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         b = await _booking(ctx)
-        rules = ctx.app.office.booking
+        rules = ctx.deps.office.booking
         if reply.option == "code":
             code = _code(ctx, b)
             caption = ctx.t("book.qr_caption", number=b.queue_number, code=code)
@@ -135,22 +135,22 @@ class CancelBooking:
         if reply.option != "yes":
             return "mine.booking"
         b = await _booking(ctx)
-        hours = ctx.app.office.booking.cancel_cutoff_hours
+        hours = ctx.deps.office.booking.cancel_cutoff_hours
         if not _before_cutoff(ctx, b, hours):
             ctx.say(ctx.t("mine.cancel_cutoff", hours=hours))
             return MENU
         try:
-            cancelled = await ctx.app.seats.cancel(b.id, account=ctx.identity)
+            cancelled = await ctx.deps.seats.cancel(b.id, account=ctx.identity)
         except BookingNotFound:
             ctx.say(ctx.t("mine.gone"))
             return MENU
-        await ctx.app.events.cancelled(cancelled)
+        await ctx.deps.events.cancelled(cancelled)
         # The NIK may book again (at any office); the registry would also expire the claim.
-        await NikRegistry(ctx.app.redis, ctx.app.clock).release(
+        await NikRegistry(ctx.deps.redis, ctx.deps.clock).release(
             cancelled.nik_hash, cancelled.office, cancelled.id
         )
         ctx.later(
-            Audit.of(ctx.app).entry(
+            Audit.of(ctx.deps).entry(
                 applicant(ctx.identity), "cancelled", "ok", booking=cancelled.id
             )
         )
@@ -212,7 +212,7 @@ class ConfirmMove:
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
         day = _target_day(ctx)
-        window = ctx.app.office.window(day, ctx.data.get("to_win", ""))
+        window = ctx.deps.office.window(day, ctx.data.get("to_win", ""))
         if window is None:
             raise Goto("mine.move_window")
         text = ctx.t(
@@ -228,12 +228,12 @@ class ConfirmMove:
             return "mine.booking"
         b = await _booking(ctx)
         day = _target_day(ctx)
-        window = ctx.app.office.window(day, ctx.data.get("to_win", ""))
+        window = ctx.deps.office.window(day, ctx.data.get("to_win", ""))
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "mine.move_day"
         try:
-            moved = await ctx.app.seats.reschedule(
+            moved = await ctx.deps.seats.reschedule(
                 b.id,
                 account=ctx.identity,
                 day=day,
@@ -252,9 +252,9 @@ class ConfirmMove:
         except BookingNotFound:
             ctx.say(ctx.t("mine.gone"))
             return MENU
-        await ctx.app.events.moved(moved)
+        await ctx.deps.events.moved(moved)
         ctx.later(
-            Audit.of(ctx.app).entry(
+            Audit.of(ctx.deps).entry(
                 applicant(ctx.identity),
                 "rescheduled",
                 "ok",

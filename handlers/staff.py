@@ -38,17 +38,17 @@ ROLES = {"officer": 1, "admin": 2}
 
 def role_of(ctx: Context) -> str | None:
     """The staff role of the user ("officer", "admin"), or None for an applicant."""
-    return ctx.app.settings.staff_role(ctx.identity)
+    return ctx.deps.settings.staff_role(ctx.identity)
 
 
 def counter_of(ctx: Context) -> Counter:
-    return Counter(ctx.app.redis, ctx.app.office, ctx.app.seats, ctx.app.clock)
+    return Counter(ctx.deps.redis, ctx.deps.office, ctx.deps.seats, ctx.deps.clock)
 
 
 async def _allowed(ctx: Context, command: str, args: str, need: str) -> bool:
     """True to go on; False when the user may not use the command (they were told why)."""
     role = role_of(ctx)
-    audit = Audit.of(ctx.app)
+    audit = Audit.of(ctx.deps)
     if role is None:
         # No arguments in this entry: what an applicant types is theirs, not the office's.
         await audit.record(applicant(ctx.identity), command, "denied", reason="not_staff")
@@ -81,7 +81,7 @@ async def _refuse(
 ) -> str:
     """Say why a command was refused and audit it with its arguments (``None``: not logged)
     and ``logged`` details."""
-    await Audit.of(ctx.app).record(
+    await Audit.of(ctx.deps).record(
         ctx.identity, command, "refused", reason=key, args=args, **(logged or {})
     )
     ctx.say(ctx.t(f"staff.{key}", **params))
@@ -97,7 +97,7 @@ def _parse_day(value: str) -> date | None:
 
 def _find_window(ctx: Context, day: date, value: str) -> Window | None:
     wanted = value.replace(":", "").replace("\u2013", "-")
-    for window in ctx.app.office.windows(day):
+    for window in ctx.deps.office.windows(day):
         if wanted in (window.id, window.id.split("-")[0]):
             return window
     return None
@@ -107,7 +107,7 @@ def find_service(ctx: Context, value: str) -> Service | None:
     """A service by its id, its prefix letter or its name in either language (any case), or
     by the start of a name when only one service's name starts so."""
     wanted = fold(value)
-    services = ctx.app.office.services
+    services = ctx.deps.office.services
     for service in services:
         if wanted in (service.id, fold(service.prefix), *(fold(n) for n in service.names.values())):
             return service
@@ -116,7 +116,7 @@ def find_service(ctx: Context, value: str) -> Service | None:
 
 
 def _services_list(ctx: Context) -> str:
-    return ", ".join(f"{s.prefix} ({s.name(ctx.locale)})" for s in ctx.app.office.services)
+    return ", ".join(f"{s.prefix} ({s.name(ctx.locale)})" for s in ctx.deps.office.services)
 
 
 # -- confirmation ----------------------------------------------------------------------------
@@ -165,7 +165,7 @@ async def ask_to_confirm(ctx: Context, command: str, **params: Any) -> str:
     if back == ConfirmStaffAction.name:  # a new action replaces the one waiting
         back = str((ctx.data.get(PENDING) or {}).get("back", MENU))
     ctx.data[PENDING] = {"command": command, "back": back, **params}
-    await Audit.of(ctx.app).record(ctx.identity, command, "previewed", **params)
+    await Audit.of(ctx.deps).record(ctx.identity, command, "previewed", **params)
     return ConfirmStaffAction.name
 
 
@@ -197,7 +197,7 @@ class ConfirmStaffAction:
         ctx.data.pop(PENDING, None)
         back = str(pending.get("back") or MENU)
         if choice == "no":
-            await Audit.of(ctx.app).record(
+            await Audit.of(ctx.deps).record(
                 ctx.identity, action.command, "cancelled", how="no", **_details(pending)
             )
             ctx.say(ctx.t("staff.not_done"))
@@ -210,11 +210,11 @@ async def _drop_pending(ctx: Context) -> None:
     """*batal*, *menu* (or an error) while a staff action waits: it is dropped, and audited."""
     pending = ctx.data.pop(PENDING, None)
     if pending and pending.get("command") in CONFIRMABLE:
-        await Audit.of(ctx.app).record(
+        await Audit.of(ctx.deps).record(
             ctx.identity, str(pending["command"]), "cancelled", how="word", **_details(pending)
         )
     if "bc_audience" in ctx.data:  # a broadcast being written (handlers/broadcast.py)
-        await Audit.of(ctx.app).record(
+        await Audit.of(ctx.deps).record(
             ctx.identity, "broadcast", "cancelled", how="word", audience=ctx.data["bc_audience"]
         )
 
@@ -228,7 +228,7 @@ async def stats(ctx: Context, args: str) -> str | None:
     parts = args.split()
     if len(parts) > 1:
         return await _refuse(ctx, "stats", args, "usage_stats")
-    today = ctx.app.office.local_today(ctx.now())
+    today = ctx.deps.office.local_today(ctx.now())
     day = _parse_day(parts[0]) if parts else today
     if day is None:
         return await _refuse(ctx, "stats", args, "bad_day", value=parts[0])
@@ -237,18 +237,18 @@ async def stats(ctx: Context, args: str) -> str | None:
     closure = await counter.closure(day)
     if closure is not None:
         lines.append(await _closed_day_stats(ctx, counter, day, closure.reason, closure.by))
-    elif (why := ctx.app.office.closure(day)) is not None:
+    elif (why := ctx.deps.office.closure(day)) is not None:
         if why.startswith("holiday:"):
-            holiday = ctx.app.office.holiday_name(day, ctx.locale) or why.partition(":")[2]
+            holiday = ctx.deps.office.holiday_name(day, ctx.locale) or why.partition(":")[2]
             lines.append(ctx.t("staff.stats_holiday", holiday=holiday))
         else:
             lines.append(ctx.t(f"staff.stats_{why}"))
     else:
         rows = await counter.stats(day)
-        for service in ctx.app.office.services:
+        for service in ctx.deps.office.services:
             lines.append(f"*{service.name(ctx.locale)}*")
             for row in (r for r in rows if r.service == service.id):
-                window = ctx.app.office.window(day, row.window)
+                window = ctx.deps.office.window(day, row.window)
                 lines.append(
                     ctx.t(
                         "staff.stats_line",
@@ -261,7 +261,7 @@ async def stats(ctx: Context, args: str) -> str | None:
                     )
                 )
     ctx.say("\n".join(lines))
-    await Audit.of(ctx.app).record(ctx.identity, "stats", "ok", day=day.isoformat())
+    await Audit.of(ctx.deps).record(ctx.identity, "stats", "ok", day=day.isoformat())
     return _here(ctx)
 
 
@@ -297,11 +297,11 @@ async def quota(ctx: Context, args: str) -> str | None:
     day = _parse_day(parts[0])
     if day is None:
         return await _refuse(ctx, "quota", args, "bad_day", value=parts[0])
-    if day < ctx.app.office.local_today(ctx.now()):
+    if day < ctx.deps.office.local_today(ctx.now()):
         return await _refuse(ctx, "quota", args, "past_day", day=format_day(ctx, day))
     window = _find_window(ctx, day, parts[1])
     if window is None:
-        ids = ", ".join(w.id for w in ctx.app.office.windows(day)) or "-"
+        ids = ", ".join(w.id for w in ctx.deps.office.windows(day)) or "-"
         return await _refuse(ctx, "quota", args, "unknown_window", value=parts[1], windows=ids)
     try:
         seats = int(parts[2])
@@ -326,11 +326,11 @@ async def quota(ctx: Context, args: str) -> str | None:
 
 async def _preview_quota(ctx: Context, pending: Pending) -> str:
     day = date.fromisoformat(pending["day"])
-    window = ctx.app.office.window(day, pending["window"])
+    window = ctx.deps.office.window(day, pending["window"])
     if window is None:  # the office file changed since the command
         raise Goto(MENU)
     seats = int(pending["capacity"])
-    services = ctx.app.office.services
+    services = ctx.deps.office.services
     # The same script as the change, without writing: the preview cannot disagree with it.
     changes = await counter_of(ctx).set_quota(
         day, window.id, seats, [s.id for s in services], dry_run=True
@@ -371,11 +371,11 @@ def _quota_line(ctx: Context, key: str, change: QuotaChange, seats: int) -> str:
 
 async def _apply_quota(ctx: Context, pending: Pending) -> None:
     day = date.fromisoformat(pending["day"])
-    window = ctx.app.office.window(day, pending["window"])
+    window = ctx.deps.office.window(day, pending["window"])
     if window is None:  # the office file changed in between
         ctx.say(ctx.t("staff.not_done"))
         return
-    await _set_quota(ctx, day, window, int(pending["capacity"]), list(ctx.app.office.services))
+    await _set_quota(ctx, day, window, int(pending["capacity"]), list(ctx.deps.office.services))
 
 
 async def _set_quota(
@@ -399,7 +399,7 @@ async def _set_quota(
     def ids(outcome: str) -> str | None:
         return ",".join(c.service for c in changes if c.outcome == outcome) or None
 
-    await Audit.of(ctx.app).record(
+    await Audit.of(ctx.deps).record(
         ctx.identity,
         "quota",
         "ok" if changed else "unchanged",
@@ -414,7 +414,7 @@ async def _set_quota(
 
 
 def _service_name(ctx: Context, service_id: str) -> str:
-    service = ctx.app.office.service(service_id)
+    service = ctx.deps.office.service(service_id)
     return service.name(ctx.locale) if service else service_id
 
 
@@ -432,12 +432,12 @@ async def checkin(ctx: Context, args: str) -> str | None:
         booking_id = BookingCodes.booking_id_of(args)
     except InvalidInput:
         return await _refuse(ctx, "checkin", None, "checkin_format")
-    booking = await ctx.app.seats.get(booking_id)
+    booking = await ctx.deps.seats.get(booking_id)
     if booking is None:
         return await _refuse(
             ctx, "checkin", None, "checkin_not_found", logged={"booking": booking_id}
         )
-    if not ctx.app.codes.verify(args, ctx.app.office.id, booking.nik_hash):
+    if not ctx.deps.codes.verify(args, ctx.deps.office.id, booking.nik_hash):
         return await _refuse(ctx, "checkin", None, "checkin_forged", logged={"booking": booking_id})
     try:
         done = await counter_of(ctx).check_in(booking_id, staff=ctx.identity)
@@ -455,8 +455,8 @@ async def checkin(ctx: Context, args: str) -> str | None:
             logged={"booking": booking_id},
             **params,
         )
-    await NikRegistry(ctx.app.redis, ctx.app.clock).release(done.nik_hash, done.office, done.id)
-    audit = Audit.of(ctx.app)
+    await NikRegistry(ctx.deps.redis, ctx.deps.clock).release(done.nik_hash, done.office, done.id)
+    audit = Audit.of(ctx.deps)
     await audit.record(ctx.identity, "checkin", "ok", booking=done.id, number=done.queue_number)
     await audit.record(
         applicant(done.account), "checked_in", "ok", booking=done.id, by=ctx.identity

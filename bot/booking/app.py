@@ -80,5 +80,5 @@ class App:
         return {"office": self.office.name}
 
 
-# What the booking bot's steps see during a turn: ``ctx.app`` is this process's :class:`App`.
+# What the booking bot's steps see during a turn: ``ctx.deps`` is this process's :class:`App`.
 Context = BaseContext[App]

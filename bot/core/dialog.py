@@ -3,7 +3,7 @@
 A conversation is a set of named :class:`Step` objects. The engine *asks* the current step for a
 :class:`Prompt` (text and options), and hands the user's next message to its ``answer`` as a
 :class:`Reply`, which returns the name of the step to ask next. Steps see a :class:`Context` — the
-session data, the user's identity and language, and the bot's own dependencies (``ctx.app``) —
+session data, the user's identity and language, and the bot's own dependencies (``ctx.deps``) —
 never a Redis client or a channel.
 """
 
@@ -68,7 +68,7 @@ class Services(Protocol):
 
 
 # The bot's dependencies, as a turn's context hands them to the bot's steps.
-A = TypeVar("A", bound=Services)
+D = TypeVar("D", bound=Services)
 
 MENU = "menu"
 # Session data: the step to go back to after a detour (the language choice).
@@ -150,19 +150,20 @@ class Steps:
         return name in self.steps
 
 
-class Context(Generic[A]):
-    """Everything a step may use during one turn; ``app`` is the bot's own dependencies."""
+class Context(Generic[D]):
+    """Everything a step may use during one turn; ``deps`` is the bot's own dependencies,
+    built once per process."""
 
     def __init__(
         self,
-        app: A,
+        deps: D,
         session: Session,
         channel: str,
         user_id: str,
         locale: str,
         message_id: str = "",
     ) -> None:
-        self.app = app
+        self.deps = deps
         self.session = session
         self.channel = channel
         self.user_id = user_id
@@ -183,7 +184,7 @@ class Context(Generic[A]):
         return self.session.data
 
     def now(self) -> datetime:
-        return self.app.clock.now()
+        return self.deps.clock.now()
 
     def later(self, write: Write) -> None:
         """Send ``write`` with the turn's save instead of now: for what nobody in the turn
@@ -192,10 +193,10 @@ class Context(Generic[A]):
 
     @property
     def is_staff(self) -> bool:
-        return self.identity in self.app.settings.staff
+        return self.identity in self.deps.settings.staff
 
     def t(self, key: str, **params: Any) -> str:
-        return self.app.catalog.t(self.locale, key, **params)
+        return self.deps.catalog.t(self.locale, key, **params)
 
     def say(self, text: str) -> None:
         self.outbox.append(Text(text))

@@ -98,22 +98,22 @@ class Lease:
 
 
 class Engine:
-    def __init__(self, app: Services, steps: Steps, channels: Mapping[str, Channel]) -> None:
+    def __init__(self, deps: Services, steps: Steps, channels: Mapping[str, Channel]) -> None:
         if MENU not in steps or LANGUAGE_STEP not in steps:
             raise ValueError(f"steps must include {MENU!r} and {LANGUAGE_STEP!r}")
-        self.app = app
+        self.deps = deps
         self.steps = steps
         self.channels = dict(channels)
-        self.idle_ms = app.settings.session_idle_minutes * 60_000
+        self.idle_ms = deps.settings.session_idle_minutes * 60_000
         # Replies not sent within a turn's time go to the outbox, which workers send: only
         # where there are workers (an RQ queue) to send it.
-        self.outbox = Outbox(app.redis) if app.queue is not None else None
+        self.outbox = Outbox(deps.redis) if deps.queue is not None else None
 
     def _today(self) -> date:
-        return self.app.local_today()
+        return self.deps.local_today()
 
     def _now_ms(self) -> int:
-        return ms(self.app.clock.now())
+        return ms(self.deps.clock.now())
 
     async def handle(self, inbound: Inbound) -> Outcome:
         """Handle one message and every message of the same user queued behind it (or left in
@@ -123,7 +123,7 @@ class Engine:
         not recorded, and the platform should deliver it again. A message that fails outside
         its step is answered with the generic error, never left in the lease to fail again.
         """
-        sessions = self.app.sessions
+        sessions = self.deps.sessions
         try:
             turn = await sessions.begin(
                 inbound, self._now_ms(), remember_ms=self._redelivery_ms(inbound.channel)
@@ -135,7 +135,7 @@ class Engine:
         carried = list(inbound.carried)
         if carried and turn.status != "run":
             # No turn of ours to carry them: made at once.
-            await apply(self.app.redis, carried)
+            await apply(self.deps.redis, carried)
             carried = []
         if turn.retry_after_ms:
             await self._cooldown(inbound, turn.raw_session, turn.retry_after_ms)
@@ -208,7 +208,7 @@ class Engine:
         channel = self.channels.get(message.channel)
         if channel is None:
             return []
-        deadline = time.monotonic() + self.app.settings.send_budget
+        deadline = time.monotonic() + self.deps.settings.send_budget
         try:
             return await channel.act(message, deadline=deadline)
         except ChannelError as exc:
@@ -256,7 +256,7 @@ class Engine:
         if channel is None:
             log.error("no channel %r configured; dropping replies", message.channel)
             return []
-        deadline = time.monotonic() + self.app.settings.send_budget
+        deadline = time.monotonic() + self.deps.settings.send_budget
         behind = lease is not None and lease.outbox_pending and isinstance(channel, PacedChannel)
         if behind and self.outbox is not None and replies:
             await self.outbox.put(message.channel, message.user_id, message.message_id, replies)
@@ -304,9 +304,9 @@ class Engine:
     async def _send_later(self, identity: str, wait: float = 0.0, token: str = "") -> None:
         """Have a worker send the user's outbox (after ``wait`` s, what the platform asked; as
         the holder of the claim ``token``, if given)."""
-        assert self.app.queue is not None
+        assert self.deps.queue is not None
         try:
-            await schedule(self.app.queue, identity, wait, token)
+            await schedule(self.deps.queue, identity, wait, token)
         except (RedisError, OSError) as exc:
             # The entries stay; the user's next turn schedules the outbox again.
             log.warning("could not schedule the outbox of user %s: %s", anon(identity), exc)
@@ -324,12 +324,12 @@ class Engine:
         )
 
     def _context(self, session: Session, message: Inbound) -> Context[Services]:
-        catalog = self.app.catalog
+        catalog = self.deps.catalog
         locale = catalog.resolve_locale(
-            session.locale, message.locale_hint, self.app.settings.default_locale
+            session.locale, message.locale_hint, self.deps.settings.default_locale
         )
         return Context(
-            self.app, session, message.channel, message.user_id, locale, message.message_id
+            self.deps, session, message.channel, message.user_id, locale, message.message_id
         )
 
     async def _run_turn(
@@ -364,7 +364,7 @@ class Engine:
         if session.fresh:
             session.fresh = False
             greeting = {"expired": "session.expired", "upgraded": "session.upgraded"}
-            ctx.say(ctx.t(greeting.get(session.restarted, "welcome"), **self.app.welcome_params()))
+            ctx.say(ctx.t(greeting.get(session.restarted, "welcome"), **self.deps.welcome_params()))
             # A known command (a staff member's first /stats) is carried out after the greeting;
             # anything else starts at the menu.
             if word not in ("language", "help") and not self._is_command(text, message):
@@ -383,7 +383,7 @@ class Engine:
         if word == "help":
             channel = self.channels.get(message.channel)
             ctx.say(ctx.t("help" if channel is None or channel.buttons else "help_typed"))
-            role = self.app.settings.staff_role(ctx.identity)
+            role = self.deps.settings.staff_role(ctx.identity)
             if role is not None:
                 ctx.say(ctx.t(f"staff.help_{role}"))
             await self._ask(ctx)

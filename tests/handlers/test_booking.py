@@ -44,7 +44,7 @@ async def test_a_whole_booking(user: User, redis: aioredis.Redis) -> None:
     done = await user.say("1")
     assert "A-001" in "".join(str(getattr(m, "text", "")) for m in done)
     assert any(isinstance(m, Image) and m.data.startswith(b"\x89PNG") for m in done)
-    app = user.engine.app
+    app = user.engine.deps
     [booking] = await app.seats.active_for_account("console:1001")
     assert booking.queue_number == "A-001" and booking.name == "Budi Santoso"
     code = app.codes.code(app.office.id, booking.id, booking.nik_hash)
@@ -100,7 +100,7 @@ async def test_global_words_work_everywhere(user: User) -> None:
     await user.says("1")
     await user.says("1")
     await user.says("1")  # holds a seat
-    app = user.engine.app
+    app = user.engine.deps
     assert "Cancelled" in await user.says("cancel")
     # The held seat was given back.
     day = app.office.bookable_days(app.clock.now())[0]
@@ -169,7 +169,7 @@ async def test_reschedule_once(user: User, clock: ManualClock) -> None:
     await user.says("1")
     moved = await user.says("1")
     assert "Nomor antrean baru" in moved and "A-001" in moved
-    app = user.engine.app
+    app = user.engine.deps
     [booking] = await app.seats.active_for_account("console:1001")
     assert booking.rescheduled and booking.day == app.office.bookable_days(clock.now())[1]
     await user.says("menu")
@@ -179,7 +179,7 @@ async def test_reschedule_once(user: User, clock: ManualClock) -> None:
 
 async def test_cancel_cutoff(user: User, clock: ManualClock) -> None:
     await book(user)
-    app = user.engine.app
+    app = user.engine.deps
     [booking] = await app.seats.active_for_account("console:1001")
     start = app.office.window_start(booking.day, booking.window)
     clock.set(start - timedelta(minutes=30))
@@ -195,7 +195,7 @@ async def test_a_day_that_closed_meanwhile(user: User) -> None:
     choices = user.last_choices()
     assert isinstance(choices, Choices)
     day = date.fromisoformat(choices.options[0].id)
-    await user.engine.app.seats.close_day(day)
+    await user.engine.deps.seats.close_day(day)
     reply = await user.says("1")
     assert "tidak tersedia" in reply or "penuh" in reply
     assert day.isoformat() not in [o.id for o in user.last_choices().options]
@@ -212,7 +212,7 @@ async def test_a_turn_cut_short_and_run_again_holds_one_seat_not_two(
 
     for text in ("halo", "1", "1", "1"):
         await user.says(text)  # at the window step
-    engine, app = user.engine, user.engine.app
+    engine, app = user.engine, user.engine.deps
     window = user.last_choices().options[0].id
     tap = Inbound("console", user.user_id, "tap-1", option=window)
     turn = await app.sessions.begin(tap, ms(clock.now()))
@@ -289,7 +289,7 @@ async def test_changing_the_language_mid_booking_keeps_the_step_and_the_held_sea
     await user.says("language")
     assert "Mohon periksa" in await user.says("Bahasa Indonesia")
     assert "A-001" in await user.says("ya")
-    app = user.engine.app
+    app = user.engine.deps
     day = app.office.bookable_days(app.clock.now())[0]
     windows = app.office.windows(day)
     [seats] = await app.seats.availability(
