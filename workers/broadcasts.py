@@ -39,6 +39,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from bot.booking.app import App
+from bot.booking.jobs import EmptyAudience
 from bot.core.channel import Channel
 from bot.core.clock import ms
 from bot.core.messages import Text
@@ -51,7 +52,7 @@ from bot.infra.metrics import BROADCAST_SENDS
 from bot.infra.redis import connect
 from bot.infra.settings import Settings
 from workers.queues import default_queue, queue_connection
-from workers.runtime import Runtime
+from workers.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +193,6 @@ class Progress:
 class Recipient:
     account: str
     locale: str
-
-
-class EmptyAudience(ConfigError):
-    """Nobody has an active booking in the audience: the broadcast is refused."""
 
 
 # -- audience -----------------------------------------------------------------------------------
@@ -469,7 +466,7 @@ def tally_text(broadcast_id: str, p: Progress) -> str:
 
 def send_batch(broadcast_id: str, batch: int) -> str:
     """The RQ job: send one batch of a broadcast. Returns a summary (kept as the job's result)."""
-    runtime = Runtime.get()
+    runtime = current()
     return runtime.run(Batch(runtime, broadcast_id, batch).run())
 
 
