@@ -185,6 +185,14 @@ async def demo_bookings(settings: Settings) -> int:
         return await make_demo_bookings(process.deps)
 
 
+async def broadcast(settings: Settings, audience: str, text_id: str, text_en: str) -> int:
+    from bot.compose import open_app
+    from workers.broadcasts import run_broadcast_cli
+
+    async with open_app(settings, "tool") as process:
+        return await run_broadcast_cli(process.deps, audience, {"id": text_id, "en": text_en})
+
+
 def worker(settings: Settings, burst: bool, quiet: bool) -> bool:
     from bot.compose import open_app
     from workers.worker import run_worker
@@ -264,10 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             with worker_beside(settings, args.with_worker, args.verbose):
                 asyncio.run(serve(settings))
         elif args.command == "broadcast":
-            from workers.broadcasts import run_broadcast_cli
-
-            return run_broadcast_cli(
-                settings, args.audience, args.text_id, args.text_en or args.text_id
+            return asyncio.run(
+                broadcast(settings, args.audience, args.text_id, args.text_en or args.text_id)
             )
         elif args.command == "audit":
             asyncio.run(audit(settings, args.limit))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from bot.core.messages import Inbound, Outbound
+from bot.core.messages import Inbound, Outbound, Text
 from bot.core.writes import Write, apply
 from bot.errors import ChannelError, StorageError, Unsent
 
@@ -65,6 +65,23 @@ class Channel(ABC):
         """Carry out a message of kind :data:`~bot.core.messages.ACTION` (the engine calls this once
         it has admitted the message); return the writes it leaves for the turn's save."""
         return []
+
+    async def deliver_paced(
+        self,
+        user_id: str,
+        text: str,
+        *,
+        locale: str,
+        pacer: Pacer | None = None,
+        claim: Callable[[], Awaitable[bool]] | None = None,
+    ) -> bool:
+        """Send one unprompted text (a broadcast) within the platform's pacing. ``claim`` is
+        awaited right before the first send: when it answers False nothing is sent and False is
+        returned. A channel without pacing (the console) claims, then sends."""
+        if claim is not None and not await claim():
+            return False
+        await self.send(user_id, [Text(text)])
+        return True
 
     def routes(self, handle: Handle) -> list[web.RouteDef]:
         """The HTTP routes (webhooks) this channel adds to the shared web app."""
