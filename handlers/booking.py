@@ -8,6 +8,7 @@ from bot.booking.app import Context
 from bot.booking.audit import Audit, applicant
 from bot.booking.codes import qr_filename, qr_png
 from bot.booking.counter import NikRegistry
+from bot.booking.errors import AccountLimit, DayClosed, NikHasBooking, SeatError, SoldOut
 from bot.booking.nik import last4, mask, validate_nik
 from bot.booking.office import Service, Window
 from bot.booking.release import FairRelease
@@ -15,14 +16,7 @@ from bot.booking.seats import Booking
 from bot.core.dialog import MENU, Goto, Prompt, Reply
 from bot.core.messages import Image, Option
 from bot.core.text import validate_name
-from bot.errors import (
-    AccountLimit,
-    DayClosed,
-    InvalidInput,
-    NikHasBooking,
-    SeatError,
-    SoldOut,
-)
+from bot.errors import InvalidInput
 from handlers.common import day_options, format_day, is_bookable, parse_day, window_options
 
 # Option ids of days offered for the pre-queue (bot/booking/release.py) start with this.

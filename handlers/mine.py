@@ -8,11 +8,12 @@ from bot.booking.app import Context
 from bot.booking.audit import Audit, applicant
 from bot.booking.codes import qr_filename, qr_png
 from bot.booking.counter import NikRegistry
+from bot.booking.errors import AlreadyRescheduled, BookingNotFound, DayClosed, SoldOut
 from bot.booking.nik import mask
 from bot.booking.seats import Booking
 from bot.core.dialog import MENU, Goto, Prompt, Reply
 from bot.core.messages import Image, Option
-from bot.errors import AlreadyRescheduled, BookingNotFound, DayClosed, InvalidInput, SoldOut
+from bot.errors import InvalidInput
 from handlers.common import (
     day_options,
     format_day,

@@ -22,7 +22,8 @@ from typing import Any
 from bot.booking.app import Context
 from bot.booking.audit import Audit, applicant
 from bot.booking.codes import BookingCodes
-from bot.booking.counter import CheckInRefused, Counter, NikRegistry, QuotaChange
+from bot.booking.counter import Counter, NikRegistry, QuotaChange
+from bot.booking.errors import CheckInRefused
 from bot.booking.office import Service, Window
 from bot.core.dialog import MENU, Goto, Prompt, Reply, Steps
 from bot.core.messages import Option

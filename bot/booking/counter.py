@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from bot.booking.errors import CheckInRefused
 from bot.booking.office import Office
 from bot.booking.replies import pairs as _pairs
 from bot.booking.replies import text as _text
@@ -209,15 +210,6 @@ PENDING_GRACE = timedelta(minutes=15)
 
 def _expiry_ms(day: date) -> int:
     return ms(datetime.combine(day, time(), tzinfo=UTC) + RETENTION)
-
-
-class CheckInRefused(Exception):
-    """A check-in was refused; ``reason`` is not_found, checked_in, inactive or wrong_day."""
-
-    def __init__(self, reason: str, booking: Booking | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.booking = booking
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,11 @@ from typing import TextIO
 from bot.booking.app import App
 from bot.booking.audit import Audit, applicant
 from bot.booking.counter import NikRegistry
+from bot.booking.errors import NikHasBooking, SeatError
 from bot.booking.nik import last4
 from bot.booking.seats import Booking
 from bot.core.clock import Clock
-from bot.errors import ConfigError, NikHasBooking, SeatError
+from bot.errors import ConfigError
 from bot.infra.settings import Settings
 
 

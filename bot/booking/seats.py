@@ -28,10 +28,11 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from bot.booking.errors import SEAT_ERRORS, SeatError
 from bot.booking.replies import pairs as _pairs
 from bot.booking.replies import text as _text
 from bot.core.clock import Clock, ms
-from bot.errors import SEAT_ERRORS, SeatError, StorageError
+from bot.errors import StorageError
 from bot.infra.keys import OfficeKeys
 
 # Bookings, day counters and holds vanish this long after their day (at 00:00 UTC).
