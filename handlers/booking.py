@@ -13,11 +13,12 @@ from bot.booking.nik import last4, mask, validate_nik
 from bot.booking.office import Service, Window
 from bot.booking.release import FairRelease
 from bot.booking.seats import Booking
+from bot.core.clock import parse_day
 from bot.core.dialog import MENU, Goto, Prompt, Reply
 from bot.core.messages import Image, Option
 from bot.core.text import validate_name
 from bot.errors import InvalidInput
-from handlers.common import day_options, format_day, is_bookable, parse_day, window_options
+from handlers.common import day_options, format_day, is_bookable, window_options
 
 # Option ids of days offered for the pre-queue (bot/booking/release.py) start with this.
 PREQUEUE = "pre:"

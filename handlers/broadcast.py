@@ -9,26 +9,26 @@ from bot.booking.audit import Audit
 from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.messages import Option
 from bot.errors import ConfigError, InvalidInput
-from handlers.staff import _allowed, _here, _refuse, yes_or_no
+from handlers.staff import allowed, here, refuse, yes_or_no
 
 SAME = "-"
 
 
 async def broadcast(ctx: Context, args: str) -> str | None:
-    if not await _allowed(ctx, "broadcast", args, "admin"):
-        return _here(ctx)
+    if not await allowed(ctx, "broadcast", args, "admin"):
+        return here(ctx)
     from workers.broadcasts import find_audience, parse_audience
 
     audience = args.strip()
     if not audience:
-        return await _refuse(ctx, "broadcast", args, "usage_broadcast")
+        return await refuse(ctx, "broadcast", args, "usage_broadcast")
     try:
         parse_audience(audience)
     except (ConfigError, ValueError):
-        return await _refuse(ctx, "broadcast", args, "usage_broadcast")
+        return await refuse(ctx, "broadcast", args, "usage_broadcast")
     size = len(await find_audience(ctx.deps, audience))
     if size == 0:
-        return await _refuse(ctx, "broadcast", args, "broadcast_empty", audience=audience)
+        return await refuse(ctx, "broadcast", args, "broadcast_empty", audience=audience)
     ctx.data.update(bc_audience=audience, bc_size=size)
     return "staff.broadcast_id"
 

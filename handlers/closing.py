@@ -17,35 +17,35 @@ from datetime import date
 from bot.booking.app import Context
 from bot.booking.audit import Audit, applicant
 from bot.booking.counter import NikRegistry
+from bot.core.clock import parse_day
 from bot.core.dialog import Steps
 from handlers.common import format_day
 from handlers.staff import (
     Confirmable,
     Pending,
-    _allowed,
-    _here,
-    _parse_day,
-    _refuse,
+    allowed,
     ask_to_confirm,
     confirmable,
     counter_of,
+    here,
+    refuse,
 )
 
 log = logging.getLogger(__name__)
 
 
 async def close(ctx: Context, args: str) -> str | None:
-    if not await _allowed(ctx, "close", args, "admin"):
-        return _here(ctx)
+    if not await allowed(ctx, "close", args, "admin"):
+        return here(ctx)
     first, _, reason = args.partition(" ")
     reason = reason.strip()
     if not first or not reason:
-        return await _refuse(ctx, "close", args, "usage_close")
-    day = _parse_day(first)
+        return await refuse(ctx, "close", args, "usage_close")
+    day = parse_day(first)
     if day is None:
-        return await _refuse(ctx, "close", args, "bad_day", value=first)
+        return await refuse(ctx, "close", args, "bad_day", value=first)
     if day < ctx.deps.office.local_today(ctx.now()):
-        return await _refuse(ctx, "close", args, "past_day", day=format_day(ctx, day))
+        return await refuse(ctx, "close", args, "past_day", day=format_day(ctx, day))
     return await ask_to_confirm(ctx, "close", day=day.isoformat(), reason=reason)
 
 
@@ -114,19 +114,19 @@ async def close_day(ctx: Context, day: date, reason: str) -> int:
 
 
 async def reopen(ctx: Context, args: str) -> str | None:
-    if not await _allowed(ctx, "reopen", args, "admin"):
-        return _here(ctx)
+    if not await allowed(ctx, "reopen", args, "admin"):
+        return here(ctx)
     parts = args.split()
     if len(parts) != 1:
-        return await _refuse(ctx, "reopen", args, "usage_reopen")
-    day = _parse_day(parts[0])
+        return await refuse(ctx, "reopen", args, "usage_reopen")
+    day = parse_day(parts[0])
     if day is None:
-        return await _refuse(ctx, "reopen", args, "bad_day", value=parts[0])
+        return await refuse(ctx, "reopen", args, "bad_day", value=parts[0])
     if day < ctx.deps.office.local_today(ctx.now()):
-        return await _refuse(ctx, "reopen", args, "past_day", day=format_day(ctx, day))
+        return await refuse(ctx, "reopen", args, "past_day", day=format_day(ctx, day))
     if await counter_of(ctx).closure(day) is None:
         key = "reopen_office_closed" if ctx.deps.office.closure(day) else "reopen_not_closed"
-        return await _refuse(ctx, "reopen", args, key, day=format_day(ctx, day))
+        return await refuse(ctx, "reopen", args, key, day=format_day(ctx, day))
     return await ask_to_confirm(ctx, "reopen", day=day.isoformat())
 
 

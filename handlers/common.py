@@ -50,12 +50,5 @@ async def window_options(ctx: Context, service: str, day: date) -> list[Option]:
     ]
 
 
-def parse_day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 def is_bookable(ctx: Context, day: date) -> bool:
     return day in ctx.deps.office.bookable_days(ctx.now())

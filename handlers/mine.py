@@ -11,6 +11,7 @@ from bot.booking.counter import NikRegistry
 from bot.booking.errors import AlreadyRescheduled, BookingNotFound, DayClosed, SoldOut
 from bot.booking.nik import mask
 from bot.booking.seats import Booking
+from bot.core.clock import parse_day
 from bot.core.dialog import MENU, Goto, Prompt, Reply
 from bot.core.messages import Image, Option
 from bot.errors import InvalidInput
@@ -18,7 +19,6 @@ from handlers.common import (
     day_options,
     format_day,
     is_bookable,
-    parse_day,
     service_name,
     window_options,
 )
