@@ -5,7 +5,6 @@ and only an explicit confirmation sends it. Workers fan it out; the tally comes 
 from __future__ import annotations
 
 from bot.booking.app import Context
-from bot.booking.audit import Audit
 from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.messages import Option
 from bot.errors import ConfigError, InvalidInput
@@ -80,7 +79,7 @@ class Confirm:
         texts = {"id": ctx.data.get("bc_id", ""), "en": ctx.data.get("bc_en", "")}
         for key in ("bc_audience", "bc_size", "bc_id", "bc_en"):
             ctx.data.pop(key, None)
-        audit = Audit.of(ctx.deps)
+        audit = ctx.deps.audit
         if choice == "no":
             # The text is not logged: it may name people, and the log is kept for months.
             await audit.record(ctx.identity, "broadcast", "abandoned", audience=audience)

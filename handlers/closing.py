@@ -15,8 +15,6 @@ from collections import Counter as Tally
 from datetime import date
 
 from bot.booking.app import Context
-from bot.booking.audit import Audit, applicant
-from bot.booking.counter import NikRegistry
 from bot.core.clock import parse_day
 from bot.core.dialog import Steps
 from handlers.common import format_day
@@ -76,39 +74,10 @@ async def _apply_close(ctx: Context, pending: Pending) -> None:
 
 
 async def close_day(ctx: Context, day: date, reason: str) -> int:
-    """Close ``day`` to new bookings, cancel its active bookings and have the applicants told.
-
-    Closing first means no booking can slip in while the existing ones are cancelled (each
-    cancellation is one script over the booking and its day's counts). Running it again cancels
-    what is left and changes nothing else, so a half-done close is finished by repeating it.
-    """
-    app = ctx.deps
-    counter = counter_of(ctx)
-    await counter.close_day(day, reason, ctx.identity)
-    registry = NikRegistry(app.redis, app.clock)
-    audit = Audit.of(app)
-    count = 0
-    async for booking_id, fields in counter.bookings_of(day):
-        if fields.get("status") != "active":
-            continue
-        booking = await counter.cancel_for_closure(booking_id, day, reason)
-        if booking is None:
-            continue
-        count += 1
-        await registry.release(booking.nik_hash, booking.office, booking.id)
-        await app.events.cancelled(booking)
-        await audit.record(
-            applicant(booking.account),
-            "cancelled",
-            "ok",
-            booking=booking.id,
-            day=booking.day.isoformat(),
-            by=ctx.identity,
-            why="day_closed",
-        )
-    await audit.record(
-        ctx.identity, "close", "ok", day=day.isoformat(), reason=reason, cancelled=count
-    )
+    """Close ``day`` to new bookings, cancel its active bookings (:meth:`BookingDesk.close_day
+    <bot.booking.desk.BookingDesk.close_day>`: repeating it finishes a half-done close) and have
+    the applicants told."""
+    count = await ctx.deps.desk.close_day(day, reason, by=ctx.identity)
     await _enqueue(ctx, "notify_closed", day, reason)
     return count
 
@@ -155,13 +124,11 @@ async def _apply_reopen(ctx: Context, pending: Pending) -> None:
     counter = counter_of(ctx)
     if not await counter.reopen_day(day):
         # Someone else reopened it between the preview and this yes.
-        await Audit.of(ctx.deps).record(ctx.identity, "reopen", "unchanged", day=day.isoformat())
+        await ctx.deps.audit.record(ctx.identity, "reopen", "unchanged", day=day.isoformat())
         ctx.say(ctx.t("staff.reopen_not_closed", day=format_day(ctx, day)))
         return
     count = await _cancelled_by_closure(ctx, day)
-    await Audit.of(ctx.deps).record(
-        ctx.identity, "reopen", "ok", day=day.isoformat(), to_tell=count
-    )
+    await ctx.deps.audit.record(ctx.identity, "reopen", "ok", day=day.isoformat(), to_tell=count)
     await _enqueue(ctx, "notify_reopened", day)
     ctx.say(ctx.t("staff.reopened", day=format_day(ctx, day), count=count))
 

@@ -20,9 +20,9 @@ from datetime import date
 from typing import Any
 
 from bot.booking.app import Context
-from bot.booking.audit import Audit, applicant
+from bot.booking.audit import applicant
 from bot.booking.codes import BookingCodes
-from bot.booking.counter import Counter, NikRegistry, QuotaChange
+from bot.booking.counter import Counter, QuotaChange
 from bot.booking.errors import CheckInRefused
 from bot.booking.office import Service, Window
 from bot.core.clock import parse_day
@@ -44,13 +44,13 @@ def role_of(ctx: Context) -> str | None:
 
 
 def counter_of(ctx: Context) -> Counter:
-    return Counter(ctx.deps.redis, ctx.deps.office, ctx.deps.seats, ctx.deps.clock)
+    return ctx.deps.counter
 
 
 async def allowed(ctx: Context, command: str, args: str, need: str) -> bool:
     """True to go on; False when the user may not use the command (they were told why)."""
     role = role_of(ctx)
-    audit = Audit.of(ctx.deps)
+    audit = ctx.deps.audit
     if role is None:
         # No arguments in this entry: what an applicant types is theirs, not the office's.
         await audit.record(applicant(ctx.identity), command, "denied", reason="not_staff")
@@ -83,7 +83,7 @@ async def refuse(
 ) -> str:
     """Say why a command was refused and audit it with its arguments (``None``: not logged)
     and ``logged`` details."""
-    await Audit.of(ctx.deps).record(
+    await ctx.deps.audit.record(
         ctx.identity, command, "refused", reason=key, args=args, **(logged or {})
     )
     ctx.say(ctx.t(f"staff.{key}", **params))
@@ -160,7 +160,7 @@ async def ask_to_confirm(ctx: Context, command: str, **params: Any) -> str:
     if back == ConfirmStaffAction.name:  # a new action replaces the one waiting
         back = str((ctx.data.get(PENDING) or {}).get("back", MENU))
     ctx.data[PENDING] = {"command": command, "back": back, **params}
-    await Audit.of(ctx.deps).record(ctx.identity, command, "previewed", **params)
+    await ctx.deps.audit.record(ctx.identity, command, "previewed", **params)
     return ConfirmStaffAction.name
 
 
@@ -192,7 +192,7 @@ class ConfirmStaffAction:
         ctx.data.pop(PENDING, None)
         back = str(pending.get("back") or MENU)
         if choice == "no":
-            await Audit.of(ctx.deps).record(
+            await ctx.deps.audit.record(
                 ctx.identity, action.command, "cancelled", how="no", **_details(pending)
             )
             ctx.say(ctx.t("staff.not_done"))
@@ -205,11 +205,11 @@ async def _drop_pending(ctx: Context) -> None:
     """*batal*, *menu* (or an error) while a staff action waits: it is dropped, and audited."""
     pending = ctx.data.pop(PENDING, None)
     if pending and pending.get("command") in CONFIRMABLE:
-        await Audit.of(ctx.deps).record(
+        await ctx.deps.audit.record(
             ctx.identity, str(pending["command"]), "cancelled", how="word", **_details(pending)
         )
     if "bc_audience" in ctx.data:  # a broadcast being written (handlers/broadcast.py)
-        await Audit.of(ctx.deps).record(
+        await ctx.deps.audit.record(
             ctx.identity, "broadcast", "cancelled", how="word", audience=ctx.data["bc_audience"]
         )
 
@@ -256,7 +256,7 @@ async def stats(ctx: Context, args: str) -> str | None:
                     )
                 )
     ctx.say("\n".join(lines))
-    await Audit.of(ctx.deps).record(ctx.identity, "stats", "ok", day=day.isoformat())
+    await ctx.deps.audit.record(ctx.identity, "stats", "ok", day=day.isoformat())
     return here(ctx)
 
 
@@ -394,7 +394,7 @@ async def _set_quota(
     def ids(outcome: str) -> str | None:
         return ",".join(c.service for c in changes if c.outcome == outcome) or None
 
-    await Audit.of(ctx.deps).record(
+    await ctx.deps.audit.record(
         ctx.identity,
         "quota",
         "ok" if changed else "unchanged",
@@ -435,7 +435,7 @@ async def checkin(ctx: Context, args: str) -> str | None:
     if not ctx.deps.codes.verify(args, ctx.deps.office.id, booking.nik_hash):
         return await refuse(ctx, "checkin", None, "checkin_forged", logged={"booking": booking_id})
     try:
-        done = await counter_of(ctx).check_in(booking_id, staff=ctx.identity)
+        done = await ctx.deps.desk.check_in(booking_id, staff=ctx.identity)
     except CheckInRefused as exc:
         seen = exc.booking or booking
         params: dict[str, Any] = {
@@ -450,12 +450,6 @@ async def checkin(ctx: Context, args: str) -> str | None:
             logged={"booking": booking_id},
             **params,
         )
-    await NikRegistry(ctx.deps.redis, ctx.deps.clock).release(done.nik_hash, done.office, done.id)
-    audit = Audit.of(ctx.deps)
-    await audit.record(ctx.identity, "checkin", "ok", booking=done.id, number=done.queue_number)
-    await audit.record(
-        applicant(done.account), "checked_in", "ok", booking=done.id, by=ctx.identity
-    )
     ctx.say(
         ctx.t("staff.checkin_ok", number=done.queue_number, name=done.name, last4=done.nik_last4)
     )

@@ -47,7 +47,6 @@ from bot.infra.logs import anon
 from bot.infra.metrics import BOOKING_ACTIONS, BOOKING_EVENTS
 
 if TYPE_CHECKING:
-    from bot.booking.app import App
     from bot.infra.settings import Settings
 
 MAX_ENTRIES = 100_000
@@ -100,10 +99,6 @@ class Audit:
         self._redis = redis
         self._key = StaffKeys(office_id).audit
         self._clock = clock
-
-    @classmethod
-    def of(cls, app: App) -> Audit:
-        return cls(app.redis, app.office.id, app.clock)
 
     def entry(self, actor: str, action: str, result: str, **details: object) -> Write:
         """One entry as a write to send with the turn's save (:meth:`Context.later

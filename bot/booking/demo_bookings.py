@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from bot.booking.app import App
-from bot.booking.audit import Audit, applicant
-from bot.booking.counter import NikRegistry
+from bot.booking.audit import applicant
 from bot.booking.errors import NikHasBooking, SeatError
 from bot.booking.nik import last4
 from bot.booking.seats import Booking
@@ -102,7 +101,7 @@ async def _booking_of(app: App, sample: Sample, service: str, prefix: str, windo
             return booking
     nik_hash = app.niks.hash(sample.nik)
     hold_id = app.codes.new_id()
-    registry = NikRegistry(app.redis, app.clock)
+    registry = app.nik_registry
     if not await registry.claim(nik_hash, app.office.id, hold_id, today):
         raise NikHasBooking()
     office_window = app.office.window(today, window)
@@ -124,7 +123,7 @@ async def _booking_of(app: App, sample: Sample, service: str, prefix: str, windo
     except SeatError:
         await registry.release(nik_hash, app.office.id, hold_id)
         raise
-    await Audit.of(app).record(
+    await app.audit.record(
         applicant(sample.account), "booked", "ok", booking=booking.id, by="system:demo-bookings"
     )
     return booking

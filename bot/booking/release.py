@@ -24,7 +24,7 @@ import secrets
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -36,9 +36,6 @@ from bot.booking.seats import ACCOUNT_MARK, ID_MARK, LUA_HELPERS, RETENTION
 from bot.core.clock import Clock, ms
 from bot.errors import StorageError
 from bot.infra.keys import OfficeKeys, admitted, prequeue
-
-if TYPE_CHECKING:
-    from bot.booking.app import App
 
 # Join the pre-queue of a day-service.
 #   KEYS[1] pre-queue  KEYS[2] admitted (outcomes; '@done' once admitted)
@@ -122,10 +119,6 @@ _ADMITTED: weakref.WeakKeyDictionary[aioredis.Redis, set[tuple[str, str, str]]] 
 
 
 class FairRelease:
-    @classmethod
-    def of(cls, app: App) -> FairRelease:
-        return cls(app.redis, app.office, app.clock, app.codes, app.settings.prerelease_minutes)
-
     def __init__(
         self,
         redis: aioredis.Redis,
