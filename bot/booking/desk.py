@@ -8,7 +8,8 @@ do, call the desk, and turn its errors (:mod:`bot.booking.errors`) into messages
 
 Where a turn sends its audit entry with its save (:meth:`Context.later
 <bot.core.dialog.Context.later>`) rather than as a round trip of its own, the desk takes that
-``later`` and hands it the entry (a :class:`~bot.core.writes.Write`).
+``later`` and hands it the entry (a :class:`~bot.core.writes.Write`); without one (a job, a
+script) the entry is written at once.
 """
 
 from __future__ import annotations
@@ -65,16 +66,20 @@ class BookingDesk:
         nik_last4: str,
         name: str,
         locale: str,
-        later: Later,
+        later: Later | None = None,
+        by: str | None = None,
     ) -> Booking:
         """Turn the account's hold into a booking.
 
         Claims the NIK across offices first (raises :class:`NikTaken` when another live booking
         holds it) and gives the claim back when the seat book refuses (its :class:`SeatError`
         is raised as it came). The hold stays: the caller decides whether to give it back.
+        ``by`` names who booked for the applicant (in the audit entry), if not themselves.
         """
         if not await self.niks.claim(nik_hash, self.office.id, hold_id, day):
-            later(self.audit.entry(applicant(account), "book", "refused", reason="nik_elsewhere"))
+            await self._log(
+                later, applicant(account), "book", "refused", reason="nik_elsewhere", by=by
+            )
             raise NikTaken()
         try:
             booking = await self.seats.confirm(
@@ -94,26 +99,36 @@ class BookingDesk:
         except BaseException:
             await self.niks.release(nik_hash, self.office.id, hold_id)
             raise
-        later(
-            self.audit.entry(
-                applicant(booking.account), "booked", "ok", booking=booking.id, day=day.isoformat()
-            )
+        await self._log(
+            later,
+            applicant(booking.account),
+            "booked",
+            "ok",
+            booking=booking.id,
+            day=day.isoformat(),
+            by=by,
         )
         await self.events.booked(booking)
         return booking
 
-    async def cancel(self, booking_id: str, *, account: str, later: Later) -> Booking:
+    async def cancel(self, booking_id: str, *, account: str, later: Later | None = None) -> Booking:
         """The applicant ``account`` cancels their booking; raises :class:`BookingNotFound` when
         it is not an active booking of theirs. The NIK may book again (at any office)."""
         cancelled = await self.seats.cancel(booking_id, account=account)
         await self.events.cancelled(cancelled)
         # The registry would also expire the claim, but the person may want to book now.
         await self.niks.release(cancelled.nik_hash, cancelled.office, cancelled.id)
-        later(self.audit.entry(applicant(account), "cancelled", "ok", booking=cancelled.id))
+        await self._log(later, applicant(account), "cancelled", "ok", booking=cancelled.id)
         return cancelled
 
     async def move(
-        self, booking: Booking, *, account: str, day: date, window: Window, later: Later
+        self,
+        booking: Booking,
+        *,
+        account: str,
+        day: date,
+        window: Window,
+        later: Later | None = None,
     ) -> Booking:
         """Reschedule ``account``'s ``booking`` (as last read) to ``window`` of ``day``, once per
         booking. Raises :class:`BookingNotFound`, :class:`AlreadyRescheduled`,
@@ -126,10 +141,13 @@ class BookingDesk:
             default_capacity=window.capacity(booking.service),
         )
         await self.events.moved(moved)
-        later(
-            self.audit.entry(
-                applicant(account), "rescheduled", "ok", booking=moved.id, day=moved.day.isoformat()
-            )
+        await self._log(
+            later,
+            applicant(account),
+            "rescheduled",
+            "ok",
+            booking=moved.id,
+            day=moved.day.isoformat(),
         )
         return moved
 
@@ -210,3 +228,12 @@ class BookingDesk:
                     applicant(fields["account"]), "no_show", "ok", booking=booking_id, day=day
                 )
         return tally
+
+    async def _log(
+        self, later: Later | None, actor: str, action: str, result: str, **details: object
+    ) -> None:
+        """An audit entry: with the turn's save when there is a ``later``, else now."""
+        if later is None:
+            await self.audit.record(actor, action, result, **details)
+        else:
+            later(self.audit.entry(actor, action, result, **details))

@@ -268,3 +268,25 @@ async def test_a_claim_is_given_back_only_by_its_holder(redis: aioredis.Redis) -
 def test_the_desk_is_built_once_with_the_app(app: App) -> None:
     assert app.desk.niks is app.nik_registry and app.desk.audit is app.audit
     assert app.desk.counter is app.counter and app.desk.seats is app.seats
+
+
+async def test_without_a_turn_the_entries_are_written_at_once(app: App) -> None:
+    day, service, window = slot(app)
+    booking = await app.desk.book(
+        hold_id=app.codes.new_id(),
+        day=day,
+        service=service,
+        window=window,
+        account="console:ani",
+        nik_hash=app.niks.hash(NIK_MAN),
+        nik_last4="0001",
+        name="Ani Lestari",
+        locale="id",
+        by="system:test",
+    )
+    await app.desk.cancel(booking.id, account="console:ani")
+    entries = await app.audit.latest(10)
+    assert [(e.action, e.details.get("by")) for e in entries] == [
+        ("booked", "system:test"),
+        ("cancelled", None),
+    ]
