@@ -71,7 +71,6 @@ from bench.servers import (
 )
 from bot.booking.app import LOCALE_DIR, App
 from bot.booking.office import Office, parse_office
-from bot.booking.release import FairRelease
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
 from bot.core.i18n import Catalog
@@ -224,7 +223,7 @@ async def stage(redis_url: str, people: list[Applicant], var: Path) -> float:
         the_clock = ManualClock(release_instant(office) - timedelta(minutes=5))
         settings = load_settings(secret_key=SECRET, var_dir=var, rate_limit_per_minute=0)
         app = App.build(settings, client, clock=the_clock, office=office)
-        if FairRelease.of(app).upcoming(the_clock.now()) != OPENING_DAY:
+        if app.release.upcoming(the_clock.now()) != OPENING_DAY:
             raise RuntimeError("the burst office does not open the expected day")
         sinks: dict[str, Sink] = {"telegram": Sink(), "whatsapp": WhatsAppSink()}
         engine = Engine(app, build_steps(), sinks)

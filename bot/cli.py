@@ -169,12 +169,11 @@ async def chat(settings: Settings, identity: str) -> None:
 
 
 async def audit(settings: Settings, limit: int) -> None:
-    from bot.booking.audit import Audit, print_audit
+    from bot.booking.audit import print_audit
     from bot.compose import open_app
 
     async with open_app(settings, "tool") as process:
-        deps = process.deps
-        await print_audit(Audit(deps.redis, deps.office.id, deps.clock), deps.office.tz, limit)
+        await print_audit(process.deps.audit, process.deps.office.tz, limit)
 
 
 async def demo_bookings(settings: Settings) -> int:

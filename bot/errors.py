@@ -5,16 +5,7 @@
     ├── StorageError           Redis is unreachable or answered unexpectedly
     ├── SessionError
     │   └── SessionLost        our lease expired and another process took over
-    ├── SeatError              a seat-book operation was refused (has a ``reason`` code)
-    │   ├── SoldOut
-    │   ├── DayClosed
-    │   ├── HoldExpired
-    │   ├── NikHasBooking
-    │   ├── AccountLimit
-    │   ├── BookingNotFound
-    │   ├── AlreadyRescheduled
-    │   ├── CutoffPassed
-    │   └── BelowBooked
+    ├── (the booking domain's errors: bot/booking/errors.py)
     ├── InvalidInput           text from a user that a step cannot accept (has a catalog key)
     └── ChannelError           a platform refused or failed a call (translated at the channel)
         └── Unsent             some of a turn's replies did not go out by its deadline
@@ -45,68 +36,6 @@ class SessionError(AntreanError):
 
 class SessionLost(SessionError):
     """Our lease on a session expired and another holder took it over."""
-
-
-class SeatError(AntreanError):
-    """A seat-book operation was refused. ``reason`` is a stable machine-readable code."""
-
-    reason = "seat_error"
-
-    def __init__(self, message: str = "", **details: Any) -> None:
-        super().__init__(message or self.reason)
-        self.details = details
-
-
-class SoldOut(SeatError):
-    reason = "sold_out"
-
-
-class DayClosed(SeatError):
-    reason = "day_closed"
-
-
-class HoldExpired(SeatError):
-    reason = "hold_expired"
-
-
-class NikHasBooking(SeatError):
-    reason = "nik_has_booking"
-
-
-class AccountLimit(SeatError):
-    reason = "account_limit"
-
-
-class BookingNotFound(SeatError):
-    reason = "booking_not_found"
-
-
-class AlreadyRescheduled(SeatError):
-    reason = "already_rescheduled"
-
-
-class CutoffPassed(SeatError):
-    reason = "cutoff_passed"
-
-
-class BelowBooked(SeatError):
-    reason = "below_booked"
-
-
-SEAT_ERRORS: dict[str, type[SeatError]] = {
-    cls.reason: cls
-    for cls in (
-        SoldOut,
-        DayClosed,
-        HoldExpired,
-        NikHasBooking,
-        AccountLimit,
-        BookingNotFound,
-        AlreadyRescheduled,
-        CutoffPassed,
-        BelowBooked,
-    )
-}
 
 
 class InvalidInput(AntreanError):

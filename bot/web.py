@@ -15,10 +15,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from bot.booking.app import App
+from bot.booking.availability import report_seats_left
 from bot.core.channel import Channel
 from bot.core.engine import Engine
 from bot.errors import StorageError
-from bot.infra.metrics import QUEUE_DEPTH, SEATS_LEFT
+from bot.infra.metrics import QUEUE_DEPTH
 from workers.jobs import RqJobs
 
 log = logging.getLogger(__name__)
@@ -43,19 +44,8 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition. Seats left and queue depth are read from Redis now, so every
     process reports the same figures for them."""
     app = request.app[APP_KEY]
-    office = app.office
     try:
-        days = office.bookable_days(app.clock.now())
-        for service in office.services:
-            requests = [
-                (day, service.id, {w.id: w.capacity(service.id) for w in office.windows(day)})
-                for day in days
-            ]
-            for day, windows in zip(
-                days, await app.seats.availability(requests) if requests else [], strict=True
-            ):
-                free = sum(a.free for a in windows.values())
-                SEATS_LEFT.labels(office.id, day.isoformat(), service.id).set(free)
+        await report_seats_left(app.office, app.seats, app.clock.now())
         jobs = request.app.get(JOBS_KEY)
         if jobs is not None:
             QUEUE_DEPTH.set(await jobs.waiting())

@@ -5,25 +5,25 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.booking.app import Context
-from bot.booking.audit import Audit, applicant
+from bot.booking.audit import applicant
 from bot.booking.codes import qr_filename, qr_png
-from bot.booking.counter import NikRegistry
-from bot.booking.nik import last4, mask, validate_nik
-from bot.booking.office import Service, Window
-from bot.booking.release import FairRelease
-from bot.booking.seats import Booking
-from bot.core.dialog import MENU, Goto, Prompt, Reply
-from bot.core.messages import Image, Option
-from bot.core.text import validate_name
-from bot.errors import (
+from bot.booking.errors import (
     AccountLimit,
     DayClosed,
-    InvalidInput,
     NikHasBooking,
+    NikTaken,
     SeatError,
     SoldOut,
 )
-from handlers.common import day_options, format_day, is_bookable, parse_day, window_options
+from bot.booking.nik import last4, mask, validate_nik
+from bot.booking.office import Service, Window
+from bot.booking.seats import Booking
+from bot.core.clock import parse_day
+from bot.core.dialog import MENU, Goto, Prompt, Reply
+from bot.core.messages import Image, Option
+from bot.core.text import validate_name
+from bot.errors import InvalidInput
+from handlers.common import day_options, format_day, is_bookable, window_options
 
 # Option ids of days offered for the pre-queue (bot/booking/release.py) start with this.
 PREQUEUE = "pre:"
@@ -73,7 +73,7 @@ class ChooseDay:
     async def ask(self, ctx: Context) -> Prompt:
         service = _service(ctx)
         options = await day_options(ctx, service.id)
-        prequeued = FairRelease.of(ctx.deps).upcoming(ctx.now())
+        prequeued = ctx.deps.release.upcoming(ctx.now())
         if prequeued is not None:
             # The day about to open comes first: joining its pre-queue is the fair way in.
             opens = ctx.deps.office.release_at(prequeued).astimezone(ctx.deps.office.tz)
@@ -93,7 +93,7 @@ class ChooseDay:
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         option = reply.option or ""
-        fair = FairRelease.of(ctx.deps)
+        fair = ctx.deps.release
         if option.startswith(PREQUEUE):
             day = parse_day(option.removeprefix(PREQUEUE))
             if day is None:
@@ -127,7 +127,7 @@ class WaitRelease:
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         service, day = _service(ctx), _day(ctx)
-        fair = FairRelease.of(ctx.deps)
+        fair = ctx.deps.release
         # Whichever comes first after the opening, this or the release job, admits the queue.
         await fair.admit(day, service.id)
         seat = await fair.status(day, service.id, ctx.identity)
@@ -168,7 +168,7 @@ class ChooseWindow:
         # Derived from this very message: if the turn is cut short (Redis outage, crash) and the
         # message is handled again, it holds the same seat rather than leaking another.
         hold_id = ctx.data.get("hold") or ctx.deps.codes.id_for(ctx.identity, ctx.message_id)
-        await FairRelease.of(ctx.deps).admit(day, service.id)
+        await ctx.deps.release.admit(day, service.id)
         try:
             await ctx.deps.seats.hold(
                 hold_id=hold_id,
@@ -203,13 +203,11 @@ class EnterNik:
         nik = validate_nik(reply.text, ctx.deps.office.local_today(ctx.now()))
         nik_hash = ctx.deps.niks.hash(nik)
         # Blocked, and held by whom: one round trip for both.
-        until, holder = await NikRegistry(ctx.deps.redis, ctx.deps.clock).standing(nik_hash)
+        until, holder = await ctx.deps.nik_registry.standing(nik_hash)
         if until is not None:
             # Repeated no-shows are how booked numbers get resold: the seat went unused twice.
             ctx.later(
-                Audit.of(ctx.deps).entry(
-                    applicant(ctx.identity), "book", "refused", reason="strikes"
-                )
+                ctx.deps.audit.entry(applicant(ctx.identity), "book", "refused", reason="strikes")
             )
             local = until.astimezone(ctx.deps.office.tz).date()
             count = ctx.deps.settings.noshow_strikes
@@ -232,7 +230,7 @@ async def _check_nik_free(ctx: Context, holder: tuple[str, str] | None) -> None:
         if booking is not None and booking.account == ctx.identity:
             raise InvalidInput("book.nik_yours")
     ctx.later(
-        Audit.of(ctx.deps).entry(applicant(ctx.identity), "book", "refused", reason="nik_elsewhere")
+        ctx.deps.audit.entry(applicant(ctx.identity), "book", "refused", reason="nik_elsewhere")
     )
     raise InvalidInput("book.nik_elsewhere")
 
@@ -291,35 +289,10 @@ class Confirm:
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "book.day"
-        # Two-phase with the NIK registry (bot/booking/counter.py): claim the NIK across offices
-        # first, give the claim back if the seat book refuses.
-        registry = NikRegistry(ctx.deps.redis, ctx.deps.clock)
-        hold_id, nik_hash = ctx.data["hold"], ctx.data["nik_h"]
-        if not await registry.claim(nik_hash, ctx.deps.office.id, hold_id, day):
-            await release_hold(ctx)
-            ctx.data.clear()
-            ctx.later(
-                Audit.of(ctx.deps).entry(
-                    applicant(ctx.identity), "book", "refused", reason="nik_elsewhere"
-                )
-            )
-            ctx.say(ctx.t("book.nik_taken"))
-            return MENU
-        try:
-            outcome = await self._confirm(ctx, service, day, window)
-        except BaseException:
-            await registry.release(nik_hash, ctx.deps.office.id, hold_id)
-            raise
+        outcome = await self._confirm(ctx, service, day, window)
         if isinstance(outcome, str):
-            await registry.release(nik_hash, ctx.deps.office.id, hold_id)
             return outcome
         booking = outcome
-        ctx.later(
-            Audit.of(ctx.deps).entry(
-                applicant(booking.account), "booked", "ok", booking=booking.id, day=day.isoformat()
-            )
-        )
-        await ctx.deps.events.booked(booking)
         code = ctx.deps.codes.code(ctx.deps.office.id, booking.id, booking.nik_hash)
         docs = service.docs(ctx.locale)
         ctx.say(
@@ -344,21 +317,19 @@ class Confirm:
         """The booking, or the step to go to after telling the user why not."""
         rules = ctx.deps.office.booking
         try:
-            return await ctx.deps.seats.confirm(
+            return await ctx.deps.desk.book(
                 hold_id=ctx.data["hold"],
                 day=day,
-                service=service.id,
-                window=window.id,
-                default_capacity=window.capacity(service.id),
-                prefix=service.prefix,
+                service=service,
+                window=window,
                 account=ctx.identity,
-                max_active=rules.max_active_per_account,
                 nik_hash=ctx.data["nik_h"],
                 nik_last4=ctx.data["nik4"],
                 name=ctx.data["name"],
                 locale=ctx.locale,
+                later=ctx.later,
             )
-        except NikHasBooking:
+        except (NikTaken, NikHasBooking):
             await release_hold(ctx)
             ctx.data.clear()
             ctx.say(ctx.t("book.nik_taken"))

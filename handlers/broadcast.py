@@ -5,31 +5,30 @@ and only an explicit confirmation sends it. Workers fan it out; the tally comes 
 from __future__ import annotations
 
 from bot.booking.app import Context
-from bot.booking.audit import Audit
 from bot.booking.jobs import EmptyAudience
 from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.messages import Option
 from bot.errors import ConfigError, InvalidInput
-from handlers.staff import _allowed, _here, _refuse, yes_or_no
+from handlers.staff import allowed, here, refuse, yes_or_no
 
 SAME = "-"
 
 
 async def broadcast(ctx: Context, args: str) -> str | None:
-    if not await _allowed(ctx, "broadcast", args, "admin"):
-        return _here(ctx)
+    if not await allowed(ctx, "broadcast", args, "admin"):
+        return here(ctx)
     from workers.broadcasts import find_audience, parse_audience
 
     audience = args.strip()
     if not audience:
-        return await _refuse(ctx, "broadcast", args, "usage_broadcast")
+        return await refuse(ctx, "broadcast", args, "usage_broadcast")
     try:
         parse_audience(audience)
     except (ConfigError, ValueError):
-        return await _refuse(ctx, "broadcast", args, "usage_broadcast")
+        return await refuse(ctx, "broadcast", args, "usage_broadcast")
     size = len(await find_audience(ctx.deps, audience))
     if size == 0:
-        return await _refuse(ctx, "broadcast", args, "broadcast_empty", audience=audience)
+        return await refuse(ctx, "broadcast", args, "broadcast_empty", audience=audience)
     ctx.data.update(bc_audience=audience, bc_size=size)
     return "staff.broadcast_id"
 
@@ -81,7 +80,7 @@ class Confirm:
         texts = {"id": ctx.data.get("bc_id", ""), "en": ctx.data.get("bc_en", "")}
         for key in ("bc_audience", "bc_size", "bc_id", "bc_en"):
             ctx.data.pop(key, None)
-        audit = Audit.of(ctx.deps)
+        audit = ctx.deps.audit
         if choice == "no":
             # The text is not logged: it may name people, and the log is kept for months.
             await audit.record(ctx.identity, "broadcast", "abandoned", audience=audience)

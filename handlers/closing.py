@@ -14,37 +14,35 @@ from collections import Counter as Tally
 from datetime import date
 
 from bot.booking.app import Context
-from bot.booking.audit import Audit, applicant
-from bot.booking.counter import NikRegistry
+from bot.core.clock import parse_day
 from bot.core.dialog import Steps
 from handlers.common import format_day
 from handlers.staff import (
     Confirmable,
     Pending,
-    _allowed,
-    _here,
-    _parse_day,
-    _refuse,
+    allowed,
     ask_to_confirm,
     confirmable,
     counter_of,
+    here,
+    refuse,
 )
 
 log = logging.getLogger(__name__)
 
 
 async def close(ctx: Context, args: str) -> str | None:
-    if not await _allowed(ctx, "close", args, "admin"):
-        return _here(ctx)
+    if not await allowed(ctx, "close", args, "admin"):
+        return here(ctx)
     first, _, reason = args.partition(" ")
     reason = reason.strip()
     if not first or not reason:
-        return await _refuse(ctx, "close", args, "usage_close")
-    day = _parse_day(first)
+        return await refuse(ctx, "close", args, "usage_close")
+    day = parse_day(first)
     if day is None:
-        return await _refuse(ctx, "close", args, "bad_day", value=first)
+        return await refuse(ctx, "close", args, "bad_day", value=first)
     if day < ctx.deps.office.local_today(ctx.now()):
-        return await _refuse(ctx, "close", args, "past_day", day=format_day(ctx, day))
+        return await refuse(ctx, "close", args, "past_day", day=format_day(ctx, day))
     return await ask_to_confirm(ctx, "close", day=day.isoformat(), reason=reason)
 
 
@@ -75,57 +73,28 @@ async def _apply_close(ctx: Context, pending: Pending) -> None:
 
 
 async def close_day(ctx: Context, day: date, reason: str) -> int:
-    """Close ``day`` to new bookings, cancel its active bookings and have the applicants told.
-
-    Closing first means no booking can slip in while the existing ones are cancelled (each
-    cancellation is one script over the booking and its day's counts). Running it again cancels
-    what is left and changes nothing else, so a half-done close is finished by repeating it.
-    """
-    app = ctx.deps
-    counter = counter_of(ctx)
-    await counter.close_day(day, reason, ctx.identity)
-    registry = NikRegistry(app.redis, app.clock)
-    audit = Audit.of(app)
-    count = 0
-    async for booking_id, fields in counter.bookings_of(day):
-        if fields.get("status") != "active":
-            continue
-        booking = await counter.cancel_for_closure(booking_id, day, reason)
-        if booking is None:
-            continue
-        count += 1
-        await registry.release(booking.nik_hash, booking.office, booking.id)
-        await app.events.cancelled(booking)
-        await audit.record(
-            applicant(booking.account),
-            "cancelled",
-            "ok",
-            booking=booking.id,
-            day=booking.day.isoformat(),
-            by=ctx.identity,
-            why="day_closed",
-        )
-    await audit.record(
-        ctx.identity, "close", "ok", day=day.isoformat(), reason=reason, cancelled=count
-    )
+    """Close ``day`` to new bookings, cancel its active bookings (:meth:`BookingDesk.close_day
+    <bot.booking.desk.BookingDesk.close_day>`: repeating it finishes a half-done close) and have
+    the applicants told."""
+    count = await ctx.deps.desk.close_day(day, reason, by=ctx.identity)
     await _tell(ctx, day, reason)
     return count
 
 
 async def reopen(ctx: Context, args: str) -> str | None:
-    if not await _allowed(ctx, "reopen", args, "admin"):
-        return _here(ctx)
+    if not await allowed(ctx, "reopen", args, "admin"):
+        return here(ctx)
     parts = args.split()
     if len(parts) != 1:
-        return await _refuse(ctx, "reopen", args, "usage_reopen")
-    day = _parse_day(parts[0])
+        return await refuse(ctx, "reopen", args, "usage_reopen")
+    day = parse_day(parts[0])
     if day is None:
-        return await _refuse(ctx, "reopen", args, "bad_day", value=parts[0])
+        return await refuse(ctx, "reopen", args, "bad_day", value=parts[0])
     if day < ctx.deps.office.local_today(ctx.now()):
-        return await _refuse(ctx, "reopen", args, "past_day", day=format_day(ctx, day))
+        return await refuse(ctx, "reopen", args, "past_day", day=format_day(ctx, day))
     if await counter_of(ctx).closure(day) is None:
         key = "reopen_office_closed" if ctx.deps.office.closure(day) else "reopen_not_closed"
-        return await _refuse(ctx, "reopen", args, key, day=format_day(ctx, day))
+        return await refuse(ctx, "reopen", args, key, day=format_day(ctx, day))
     return await ask_to_confirm(ctx, "reopen", day=day.isoformat())
 
 
@@ -154,13 +123,11 @@ async def _apply_reopen(ctx: Context, pending: Pending) -> None:
     counter = counter_of(ctx)
     if not await counter.reopen_day(day):
         # Someone else reopened it between the preview and this yes.
-        await Audit.of(ctx.deps).record(ctx.identity, "reopen", "unchanged", day=day.isoformat())
+        await ctx.deps.audit.record(ctx.identity, "reopen", "unchanged", day=day.isoformat())
         ctx.say(ctx.t("staff.reopen_not_closed", day=format_day(ctx, day)))
         return
     count = await _cancelled_by_closure(ctx, day)
-    await Audit.of(ctx.deps).record(
-        ctx.identity, "reopen", "ok", day=day.isoformat(), to_tell=count
-    )
+    await ctx.deps.audit.record(ctx.identity, "reopen", "ok", day=day.isoformat(), to_tell=count)
     await _tell(ctx, day)
     ctx.say(ctx.t("staff.reopened", day=format_day(ctx, day), count=count))
 

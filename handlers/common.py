@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from bot.booking import availability
 from bot.booking.app import Context
 from bot.booking.seats import Availability
 from bot.core.messages import Option
@@ -20,11 +21,7 @@ def service_name(ctx: Context, service_id: str) -> str:
 
 async def free_seats(ctx: Context, service: str, days: list[date]) -> list[dict[str, Availability]]:
     """Availability of every window of each day, in one round trip."""
-    office = ctx.deps.office
-    requests = [
-        (day, service, {w.id: w.capacity(service) for w in office.windows(day)}) for day in days
-    ]
-    return await ctx.deps.seats.availability(requests) if requests else []
+    return await availability.free_seats(ctx.deps.office, ctx.deps.seats, service, days)
 
 
 async def day_options(ctx: Context, service: str) -> list[Option]:
@@ -48,13 +45,6 @@ async def window_options(ctx: Context, service: str, day: date) -> list[Option]:
         for w in ctx.deps.office.windows(day)
         if w.id in windows and windows[w.id].free > 0
     ]
-
-
-def parse_day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def is_bookable(ctx: Context, day: date) -> bool:

@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.booking.app import Context
-from bot.booking.audit import Audit, applicant
 from bot.booking.codes import qr_filename, qr_png
-from bot.booking.counter import NikRegistry
+from bot.booking.errors import AlreadyRescheduled, BookingNotFound, DayClosed, SoldOut
 from bot.booking.nik import mask
 from bot.booking.seats import Booking
+from bot.core.clock import parse_day
 from bot.core.dialog import MENU, Goto, Prompt, Reply
 from bot.core.messages import Image, Option
-from bot.errors import AlreadyRescheduled, BookingNotFound, DayClosed, InvalidInput, SoldOut
+from bot.errors import InvalidInput
 from handlers.common import (
     day_options,
     format_day,
     is_bookable,
-    parse_day,
     service_name,
     window_options,
 )
@@ -140,20 +139,10 @@ class CancelBooking:
             ctx.say(ctx.t("mine.cancel_cutoff", hours=hours))
             return MENU
         try:
-            cancelled = await ctx.deps.seats.cancel(b.id, account=ctx.identity)
+            await ctx.deps.desk.cancel(b.id, account=ctx.identity, later=ctx.later)
         except BookingNotFound:
             ctx.say(ctx.t("mine.gone"))
             return MENU
-        await ctx.deps.events.cancelled(cancelled)
-        # The NIK may book again (at any office); the registry would also expire the claim.
-        await NikRegistry(ctx.deps.redis, ctx.deps.clock).release(
-            cancelled.nik_hash, cancelled.office, cancelled.id
-        )
-        ctx.later(
-            Audit.of(ctx.deps).entry(
-                applicant(ctx.identity), "cancelled", "ok", booking=cancelled.id
-            )
-        )
         ctx.data.clear()
         ctx.say(ctx.t("mine.cancelled", number=b.queue_number))
         return MENU
@@ -233,12 +222,8 @@ class ConfirmMove:
             ctx.say(ctx.t("book.day_gone"))
             return "mine.move_day"
         try:
-            moved = await ctx.deps.seats.reschedule(
-                b.id,
-                account=ctx.identity,
-                day=day,
-                window=window.id,
-                default_capacity=window.capacity(b.service),
+            moved = await ctx.deps.desk.move(
+                b, account=ctx.identity, day=day, window=window, later=ctx.later
             )
         except SoldOut:
             ctx.say(ctx.t("book.window_full"))
@@ -252,16 +237,6 @@ class ConfirmMove:
         except BookingNotFound:
             ctx.say(ctx.t("mine.gone"))
             return MENU
-        await ctx.deps.events.moved(moved)
-        ctx.later(
-            Audit.of(ctx.deps).entry(
-                applicant(ctx.identity),
-                "rescheduled",
-                "ok",
-                booking=moved.id,
-                day=moved.day.isoformat(),
-            )
-        )
         ctx.data.clear()
         ctx.say(
             ctx.t(

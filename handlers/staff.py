@@ -20,10 +20,12 @@ from datetime import date
 from typing import Any
 
 from bot.booking.app import Context
-from bot.booking.audit import Audit, applicant
+from bot.booking.audit import applicant
 from bot.booking.codes import BookingCodes
-from bot.booking.counter import CheckInRefused, Counter, NikRegistry, QuotaChange
+from bot.booking.counter import Counter, QuotaChange
+from bot.booking.errors import CheckInRefused
 from bot.booking.office import Service, Window
+from bot.core.clock import parse_day
 from bot.core.dialog import MENU, Goto, Prompt, Reply, Steps
 from bot.core.messages import Option
 from bot.core.text import fold
@@ -42,13 +44,13 @@ def role_of(ctx: Context) -> str | None:
 
 
 def counter_of(ctx: Context) -> Counter:
-    return Counter(ctx.deps.redis, ctx.deps.office, ctx.deps.seats, ctx.deps.clock)
+    return ctx.deps.counter
 
 
-async def _allowed(ctx: Context, command: str, args: str, need: str) -> bool:
+async def allowed(ctx: Context, command: str, args: str, need: str) -> bool:
     """True to go on; False when the user may not use the command (they were told why)."""
     role = role_of(ctx)
-    audit = Audit.of(ctx.deps)
+    audit = ctx.deps.audit
     if role is None:
         # No arguments in this entry: what an applicant types is theirs, not the office's.
         await audit.record(applicant(ctx.identity), command, "denied", reason="not_staff")
@@ -64,13 +66,13 @@ async def _allowed(ctx: Context, command: str, args: str, need: str) -> bool:
     return True
 
 
-def _here(ctx: Context) -> str:
+def here(ctx: Context) -> str:
     # After a command the user is asked their current step again, so a staff member in the
     # middle of something does not lose their place.
     return ctx.session.step or MENU
 
 
-async def _refuse(
+async def refuse(
     ctx: Context,
     command: str,
     args: str | None,
@@ -81,18 +83,11 @@ async def _refuse(
 ) -> str:
     """Say why a command was refused and audit it with its arguments (``None``: not logged)
     and ``logged`` details."""
-    await Audit.of(ctx.deps).record(
+    await ctx.deps.audit.record(
         ctx.identity, command, "refused", reason=key, args=args, **(logged or {})
     )
     ctx.say(ctx.t(f"staff.{key}", **params))
-    return _here(ctx)
-
-
-def _parse_day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
+    return here(ctx)
 
 
 def _find_window(ctx: Context, day: date, value: str) -> Window | None:
@@ -161,11 +156,11 @@ def confirmable(action: Confirmable) -> Confirmable:
 
 async def ask_to_confirm(ctx: Context, command: str, **params: Any) -> str:
     """Keep ``params`` as the pending action and ask for the confirmation (preview first)."""
-    back = _here(ctx)
+    back = here(ctx)
     if back == ConfirmStaffAction.name:  # a new action replaces the one waiting
         back = str((ctx.data.get(PENDING) or {}).get("back", MENU))
     ctx.data[PENDING] = {"command": command, "back": back, **params}
-    await Audit.of(ctx.deps).record(ctx.identity, command, "previewed", **params)
+    await ctx.deps.audit.record(ctx.identity, command, "previewed", **params)
     return ConfirmStaffAction.name
 
 
@@ -197,7 +192,7 @@ class ConfirmStaffAction:
         ctx.data.pop(PENDING, None)
         back = str(pending.get("back") or MENU)
         if choice == "no":
-            await Audit.of(ctx.deps).record(
+            await ctx.deps.audit.record(
                 ctx.identity, action.command, "cancelled", how="no", **_details(pending)
             )
             ctx.say(ctx.t("staff.not_done"))
@@ -210,11 +205,11 @@ async def _drop_pending(ctx: Context) -> None:
     """*batal*, *menu* (or an error) while a staff action waits: it is dropped, and audited."""
     pending = ctx.data.pop(PENDING, None)
     if pending and pending.get("command") in CONFIRMABLE:
-        await Audit.of(ctx.deps).record(
+        await ctx.deps.audit.record(
             ctx.identity, str(pending["command"]), "cancelled", how="word", **_details(pending)
         )
     if "bc_audience" in ctx.data:  # a broadcast being written (handlers/broadcast.py)
-        await Audit.of(ctx.deps).record(
+        await ctx.deps.audit.record(
             ctx.identity, "broadcast", "cancelled", how="word", audience=ctx.data["bc_audience"]
         )
 
@@ -223,15 +218,15 @@ async def _drop_pending(ctx: Context) -> None:
 
 
 async def stats(ctx: Context, args: str) -> str | None:
-    if not await _allowed(ctx, "stats", args, "officer"):
-        return _here(ctx)
+    if not await allowed(ctx, "stats", args, "officer"):
+        return here(ctx)
     parts = args.split()
     if len(parts) > 1:
-        return await _refuse(ctx, "stats", args, "usage_stats")
+        return await refuse(ctx, "stats", args, "usage_stats")
     today = ctx.deps.office.local_today(ctx.now())
-    day = _parse_day(parts[0]) if parts else today
+    day = parse_day(parts[0]) if parts else today
     if day is None:
-        return await _refuse(ctx, "stats", args, "bad_day", value=parts[0])
+        return await refuse(ctx, "stats", args, "bad_day", value=parts[0])
     lines = [ctx.t("staff.stats_head", day=format_day(ctx, day))]
     counter = counter_of(ctx)
     closure = await counter.closure(day)
@@ -261,8 +256,8 @@ async def stats(ctx: Context, args: str) -> str | None:
                     )
                 )
     ctx.say("\n".join(lines))
-    await Audit.of(ctx.deps).record(ctx.identity, "stats", "ok", day=day.isoformat())
-    return _here(ctx)
+    await ctx.deps.audit.record(ctx.identity, "stats", "ok", day=day.isoformat())
+    return here(ctx)
 
 
 async def _closed_day_stats(ctx: Context, counter: Counter, day: date, reason: str, by: str) -> str:
@@ -289,26 +284,26 @@ async def _closed_day_stats(ctx: Context, counter: Counter, day: date, reason: s
 
 
 async def quota(ctx: Context, args: str) -> str | None:
-    if not await _allowed(ctx, "quota", args, "admin"):
-        return _here(ctx)
+    if not await allowed(ctx, "quota", args, "admin"):
+        return here(ctx)
     parts = args.split()
     if len(parts) < 3:
-        return await _refuse(ctx, "quota", args, "usage_quota")
-    day = _parse_day(parts[0])
+        return await refuse(ctx, "quota", args, "usage_quota")
+    day = parse_day(parts[0])
     if day is None:
-        return await _refuse(ctx, "quota", args, "bad_day", value=parts[0])
+        return await refuse(ctx, "quota", args, "bad_day", value=parts[0])
     if day < ctx.deps.office.local_today(ctx.now()):
-        return await _refuse(ctx, "quota", args, "past_day", day=format_day(ctx, day))
+        return await refuse(ctx, "quota", args, "past_day", day=format_day(ctx, day))
     window = _find_window(ctx, day, parts[1])
     if window is None:
         ids = ", ".join(w.id for w in ctx.deps.office.windows(day)) or "-"
-        return await _refuse(ctx, "quota", args, "unknown_window", value=parts[1], windows=ids)
+        return await refuse(ctx, "quota", args, "unknown_window", value=parts[1], windows=ids)
     try:
         seats = int(parts[2])
     except ValueError:
         seats = -1
     if not 0 <= seats <= MAX_SEATS:
-        return await _refuse(ctx, "quota", args, "bad_seats", value=parts[2], limit=MAX_SEATS)
+        return await refuse(ctx, "quota", args, "bad_seats", value=parts[2], limit=MAX_SEATS)
     if len(parts) == 3:
         # Every service at once changes much: show what it would do and ask first.
         return await ask_to_confirm(
@@ -317,11 +312,11 @@ async def quota(ctx: Context, args: str) -> str | None:
     named = " ".join(parts[3:])
     service = find_service(ctx, named)
     if service is None:
-        return await _refuse(
+        return await refuse(
             ctx, "quota", args, "unknown_service", value=named, services=_services_list(ctx)
         )
     await _set_quota(ctx, day, window, seats, [service])
-    return _here(ctx)
+    return here(ctx)
 
 
 async def _preview_quota(ctx: Context, pending: Pending) -> str:
@@ -399,7 +394,7 @@ async def _set_quota(
     def ids(outcome: str) -> str | None:
         return ",".join(c.service for c in changes if c.outcome == outcome) or None
 
-    await Audit.of(ctx.deps).record(
+    await ctx.deps.audit.record(
         ctx.identity,
         "quota",
         "ok" if changed else "unchanged",
@@ -422,32 +417,32 @@ def _service_name(ctx: Context, service_id: str) -> str:
 
 
 async def checkin(ctx: Context, args: str) -> str | None:
-    if not await _allowed(ctx, "checkin", args, "officer"):
-        return _here(ctx)
+    if not await allowed(ctx, "checkin", args, "officer"):
+        return here(ctx)
     # The argument is a booking code, a credential that admits a person; a mistyped one may be
     # a NIK. Neither goes to the log: the booking id (once the code parses) says enough.
     if not args.strip():
-        return await _refuse(ctx, "checkin", None, "usage_checkin")
+        return await refuse(ctx, "checkin", None, "usage_checkin")
     try:
         booking_id = BookingCodes.booking_id_of(args)
     except InvalidInput:
-        return await _refuse(ctx, "checkin", None, "checkin_format")
+        return await refuse(ctx, "checkin", None, "checkin_format")
     booking = await ctx.deps.seats.get(booking_id)
     if booking is None:
-        return await _refuse(
+        return await refuse(
             ctx, "checkin", None, "checkin_not_found", logged={"booking": booking_id}
         )
     if not ctx.deps.codes.verify(args, ctx.deps.office.id, booking.nik_hash):
-        return await _refuse(ctx, "checkin", None, "checkin_forged", logged={"booking": booking_id})
+        return await refuse(ctx, "checkin", None, "checkin_forged", logged={"booking": booking_id})
     try:
-        done = await counter_of(ctx).check_in(booking_id, staff=ctx.identity)
+        done = await ctx.deps.desk.check_in(booking_id, staff=ctx.identity)
     except CheckInRefused as exc:
         seen = exc.booking or booking
         params: dict[str, Any] = {
             "day": format_day(ctx, seen.day),
             "status": ctx.t(f"status.{seen.status}"),
         }
-        return await _refuse(
+        return await refuse(
             ctx,
             "checkin",
             None,
@@ -455,16 +450,10 @@ async def checkin(ctx: Context, args: str) -> str | None:
             logged={"booking": booking_id},
             **params,
         )
-    await NikRegistry(ctx.deps.redis, ctx.deps.clock).release(done.nik_hash, done.office, done.id)
-    audit = Audit.of(ctx.deps)
-    await audit.record(ctx.identity, "checkin", "ok", booking=done.id, number=done.queue_number)
-    await audit.record(
-        applicant(done.account), "checked_in", "ok", booking=done.id, by=ctx.identity
-    )
     ctx.say(
         ctx.t("staff.checkin_ok", number=done.queue_number, name=done.name, last4=done.nik_last4)
     )
-    return _here(ctx)
+    return here(ctx)
 
 
 def register(steps: Steps) -> None:

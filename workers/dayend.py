@@ -16,19 +16,14 @@ is idempotent and runs as one instance at a time under a lock.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 
-from redis.exceptions import RedisError
-
 from bot.booking.app import App
-from bot.booking.audit import Audit, applicant
-from bot.booking.counter import Counter, NikRegistry
-from bot.booking.release import FairRelease
 from bot.core.channel import Channel
 from bot.core.messages import Choices, Option, Outbound, Text
-from bot.errors import ChannelError, StorageError
+from bot.errors import ChannelError
+from bot.infra.claims import new_token
 from bot.infra.keys import StaffKeys
 from bot.infra.logs import anon
 from workers.runtime import current
@@ -37,24 +32,6 @@ log = logging.getLogger(__name__)
 
 MARKER_TTL_S = 60 * 24 * 3600
 LOCK_TTL_MS = 10 * 60 * 1000
-
-# Give a sent-marker (or the day-end lock) back if it is still ours.
-#   KEYS[1] marker   ARGV[1] claim token
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-async def _claim(app: App, key: str, token: str, ttl_ms: int) -> bool:
-    try:
-        return bool(await app.redis.set(key, token, nx=True, px=ttl_ms))
-    except RedisError as exc:
-        raise StorageError(f"marker {key}: {exc}") from exc
-
-
-async def _give_back(app: App, key: str, token: str) -> None:
-    await app.redis.register_script(RELEASE)(keys=[key], args=[token])
 
 
 async def _send(
@@ -67,8 +44,8 @@ async def _send(
     locale: str,
 ) -> str:
     """Send once per marker: 'sent', 'skipped' (sent before), or a failure."""
-    token = secrets.token_hex(8)
-    if not await _claim(app, marker, token, MARKER_TTL_S * 1000):
+    token = new_token()
+    if not await app.claims.claim(marker, token, MARKER_TTL_S * 1000):
         return "skipped"
     channel_name, _, user_id = account.partition(":")
     channel = channels.get(channel_name)
@@ -92,7 +69,7 @@ async def _send(
     except ChannelError as exc:
         if exc.code == "undeliverable":
             return "undeliverable"
-        await _give_back(app, marker, token)
+        await app.claims.give_back(marker, token)
         raise
     return "sent"
 
@@ -109,7 +86,7 @@ async def _tell_cancelled(
     """Send each applicant whose booking of ``day`` its closure cancelled the text ``key`` with
     a "book" button titled ``button``, once (``marker(booking id)`` remembers who was told).
     With ``reason``, the text also gets the closure's reason (the booking's own when empty)."""
-    counter = Counter(app.redis, app.office, app.seats, app.clock)
+    counter = app.counter
     tally: dict[str, int] = {}
     async for booking_id, fields in counter.bookings_of(day):
         if fields.get("status") != "cancelled" or "closed" not in fields:
@@ -155,7 +132,7 @@ async def notify_reopened_core(
 ) -> dict[str, int]:
     """Tell each applicant whose booking of ``day`` a closure cancelled that the day is open
     again, once; nothing while the day is closed (again)."""
-    counter = Counter(app.redis, app.office, app.seats, app.clock)
+    counter = app.counter
     if await counter.closure(day) is not None:
         return {"closed": 1}
     keys = StaffKeys(app.office.id)
@@ -174,48 +151,20 @@ async def dayend_core(app: App, day: date) -> dict[str, int]:
     if day >= app.office.local_today(app.clock.now()):
         raise ValueError(f"{day} is not over yet")
     keys = StaffKeys(app.office.id)
-    token = secrets.token_hex(8)
-    if not await _claim(app, keys.dayend_lock, token, LOCK_TTL_MS):
+    token = new_token()
+    if not await app.claims.claim(keys.dayend_lock, token, LOCK_TTL_MS):
         return {"locked": 1}
-    settings = app.settings
-    counter = Counter(app.redis, app.office, app.seats, app.clock)
-    registry = NikRegistry(app.redis, app.clock)
-    audit = Audit.of(app)
-    tally: dict[str, int] = {}
     try:
-        async for booking_id, fields in counter.bookings_of(day):
-            if fields.get("status") not in ("active", "no_show"):
-                continue
-            outcome, nik_hash = await counter.mark_no_show(booking_id, day)
-            tally[outcome] = tally.get(outcome, 0) + 1
-            if outcome == "skip":
-                continue
-            # Recorded again for an earlier no_show too: a run that died between the two
-            # scripts still ends with the strike, and a repeat is a no-op.
-            visit = app.office.window_start(day, fields["window"])
-            await registry.strike(
-                nik_hash,
-                f"{app.office.id}|{booking_id}",
-                visit,
-                threshold=settings.noshow_strikes,
-                window_days=settings.noshow_window_days,
-                block_days=settings.noshow_block_days,
-            )
-            await registry.release(nik_hash, app.office.id, booking_id)
-            if outcome == "marked":
-                await audit.record(
-                    applicant(fields["account"]), "no_show", "ok", booking=booking_id, day=day
-                )
+        return await app.desk.mark_no_shows(day)
     finally:
-        await _give_back(app, keys.dayend_lock, token)
-    return tally
+        await app.claims.give_back(keys.dayend_lock, token)
 
 
 async def announce_release_core(
     app: App, channels: Mapping[str, Channel], day: date, service: str
 ) -> dict[str, int]:
     """Admit ``day``'s pre-queue of ``service`` (if nobody did yet) and tell each account."""
-    fair = FairRelease.of(app)
+    fair = app.release
     await fair.admit(day, service)
     keys = StaffKeys(app.office.id)
     tally: dict[str, int] = {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from bot.booking.seats import Booking
 from bot.core.clock import Clock
 from bot.core.messages import Text
 from bot.errors import ChannelError
+from bot.infra.claims import new_token
 from bot.infra.keys import OfficeKeys
 from bot.infra.logs import anon
 from bot.infra.metrics import REMINDER_LATENESS
@@ -44,13 +44,6 @@ if b[1] ~= 'active' then return {'inactive'} end
 if b[2] ~= ARGV[1] or b[3] ~= ARGV[2] then return {'moved'} end
 if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4]) then return {'sent'} end
 return {'claimed'}
-"""
-
-# Give a claim back after a failed send, if it is still ours.
-#   KEYS[1] sent-marker   ARGV[1] claim token
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 MARKER_TTL_S = 60 * 24 * 3600
@@ -132,7 +125,7 @@ async def _send(
     app = runtime.app()
     keys = OfficeKeys(office_id)
     marker = keys.reminded(booking_id, day, window, offset)
-    token = secrets.token_hex(8)
+    token = new_token()
     claim = app.redis.register_script(CLAIM)
     outcome = await claim(
         keys=[keys.booking(booking_id), marker], args=[day, window, token, MARKER_TTL_S]
@@ -169,8 +162,7 @@ async def _send(
             log.warning("reminder for %s undeliverable", anon(booking.account))
             return "failed: undeliverable"
         # Give the claim back so that RQ's retry can send it.
-        release = app.redis.register_script(RELEASE)
-        await release(keys=[marker], args=[token])
+        await app.claims.give_back(marker, token)
         raise
     due = app.office.window_start(booking.day, booking.window) - timedelta(minutes=offset)
     REMINDER_LATENESS.observe(max(0.0, (app.clock.now() - due).total_seconds()))

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from bot.booking.audit import Audit
 from bot.booking.codes import BookingCodes
-from bot.booking.events import BookingEvents, NoEvents
+from bot.booking.counter import Counter, NikRegistry
+from bot.booking.desk import BookingDesk
+from bot.booking.events import BookingEvents
 from bot.booking.jobs import BookingJobs
 from bot.booking.nik import NikHasher
 from bot.booking.office import Office, load_office
+from bot.booking.release import FairRelease
 from bot.booking.seats import SeatBook
 from bot.core.clock import Clock, SystemClock
 from bot.core.dialog import Context as BaseContext
 from bot.core.i18n import Catalog
 from bot.core.sessions import SessionStore
+from bot.infra.claims import Claims
 from bot.infra.settings import Settings
 
 # The booking bot's message catalogs.
@@ -36,7 +41,13 @@ class App:
     codes: BookingCodes
     niks: NikHasher
     catalog: Catalog
-    events: BookingEvents = field(default_factory=NoEvents)
+    # Services built once per process (each registers its scripts once).
+    counter: Counter
+    nik_registry: NikRegistry
+    audit: Audit
+    release: FairRelease
+    claims: Claims
+    desk: BookingDesk
     # Background work (closure notices, broadcasts, replies to send later); None where nothing
     # may be queued (a process without workers, most tests).
     jobs: BookingJobs | None = None
@@ -55,23 +66,52 @@ class App:
         clock = clock or SystemClock()
         office = office or load_office(settings.office_config)
         secret = settings.secret()
+        seats = SeatBook(redis, office.id, clock)
+        codes = BookingCodes(secret)
+        counter = Counter(redis, office, seats, clock)
+        nik_registry = NikRegistry(redis, clock)
+        audit = Audit(redis, office.id, clock)
+        desk = BookingDesk(
+            office=office,
+            settings=settings,
+            seats=seats,
+            counter=counter,
+            niks=nik_registry,
+            audit=audit,
+            events=events,
+        )
         return cls(
             settings=settings,
             office=office,
             redis=redis,
             clock=clock,
-            seats=SeatBook(redis, office.id, clock),
+            seats=seats,
             sessions=SessionStore(
                 redis,
                 lease_ms=int(settings.lease_seconds * 1000),
                 rate_limit=settings.rate_limit_per_minute,
                 rate_burst=settings.rate_limit_burst,
             ),
-            codes=BookingCodes(secret),
+            codes=codes,
             niks=NikHasher(secret),
             catalog=Catalog.load(LOCALE_DIR, settings.default_locale),
-            events=events or NoEvents(),
+            counter=counter,
+            nik_registry=nik_registry,
+            audit=audit,
+            release=FairRelease(redis, office, clock, codes, settings.prerelease_minutes),
+            claims=Claims(redis),
+            desk=desk,
         )
+
+    @property
+    def events(self) -> BookingEvents:
+        """What happens after a booking changes (reminders); the desk reports to it. Set it
+        to wire a process's scheduling in."""
+        return self.desk.events
+
+    @events.setter
+    def events(self, events: BookingEvents) -> None:
+        self.desk.events = events
 
     def local_today(self) -> date:
         return self.office.local_today(self.clock.now())

@@ -33,7 +33,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -45,9 +45,6 @@ from bot.errors import StorageError
 from bot.infra.keys import StaffKeys
 from bot.infra.logs import anon
 from bot.infra.metrics import BOOKING_ACTIONS, BOOKING_EVENTS
-
-if TYPE_CHECKING:
-    from bot.booking.app import App
 
 MAX_ENTRIES = 100_000
 # Twelve or more digits, maybe grouped by spaces, dots or dashes: possibly a NIK (or a phone
@@ -99,10 +96,6 @@ class Audit:
         self._redis = redis
         self._key = StaffKeys(office_id).audit
         self._clock = clock
-
-    @classmethod
-    def of(cls, app: App) -> Audit:
-        return cls(app.redis, app.office.id, app.clock)
 
     def entry(self, actor: str, action: str, result: str, **details: object) -> Write:
         """One entry as a write to send with the turn's save (:meth:`Context.later

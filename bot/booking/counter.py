@@ -18,16 +18,17 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from bot.booking.errors import CheckInRefused
 from bot.booking.office import Office
 from bot.booking.replies import pairs as _pairs
 from bot.booking.replies import text as _text
 from bot.booking.seats import (
-    _ACCOUNT_MARK,
-    _DAY_MARK,
-    _ID_MARK,
-    _LUA_HELPERS,
-    _SERVICE_MARK,
+    ACCOUNT_MARK,
+    DAY_MARK,
+    ID_MARK,
+    LUA_HELPERS,
     RETENTION,
+    SERVICE_MARK,
     Booking,
     SeatBook,
 )
@@ -44,7 +45,7 @@ from bot.infra.keys import NikKeys, OfficeKeys
 # Two counters scanning the same code at once run this one after the other: the second sees
 # status checked_in and is refused, so a code is used exactly once.
 CHECKIN = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local b = booking_map(KEYS[1])
 if not b.id then return {'ERR', 'not_found', {}} end
@@ -66,7 +67,7 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. The flag is set in the same script as
 # the cancellation so that the notice job, which looks for it, can never miss a cancelled booking.
 CLOSE_CANCEL = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local b = booking_map(KEYS[1])
 if not b.id or b.status ~= 'active' or b.day ~= ARGV[2] then return {'ERR', 'not_active'} end
@@ -114,7 +115,7 @@ return {redis.call('SISMEMBER', KEYS[1], ARGV[1]), redis.call('HGET', KEYS[2], A
 # Returns, per service, {outcome, capacity before, booked, held}: 'set', 'same' (it was that
 # already) or 'below' (more seats are booked than the new capacity: that service is unchanged).
 QUOTA = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local window, cap = ARGV[2], tonumber(ARGV[3])
 local out = {}
@@ -142,7 +143,7 @@ return out
 #   ARGV[1] the day (ISO)  ARGV[2] now (ms)  ARGV[3] day hash template  ARGV[4] account template
 # Returns {'marked' | 'no_show' (already) | 'skip', nik hash}.
 NO_SHOW = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local b = booking_map(KEYS[1])
 if not b.id or b.day ~= ARGV[1] then return {'skip', ''} end
@@ -211,15 +212,6 @@ def _expiry_ms(day: date) -> int:
     return ms(datetime.combine(day, time(), tzinfo=UTC) + RETENTION)
 
 
-class CheckInRefused(Exception):
-    """A check-in was refused; ``reason`` is not_found, checked_in, inactive or wrong_day."""
-
-    def __init__(self, reason: str, booking: Booking | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.booking = booking
-
-
 @dataclass(frozen=True, slots=True)
 class Closure:
     """Why staff closed a day, who did, and when (ms)."""
@@ -268,10 +260,10 @@ class Counter:
         self._close_day = redis.register_script(CLOSE_DAY)
         self._closure_of = redis.register_script(CLOSURE_OF)
         self._quota = redis.register_script(QUOTA)
-        self._day_template = self._keys.day(_DAY_MARK, _SERVICE_MARK)
-        self._holds_template = self._keys.holds(_DAY_MARK, _SERVICE_MARK)
-        self._account_template = self._keys.account(_ACCOUNT_MARK)
-        self._booking_template = self._keys.booking(_ID_MARK)
+        self._day_template = self._keys.day(DAY_MARK, SERVICE_MARK)
+        self._holds_template = self._keys.holds(DAY_MARK, SERVICE_MARK)
+        self._account_template = self._keys.account(ACCOUNT_MARK)
+        self._booking_template = self._keys.booking(ID_MARK)
 
     async def check_in(self, booking_id: str, *, staff: str) -> Booking:
         """Mark a booking of the office's today checked in; raises :class:`CheckInRefused`."""

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from bot.booking.app import App
-from bot.booking.audit import Audit, applicant
-from bot.booking.counter import NikRegistry
+from bot.booking.errors import NikHasBooking, NikTaken, SeatError
 from bot.booking.nik import last4
+from bot.booking.office import Service, Window
 from bot.booking.seats import Booking
-from bot.errors import ConfigError, NikHasBooking, SeatError
+from bot.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ async def _book_samples(app: App, out: TextIO) -> int:
         service = office.services[i % len(office.services)]
         window = windows[i % len(windows)]
         try:
-            booking = await _booking_of(app, sample, service.id, service.prefix, window.id)
+            booking = await _booking_of(app, sample, service, window)
         except SeatError as exc:
             print(f"  {sample.name}: not booked ({exc.reason})", file=out)
             continue
@@ -79,37 +79,24 @@ async def _book_samples(app: App, out: TextIO) -> int:
     return 0
 
 
-async def _booking_of(app: App, sample: Sample, service: str, prefix: str, window: str) -> Booking:
+async def _booking_of(app: App, sample: Sample, service: Service, window: Window) -> Booking:
     """The sample person's booking of today: the one made earlier, or a new one."""
     today = app.office.local_today(app.clock.now())
     for booking in await app.seats.active_for_account(sample.account):
         if booking.day == today:
             return booking
-    nik_hash = app.niks.hash(sample.nik)
-    hold_id = app.codes.new_id()
-    registry = NikRegistry(app.redis, app.clock)
-    if not await registry.claim(nik_hash, app.office.id, hold_id, today):
-        raise NikHasBooking()
-    office_window = app.office.window(today, window)
     try:
-        booking = await app.seats.confirm(
-            hold_id=hold_id,
+        return await app.desk.book(
+            hold_id=app.codes.new_id(),
             day=today,
             service=service,
             window=window,
-            default_capacity=office_window.capacity(service) if office_window else 0,
-            prefix=prefix,
             account=sample.account,
-            max_active=app.office.booking.max_active_per_account,
-            nik_hash=nik_hash,
+            nik_hash=app.niks.hash(sample.nik),
             nik_last4=last4(sample.nik),
             name=sample.name,
             locale=sample.locale,
+            by="system:demo-bookings",
         )
-    except SeatError:
-        await registry.release(nik_hash, app.office.id, hold_id)
-        raise
-    await Audit.of(app).record(
-        applicant(sample.account), "booked", "ok", booking=booking.id, by="system:demo-bookings"
-    )
-    return booking
+    except NikTaken:
+        raise NikHasBooking() from None

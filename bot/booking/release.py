@@ -24,7 +24,7 @@ import secrets
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -32,13 +32,10 @@ from redis.exceptions import RedisError
 from bot.booking.codes import BookingCodes
 from bot.booking.office import Office
 from bot.booking.replies import text as _text
-from bot.booking.seats import _ACCOUNT_MARK, _ID_MARK, _LUA_HELPERS, RETENTION
+from bot.booking.seats import ACCOUNT_MARK, ID_MARK, LUA_HELPERS, RETENTION
 from bot.core.clock import Clock, ms
 from bot.errors import StorageError
 from bot.infra.keys import OfficeKeys, admitted, prequeue
-
-if TYPE_CHECKING:
-    from bot.booking.app import App
 
 # Join the pre-queue of a day-service.
 #   KEYS[1] pre-queue  KEYS[2] admitted (outcomes; '@done' once admitted)
@@ -62,7 +59,7 @@ return 'joined'
 #   then n x (window, default capacity) in time order, then one fresh hold id per account
 # Returns 'early' | 'done' (admitted before) | the number of accounts admitted now.
 ADMIT = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 if tonumber(ARGV[1]) < tonumber(ARGV[2]) then return 'early' end
 if redis.call('HEXISTS', KEYS[2], '@done') == 1 then return 'done' end
@@ -122,10 +119,6 @@ _ADMITTED: weakref.WeakKeyDictionary[aioredis.Redis, set[tuple[str, str, str]]] 
 
 
 class FairRelease:
-    @classmethod
-    def of(cls, app: App) -> FairRelease:
-        return cls(app.redis, app.office, app.clock, app.codes, app.settings.prerelease_minutes)
-
     def __init__(
         self,
         redis: aioredis.Redis,
@@ -195,8 +188,8 @@ class FairRelease:
             rules.max_active_per_account,
             now + rules.hold_minutes * 60_000,
             self._expiry(day),
-            self._keys.account(_ACCOUNT_MARK),
-            self._keys.booking(_ID_MARK),
+            self._keys.account(ACCOUNT_MARK),
+            self._keys.booking(ID_MARK),
             len(windows),
         ]
         for window in windows:

@@ -28,10 +28,11 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from bot.booking.errors import SEAT_ERRORS, SeatError
 from bot.booking.replies import pairs as _pairs
 from bot.booking.replies import text as _text
 from bot.core.clock import Clock, ms
-from bot.errors import SEAT_ERRORS, SeatError, StorageError
+from bot.errors import StorageError
 from bot.infra.keys import OfficeKeys
 
 # Bookings, day counters and holds vanish this long after their day (at 00:00 UTC).
@@ -39,10 +40,10 @@ RETENTION = timedelta(days=60)
 
 # Placeholders in key templates, replaced inside the scripts (Lua '\031' is this same 0x1F byte).
 # A control character cannot occur in an office, service, day, account or booking id we accept.
-_DAY_MARK = "\x1fday\x1f"
-_SERVICE_MARK = "\x1fservice\x1f"
-_ACCOUNT_MARK = "\x1faccount\x1f"
-_ID_MARK = "\x1fid\x1f"
+DAY_MARK = "\x1fday\x1f"
+SERVICE_MARK = "\x1fservice\x1f"
+ACCOUNT_MARK = "\x1faccount\x1f"
+ID_MARK = "\x1fid\x1f"
 
 # Functions shared by the scripts below (they are prepended to each script's body).
 #   purge(day, holds, now): drop holds whose expiry <= now and give their seats back.
@@ -54,7 +55,7 @@ _ID_MARK = "\x1fid\x1f"
 #   live_nik(niks, nik_hash, booking_template): the id of the NIK's active booking, or nil (a stale
 #     entry is dropped for the same reason).
 # Hold members are "<window>|<hold id>|<account>"; Python refuses ids containing "|".
-_LUA_HELPERS = """
+LUA_HELPERS = """
 local DAY_MARK = '\\031day\\031'
 local SERVICE_MARK = '\\031service\\031'
 local ACCOUNT_MARK = '\\031account\\031'
@@ -127,7 +128,7 @@ end
 # Returns a flat list: cap, booked, held for every window of every request, in order. A closed day
 # reports capacity 0.
 AVAILABILITY = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local now = ARGV[1]
 local out = {}
@@ -158,7 +159,7 @@ return out
 #   ARGV[9] key expiry (ms, PEXPIREAT)  ARGV[10] booking key template (id marker)
 # Returns {'OK'} | {'ERR', reason}. A refusal leaves the previous hold of the id in place.
 HOLD = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local window, hold_id = ARGV[3], ARGV[5]
 if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 then return {'ERR', 'day_closed'} end
@@ -186,7 +187,7 @@ return {'OK'}
 #   ARGV[1] now (ms)  ARGV[2] hold id
 # Returns 1 if a live hold was dropped, else 0.
 RELEASE = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 purge(KEYS[1], KEYS[2], ARGV[1])
 local old, old_window = find_hold(KEYS[2], ARGV[2])
@@ -208,7 +209,7 @@ return 1
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. An existing booking of the same account
 # is returned unchanged, so a redelivered confirmation never books twice.
 CONFIRM = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local now, window, id, account = ARGV[1], ARGV[3], ARGV[5], ARGV[6]
 local owner = redis.call('HGET', KEYS[6], 'account')
@@ -248,7 +249,7 @@ return {'OK', redis.call('HGETALL', KEYS[6])}
 #   ARGV[1] booking key template (id marker)
 # Returns a list of flat booking field lists. Ids whose booking vanished are dropped from the set.
 ACTIVE_FOR_ACCOUNT = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -270,7 +271,7 @@ return out
 #   ARGV[5] holds template (day, service markers)  ARGV[6] account set template (account marker)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}.
 CANCEL = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local b = booking_map(KEYS[1])
 if not b.id or b.status ~= 'active' or (ARGV[2] == '1' and b.account ~= ARGV[3]) then
@@ -297,7 +298,7 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 #   ARGV[7] holds template (day, service markers)  ARGV[8] key expiry for the target day (ms)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. A refusal changes nothing.
 RESCHEDULE = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local now, day, window = ARGV[1], ARGV[3], ARGV[4]
 local b = booking_map(KEYS[1])
@@ -333,7 +334,7 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 #   ARGV[1] now (ms)  ARGV[2] window  ARGV[3] capacity  ARGV[4] key expiry (ms, PEXPIREAT)
 # Returns {'OK', cap, booked, held} | {'ERR', 'below_booked', booked}.
 SET_CAPACITY = (
-    _LUA_HELPERS
+    LUA_HELPERS
     + """
 local window, cap = ARGV[2], tonumber(ARGV[3])
 purge(KEYS[1], KEYS[2], ARGV[1])
@@ -442,10 +443,10 @@ class SeatBook:
         self._reschedule = redis.register_script(RESCHEDULE)
         self._set_capacity = redis.register_script(SET_CAPACITY)
         # Templates the scripts fill in for keys they only learn from a booking.
-        self._day_template = self._keys.day(_DAY_MARK, _SERVICE_MARK)
-        self._holds_template = self._keys.holds(_DAY_MARK, _SERVICE_MARK)
-        self._account_template = self._keys.account(_ACCOUNT_MARK)
-        self._booking_template = self._keys.booking(_ID_MARK)
+        self._day_template = self._keys.day(DAY_MARK, SERVICE_MARK)
+        self._holds_template = self._keys.holds(DAY_MARK, SERVICE_MARK)
+        self._account_template = self._keys.account(ACCOUNT_MARK)
+        self._booking_template = self._keys.booking(ID_MARK)
 
     # -- reads ------------------------------------------------------------------------------
 

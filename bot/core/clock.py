@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 
@@ -40,3 +40,11 @@ class ManualClock:
 def ms(when: datetime) -> int:
     """Milliseconds since the epoch, the unit every Lua script takes its time in."""
     return int(when.timestamp() * 1000)
+
+
+def parse_day(value: str | None) -> date | None:
+    """The day an ISO date (``2026-12-08``) names, or None for nothing or anything else."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from bot.core.clock import parse_day
 from bot.core.text import clean
 
 # (option id, title), as kept in the session.
@@ -202,10 +203,7 @@ def _option_day(oid: str) -> date | None:
     iso = oid.rpartition(":")[2]
     if not _ISO_DATE.match(iso):
         return None
-    try:
-        return date.fromisoformat(iso)
-    except ValueError:
-        return None
+    return parse_day(iso)
 
 
 def _day(offered: Offered, wanted: str, today: date | None) -> Match | None:

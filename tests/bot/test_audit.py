@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.booking.audit import Audit, print_audit, redact
+from bot.booking.audit import print_audit, redact
 from bot.compose import open_app
 from bot.core.clock import ManualClock
 from bot.infra.embedded import RedisServer
@@ -42,13 +42,12 @@ async def test_audit_prints_office_time_with_the_zone_label(
 ) -> None:
     # The clock is 01:00 UTC, 08:00 in Jakarta.
     app = make_app(redis, clock, tmp_path)
-    await Audit.of(app).record("console:admin", "stats", "ok", day="2030-03-04")
+    await app.audit.record("console:admin", "stats", "ok", day="2030-03-04")
     settings = load_settings(secret_key=SECRET, var_dir=tmp_path, redis_url=redis_server.url)
     out = io.StringIO()
     async with open_app(settings, "tool") as process:  # as `antrean audit` opens it
         deps = process.deps
-        audit = Audit(deps.redis, deps.office.id, deps.clock)
-        assert await print_audit(audit, deps.office.tz, out=out) == 1
+        assert await print_audit(deps.audit, deps.office.tz, out=out) == 1
     assert out.getvalue().startswith("2030-03-04 08:00:00 WIB console:admin stats ok")
 
 
@@ -66,7 +65,7 @@ async def test_staff_commands_log_what_they_may(
     await admin.says("/quota 2030-03-19 0700 5")  # no such window: refused, arguments kept
     await admin.says(f"/checkin {NIK_MAN}")  # a NIK where the code goes: nothing of it kept
     await admin.says("/checkin ABCD-EFGH-JKMN")
-    entries = {(e.action, e.details.get("reason")): e for e in await Audit.of(app).latest()}
+    entries = {(e.action, e.details.get("reason")): e for e in await app.audit.latest()}
     assert entries["quota", "unknown_window"].details["args"] == "2030-03-19 0700 5"
     assert "args" not in entries["checkin", "checkin_format"].details
     # The booking id (the code's first six characters) is kept, the signature part is not.

@@ -12,9 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from bot.booking.seats import Availability, Booking, SeatBook
-from bot.core.clock import ManualClock
-from bot.errors import (
+from bot.booking.errors import (
     AccountLimit,
     AlreadyRescheduled,
     BelowBooked,
@@ -23,8 +21,10 @@ from bot.errors import (
     NikHasBooking,
     SeatError,
     SoldOut,
-    StorageError,
 )
+from bot.booking.seats import Availability, Booking, SeatBook
+from bot.core.clock import ManualClock
+from bot.errors import StorageError
 from bot.infra.embedded import RedisServer
 
 OFFICE = "kua-menteng"

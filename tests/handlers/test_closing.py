@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import date
 
 from bot.booking.app import App
-from bot.booking.audit import Audit
-from bot.booking.counter import Counter
 from bot.booking.seats import Booking
 from tests.channels.drivers.telegram import TelegramDriver, callback_update
 from tests.handlers.test_staff import Office, audit_actions, book, office, telegram
@@ -42,7 +40,7 @@ async def statuses(app: App, bookings: list[Booking]) -> list[str]:
 
 
 def closure_of(app: App, day: date) -> object:
-    return Counter(app.redis, app.office, app.seats, app.clock).closure(day)
+    return app.counter.closure(day)
 
 
 async def test_close_previews_asks_and_reopen_tells_the_applicants(office: Office) -> None:
@@ -167,7 +165,7 @@ async def test_close_and_reopen_over_telegram_with_buttons(
     # The button starts a new booking.
     tap = await driver.deliver(callback_update("book", 1, chat_id=chats[0]))
     assert "Pilih layanan" in tap.all_text or "Selamat datang" in tap.all_text
-    log = [(e.action, e.result) for e in await Audit.of(app).latest(100)]
+    log = [(e.action, e.result) for e in await app.audit.latest(100)]
     assert ("close", "cancelled") in log and ("reopen", "ok") in log
 
 

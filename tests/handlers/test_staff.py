@@ -15,7 +15,6 @@ from redis import Redis as SyncRedis
 from rq import Queue
 
 from bot.booking.app import App
-from bot.booking.audit import Audit
 from bot.booking.jobs import EmptyAudience
 from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
@@ -67,7 +66,7 @@ def code_of(app: App, booking: Booking) -> str:
 
 
 async def audit_actions(app: App) -> list[tuple[str, str, str]]:
-    return [(e.actor, e.action, e.result) for e in await Audit.of(app).latest(100)]
+    return [(e.actor, e.action, e.result) for e in await app.audit.latest(100)]
 
 
 async def test_an_applicant_typing_a_staff_command_is_told_it_is_not_staff(
@@ -165,7 +164,7 @@ async def test_quota_for_every_service_previews_and_waits_for_a_yes(office: Offi
     await admin.says(f"/quota {iso} 0800-1000 7")
     await admin.says("batal")
     assert await capacities() == [40, 0, 0]
-    [entry] = [e for e in await Audit.of(app).latest(100) if e.details.get("how") == "word"]
+    [entry] = [e for e in await app.audit.latest(100) if e.details.get("how") == "word"]
     assert (entry.action, entry.result, entry.details["capacity"]) == ("quota", "cancelled", "7")
 
 
@@ -262,7 +261,7 @@ async def test_checkin_shows_the_id_match_and_refuses_bad_codes(
     assert "sudah dipakai" in await desk.says(f"/checkin {code}")
     stats = await desk.says("/stats")
     assert "hadir 1" in stats
-    log = await Audit.of(app).latest(100)
+    log = await app.audit.latest(100)
     assert [e.result for e in log if e.action == "checkin"].count("ok") == 1
     assert any(e.action == "checked_in" for e in log)
     assert all(NIK_MAN not in e.line() for e in log)

@@ -1,0 +1,239 @@
+"""The booking desk: what happens to a booking, each in one place.
+
+Booking, cancelling, moving, checking in, closing a day and marking a day's no-shows each change
+the seat book (one script in the office's slot), keep the NIK registry in step (a script in the
+NIK's slot: see :class:`bot.booking.counter.NikRegistry` for why it is two-phase), report the
+booking event (reminders) and write the audit entry. Conversations and jobs ask the user what to
+do, call the desk, and turn its errors (:mod:`bot.booking.errors`) into messages.
+
+Where a turn sends its audit entry with its save (:meth:`Context.later
+<bot.core.dialog.Context.later>`) rather than as a round trip of its own, the desk takes that
+``later`` and hands it the entry (a :class:`~bot.core.writes.Write`); without one (a job, a
+script) the entry is written at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from bot.booking.audit import Audit, applicant
+from bot.booking.counter import Counter, NikRegistry
+from bot.booking.errors import NikTaken
+from bot.booking.events import BookingEvents, NoEvents
+from bot.booking.office import Office, Service, Window
+from bot.booking.seats import Booking, SeatBook
+from bot.core.writes import Write
+from bot.infra.settings import Settings
+
+# Where an audit entry goes: the turn's save (``ctx.later``).
+Later = Callable[[Write], None]
+
+
+class BookingDesk:
+    """Books, cancels, moves and checks in bookings of one office, closes its days and marks
+    their no-shows. Built once per process (:meth:`bot.booking.app.App.build`)."""
+
+    def __init__(
+        self,
+        *,
+        office: Office,
+        settings: Settings,
+        seats: SeatBook,
+        counter: Counter,
+        niks: NikRegistry,
+        audit: Audit,
+        events: BookingEvents | None = None,
+    ) -> None:
+        self.office = office
+        self.settings = settings
+        self.seats = seats
+        self.counter = counter
+        self.niks = niks
+        self.audit = audit
+        # Replaceable after start-up (the process wires its reminder scheduling in).
+        self.events: BookingEvents = events or NoEvents()
+
+    async def book(
+        self,
+        *,
+        hold_id: str,
+        day: date,
+        service: Service,
+        window: Window,
+        account: str,
+        nik_hash: str,
+        nik_last4: str,
+        name: str,
+        locale: str,
+        later: Later | None = None,
+        by: str | None = None,
+    ) -> Booking:
+        """Turn the account's hold into a booking.
+
+        Claims the NIK across offices first (raises :class:`NikTaken` when another live booking
+        holds it) and gives the claim back when the seat book refuses (its :class:`SeatError`
+        is raised as it came). The hold stays: the caller decides whether to give it back.
+        ``by`` names who booked for the applicant (in the audit entry), if not themselves.
+        """
+        if not await self.niks.claim(nik_hash, self.office.id, hold_id, day):
+            await self._log(
+                later, applicant(account), "book", "refused", reason="nik_elsewhere", by=by
+            )
+            raise NikTaken()
+        try:
+            booking = await self.seats.confirm(
+                hold_id=hold_id,
+                day=day,
+                service=service.id,
+                window=window.id,
+                default_capacity=window.capacity(service.id),
+                prefix=service.prefix,
+                account=account,
+                max_active=self.office.booking.max_active_per_account,
+                nik_hash=nik_hash,
+                nik_last4=nik_last4,
+                name=name,
+                locale=locale,
+            )
+        except BaseException:
+            await self.niks.release(nik_hash, self.office.id, hold_id)
+            raise
+        await self._log(
+            later,
+            applicant(booking.account),
+            "booked",
+            "ok",
+            booking=booking.id,
+            day=day.isoformat(),
+            by=by,
+        )
+        await self.events.booked(booking)
+        return booking
+
+    async def cancel(self, booking_id: str, *, account: str, later: Later | None = None) -> Booking:
+        """The applicant ``account`` cancels their booking; raises :class:`BookingNotFound` when
+        it is not an active booking of theirs. The NIK may book again (at any office)."""
+        cancelled = await self.seats.cancel(booking_id, account=account)
+        await self.events.cancelled(cancelled)
+        # The registry would also expire the claim, but the person may want to book now.
+        await self.niks.release(cancelled.nik_hash, cancelled.office, cancelled.id)
+        await self._log(later, applicant(account), "cancelled", "ok", booking=cancelled.id)
+        return cancelled
+
+    async def move(
+        self,
+        booking: Booking,
+        *,
+        account: str,
+        day: date,
+        window: Window,
+        later: Later | None = None,
+    ) -> Booking:
+        """Reschedule ``account``'s ``booking`` (as last read) to ``window`` of ``day``, once per
+        booking. Raises :class:`BookingNotFound`, :class:`AlreadyRescheduled`,
+        :class:`DayClosed` or :class:`SoldOut`; a refusal changes nothing."""
+        moved = await self.seats.reschedule(
+            booking.id,
+            account=account,
+            day=day,
+            window=window.id,
+            default_capacity=window.capacity(booking.service),
+        )
+        await self.events.moved(moved)
+        await self._log(
+            later,
+            applicant(account),
+            "rescheduled",
+            "ok",
+            booking=moved.id,
+            day=moved.day.isoformat(),
+        )
+        return moved
+
+    async def check_in(self, booking_id: str, *, staff: str) -> Booking:
+        """Staff member ``staff`` checks the applicant in (once, on the booking's own day);
+        raises :class:`CheckInRefused`. The NIK is free again."""
+        done = await self.counter.check_in(booking_id, staff=staff)
+        await self.niks.release(done.nik_hash, done.office, done.id)
+        await self.audit.record(staff, "checkin", "ok", booking=done.id, number=done.queue_number)
+        await self.audit.record(
+            applicant(done.account), "checked_in", "ok", booking=done.id, by=staff
+        )
+        return done
+
+    async def close_day(self, day: date, reason: str, *, by: str) -> int:
+        """Close ``day`` to new bookings and cancel its active bookings; the number cancelled.
+
+        Closing first means no booking can slip in while the existing ones are cancelled (each
+        cancellation is one script over the booking and its day's counts). Running it again
+        cancels what is left and changes nothing else, so a half-done close is finished by
+        repeating it. Telling the applicants is the caller's (a job).
+        """
+        await self.counter.close_day(day, reason, by)
+        count = 0
+        async for booking_id, fields in self.counter.bookings_of(day):
+            if fields.get("status") != "active":
+                continue
+            booking = await self.counter.cancel_for_closure(booking_id, day, reason)
+            if booking is None:
+                continue
+            count += 1
+            await self.niks.release(booking.nik_hash, booking.office, booking.id)
+            await self.events.cancelled(booking)
+            await self.audit.record(
+                applicant(booking.account),
+                "cancelled",
+                "ok",
+                booking=booking.id,
+                day=booking.day.isoformat(),
+                by=by,
+                why="day_closed",
+            )
+        await self.audit.record(
+            by, "close", "ok", day=day.isoformat(), reason=reason, cancelled=count
+        )
+        return count
+
+    async def mark_no_shows(self, day: date) -> dict[str, int]:
+        """Mark ``day``'s bookings never checked in as no-shows and strike their NIKs (enough
+        strikes block a NIK); a tally of outcomes (marked, no_show, skip).
+
+        Idempotent: a second run finds nothing new to mark and records no new strike (strikes
+        are keyed by booking). One run at a time is the caller's to ensure.
+        """
+        settings = self.settings
+        tally: dict[str, int] = {}
+        async for booking_id, fields in self.counter.bookings_of(day):
+            if fields.get("status") not in ("active", "no_show"):
+                continue
+            outcome, nik_hash = await self.counter.mark_no_show(booking_id, day)
+            tally[outcome] = tally.get(outcome, 0) + 1
+            if outcome == "skip":
+                continue
+            # Recorded again for an earlier no_show too: a run that died between the two
+            # scripts still ends with the strike, and a repeat is a no-op.
+            visit = self.office.window_start(day, fields["window"])
+            await self.niks.strike(
+                nik_hash,
+                f"{self.office.id}|{booking_id}",
+                visit,
+                threshold=settings.noshow_strikes,
+                window_days=settings.noshow_window_days,
+                block_days=settings.noshow_block_days,
+            )
+            await self.niks.release(nik_hash, self.office.id, booking_id)
+            if outcome == "marked":
+                await self.audit.record(
+                    applicant(fields["account"]), "no_show", "ok", booking=booking_id, day=day
+                )
+        return tally
+
+    async def _log(
+        self, later: Later | None, actor: str, action: str, result: str, **details: object
+    ) -> None:
+        """An audit entry: with the turn's save when there is a ``later``, else now."""
+        if later is None:
+            await self.audit.record(actor, action, result, **details)
+        else:
+            later(self.audit.entry(actor, action, result, **details))
