@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from bot.booking.app import App
+from bot.core.clock import parse_day
 from bot.errors import ConfigError, StorageError
 from bot.infra.keys import OfficeKeys
 
@@ -28,24 +29,14 @@ def parse_audience(audience: str) -> tuple[str, str | None, str | None]:
     kind, _, rest = audience.partition(":")
     if kind == "active" and not rest:
         return "active", None, None
-    if kind == "day" and _is_day(rest):
-        return "day", rest, None
-    day, _, window = rest.partition(":")
-    if kind == "window" and _is_day(day) and window:
-        return "window", day, window
+    if kind == "day" and (day := parse_day(rest)) is not None:
+        return "day", day.isoformat(), None
+    text, _, window = rest.partition(":")
+    if kind == "window" and (day := parse_day(text)) is not None and window:
+        return "window", day.isoformat(), window
     raise ConfigError(
         f"audience {audience!r}: expected active, day:<YYYY-MM-DD> or window:<YYYY-MM-DD>:<window>"
     )
-
-
-def _is_day(text: str) -> bool:
-    from datetime import date
-
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return len(text) == 10
 
 
 async def find_audience(app: App, audience: str) -> list[Recipient]:
