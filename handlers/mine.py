@@ -49,6 +49,7 @@ def _code(ctx: Context, booking: Booking) -> str:
 
 class MyBookings:
     name = "mine"
+    goes_to = ("mine.booking",)
 
     async def ask(self, ctx: Context) -> Prompt:
         bookings = await ctx.deps.seats.active_for_account(ctx.identity)
@@ -75,6 +76,7 @@ class MyBookings:
 
 class BookingActions:
     name = "mine.booking"
+    goes_to = ("mine", "mine.cancel", "mine.move_day")
 
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
@@ -125,6 +127,7 @@ class BookingActions:
 
 class CancelBooking:
     name = "mine.cancel"
+    goes_to = ("mine", "mine.booking")
 
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
@@ -168,6 +171,7 @@ def _target_day(ctx: Context) -> date:
 
 class MoveDay:
     name = "mine.move_day"
+    goes_to = ("mine", "mine.booking", "mine.move_window")
 
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
@@ -187,6 +191,7 @@ class MoveDay:
 
 class MoveWindow:
     name = "mine.move_window"
+    goes_to = ("mine", "mine.move_day", "mine.move_confirm")
 
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
@@ -208,6 +213,7 @@ class MoveWindow:
 
 class ConfirmMove:
     name = "mine.move_confirm"
+    goes_to = ("mine", "mine.booking", "mine.move_day", "mine.move_window")
 
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)

@@ -24,7 +24,7 @@ from bot.booking.audit import Audit, applicant
 from bot.booking.codes import BookingCodes
 from bot.booking.counter import CheckInRefused, Counter, NikRegistry, QuotaChange
 from bot.booking.office import Service, Window
-from bot.core.dialog import MENU, Goto, Prompt, Reply, Steps
+from bot.core.dialog import ANYWHERE, MENU, Goto, Prompt, Reply, Steps
 from bot.core.messages import Option
 from bot.core.text import fold
 from bot.errors import InvalidInput
@@ -175,6 +175,7 @@ def _details(pending: Pending) -> dict[str, Any]:
 
 class ConfirmStaffAction:
     name = "staff.confirm"
+    goes_to = (ANYWHERE,)  # back where the staff member was
 
     async def ask(self, ctx: Context) -> Prompt:
         pending = ctx.data.get(PENDING)
@@ -469,7 +470,7 @@ async def checkin(ctx: Context, args: str) -> str | None:
 
 def register(steps: Steps) -> None:
     steps.command("stats", stats)
-    steps.command("quota", quota)
+    steps.command("quota", quota, goes_to=(ConfirmStaffAction.name,))
     steps.command("checkin", checkin)
     steps.add(ConfirmStaffAction())
     steps.on_reset(_drop_pending)

@@ -69,7 +69,7 @@ class App:
             ),
             codes=BookingCodes(secret),
             niks=NikHasher(secret),
-            catalog=Catalog.load(LOCALE_DIR, settings.default_locale),
+            catalog=Catalog.load(LOCALE_DIR, default=settings.default_locale),
             events=events or NoEvents(),
         )
 
