@@ -165,6 +165,14 @@ class Steps:
     # The steps each command may send the user to (besides the menu).
     command_targets: dict[str, Collection[str]] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, *steps: Step, **choices: Any) -> Steps:
+        """A registry of ``steps``; ``choices`` are the other fields (``menu="start"``)."""
+        registry = cls(**choices)
+        for step in steps:
+            registry.add(step)
+        return registry
+
     def add(self, step: Step) -> Step:
         if step.name in self.steps:
             raise ValueError(f"step {step.name!r} is registered twice")
