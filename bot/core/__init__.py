@@ -34,6 +34,7 @@ from bot.core.dialog import (
 )
 from bot.core.engine import Engine
 from bot.core.i18n import Catalog
+from bot.core.jobs import Jobs
 from bot.core.messages import Choices, Image, Inbound, Option, Outbound, Text
 from bot.core.sessions import SessionStore
 from bot.core.writes import Write
@@ -59,6 +60,7 @@ __all__ = [
     "Image",
     "Inbound",
     "InvalidInput",
+    "Jobs",
     "ManualClock",
     "Option",
     "Outbound",

@@ -27,6 +27,7 @@ def test_the_public_api_is_pinned() -> None:
         "Image",
         "Inbound",
         "InvalidInput",
+        "Jobs",
         "ManualClock",
         "Option",
         "Outbound",
