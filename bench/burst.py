@@ -393,7 +393,7 @@ class Markers:
     """Fragments of the bot's Indonesian texts that tell the applicant where they stand."""
 
     def __init__(self) -> None:
-        catalog = Catalog.load(LOCALE_DIR, "id")
+        catalog = Catalog.load(LOCALE_DIR, default="id")
 
         def head(key: str) -> str:
             return catalog.t("id", key).split("{")[0]

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from bot.core.dialog import Steps
+from bot.core.dialog import CANCEL, HELP, LANGUAGE, MENU, TO_MENU, Steps
 from handlers import booking, broadcast, closing, menu, mine, staff
+
+# Words that work at every step, in both languages. Commands like /start are the same words.
+WORDS = {
+    "menu": TO_MENU,
+    "start": TO_MENU,
+    "mulai": TO_MENU,
+    "batal": CANCEL,
+    "cancel": CANCEL,
+    "bantuan": HELP,
+    "help": HELP,
+    "tolong": HELP,
+    "bahasa": LANGUAGE,
+    "language": LANGUAGE,
+}
 
 
 def build_steps() -> Steps:
-    steps = Steps()
+    steps = Steps(menu=MENU, language=menu.Language.name, words=WORDS)
     for step in (
         menu.Menu(),
         menu.Language(),

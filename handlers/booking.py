@@ -52,6 +52,7 @@ async def release_hold(ctx: Context) -> None:
 
 class ChooseService:
     name = "book.service"
+    goes_to = ("book.day",)
 
     async def ask(self, ctx: Context) -> Prompt:
         limit = ctx.deps.office.booking.max_active_per_account
@@ -69,6 +70,7 @@ class ChooseService:
 
 class ChooseDay:
     name = "book.day"
+    goes_to = ("book.wait", "book.window")
 
     async def ask(self, ctx: Context) -> Prompt:
         service = _service(ctx)
@@ -118,6 +120,7 @@ class WaitRelease:
     """In the pre-queue of a day about to open (bot/booking/release.py)."""
 
     name = "book.wait"
+    goes_to = ("book.day", "book.nik")
 
     async def ask(self, ctx: Context) -> Prompt:
         day = _day(ctx)
@@ -149,6 +152,7 @@ class WaitRelease:
 
 class ChooseWindow:
     name = "book.window"
+    goes_to = ("book.day", "book.nik")
 
     async def ask(self, ctx: Context) -> Prompt:
         service, day = _service(ctx), _day(ctx)
@@ -195,6 +199,7 @@ class ChooseWindow:
 
 class EnterNik:
     name = "book.nik"
+    goes_to = ("book.name",)
 
     async def ask(self, ctx: Context) -> Prompt:
         return Prompt(ctx.t("book.nik"), free_text=True)
@@ -237,6 +242,7 @@ async def _check_nik_free(ctx: Context, holder: tuple[str, str] | None) -> None:
 
 class EnterName:
     name = "book.name"
+    goes_to = ("book.confirm",)
 
     async def ask(self, ctx: Context) -> Prompt:
         return Prompt(ctx.t("book.name"), free_text=True)
@@ -261,6 +267,7 @@ def _cutoffs(ctx: Context, day: date, window: Window) -> str:
 
 class Confirm:
     name = "book.confirm"
+    goes_to = ("book.day", "book.window")
 
     async def ask(self, ctx: Context) -> Prompt:
         service, day = _service(ctx), _day(ctx)

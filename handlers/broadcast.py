@@ -35,6 +35,7 @@ async def broadcast(ctx: Context, args: str) -> str | None:
 
 class TextId:
     name = "staff.broadcast_id"
+    goes_to = ("staff.broadcast_en",)
 
     async def ask(self, ctx: Context) -> Prompt:
         return Prompt(
@@ -48,6 +49,7 @@ class TextId:
 
 class TextEn:
     name = "staff.broadcast_en"
+    goes_to = ("staff.broadcast_confirm",)
 
     async def ask(self, ctx: Context) -> Prompt:
         return Prompt(ctx.t("staff.broadcast_text_en", same=SAME), free_text=True)
@@ -59,6 +61,7 @@ class TextEn:
 
 class Confirm:
     name = "staff.broadcast_confirm"
+    goes_to = ()
 
     async def ask(self, ctx: Context) -> Prompt:
         text = ctx.t(
@@ -108,6 +111,6 @@ class Confirm:
 
 
 def register(steps: Steps) -> None:
-    steps.command("broadcast", broadcast)
+    steps.command("broadcast", broadcast, goes_to=(TextId.name,))
     for step in (TextId(), TextEn(), Confirm()):
         steps.add(step)

@@ -151,7 +151,7 @@ async def _tell(ctx: Context, day: date, reason: str | None = None) -> None:
 
 
 def register(steps: Steps) -> None:
-    steps.command("close", close)
-    steps.command("reopen", reopen)
+    steps.command("close", close, goes_to=("staff.confirm",))
+    steps.command("reopen", reopen, goes_to=("staff.confirm",))
     confirmable(Confirmable("close", _preview_close, _apply_close, "staff.close_yes"))
     confirmable(Confirmable("reopen", _preview_reopen, _apply_reopen, "staff.reopen_yes"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.booking.app import Context
-from bot.core.dialog import MENU, RESUME, Prompt, Reply
+from bot.core.dialog import ANYWHERE, MENU, RESUME, Prompt, Reply
 from bot.core.messages import Option
 
 LANGUAGES = (Option("id", "Bahasa Indonesia"), Option("en", "English"))
@@ -11,6 +11,7 @@ LANGUAGES = (Option("id", "Bahasa Indonesia"), Option("en", "English"))
 
 class Menu:
     name = MENU
+    goes_to = ("book.service", "mine", "docs.service", "language")
 
     async def ask(self, ctx: Context) -> Prompt:
         return Prompt(
@@ -34,6 +35,7 @@ class Menu:
 
 class Language:
     name = "language"
+    goes_to = (ANYWHERE,)  # back where the user was (RESUME)
 
     async def ask(self, ctx: Context) -> Prompt:
         return Prompt(ctx.t("language.prompt"), LANGUAGES)
@@ -47,6 +49,7 @@ class Language:
 
 class Requirements:
     name = "docs.service"
+    goes_to = ()
 
     async def ask(self, ctx: Context) -> Prompt:
         services = ctx.deps.office.services

@@ -48,6 +48,7 @@ def _code(ctx: Context, booking: Booking) -> str:
 
 class MyBookings:
     name = "mine"
+    goes_to = ("mine.booking",)
 
     async def ask(self, ctx: Context) -> Prompt:
         bookings = await ctx.deps.seats.active_for_account(ctx.identity)
@@ -74,6 +75,7 @@ class MyBookings:
 
 class BookingActions:
     name = "mine.booking"
+    goes_to = ("mine", "mine.cancel", "mine.move_day")
 
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
@@ -124,6 +126,7 @@ class BookingActions:
 
 class CancelBooking:
     name = "mine.cancel"
+    goes_to = ("mine", "mine.booking")
 
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
@@ -157,6 +160,7 @@ def _target_day(ctx: Context) -> date:
 
 class MoveDay:
     name = "mine.move_day"
+    goes_to = ("mine", "mine.booking", "mine.move_window")
 
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
@@ -176,6 +180,7 @@ class MoveDay:
 
 class MoveWindow:
     name = "mine.move_window"
+    goes_to = ("mine", "mine.move_day", "mine.move_confirm")
 
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
@@ -197,6 +202,7 @@ class MoveWindow:
 
 class ConfirmMove:
     name = "mine.move_confirm"
+    goes_to = ("mine", "mine.booking", "mine.move_day", "mine.move_window")
 
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)

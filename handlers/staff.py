@@ -26,7 +26,7 @@ from bot.booking.counter import Counter, QuotaChange
 from bot.booking.errors import CheckInRefused
 from bot.booking.office import Service, Window
 from bot.core.clock import parse_day
-from bot.core.dialog import MENU, Goto, Prompt, Reply, Steps
+from bot.core.dialog import ANYWHERE, MENU, Goto, Prompt, Reply, Steps
 from bot.core.messages import Option
 from bot.core.text import fold
 from bot.errors import InvalidInput
@@ -170,6 +170,7 @@ def _details(pending: Pending) -> dict[str, Any]:
 
 class ConfirmStaffAction:
     name = "staff.confirm"
+    goes_to = (ANYWHERE,)  # back where the staff member was
 
     async def ask(self, ctx: Context) -> Prompt:
         pending = ctx.data.get(PENDING)
@@ -458,7 +459,7 @@ async def checkin(ctx: Context, args: str) -> str | None:
 
 def register(steps: Steps) -> None:
     steps.command("stats", stats)
-    steps.command("quota", quota)
+    steps.command("quota", quota, goes_to=(ConfirmStaffAction.name,))
     steps.command("checkin", checkin)
     steps.add(ConfirmStaffAction())
     steps.on_reset(_drop_pending)

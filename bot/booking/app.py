@@ -94,7 +94,7 @@ class App:
             ),
             codes=codes,
             niks=NikHasher(secret),
-            catalog=Catalog.load(LOCALE_DIR, settings.default_locale),
+            catalog=Catalog.load(LOCALE_DIR, default=settings.default_locale),
             counter=counter,
             nik_registry=nik_registry,
             audit=audit,

@@ -9,12 +9,13 @@ never a Redis client or a channel.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from bot.core.messages import Image, Option, Outbound, Text
 from bot.core.writes import Write
+from bot.errors import ConfigError
 
 if TYPE_CHECKING:
     from datetime import date, datetime
@@ -44,7 +45,8 @@ class Settings(Protocol):
 
 class Services(Protocol):
     """What the engine needs of the bot it runs: a bot's own dependencies object (the booking
-    bot's is :class:`bot.booking.app.App`) has these and whatever its steps use."""
+    bot's is :class:`bot.booking.app.App`) has these and whatever its steps use.
+    :class:`bot.core.deps.Deps` has them all, with defaults for the last two."""
 
     @property
     def settings(self) -> Settings: ...
@@ -74,7 +76,20 @@ class Services(Protocol):
 # The bot's dependencies, as a turn's context hands them to the bot's steps.
 D = TypeVar("D", bound=Services)
 
+# The step a bot starts at and comes back to (the default name of it: see Steps.menu).
 MENU = "menu"
+# In a step's ``goes_to``: any registered step, one chosen at run time (back where the user was).
+ANYWHERE = "*"
+# What the global words do (Steps.words maps words to these).
+TO_MENU, CANCEL, HELP, LANGUAGE = "menu", "cancel", "help", "language"
+# The words that work at every step by default, typed or as a command (/start).
+WORDS: Mapping[str, str] = {
+    "menu": TO_MENU,
+    "start": TO_MENU,
+    "cancel": CANCEL,
+    "help": HELP,
+    "language": LANGUAGE,
+}
 # Session data: the step to go back to after a detour (the language choice).
 RESUME = "_resume"
 
@@ -107,6 +122,13 @@ class Reply:
 class Step(Protocol):
     name: str
 
+    @property
+    def goes_to(self) -> Collection[str]:
+        """The steps ``answer`` may return and ``ask`` may :class:`Goto`, besides itself and
+        the menu (:data:`ANYWHERE`: any step, one chosen at run time). Checked when the
+        engine is built, and again at run time."""
+        ...
+
     async def ask(self, ctx: Context[Any]) -> Prompt: ...
 
     async def answer(self, ctx: Context[Any], reply: Reply) -> str:
@@ -122,13 +144,34 @@ Reset = Callable[["Context[Any]"], Awaitable[None]]
 Command = Callable[["Context[Any]", str], Awaitable[str | None]]
 
 
+class UnknownStep(ConfigError):
+    """A step or command names a step that is not registered, or goes to one it does not
+    declare in its ``goes_to``: a bug in the bot, found when its engine is built (or, for a
+    name chosen at run time, when the turn runs)."""
+
+
 @dataclass
 class Steps:
-    """The registry of a bot's steps, plus hooks run when a user abandons a conversation."""
+    """The registry of a bot's steps, plus hooks run when a user abandons a conversation, and
+    the bot's choices the engine follows: its menu step, its language step (None: the bot has
+    no language choice) and its global words (word -> TO_MENU, CANCEL, HELP or LANGUAGE)."""
 
     steps: dict[str, Step] = field(default_factory=dict)
     resets: list[Reset] = field(default_factory=list)
     commands: dict[str, Command] = field(default_factory=dict)
+    menu: str = MENU
+    language: str | None = None
+    words: Mapping[str, str] = field(default_factory=lambda: dict(WORDS))
+    # The steps each command may send the user to (besides the menu).
+    command_targets: dict[str, Collection[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, *steps: Step, **choices: Any) -> Steps:
+        """A registry of ``steps``; ``choices`` are the other fields (``menu="start"``)."""
+        registry = cls(**choices)
+        for step in steps:
+            registry.add(step)
+        return registry
 
     def add(self, step: Step) -> Step:
         if step.name in self.steps:
@@ -136,16 +179,48 @@ class Steps:
         self.steps[step.name] = step
         return step
 
-    def command(self, name: str, handler: Command) -> Command:
-        """Register ``/name``. Global words (menu, help, …) always win over commands."""
+    def command(self, name: str, handler: Command, goes_to: Collection[str] = ()) -> Command:
+        """Register ``/name``, which may send the user to the steps ``goes_to`` (besides the
+        menu). Global words (menu, help, …) always win over commands."""
         if name in self.commands:
             raise ValueError(f"command {name!r} is registered twice")
         self.commands[name] = handler
+        self.command_targets[name] = tuple(goes_to)
         return handler
 
     def on_reset(self, hook: Reset) -> Reset:
         self.resets.append(hook)
         return hook
+
+    def check(self) -> None:
+        """Raise :class:`UnknownStep` unless the menu and language steps and every step a
+        step or command declares it goes to are registered (the engine calls this)."""
+        if self.menu not in self.steps:
+            raise UnknownStep(f"the menu step {self.menu!r} is not registered")
+        if self.language is not None and self.language not in self.steps:
+            raise UnknownStep(f"the language step {self.language!r} is not registered")
+        unknown = set(self.words.values()) - {TO_MENU, CANCEL, HELP, LANGUAGE}
+        if unknown:
+            raise UnknownStep(f"global words do {sorted(unknown)}, which the engine does not know")
+        declared = [(f"step {n!r}", step.goes_to) for n, step in self.steps.items()]
+        declared += [(f"command /{n}", targets) for n, targets in self.command_targets.items()]
+        for who, targets in declared:
+            for target in targets:
+                if target != ANYWHERE and target not in self.steps:
+                    raise UnknownStep(f"{who} goes to {target!r}, which is not a registered step")
+
+    def allows(self, source: str | None, target: str, *, command: str | None = None) -> bool:
+        """Whether step ``source`` (or ``command``) may send the user to step ``target``."""
+        if target not in self.steps:
+            return False
+        if target == self.menu or target == source:
+            return True
+        if command is not None:
+            declared = self.command_targets.get(command, ())
+        else:
+            step = self.steps.get(source or "")
+            declared = step.goes_to if step is not None else ()
+        return ANYWHERE in declared or target in declared
 
     def __getitem__(self, name: str) -> Step:
         return self.steps[name]

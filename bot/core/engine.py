@@ -11,12 +11,24 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from bot.core.channel import Channel, Outcome, PacedChannel
 from bot.core.clock import ms
-from bot.core.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Services, Steps
+from bot.core.dialog import (
+    CANCEL,
+    HELP,
+    LANGUAGE,
+    RESUME,
+    TO_MENU,
+    Context,
+    Goto,
+    Prompt,
+    Reply,
+    Services,
+    Steps,
+    UnknownStep,
+)
 from bot.core.matching import match
 from bot.core.messages import ACTION, TEXT, Choices, Inbound, Outbound, Text, option_token
 from bot.core.outbox import CLAIM_MS, Outbox
@@ -30,20 +42,6 @@ from bot.infra.metrics import PLATFORM_ERRORS, SENDS, TURN_SECONDS, UPDATES
 
 log = logging.getLogger(__name__)
 
-# Words that work at every step, in both languages. Commands like /start are the same words.
-GLOBAL_WORDS: dict[str, str] = {
-    "menu": "menu",
-    "start": "menu",
-    "mulai": "menu",
-    "batal": "cancel",
-    "cancel": "cancel",
-    "bantuan": "help",
-    "help": "help",
-    "tolong": "help",
-    "bahasa": "language",
-    "language": "language",
-}
-LANGUAGE_STEP = "language"
 # Times one message is started (a takeover after a dead holder starts it again) before it is
 # given up: then the user gets the generic error and the menu instead.
 MAX_ATTEMPTS = 3
@@ -97,8 +95,8 @@ class Lease:
 
 class Engine:
     def __init__(self, deps: Services, steps: Steps, channels: Mapping[str, Channel]) -> None:
-        if MENU not in steps or LANGUAGE_STEP not in steps:
-            raise ValueError(f"steps must include {MENU!r} and {LANGUAGE_STEP!r}")
+        # Every step named by a step or a command is registered (UnknownStep otherwise).
+        steps.check()
         self.deps = deps
         self.steps = steps
         self.channels = dict(channels)
@@ -106,9 +104,6 @@ class Engine:
         # Replies not sent within a turn's time go to the outbox, which workers send: only
         # where there are workers (``deps.jobs``) to send it.
         self.outbox = Outbox(deps.redis) if deps.jobs is not None else None
-
-    def _today(self) -> date:
-        return self.deps.local_today()
 
     def _now_ms(self) -> int:
         return ms(self.deps.clock.now())
@@ -219,7 +214,7 @@ class Engine:
         try:
             await self._reset(ctx)
             ctx.say(ctx.t("error.internal"))
-            await self._goto(ctx, MENU)
+            await self._goto(ctx, self.steps.menu)
             return ctx.writes + await self._deliver(message, coalesce(ctx.outbox), lease)
         except StorageError:
             raise
@@ -349,7 +344,7 @@ class Engine:
             log.exception("turn failed for user %s at step %s", anon(ctx.identity), session.step)
             await self._reset(ctx)
             ctx.say(ctx.t("error.internal"))
-            await self._goto(ctx, MENU)
+            await self._goto(ctx, self.steps.menu)
         return coalesce(ctx.outbox), ctx.writes
 
     async def _route(self, ctx: Context[Services], message: Inbound) -> None:
@@ -357,7 +352,9 @@ class Engine:
         if len(message.text) > MAX_TEXT:
             raise InvalidInput("input.too_long", limit=MAX_TEXT)
         text = clean(message.text)
-        word = GLOBAL_WORDS.get(fold(text).lstrip("/").split("@")[0]) if text else None
+        word = self.steps.words.get(fold(text).lstrip("/").split("@")[0]) if text else None
+        if word == LANGUAGE and self.steps.language is None:
+            word = None  # a bot without a language choice
 
         if session.fresh:
             session.fresh = False
@@ -365,20 +362,20 @@ class Engine:
             ctx.say(ctx.t(greeting.get(session.restarted, "welcome"), **self.deps.welcome_params()))
             # A known command (a staff member's first /stats) is carried out after the greeting;
             # anything else starts at the menu.
-            if word not in ("language", "help") and not self._is_command(text, message):
-                await self._goto(ctx, MENU)
+            if word not in (LANGUAGE, HELP) and not self._is_command(text, message):
+                await self._goto(ctx, self.steps.menu)
                 return
 
-        if word == "menu":
+        if word == TO_MENU:
             await self._reset(ctx)
-            await self._goto(ctx, MENU)
+            await self._goto(ctx, self.steps.menu)
             return
-        if word == "cancel":
+        if word == CANCEL:
             await self._reset(ctx)
             ctx.say(ctx.t("cancelled"))
-            await self._goto(ctx, MENU)
+            await self._goto(ctx, self.steps.menu)
             return
-        if word == "help":
+        if word == HELP:
             channel = self.channels.get(message.channel)
             ctx.say(ctx.t("help" if channel is None or channel.buttons else "help_typed"))
             role = self.deps.settings.staff_role(ctx.identity)
@@ -386,24 +383,28 @@ class Engine:
                 ctx.say(ctx.t(f"staff.help_{role}"))
             await self._ask(ctx)
             return
-        if word == "language":
+        if word == LANGUAGE and self.steps.language is not None:
             # Back to the same step, with its data (and held seat), once the language is set.
-            if session.step not in (None, MENU, LANGUAGE_STEP):
+            if session.step not in (None, self.steps.menu, self.steps.language):
                 session.data[RESUME] = session.step
-            await self._goto(ctx, LANGUAGE_STEP)
+            await self._goto(ctx, self.steps.language)
             return
 
         if text.startswith("/") and message.option is None:
             name, _, args = text[1:].partition(" ")
-            command = self.steps.commands.get(name.split("@")[0].casefold())
+            command_name = name.split("@")[0].casefold()
+            command = self.steps.commands.get(command_name)
             if command is not None:
                 target = await command(ctx, args.strip())
                 if target is not None:
+                    if target != session.step:  # staying where one is needs no declaring
+                        self._check(session.step, target, command=command_name)
                     await self._goto(ctx, target)
                     return
 
         if session.step is None or session.step not in self.steps:
-            await self._goto(ctx, MENU)
+            # New, or at a step this version of the bot no longer has.
+            await self._goto(ctx, self.steps.menu)
             return
 
         if message.kind != TEXT:
@@ -417,7 +418,16 @@ class Engine:
         step = self.steps[session.step]
         if session.offered and reply.option is None and not session.data.get("_free"):
             return await self._refuse(ctx, text)
-        await self._goto(ctx, await step.answer(ctx, reply))
+        target = await step.answer(ctx, reply)
+        self._check(step.name, target)
+        await self._goto(ctx, target)
+
+    def _check(self, source: str | None, target: str, *, command: str | None = None) -> None:
+        """A step (or command) sending the user to a step it does not declare is a bug: the
+        turn fails (logged; the user gets the generic error and the menu)."""
+        if not self.steps.allows(source, target, command=command):
+            who = f"command /{command}" if command is not None else f"step {source!r}"
+            raise UnknownStep(f"{who} went to {target!r}, which it does not declare in goes_to")
 
     def _is_command(self, text: str, message: Inbound) -> bool:
         if not text.startswith("/") or message.option is not None:
@@ -433,9 +443,8 @@ class Engine:
                 if option in (oid, option_token(oid)):
                     return Reply(option=oid)
             return None
-        return Reply(
-            text=text, option=match(offered, text, self._today()).option if offered else None
-        )
+        today = self.deps.local_today()
+        return Reply(text=text, option=match(offered, text, today).option if offered else None)
 
     async def _reask(self, ctx: Context[Services], key: str) -> None:
         ctx.say(ctx.t(key, count=len(ctx.session.offered)))
@@ -445,7 +454,7 @@ class Engine:
         """Typed text that is none of the options: quote it, and show the options again if few."""
         offered = ctx.session.offered
         quoted = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
-        candidates = match(offered, text, self._today()).candidates
+        candidates = match(offered, text, self.deps.local_today()).candidates
         if candidates:
             titles = dict(offered)
             which = ", ".join(titles[oid] for oid in candidates)
@@ -464,13 +473,14 @@ class Engine:
 
     async def _ask(self, ctx: Context[Services], hops: int = 0) -> None:
         session = ctx.session
-        name = session.step if session.step and session.step in self.steps else MENU
+        name = session.step if session.step and session.step in self.steps else self.steps.menu
         session.step = name
         try:
             prompt: Prompt = await self.steps[name].ask(ctx)
         except Goto as jump:
             if hops >= 4:
                 raise RuntimeError(f"steps redirect in a loop at {name!r}") from jump
+            self._check(name, jump.step)
             session.step = jump.step
             return await self._ask(ctx, hops + 1)
         session.offered = [(o.id, o.title) for o in prompt.options]

@@ -1,5 +1,6 @@
-"""Message catalogs: one TOML file per language in a bot's locale directory (the booking bot's
-is ``bot/booking/locales/``).
+"""Message catalogs: one TOML file per language (``en.toml``) in a bot's locale directory (the
+booking bot's is ``bot/booking/locales/``), over the framework's own messages
+(``bot/core/locales/``: the generic error, "too many messages", ...), which a bot may reword.
 
 Keys are dotted (``book.day``); values are ``str.format`` templates with named parameters.
 """
@@ -20,6 +21,8 @@ from bot.errors import ConfigError
 # (bot/infra, below the core) spells its own ``default_locale`` type; a test keeps it equal.
 Locale = Literal["id", "en"]
 LOCALES: tuple[Locale, ...] = get_args(Locale)
+# The framework's own messages, which every bot's catalog overlays.
+CORE_LOCALES = Path(__file__).parent / "locales"
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -31,6 +34,20 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             flat[name] = str(value)
     return flat
+
+
+def _read(directory: Path) -> dict[str, dict[str, str]]:
+    """The catalogs of one directory, by locale (a file's name without ``.toml``)."""
+    paths = sorted(directory.glob("*.toml"))
+    if not paths:
+        raise ConfigError(f"message catalog {directory}: no <locale>.toml file")
+    messages: dict[str, dict[str, str]] = {}
+    for path in paths:
+        try:
+            messages[path.stem] = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"message catalog {path}: {exc}") from exc
+    return messages
 
 
 def placeholders(template: str) -> set[str]:
@@ -46,15 +63,28 @@ class Catalog:
 
     @classmethod
     @cache
-    def load(cls, directory: Path, default: str = "id") -> Catalog:
-        messages: dict[str, dict[str, str]] = {}
-        for locale in LOCALES:
-            path = directory / f"{locale}.toml"
-            try:
-                messages[locale] = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"message catalog {path}: {exc}") from exc
-        return cls(messages, default)
+    def load(cls, *directories: Path, default: str = "id") -> Catalog:
+        """The catalogs of ``directories`` (one ``<locale>.toml`` each), each overlaying the
+        ones before it, over the framework's own messages. The locales are those the
+        directories have."""
+        tables: dict[str, dict[str, Any]] = {}
+        for directory in directories:
+            for locale, table in _read(directory).items():
+                tables.setdefault(locale, {}).update(table)
+        return cls.of(tables, default)
+
+    @classmethod
+    def of(cls, messages: Mapping[str, Mapping[str, Any]], default: str = "id") -> Catalog:
+        """A bot's catalog from its messages per locale (nested tables or dotted keys, as in a
+        TOML file), over the framework's own messages in the same locales."""
+        core = _read(CORE_LOCALES)
+        return cls(
+            {
+                locale: {**core.get(locale, core["en"]), **_flatten(table)}
+                for locale, table in messages.items()
+            },
+            default,
+        )
 
     def resolve_locale(self, *candidates: str | None) -> str:
         """The first candidate we have a catalog for (``en-US`` counts as ``en``)."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -24,7 +26,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.sentinel import Sentinel
 
 from bot.errors import ConfigError
-from bot.infra.embedded import RedisServer, client_name, shared_server
+from bot.infra.embedded import RedisServer, client_name, release_shared_server, shared_server
 from bot.infra.settings import Settings
 
 SCHEMES = ("redis://", "rediss://", "unix://", "redis-sentinel://", "redis-cluster://")
@@ -274,3 +276,16 @@ def connect(settings: Settings) -> tuple[aioredis.Redis, RedisServer | None]:
         health_check_interval=30,
     )
     return client, server
+
+
+@asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """:func:`connect`, as a context manager: the client is closed, and the embedded server
+    (if any) released, on the way out. For a bot of one's own (``examples/clinic.py``)."""
+    client, server = connect(settings)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        if server is not None:
+            release_shared_server(server)

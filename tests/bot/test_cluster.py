@@ -43,14 +43,14 @@ from tests.bot.test_seats import (  # noqa: F401 - collected again, on the clust
     test_reschedule_within_a_full_window_keeps_the_seat,
     test_staff_cancel_needs_no_account,
 )
-from tests.bot.test_sessions import (  # noqa: F401 - collected again, on the cluster
+from tests.cluster import LocalCluster
+from tests.core.test_sessions import (  # noqa: F401 - collected again, on the cluster
     test_a_dead_holders_lease_expires_and_nothing_is_lost,
     test_a_redelivered_message_is_a_duplicate,
     test_begin_and_finish_round_trip,
     test_begin_says_whether_the_users_outbox_holds_replies,
     test_messages_behind_the_holder_are_queued_and_handed_over_in_order,
 )
-from tests.cluster import LocalCluster
 from tests.handlers.test_booking import (  # noqa: F401 - the whole conversation, on the cluster
     test_a_whole_booking,
     user,

@@ -432,6 +432,7 @@ class Offer:
 
     name: str
     options: tuple[Option, ...]
+    goes_to = ()
 
     async def ask(self, ctx: Context) -> Prompt:
         return Prompt("Pilih satu", self.options)

@@ -545,6 +545,7 @@ class LongIds:
     extra: int
     answers: list[str | None] = field(default_factory=list)
     name: str = MENU
+    goes_to = ()
 
     async def ask(self, ctx: Context) -> Prompt:
         extra = [Option(f"o{i}", f"Lain {i}") for i in range(self.extra)]

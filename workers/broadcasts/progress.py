@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from bot.booking.app import App
-from bot.core.i18n import Catalog
+from bot.core.i18n import LOCALES, Catalog
 from bot.errors import StorageError
 from bot.infra.keys import BroadcastKeys
 
@@ -72,7 +72,7 @@ def progress_text(catalog: Catalog, broadcast_id: str, percent: int, p: Progress
             total=p.total,
             failed=p.failed,
         )
-        for locale in catalog.messages
+        for locale in LOCALES
     )
 
 
@@ -91,5 +91,5 @@ def tally_text(catalog: Catalog, broadcast_id: str, p: Progress) -> str:
             unconfirmed=p.unconfirmed,
             cancelled=p.cancelled,
         )
-        for locale in catalog.messages
+        for locale in LOCALES
     )

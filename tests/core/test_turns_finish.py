@@ -18,9 +18,9 @@ from bot.core.engine import MAX_ATTEMPTS, Engine
 from bot.core.messages import Inbound, Outbound
 from bot.core.writes import Write
 from bot.infra.keys import SessionKeys
-from handlers import build_steps
+from tests.core.tinybot import tiny_deps, tiny_steps
 from tests.invariants import assert_user_text_expires
-from tests.support import Recorder, make_app, said
+from tests.support import Recorder, said
 
 INTERNAL = "terjadi kesalahan di sistem kami"
 MENU_QUESTION = "Apa yang ingin Anda lakukan?"
@@ -46,7 +46,7 @@ async def test_a_failure_outside_the_step_is_answered_and_does_not_wedge_the_use
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     channel = FailsOnce()
-    engine = Engine(make_app(redis, clock, tmp_path), build_steps(), {"console": channel})
+    engine = Engine(tiny_deps(redis, clock, tmp_path), tiny_steps(), {"console": channel})
     # Before: the exception escaped handle() (a 500), the message stayed in the lease and every
     # takeover ran it again.
     assert await engine.handle(Inbound("console", "u", "m1", NIK)) == "handled"
@@ -64,9 +64,9 @@ async def test_a_failure_outside_the_step_is_answered_and_does_not_wedge_the_use
 async def test_a_message_that_kills_every_process_is_given_up_after_a_few_attempts(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = make_app(redis, clock, tmp_path, lease_seconds=5)
+    app = tiny_deps(redis, clock, tmp_path, lease_seconds=5)
     recorder = Recorder()
-    engine = Engine(app, build_steps(), {"console": recorder})
+    engine = Engine(app, tiny_steps(), {"console": recorder})
     poison = Inbound("console", "u", "m1", NIK)
     # Each process that starts it dies (the OOM killer, a segfault): nothing but the lease knows.
     for _ in range(MAX_ATTEMPTS):
@@ -91,9 +91,9 @@ async def test_a_message_that_kills_every_process_is_given_up_after_a_few_attemp
 async def test_an_unreadable_queued_message_is_answered_and_the_next_ones_run(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
-    app = make_app(redis, clock, tmp_path, lease_seconds=5)
+    app = tiny_deps(redis, clock, tmp_path, lease_seconds=5)
     recorder = Recorder()
-    engine = Engine(app, build_steps(), {"console": recorder})
+    engine = Engine(app, tiny_steps(), {"console": recorder})
     assert (
         await app.sessions.begin(Inbound("console", "u", "m1", "halo"), ms(clock.now()))
     ).status == "run"

@@ -16,8 +16,8 @@ from bot.infra.keys import SessionKeys
 from channels.console import ConsoleChannel
 from channels.telegram import TelegramChannel
 from channels.whatsapp import WhatsAppChannel
-from handlers import build_steps
-from tests.support import Recorder, make_app
+from tests.core.tinybot import tiny_deps, tiny_steps
+from tests.support import Recorder
 
 
 @dataclass
@@ -35,7 +35,7 @@ async def test_an_id_is_forgotten_after_its_channels_window(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
     recorder = Forgetful()
-    engine = Engine(make_app(redis, clock, tmp_path), build_steps(), {"console": recorder})
+    engine = Engine(tiny_deps(redis, clock, tmp_path), tiny_steps(), {"console": recorder})
     message = Inbound("console", "u", "m1", "halo")
     assert await engine.handle(message) == "handled"
     seen = SessionKeys("console:u").seen

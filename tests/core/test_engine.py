@@ -6,19 +6,22 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.asyncio import BlockingConnectionPool
 
-from bot.booking.app import App, Context
 from bot.core.clock import ManualClock
+from bot.core.deps import Deps
 from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.engine import Engine
 from bot.core.messages import Inbound
 from bot.infra.embedded import RedisServer
+from tests.core.tinybot import Context, tiny_deps, tiny_engine
 from tests.counting import CountingRedis
-from tests.support import Recorder, User, make_app, make_engine, said
+from tests.support import Recorder, User, said
 
 
 class Echo:
     """A step that records what it was given, and yields to the event loop while it works so
     that concurrent turns would interleave if the engine let them."""
+
+    goes_to = ()
 
     def __init__(self, name: str, log: list[str], active: list[int]) -> None:
         self.name = name
@@ -56,7 +59,7 @@ async def test_ten_messages_at_once_are_handled_one_by_one_in_order_across_proce
     client = aioredis.Redis(connection_pool=pool)
     await client.flushall()
     log: list[str] = []
-    app = make_app(client, clock, tmp_path)
+    app = tiny_deps(client, clock, tmp_path)
     first, second = (Engine(app, echo_steps(log), {"console": Recorder()}) for _ in range(2))
     await first.handle(Inbound("console", "u", "hello", "hello"))  # greeting turn
     log.clear()
@@ -73,7 +76,7 @@ async def test_ten_messages_at_once_are_handled_one_by_one_in_order_across_proce
 async def test_a_message_delivered_twice_is_handled_once(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
-    engine, recorder = make_engine(make_app(redis, clock, tmp_path))
+    engine, recorder = tiny_engine(tiny_deps(redis, clock, tmp_path))
     inbound = Inbound("console", "u", "same-id", "halo")
     assert await engine.handle(inbound) == "handled"
     sent = len(recorder.sent["u"])
@@ -87,10 +90,10 @@ async def test_a_menu_turn_costs_two_redis_round_trips(
 ) -> None:
     client = CountingRedis.from_url(redis_server.url, decode_responses=True)
     await client.flushall()
-    engine, recorder = make_engine(make_app(client, clock, tmp_path))
+    engine, recorder = tiny_engine(tiny_deps(client, clock, tmp_path))
     user = User(engine, recorder)
     await user.says("halo")
-    for word in ("bahasa", "English", "menu", "3", "1"):  # language, menu, requirements
+    for word in ("bahasa", "English", "menu", "3", "1"):  # language, menu, colour
         client.round_trips = 0
         await user.says(word)
         assert client.round_trips == 2, word
@@ -102,6 +105,7 @@ async def test_a_step_that_crashes_leaves_the_user_at_the_menu(
 ) -> None:
     class Broken:
         name = MENU
+        goes_to = ()
 
         async def ask(self, ctx: Context) -> Prompt:
             return Prompt("menu", free_text=True)
@@ -113,7 +117,7 @@ async def test_a_step_that_crashes_leaves_the_user_at_the_menu(
     steps.add(Broken())
     steps.add(Echo("language", [], []))
     recorder = Recorder()
-    app: App = make_app(redis, clock, tmp_path)
+    app: Deps = tiny_deps(redis, clock, tmp_path)
     engine = Engine(app, steps, {"console": recorder})
     await engine.handle(Inbound("console", "u", "1", "hi"))
     assert await engine.handle(Inbound("console", "u", "2", "boom")) == "handled"
@@ -132,6 +136,7 @@ async def test_long_option_ids_travel_as_tokens(
 
     class Pick:
         name = MENU
+        goes_to = ()
 
         async def ask(self, ctx: Context) -> Prompt:
             return Prompt("pick", [Option(long_id, "Long"), Option("short", "Short")])
@@ -144,7 +149,7 @@ async def test_long_option_ids_travel_as_tokens(
     steps.add(Pick())
     steps.add(Echo("language", [], []))
     recorder = Recorder()
-    engine = Engine(make_app(redis, clock, tmp_path), steps, {"console": recorder})
+    engine = Engine(tiny_deps(redis, clock, tmp_path), steps, {"console": recorder})
     await engine.handle(Inbound("console", "u", "1", "hi"))
     token = option_token(long_id)
     assert token != long_id and len(token.encode()) <= MAX_OPTION_BYTES
@@ -168,7 +173,7 @@ async def test_commands_run_and_fall_through_when_not_for_this_user(
 
     steps.command("secret", secret)
     recorder = Recorder()
-    engine = Engine(make_app(redis, clock, tmp_path), steps, {"console": recorder})
+    engine = Engine(tiny_deps(redis, clock, tmp_path), steps, {"console": recorder})
     for user in ("boss", "someone"):
         await engine.handle(Inbound("console", user, f"{user}-1", "hi"))
         await engine.handle(Inbound("console", user, f"{user}-2", "/secret 42"))
@@ -181,8 +186,8 @@ async def test_commands_run_and_fall_through_when_not_for_this_user(
 async def test_a_flood_gets_one_cooldown_notice_then_silence_until_the_bucket_is_full(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
-    app = make_app(redis, clock, tmp_path, rate_limit_per_minute=5, rate_limit_burst=5)
-    engine, recorder = make_engine(app)
+    app = tiny_deps(redis, clock, tmp_path, rate_limit_per_minute=5, rate_limit_burst=5)
+    engine, recorder = tiny_engine(app)
     for n in range(12):
         assert await engine.handle(Inbound("console", "u", f"m{n}", "bantuan")) == "handled"
     texts = said(recorder, "u")

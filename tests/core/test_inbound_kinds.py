@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from bot.core.clock import ManualClock
 from bot.core.messages import Choices, Inbound
-from tests.support import make_app, make_engine
+from tests.core.tinybot import tiny_deps, tiny_engine
 
 
 def test_the_kind_survives_the_inbox_encoding() -> None:
@@ -21,8 +21,8 @@ def test_the_kind_survives_the_inbox_encoding() -> None:
 async def test_a_sticker_at_a_choice_step_is_asked_again_once(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
-    app = make_app(redis, clock, tmp_path)
-    engine, recorder = make_engine(app)
+    app = tiny_deps(redis, clock, tmp_path)
+    engine, recorder = tiny_engine(app)
     await engine.handle(Inbound("console", "u", "m1", text="halo"))
     before = len(recorder.sent["u"])
     sticker = Inbound("console", "u", "m2", kind="sticker")
@@ -30,8 +30,8 @@ async def test_a_sticker_at_a_choice_step_is_asked_again_once(
         await engine.handle(sticker)
     [answer] = recorder.sent["u"][before:]
     assert isinstance(answer, Choices) and "hanya bisa membaca teks" in answer.text
-    assert "Ambil antrean" in [o.title for o in answer.options]
+    assert "Warna" in [o.title for o in answer.options]
     # The step is unchanged: a typed choice still works.
-    await engine.handle(Inbound("console", "u", "m3", text="1"))
+    await engine.handle(Inbound("console", "u", "m3", text="3"))
     last = recorder.sent["u"][-1]
-    assert isinstance(last, Choices) and "Paspor baru" in [o.title for o in last.options]
+    assert isinstance(last, Choices) and "Merah" in [o.title for o in last.options]

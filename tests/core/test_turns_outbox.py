@@ -14,9 +14,9 @@ import redis.asyncio as aioredis
 from redis import Redis as SyncRedis
 from rq import Queue
 
-from bot.booking.app import App
 from bot.core.channel import Deadline, PacedChannel
 from bot.core.clock import ManualClock, ms
+from bot.core.deps import Deps
 from bot.core.engine import Engine
 from bot.core.messages import Inbound, Outbound, Text
 from bot.core.outbox import Entry, Outbox
@@ -24,11 +24,9 @@ from bot.core.writes import Write
 from bot.errors import ChannelError
 from bot.infra.embedded import RedisServer
 from bot.infra.keys import SessionKeys
-from handlers import build_steps
+from tests.core.tinybot import tiny_deps, tiny_steps
 from tests.counting import CountingRedis
-from tests.support import make_app
 from workers.jobs import RqJobs
-from workers.queues import QUEUE
 
 IDENTITY = "telegram:42"
 
@@ -56,14 +54,14 @@ class Platform(PacedChannel):
 @pytest.fixture
 async def queue(redis_server: RedisServer) -> AsyncIterator[Queue]:
     sync = SyncRedis.from_url(redis_server.url)
-    yield Queue(QUEUE, connection=sync)
+    yield Queue("tiny", connection=sync)
     sync.close()
 
 
-def platform_engine(app: App, queue: Queue) -> tuple[Engine, Platform]:
+def platform_engine(app: Deps, queue: Queue) -> tuple[Engine, Platform]:
     app.jobs = RqJobs(queue)
     channel = Platform()
-    return Engine(app, build_steps(), {"telegram": channel}), channel
+    return Engine(app, tiny_steps(), {"telegram": channel}), channel
 
 
 def message(n: int, text: str) -> Inbound:
@@ -79,7 +77,7 @@ async def test_a_platform_turn_with_workers_costs_two_redis_round_trips(
 ) -> None:
     client = CountingRedis.from_url(redis_server.url, decode_responses=True)
     await client.flushall()
-    engine, channel = platform_engine(make_app(client, clock, tmp_path), queue)
+    engine, channel = platform_engine(tiny_deps(client, clock, tmp_path), queue)
     await engine.handle(message(0, "halo"))  # a fresh server: the scripts load here
     # Before: a third, the outbox's put-if-pending script before every send.
     for n, word in enumerate(("bahasa", "English", "menu", "3", "1"), 1):
@@ -93,7 +91,7 @@ async def test_a_platform_turn_with_workers_costs_two_redis_round_trips(
 async def test_a_turn_whose_begin_saw_a_pending_outbox_puts_its_replies_behind_it(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, queue: Queue
 ) -> None:
-    engine, channel = platform_engine(make_app(redis, clock, tmp_path), queue)
+    engine, channel = platform_engine(tiny_deps(redis, clock, tmp_path), queue)
     outbox = Outbox(redis)
     await outbox.put("telegram", "42", "m0", [Text("earlier")])
     assert await engine.handle(message(1, "halo")) == "handled"
@@ -112,7 +110,7 @@ async def test_a_turn_whose_begin_saw_a_pending_outbox_puts_its_replies_behind_i
 async def test_once_a_turn_left_replies_to_the_outbox_the_next_in_its_lease_go_behind(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, queue: Queue
 ) -> None:
-    app = make_app(redis, clock, tmp_path)
+    app = tiny_deps(redis, clock, tmp_path)
     engine, channel = platform_engine(app, queue)
     # A process took the lease for m1 and died; m2 queued behind it.
     now = ms(clock.now())
