@@ -21,10 +21,11 @@ from bot.core.engine import Engine
 from bot.core.messages import MAX_OPTION_BYTES, Choices, Image, Option, Text, option_token
 from bot.errors import ChannelError, ConfigError
 from bot.infra.embedded import RedisServer, free_port
+from bot.infra.keys import ChannelKeys
 from bot.infra.settings import load_settings
 from bot.web import build_web_app
-from channels.whatsapp import WhatsAppChannel, user_tag
-from channels.whatsapp_render import (
+from channels.whatsapp import WhatsAppChannel
+from channels.whatsapp.render import (
     MAX_BODY,
     MAX_ROW_TITLE,
     MORE_PREFIX,
@@ -135,6 +136,11 @@ async def test_an_oversized_body_is_refused(wa: WhatsAppDriver) -> None:
     body = b" " * (3 * 1024 * 1024 + 1)
     response = await wa.client.post("/webhook/whatsapp", content=body, headers=signed(body))
     assert response.status_code == 413
+
+
+def user_tag(wa_id: str) -> str:
+    """The hash tag of a WhatsApp user's keys (bot.infra.keys.ChannelKeys)."""
+    return ChannelKeys("whatsapp", wa_id).tag
 
 
 def media_message(kind: str, wa_id: str = WA_ID) -> dict[str, Any]:

@@ -17,7 +17,9 @@ from bot.core.clock import ManualClock
 from bot.core.dialog import Steps
 from bot.core.engine import Engine
 from bot.web import build_web_app
-from channels.telegram import NAV_PREFIX, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from channels.telegram import TelegramChannel
+from channels.telegram.render import NAV_PREFIX
+from channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from handlers import build_steps
 from tests.channels.drivers import Seen
 from tests.fake_telegram import BOT_USER, NOW, TOKEN, Call, FakeTelegram

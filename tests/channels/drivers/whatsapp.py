@@ -15,7 +15,8 @@ from bot.core.clock import ManualClock
 from bot.core.dialog import Steps
 from bot.core.engine import Engine
 from bot.web import build_web_app
-from channels.whatsapp import Sleep, WhatsAppChannel
+from channels.whatsapp import WhatsAppChannel
+from channels.whatsapp.channel import Sleep
 from handlers import build_steps
 from tests.channels.drivers import Seen
 from tests.fake_graph import (
