@@ -49,6 +49,7 @@ from redis.exceptions import RedisError
 
 from bot.core.channel import Deadline, Handle, PacedChannel, left
 from bot.core.messages import Choices, Inbound, Option, Outbound, Text
+from bot.core.pacing import Rate
 from bot.core.writes import Write, apply
 from bot.errors import ChannelError, ConfigError, StorageError
 from bot.infra.keys import ChannelKeys
@@ -96,6 +97,11 @@ class TelegramChannel(PacedChannel):
     redelivers_for = timedelta(hours=24)
     # How long a webhook body may take to arrive (channels/webhook.py).
     read_timeout = READ_TIMEOUT
+    # One chat: Telegram's FAQ says "avoid sending more than one message per second" to a chat; a
+    # burst of 3 lets a conversation's 2-3 replies out without delay.
+    recipient_rate = Rate(1.0, 3)
+    # The whole bot: Telegram's broadcast limit, 30 messages a second (ANTREAN_TELEGRAM_RATE).
+    rate: float | None = 30.0
 
     def __init__(
         self,
@@ -110,6 +116,7 @@ class TelegramChannel(PacedChannel):
         pacer: Pacer | None = None,
         timeout: float = 4.0,
         budget: float = 8.0,
+        rate: float = 30.0,
     ) -> None:
         if webhook_secret is not None and not SECRET_RE.match(webhook_secret):
             raise ConfigError(
@@ -127,6 +134,7 @@ class TelegramChannel(PacedChannel):
         # call with its retries at most ``budget`` unless the caller passes its own deadline.
         self.timeout = timeout
         self.budget = budget
+        self.rate = rate
         # Without Redis there is nowhere to keep a list between taps: options are sent unpaged.
         self.redis = redis
         # Without a pacer, sends go out as before (a 429 is still honoured by waiting).
@@ -156,6 +164,7 @@ class TelegramChannel(PacedChannel):
             pacer=pacer,
             timeout=settings.platform_timeout_seconds,
             budget=settings.send_budget,
+            rate=settings.telegram_rate,
         )
 
     async def aclose(self) -> None:
@@ -194,7 +203,7 @@ class TelegramChannel(PacedChannel):
         pacer = pacer or self.pacer
         for i, method in enumerate(methods(user_id, Text(text))):
             if pacer is not None:
-                await pacer.wait_turn(self.name, user_id)
+                await pacer.wait_turn(self.name, user_id, self.limits)
             if i == 0 and claim is not None and not await claim():
                 return False
             try:

@@ -34,9 +34,10 @@ from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
 from redis.exceptions import RedisError
 
-from bot.core.channel import Deadline, Handle, PacedChannel, left
+from bot.core.channel import Deadline, Handle, Notice, PacedChannel, left
 from bot.core.clock import Clock, ms
 from bot.core.messages import Choices, Image, Inbound, Option, Outbound, Text
+from bot.core.pacing import Rate
 from bot.core.writes import Write, apply
 from bot.errors import ChannelError, ConfigError, StorageError
 from bot.infra.keys import ChannelKeys
@@ -99,6 +100,13 @@ class WhatsAppChannel(PacedChannel):
     # bodies may hold while they do (channels/webhook.py).
     read_timeout = READ_TIMEOUT
     bodies = BODIES_IN_FLIGHT
+    # One user: Meta's pair rate limit, 1 message per 6 s from a business number (code 131056;
+    # bursts allowed but "borrowed" from later quota, so we keep ours to a conversation's few
+    # replies: https://developers.facebook.com/docs/whatsapp/cloud-api/overview#pair-rate-limits).
+    recipient_rate = Rate(1 / 6, 3)
+    # The whole bot: Cloud API throughput per business number, 80 messages a second (code 130429
+    # beyond it; ANTREAN_WHATSAPP_RATE).
+    rate: float | None = 80.0
     redis: aioredis.Redis  # always: the 24-hour window and delivery states live there
 
     def __init__(
@@ -117,6 +125,7 @@ class WhatsAppChannel(PacedChannel):
         pacer: Pacer | None = None,
         timeout: float = 4.0,
         budget: float = 8.0,
+        rate: float = 80.0,
     ) -> None:
         self.client = client
         self.phone_number_id = phone_number_id
@@ -134,6 +143,7 @@ class WhatsAppChannel(PacedChannel):
         # send with its retries at most ``budget`` unless the caller passes its own deadline.
         self.timeout = timeout
         self.budget = budget
+        self.rate = rate
         self._auth_logged = False
         self._record_status = redis.register_script(RECORD_STATUS)
 
@@ -173,6 +183,7 @@ class WhatsAppChannel(PacedChannel):
             pacer=pacer,
             timeout=settings.platform_timeout_seconds,
             budget=settings.send_budget,
+            rate=settings.whatsapp_rate,
         )
 
     async def start(self) -> None:
@@ -320,7 +331,7 @@ class WhatsAppChannel(PacedChannel):
         wamids: list[str] = []
         for i, payload in enumerate(text_payloads(text) if free_form else [fallback]):
             if pacer is not None:
-                await pacer.wait_turn(self.name, user_id)
+                await pacer.wait_turn(self.name, user_id, self.limits)
             if i == 0 and claim is not None and not await claim():
                 return False
             try:
@@ -329,7 +340,7 @@ class WhatsAppChannel(PacedChannel):
                 if not free_form or exc.code != str(OUTSIDE_WINDOW):
                     raise
                 if pacer is not None:
-                    await pacer.wait_turn(self.name, user_id)
+                    await pacer.wait_turn(self.name, user_id, self.limits)
                 await self._post_message(user_id, fallback, paced=pacer)
                 return True
         if free_form:
@@ -340,18 +351,21 @@ class WhatsAppChannel(PacedChannel):
             )
         return True
 
-    async def notify(
-        self, user_id: str, text: str, *, template: str, params: list[str], locale: str
-    ) -> None:
+    async def notify(self, user_id: str, notice: Notice) -> None:
         """Tell a user something unprompted: free-form inside the 24-hour window, else (or when
-        Meta refuses free-form) the approved ``template`` with ``params``."""
+        Meta refuses the text) the approved template of the notice with its params. A notice
+        with its own ``messages`` (a button) sends them inside the window, as any reply."""
+        template, params, locale = notice.template, list(notice.params), notice.locale
         fallback = template_payload(template, LANGUAGES.get(locale, "id"), params)
         if not await self.in_window(user_id):
             await self._post_message(user_id, fallback)
             return
+        if notice.messages:
+            await self.send(user_id, notice.body)
+            return
         wamids: list[str] = []
         try:
-            for payload in text_payloads(text):
+            for payload in text_payloads(notice.text):
                 wamids.append(await self._post_message(user_id, payload))
         except ChannelError as exc:
             if exc.code != str(OUTSIDE_WINDOW):

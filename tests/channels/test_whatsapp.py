@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.booking.app import Context
+from bot.core.channel import Notice
 from bot.core.clock import ManualClock
 from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.engine import Engine
@@ -450,9 +451,8 @@ async def test_notify_inside_the_window_is_free_form(
     await wa.type("halo")
     clock.advance(timedelta(hours=23))
     before = len(wa.fake.to(WA_ID))
-    await wa.channel.notify(
-        WA_ID, "Besok jam 08:00", template="antrean_reminder", params=["A-001"], locale="id"
-    )
+    notice = Notice("Besok jam 08:00", template="antrean_reminder", params=("A-001",), locale="id")
+    await wa.channel.notify(WA_ID, notice)
     [sent] = wa.fake.to(WA_ID)[before:]
     assert sent["type"] == "text" and sent["text"]["body"] == "Besok jam 08:00"
 
@@ -465,8 +465,8 @@ async def test_a_user_silent_for_25_hours_gets_the_template(
     wa.fake.outside_window.add(WA_ID)
     before = len(wa.fake.to(WA_ID))
     await wa.channel.notify(
-        WA_ID, "Besok jam 08:00", template="antrean_reminder", params=["A-001", "08:00"],
-        locale="en",
+        WA_ID, Notice("Besok jam 08:00", template="antrean_reminder", params=("A-001", "08:00"),
+        locale="en"),
     )  # fmt: skip
     [sent] = wa.fake.to(WA_ID)[before:]
     assert sent["type"] == "template"
@@ -491,9 +491,8 @@ async def test_a_notice_failed_later_with_131047_gets_the_template_once(
     await wa.type("halo")
     wa.fake.outside_window_later.add(WA_ID)  # Meta accepts the text, then reports it failed
     before = len(wa.fake.to(WA_ID))
-    await wa.channel.notify(
-        WA_ID, "Besok jam 08:00", template="antrean_reminder", params=["A-001"], locale="en"
-    )
+    notice = Notice("Besok jam 08:00", template="antrean_reminder", params=("A-001",), locale="en")
+    await wa.channel.notify(WA_ID, notice)
     [text] = wa.fake.to(WA_ID)[before:]
     assert text["type"] == "text"
     kept = f"{user_tag(WA_ID)}:fallback:{wa.fake.requests[-1]['id']}"
@@ -517,7 +516,7 @@ async def test_a_long_notice_failed_in_every_piece_gets_one_template(wa: WhatsAp
     wa.fake.outside_window_later.add(WA_ID)
     before = len(wa.fake.to(WA_ID))
     text = "\n".join("x" * 1000 for _ in range(6))  # two messages
-    await wa.channel.notify(WA_ID, text, template="antrean_notice", params=[], locale="id")
+    await wa.channel.notify(WA_ID, Notice(text, template="antrean_notice", locale="id"))
     assert len(wa.fake.statuses) == 2
     response = await wa.deliver_statuses()
     assert response.status_code == 200
@@ -531,7 +530,7 @@ async def test_free_form_refused_with_131047_is_retried_as_the_template(
     await wa.type("halo")
     wa.fake.outside_window.add(WA_ID)  # Meta's clock says otherwise
     before = len(wa.fake.to(WA_ID))
-    await wa.channel.notify(WA_ID, "Info", template="antrean_notice", params=[], locale="id")
+    await wa.channel.notify(WA_ID, Notice("Info", template="antrean_notice", locale="id"))
     refused, sent = wa.fake.to(WA_ID)[before:]
     assert refused["type"] == "text"
     assert sent["type"] == "template" and sent["template"]["language"] == {"code": "id"}

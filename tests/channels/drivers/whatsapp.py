@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
+from bot.core.channel import Notice
 from bot.core.clock import ManualClock
 from bot.core.dialog import Steps
 from bot.core.engine import Engine
@@ -89,6 +90,11 @@ class WhatsAppDriver:
 
     async def type(self, text: str) -> Seen:
         return await self._deliver(text_message(self.wa_id, text))
+
+    async def notify(self, notice: Notice) -> Seen:
+        before = len(self.fake.to(self.wa_id))
+        await self.channel.notify(self.wa_id, notice)
+        return seen_of(self.fake.to(self.wa_id)[before:])
 
     async def choose(self, number: int) -> Seen:
         """Tap the ``number``-th button or list row of the last options the user was sent."""
