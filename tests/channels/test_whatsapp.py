@@ -485,6 +485,31 @@ async def test_a_user_silent_for_25_hours_gets_the_template(
     }
 
 
+async def test_a_notice_with_a_button_is_the_button_inside_the_window_and_else_the_template(
+    wa: WhatsAppDriver, clock: ManualClock
+) -> None:
+    """A closed day's notice (bot/core/channel.py Notice.messages): its button inside the window,
+    its template (the text as the one parameter) outside it."""
+    text = "Hari Rabu ditutup."
+    notice = Notice(
+        text,
+        template="antrean_notice",
+        params=(text,),
+        locale="id",
+        messages=(Choices(text, (Option("book", "Ambil antrean lagi"),)),),
+    )
+    await wa.type("halo")
+    before = len(wa.fake.to(WA_ID))
+    await wa.channel.notify(WA_ID, notice)
+    [button] = wa.fake.to(WA_ID)[before:]
+    assert button["type"] == "interactive"
+    clock.advance(timedelta(hours=25))
+    await wa.channel.notify(WA_ID, notice)
+    [_, template] = wa.fake.to(WA_ID)[before:]
+    assert template["type"] == "template" and template["template"]["name"] == "antrean_notice"
+    assert template["template"]["components"][0]["parameters"] == [{"type": "text", "text": text}]
+
+
 async def test_a_notice_failed_later_with_131047_gets_the_template_once(
     wa: WhatsAppDriver, redis: aioredis.Redis
 ) -> None:
