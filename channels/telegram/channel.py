@@ -402,12 +402,9 @@ class TelegramChannel(PacedChannel):
 
     def routes(self, handle: Handle) -> list[web.RouteDef]:
         async def webhook(request: web.Request) -> web.Response:
-            return await self._webhook(request, handle)
+            return await receive(self, request, handle)
 
         return [web.post(WEBHOOK_PATH, webhook)]
-
-    async def _webhook(self, request: web.Request, handle: Handle) -> web.Response:
-        return await receive(self, request, handle)
 
     async def poll(self, handle: Handle, stop: asyncio.Event, *, wait: int = 25) -> None:
         """Long-poll for updates instead of a webhook (``ANTREAN_TELEGRAM_MODE=polling``): for
