@@ -161,7 +161,7 @@ inside the bot process after a warm-up of 80 turns; Redis CPU is the server's `I
 (user + system) over the same rounds; the load generator and the fakes share the benchmark's
 process and the machine's two cores. The third row is the peer with Antrean's work-around for
 pydantic rebuilding aiogram's response models after each garbage collection
-(`channels/telegram.py`), so the ratio can be read without that bug too.
+(`channels/telegram/session.py`), so the ratio can be read without that bug too.
 
 100 applicants in flight (1,000 applicants, rounds of 250):
 
