@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -36,7 +37,7 @@ from bench.peers.aiogram_fsm import build_peer
 from bot.booking.app import App
 from bot.booking.office import Office, load_office
 from bot.booking.seats import SeatBook
-from bot.cli import build_app
+from bot.compose import open_app
 from bot.core.channel import Channel
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
@@ -103,7 +104,7 @@ def stats_routes(client: CountingRedis, the_clock: BenchClock) -> list[web.Route
     return [web.get("/bench/stats", stats), web.post("/bench/clock", move_clock)]
 
 
-def antrean_app(
+async def antrean_app(
     client: CountingRedis,
     redis_url: str,
     api_base: str,
@@ -112,10 +113,10 @@ def antrean_app(
     office: Office | None = None,
     shipped: bool = False,
 ) -> web.Application:
-    """Antrean's web app as ``antrean run`` builds it. ``shipped``: with its settings' defaults
-    too (the rate limit on) and reminders scheduled on RQ in the same Redis (bot/cli.py's
-    build_app); without, the rate limit is off and bookings schedule nothing (the burst, whose
-    scalpers retype on purpose)."""
+    """Antrean's web app as ``antrean run`` builds it. ``shipped``: built by the same code
+    (bot/compose.py ``open_app(settings, "run")``: settings' defaults, the rate limit on,
+    reminders scheduled on RQ in the same Redis, the web app frozen); without, the rate limit is
+    off and bookings schedule nothing (the burst, whose scalpers retype on purpose)."""
     whatsapp: dict[str, object] = {}
     if graph_api_base is not None:
         whatsapp = {
@@ -136,17 +137,30 @@ def antrean_app(
         **whatsapp,
     )
     the_clock = bench_clock()
+    office = office or bench_office()
     if shipped:
-        app = build_app(settings, client, clock=the_clock, office=office or bench_office())
+        stack = AsyncExitStack()
+        process = await stack.enter_async_context(
+            open_app(settings, "run", redis=client, clock=the_clock, office=office)
+        )
+        assert process.web is not None
+        web_app = process.web
+
+        async def close(_: web.Application) -> None:
+            await stack.aclose()
+
+        web_app.on_cleanup.append(close)
     else:
-        app = App.build(settings, client, clock=the_clock, office=office or bench_office())
-    # As in production (channels/registry.py): replies count in the shared pacing buckets.
-    pacer = Pacer.from_settings(settings, client, app.clock)
-    channels: list[Channel] = [TelegramChannel.from_settings(settings, redis=client, pacer=pacer)]
-    if graph_api_base is not None:
-        channels.append(WhatsAppChannel.from_settings(settings, client, app.clock, pacer=pacer))
-    engine = Engine(app, build_steps(), {channel.name: channel for channel in channels})
-    web_app = build_web_app(app, engine, channels, freeze=True)  # as `antrean run` does
+        app = App.build(settings, client, clock=the_clock, office=office)
+        # As in production (channels/registry.py): replies count in the shared pacing buckets.
+        pacer = Pacer.from_settings(settings, client, app.clock)
+        channels: list[Channel] = [
+            TelegramChannel.from_settings(settings, redis=client, pacer=pacer)
+        ]
+        if graph_api_base is not None:
+            channels.append(WhatsAppChannel.from_settings(settings, client, app.clock, pacer=pacer))
+        engine = Engine(app, build_steps(), {channel.name: channel for channel in channels})
+        web_app = build_web_app(app, engine, channels, freeze=True)  # as `antrean run` does
     web_app.router.add_routes(stats_routes(client, the_clock))
     return web_app
 
@@ -236,25 +250,29 @@ def main(argv: list[str] | None = None) -> None:
         client = CountingRedis.from_url(args.redis_url, decode_responses=True)
     assert isinstance(client, CountingRedis)
     with TemporaryDirectory() as var:
-        if args.system == "antrean":
-            office = load_office(args.office) if args.office is not None else None
-            application = antrean_app(
-                client,
-                args.redis_url,
-                args.api_base,
-                Path(var),
-                args.graph_api_base,
-                office,
-                shipped=args.shipped,
-            )
-        else:
-            application = peer_app(client, args.api_base, pinned=args.system == "peer-pinned")
 
-        async def close_redis(_: web.Application) -> None:
-            await client.aclose()
+        async def application() -> web.Application:
+            if args.system == "antrean":
+                office = load_office(args.office) if args.office is not None else None
+                built = await antrean_app(
+                    client,
+                    args.redis_url,
+                    args.api_base,
+                    Path(var),
+                    args.graph_api_base,
+                    office,
+                    shipped=args.shipped,
+                )
+            else:
+                built = peer_app(client, args.api_base, pinned=args.system == "peer-pinned")
 
-        application.on_cleanup.append(close_redis)
-        web.run_app(application, host="127.0.0.1", port=args.port, print=None, access_log=None)
+            async def close_redis(_: web.Application) -> None:
+                await client.aclose()
+
+            built.on_cleanup.append(close_redis)
+            return built
+
+        web.run_app(application(), host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

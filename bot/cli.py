@@ -18,39 +18,9 @@ from collections.abc import Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
-    from bot.booking.app import App
-    from bot.booking.office import Office
-    from bot.core.clock import Clock
     from bot.infra.settings import Settings
 
 log = logging.getLogger("antrean")
-
-
-def build_app(
-    settings: Settings,
-    client: aioredis.Redis,
-    *,
-    clock: Clock | None = None,
-    office: Office | None = None,
-) -> App:
-    """The app of a serving process: booking events schedule reminders on RQ. (``clock`` and
-    ``office`` for the benchmark, which builds its bot process here too.)"""
-    from bot.booking.app import App
-    from bot.infra.embedded import release_shared_server
-    from workers.queues import default_queue, queue_connection
-    from workers.reminders import ReminderSchedule, RqBookingEvents
-
-    app = App.build(settings, client, clock=clock, office=office)
-    queue_conn, queue_server = queue_connection(settings)
-    if queue_server is not None:
-        # The embedded server is held once per process, by connect(): a second hold never
-        # released would keep this process counted as a user until it exits.
-        release_shared_server(queue_server)
-    app.queue = default_queue(queue_conn)
-    app.events = RqBookingEvents(ReminderSchedule(app.queue, app.office, app.clock))
-    return app
 
 
 @contextlib.contextmanager
@@ -122,30 +92,21 @@ async def serve(settings: Settings) -> None:
     channel configured, chat in the terminal instead."""
     from aiohttp import web
 
-    from bot.core.engine import Engine
-    from bot.infra.embedded import release_shared_server
-    from bot.infra.redis import connect
-    from bot.web import build_web_app
-    from channels.registry import configured_channels
-    from handlers import build_steps
+    from bot.compose import open_app
 
     check_can_serve(settings)
     if settings.telegram_token is None and settings.whatsapp_token is None:
         await chat(settings, "console:me")
         return
-    client, server = connect(settings)
     stop = asyncio.Event()
-    try:
-        app = build_app(settings, client)
-        channels = configured_channels(settings, client, app.clock)
-        engine = Engine(app, build_steps(), {c.name: c for c in channels})
-        web_app = build_web_app(app, engine, channels, freeze=True)
-        runner = web.AppRunner(web_app, access_log=None)
+    async with open_app(settings, "run") as process:
+        assert process.web is not None and process.engine is not None
+        runner = web.AppRunner(process.web, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()
         print(
-            f"Antrean serving {', '.join(c.name for c in channels)} on "
+            f"Antrean serving {', '.join(process.channels)} on "
             f"http://{settings.http_host}:{settings.http_port} (Ctrl-C to stop)",
             flush=True,
         )
@@ -154,18 +115,14 @@ async def serve(settings: Settings) -> None:
         if settings.telegram_mode == "polling":
             from channels.telegram import TelegramChannel
 
-            for channel in channels:
+            for channel in process.channels.values():
                 if isinstance(channel, TelegramChannel):
-                    tasks.append(asyncio.create_task(channel.poll(engine.handle, stop)))
+                    tasks.append(asyncio.create_task(channel.poll(process.engine.handle, stop)))
         await stop.wait()
         for task in tasks:
             task.cancel()
         # Stop accepting requests, let the ones in flight finish, then close the channels.
         await runner.cleanup()
-    finally:
-        await client.aclose()
-        if server is not None:
-            release_shared_server(server)
 
 
 async def telegram_admin(settings: Settings, action: str, url: str | None, drop: bool) -> None:
@@ -185,14 +142,10 @@ async def telegram_admin(settings: Settings, action: str, url: str | None, drop:
 
 async def chat(settings: Settings, identity: str) -> None:
     """Talk to the bot in this terminal until Ctrl-D, Ctrl-C or SIGTERM."""
-    from bot.booking.console_images import QrImageCleanup
-    from bot.core.engine import Engine
+    from bot.compose import open_app
     from bot.errors import ConfigError
-    from bot.infra.embedded import release_shared_server
     from bot.infra.logs import log_to_file
-    from bot.infra.redis import connect
-    from channels.console import ConsoleChannel, ConsoleSession, read_lines
-    from handlers import build_steps
+    from channels.console import ConsoleSession, read_lines
 
     channel_name, _, user_id = identity.partition(":")
     if channel_name != "console":
@@ -202,29 +155,49 @@ async def chat(settings: Settings, identity: str) -> None:
     log_to_file(log_path)
     stop = asyncio.Event()
     stop_on_signals(stop)
-    client, server = connect(settings)
-    try:
-        app = build_app(settings, client)
-        t = functools.partial(app.catalog.t, settings.default_locale)
-        images = settings.var_dir / "images"
-        app.events = QrImageCleanup(app.events, app.codes, app.office.id, images)
-        console = ConsoleChannel(
-            image_dir=images,
-            local_user=user_id,
-            other_label=t("console.for_other"),
-        )
-        engine = Engine(app, build_steps(), {"console": console})
+    async with open_app(settings, "chat", user=user_id) as process:
+        engine, deps = process.engine, process.deps
+        assert engine is not None
+        t = functools.partial(deps.catalog.t, settings.default_locale)
         session = ConsoleSession(user_id)
-        print(t("console.header", office=app.office.name, log=log_path) + "\n")
+        print(t("console.header", office=deps.office.name, log=log_path) + "\n")
         await engine.handle(session.inbound("start"))
         while (line := await until_stopped(read_lines(sys.stdin), stop)) is not None:
             await engine.handle(session.inbound(line))
         if sys.stdin.isatty():
             print()  # end the prompt's line: Ctrl-D and Ctrl-C leave the cursor on it
-    finally:
-        await client.aclose()
-        if server is not None:
-            release_shared_server(server)
+
+
+async def audit(settings: Settings, limit: int) -> None:
+    from bot.booking.audit import Audit, print_audit
+    from bot.compose import open_app
+
+    async with open_app(settings, "tool") as process:
+        deps = process.deps
+        await print_audit(Audit(deps.redis, deps.office.id, deps.clock), deps.office.tz, limit)
+
+
+async def demo_bookings(settings: Settings) -> int:
+    from bot.booking.demo_bookings import make_demo_bookings
+    from bot.compose import open_app
+
+    async with open_app(settings, "tool") as process:
+        return await make_demo_bookings(process.deps)
+
+
+async def broadcast(settings: Settings, audience: str, text_id: str, text_en: str) -> int:
+    from bot.compose import open_app
+    from workers.broadcasts import run_broadcast_cli
+
+    async with open_app(settings, "tool") as process:
+        return await run_broadcast_cli(process.deps, audience, {"id": text_id, "en": text_en})
+
+
+def worker(settings: Settings, burst: bool, quiet: bool) -> bool:
+    from bot.compose import open_app
+    from workers.worker import run_worker
+
+    return run_worker(settings, lambda: open_app(settings, "worker"), burst=burst, quiet=quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,23 +272,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             with worker_beside(settings, args.with_worker, args.verbose):
                 asyncio.run(serve(settings))
         elif args.command == "broadcast":
-            from workers.broadcasts import run_broadcast_cli
-
-            return run_broadcast_cli(
-                settings, args.audience, args.text_id, args.text_en or args.text_id
+            return asyncio.run(
+                broadcast(settings, args.audience, args.text_id, args.text_en or args.text_id)
             )
         elif args.command == "audit":
-            from bot.booking.audit import print_audit
-
-            asyncio.run(print_audit(settings, args.limit))
+            asyncio.run(audit(settings, args.limit))
         elif args.command == "demo-bookings":
-            from bot.booking.demo_bookings import make_demo_bookings
-
-            return asyncio.run(make_demo_bookings(settings))
+            return asyncio.run(demo_bookings(settings))
         elif args.command == "worker":
-            from workers.worker import run_worker
-
-            run_worker(settings, burst=args.burst, quiet=args.quiet)
+            worker(settings, args.burst, args.quiet)
         elif args.command == "chat":
             identity = args.identity
             if not IDENTITY_RE.match(identity):

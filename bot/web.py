@@ -6,7 +6,6 @@ per-user lease keeps one user's messages in order whichever process receives the
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -20,11 +19,13 @@ from bot.core.channel import Channel
 from bot.core.engine import Engine
 from bot.errors import StorageError
 from bot.infra.metrics import QUEUE_DEPTH, SEATS_LEFT
+from workers.jobs import RqJobs
 
 log = logging.getLogger(__name__)
 
 APP_KEY = web.AppKey("antrean", App)
 ENGINE_KEY = web.AppKey("engine", Engine)
+JOBS_KEY = web.AppKey("jobs", RqJobs)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -55,8 +56,9 @@ async def metrics(request: web.Request) -> web.Response:
             ):
                 free = sum(a.free for a in windows.values())
                 SEATS_LEFT.labels(office.id, day.isoformat(), service.id).set(free)
-        if app.queue is not None:
-            QUEUE_DEPTH.set(await asyncio.to_thread(lambda: app.queue.count if app.queue else 0))
+        jobs = request.app.get(JOBS_KEY)
+        if jobs is not None:
+            QUEUE_DEPTH.set(await jobs.waiting())
     except (StorageError, RedisError, OSError) as exc:
         log.warning("metrics: Redis unreachable, serving the counters only: %s", exc)
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -71,11 +73,20 @@ async def freeze_heap(_: web.Application) -> None:
 
 
 def build_web_app(
-    app: App, engine: Engine, channels: Sequence[Channel], *, freeze: bool = False
+    app: App,
+    engine: Engine,
+    channels: Sequence[Channel],
+    *,
+    jobs: RqJobs | None = None,
+    freeze: bool = False,
 ) -> web.Application:
+    """The web app of ``antrean run`` (bot/compose.py); ``jobs``: the queue whose depth
+    ``/metrics`` reports."""
     web_app = web.Application(client_max_size=4 * 1024 * 1024)
     web_app[APP_KEY] = app
     web_app[ENGINE_KEY] = engine
+    if jobs is not None:
+        web_app[JOBS_KEY] = jobs
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
     for channel in channels:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bot.booking.app import Context
 from bot.booking.audit import Audit
+from bot.booking.jobs import EmptyAudience
 from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.messages import Option
 from bot.errors import ConfigError, InvalidInput
@@ -86,15 +87,14 @@ class Confirm:
             await audit.record(ctx.identity, "broadcast", "abandoned", audience=audience)
             ctx.say(ctx.t("cancelled"))
             return MENU
-        if ctx.deps.queue is None:
+        jobs = ctx.deps.jobs
+        if jobs is None:
             await audit.record(ctx.identity, "broadcast", "refused", reason="no_queue")
             ctx.say(ctx.t("staff.broadcast_no_queue"))
             return MENU
-        from workers.broadcasts import EmptyAudience, create_broadcast
-
         try:
-            broadcast_id = await create_broadcast(
-                ctx.deps, ctx.deps.queue, audience=audience, texts=texts, starter=ctx.identity
+            broadcast_id = await jobs.broadcast(
+                ctx.deps, audience=audience, texts=texts, starter=ctx.identity
             )
         except EmptyAudience:
             # Everyone in it cancelled (or was checked in) since the preview.

@@ -9,7 +9,6 @@ applicants through a job (:mod:`workers.dayend`) that sends each notice at most 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter as Tally
 from datetime import date
@@ -109,7 +108,7 @@ async def close_day(ctx: Context, day: date, reason: str) -> int:
     await audit.record(
         ctx.identity, "close", "ok", day=day.isoformat(), reason=reason, cancelled=count
     )
-    await _enqueue(ctx, "notify_closed", day, reason)
+    await _tell(ctx, day, reason)
     return count
 
 
@@ -162,32 +161,26 @@ async def _apply_reopen(ctx: Context, pending: Pending) -> None:
     await Audit.of(ctx.deps).record(
         ctx.identity, "reopen", "ok", day=day.isoformat(), to_tell=count
     )
-    await _enqueue(ctx, "notify_reopened", day)
+    await _tell(ctx, day)
     ctx.say(ctx.t("staff.reopened", day=format_day(ctx, day), count=count))
 
 
-async def _enqueue(ctx: Context, job: str, day: date, *args: str) -> None:
-    """Queue the job that tells the applicants (workers/dayend.py).
+async def _tell(ctx: Context, day: date, reason: str | None = None) -> None:
+    """Have a worker tell the applicants (workers/dayend.py).
 
-    A process without a queue (most tests) leaves the notices to a later run of the job, which
+    A process without workers (most tests) leaves the notices to a later run of the job, which
     is safe since it sends each notice at most once.
     """
-    queue = ctx.deps.queue
-    if queue is None:
-        log.warning("no job queue: %s for %s waits for a later run", job, day)
+    jobs = ctx.deps.jobs
+    what = "closing" if reason is not None else "reopening"
+    if jobs is None:
+        log.warning("no job queue: the %s notices for %s wait for a later run", what, day)
         return
     stamp = ctx.now().strftime("%Y%m%d%H%M%S")
-    await asyncio.to_thread(
-        queue.enqueue,
-        f"workers.dayend.{job}",
-        ctx.deps.office.id,
-        day.isoformat(),
-        *args,
-        job_id=f"{job}-{ctx.deps.office.id}-{day.isoformat()}-{stamp}",
-        result_ttl=7 * 24 * 3600,
-        failure_ttl=30 * 24 * 3600,
-        description=f"{job.replace('_', ' ')}: {day}",
-    )
+    if reason is not None:
+        await jobs.tell_closed(ctx.deps.office.id, day, reason, stamp=stamp)
+    else:
+        await jobs.tell_reopened(ctx.deps.office.id, day, stamp=stamp)
 
 
 def register(steps: Steps) -> None:

@@ -31,7 +31,7 @@ from bot.core.messages import Choices, Option, Outbound, Text
 from bot.errors import ChannelError, StorageError
 from bot.infra.keys import StaffKeys
 from bot.infra.logs import anon
-from workers.runtime import Runtime
+from workers.runtime import current
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ async def announce_release_core(
 
 def notify_closed(office_id: str, day: str, reason: str) -> str:
     """RQ job for ``/close``."""
-    runtime = Runtime.get()
+    runtime = current()
     app = runtime.app()
 
     async def job() -> dict[str, int]:
@@ -258,7 +258,7 @@ def notify_closed(office_id: str, day: str, reason: str) -> str:
 
 def notify_reopened(office_id: str, day: str) -> str:
     """RQ job for ``/reopen``."""
-    runtime = Runtime.get()
+    runtime = current()
     app = runtime.app()
 
     async def job() -> dict[str, int]:
@@ -271,7 +271,7 @@ def notify_reopened(office_id: str, day: str) -> str:
 
 def run_dayend(office_id: str, day: str | None = None) -> str:
     """RQ job (schedule it daily after closing time); without ``day``: yesterday."""
-    runtime = Runtime.get()
+    runtime = current()
     app = runtime.app()
     when = (
         date.fromisoformat(day)
@@ -283,7 +283,7 @@ def run_dayend(office_id: str, day: str | None = None) -> str:
 
 def announce_release(office_id: str, day: str, service: str) -> str:
     """RQ job, enqueued at ``office.release_at(day)``."""
-    runtime = Runtime.get()
+    runtime = current()
     app = runtime.app()
 
     async def job() -> dict[str, int]:

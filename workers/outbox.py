@@ -12,13 +12,11 @@ from __future__ import annotations
 import logging
 import time
 
-from rq import Queue
-
 from bot.core.channel import PacedChannel
-from bot.core.outbox import CLAIM_MS, Outbox, schedule
+from bot.core.outbox import CLAIM_MS, Outbox
 from bot.errors import RETRYABLE, ChannelError
 from bot.infra.logs import anon
-from workers.runtime import Runtime
+from workers.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +28,11 @@ MAX_WAIT = 300.0
 
 def send_outbox(identity: str, token: str = "") -> str:
     """RQ entry point."""
-    from rq import get_current_job
-
-    job = get_current_job()
-    queue = Queue(job.origin, connection=job.connection) if job is not None else None
-    runtime = Runtime.get()
-    return runtime.run(drain(runtime, identity, token or Outbox.new_token(), queue))
+    runtime = current()
+    return runtime.run(drain(runtime, identity, token or Outbox.new_token()))
 
 
-async def drain(runtime: Runtime, identity: str, token: str, queue: Queue | None) -> str:
+async def drain(runtime: Runtime, identity: str, token: str) -> str:
     app = runtime.app()
     outbox = Outbox(app.redis)
     channels = await runtime.channels()
@@ -58,10 +52,10 @@ async def drain(runtime: Runtime, identity: str, token: str, queue: Queue | None
         try:
             await channel.send(entry.user_id, [entry.message], deadline=deadline)
         except ChannelError as exc:
-            if exc.code in RETRYABLE and queue is not None:
+            if exc.code in RETRYABLE and app.jobs is not None:
                 wait = min(MAX_WAIT, exc.retry_after or DEFAULT_WAIT)
                 await outbox.release(identity, token, int(wait * 1000) + CLAIM_MS)
-                await schedule(queue, identity, wait, token)
+                await app.jobs.send_outbox(identity, wait=wait, token=token)
                 log.info("outbox of %s: retrying in %.0fs: %s", anon(identity), wait, exc)
                 return f"retry in {wait:.0f}s after {sent}"
             log.warning("outbox of %s: reply %s dropped: %s", anon(identity), entry.id, exc)

@@ -15,7 +15,7 @@ from rq.job import Job
 
 from bot.booking.office import Office
 from bot.core.clock import Clock, SystemClock
-from workers.runtime import Runtime
+from workers.runtime import current
 
 TICK = timedelta(minutes=5)
 
@@ -87,6 +87,6 @@ def tick(office_id: str) -> str:
     assert job is not None, "tick runs as an RQ job"
     queue = Queue(job.origin, connection=job.connection)
     ensure_ticking(queue, office_id)
-    app = Runtime.get().app()
+    app = current().app()
     added = plan(queue, app.office, app.clock.now())
     return f"planned {len(added)} job(s)"

@@ -28,7 +28,7 @@ from bot.errors import ChannelError
 from bot.infra.keys import OfficeKeys
 from bot.infra.logs import anon
 from bot.infra.metrics import REMINDER_LATENESS
-from workers.runtime import Runtime
+from workers.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class RqBookingEvents:
 
 def send_reminder(office_id: str, booking_id: str, day: str, window: str, offset: int) -> str:
     """The RQ job. Returns what happened (kept as the job's result)."""
-    runtime = Runtime.get()
+    runtime = current()
     return runtime.run(_send(runtime, office_id, booking_id, day, window, offset))
 
 

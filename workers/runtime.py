@@ -1,85 +1,89 @@
-"""What RQ jobs need, built once per worker process: settings, one event loop, the app, channels.
+"""What RQ jobs need, opened once per worker process: one event loop, the app, the channels.
 
 RQ runs jobs synchronously; our channels and Redis client are asyncio. A ``SimpleWorker`` runs
 every job in one process, so one :class:`asyncio.Runner` and one set of clients serve them all
 instead of reconnecting for each job.
+
+The worker opens its :class:`Runtime` through the composition root (``bot/compose.py``, handed
+in by ``antrean worker``) and installs it for the jobs it runs (:func:`installed`); a job reaches
+it with :func:`current`. Nothing is built on first use: a job run outside ``antrean worker`` is
+told so.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, ClassVar, TypeVar
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar
 
 from bot.booking.app import App
 from bot.core.channel import Channel
-from bot.infra.embedded import RedisServer, release_shared_server
-from bot.infra.redis import connect
-from bot.infra.settings import Settings, load_settings
-from channels.console import ConsoleChannel
-from channels.registry import configured_channels
+from bot.errors import ConfigError
 
 T = TypeVar("T")
 
 
+class Opened(Protocol):
+    """What the composition root opens for a worker (``bot.compose.Process``)."""
+
+    @property
+    def deps(self) -> App: ...
+    @property
+    def channels(self) -> Mapping[str, Channel]: ...
+
+
+# Opens the worker's app and channels, started (a bad token fails here, loudly, once).
+Open = Callable[[], AbstractAsyncContextManager[Opened]]
+
+
 class Runtime:
-    current: ClassVar[Runtime | None] = None
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, open_app: Open) -> None:
         self.runner = asyncio.Runner()
-        self._app: App | None = None
-        self._channels: dict[str, Channel] | None = None
-        # A batch's jobs ask for the channels at once: they must be built once, not per job.
-        self._building = asyncio.Lock()
-        self._server: RedisServer | None = None
-
-    @classmethod
-    def get(cls) -> Runtime:
-        if cls.current is None:
-            cls.current = cls(load_settings())
-        return cls.current
-
-    @classmethod
-    def install(cls, runtime: Runtime | None) -> None:
-        cls.current = runtime
+        self._stack = AsyncExitStack()
+        try:
+            self._opened = self.runner.run(self._stack.enter_async_context(open_app()))
+        except BaseException:
+            self.runner.close()
+            raise
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coro)
 
     def app(self) -> App:
-        if self._app is None:
-            client, self._server = connect(self.settings)
-            self._app = App.build(self.settings, client)
-        return self._app
+        return self._opened.deps
 
-    async def channels(self) -> dict[str, Channel]:
-        """The configured channels, started (a bad token fails here, loudly, once)."""
-        async with self._building:
-            if self._channels is None:
-                self._channels = await self._start_channels()
-        return self._channels
-
-    async def _start_channels(self) -> dict[str, Channel]:
-        app = self.app()
-        channels = configured_channels(self.settings, app.redis, app.clock)
-        # Console bookings get their reminders printed where the worker's output goes: with
-        # `make run` that is the terminal the chat runs in. Nobody types to the worker: each
-        # message is labelled with its recipient, its options not numbered.
-        label = app.catalog.t(self.settings.default_locale, "console.for_other")
-        channels.append(ConsoleChannel(local_user=ConsoleChannel.NOBODY, other_label=label))
-        for channel in channels:
-            await channel.start()
-        return {c.name: c for c in channels}
+    async def channels(self) -> Mapping[str, Channel]:
+        return self._opened.channels
 
     def close(self) -> None:
-        async def shutdown() -> None:
-            for channel in (self._channels or {}).values():
-                await channel.aclose()
-            if self._app is not None:
-                await self._app.redis.aclose()
+        try:
+            self.run(self._stack.aclose())
+        finally:
+            self.runner.close()
 
-        self.run(shutdown())
-        self.runner.close()
-        if self._server is not None:
-            release_shared_server(self._server)
+
+_current: ContextVar[Runtime] = ContextVar("antrean_worker_runtime")
+
+
+def current() -> Runtime:
+    """The runtime of the worker running this job."""
+    try:
+        return _current.get()
+    except LookupError:
+        raise ConfigError(
+            "Antrean's jobs run in `antrean worker`, which opens the app they use "
+            "(a plain `rq worker` does not)"
+        ) from None
+
+
+@contextlib.contextmanager
+def installed(runtime: Runtime) -> Iterator[Runtime]:
+    """Make ``runtime`` the one :func:`current` returns, for as long as the block runs."""
+    token = _current.set(runtime)
+    try:
+        yield runtime
+    finally:
+        _current.reset(token)

@@ -9,14 +9,18 @@ from bot.infra.embedded import release_shared_server
 from bot.infra.settings import Settings
 from workers.periodic import ensure_ticking
 from workers.queues import default_queue, queue_connection
-from workers.runtime import Runtime
+from workers.runtime import Open, Runtime, installed
 
 
-def run_worker(settings: Settings, *, burst: bool = False, quiet: bool = False) -> bool:
-    """Work the queue until stopped (or, with ``burst``, until it is empty)."""
+def run_worker(
+    settings: Settings, open_app: Open, *, burst: bool = False, quiet: bool = False
+) -> bool:
+    """Work the queue until stopped (or, with ``burst``, until it is empty). ``open_app`` opens
+    the app and the channels the jobs use (``bot.compose.open_app`` with the worker's role)."""
     connection, server = queue_connection(settings)
-    runtime = Runtime(settings)
-    Runtime.install(runtime)
+    # Start the channels now: a bad token fails here rather than in the first job, and the
+    # first broadcast batch does not wait for aiogram to load.
+    runtime = Runtime(open_app)
     try:
         # SimpleWorker: jobs run in this process, so channels and Redis clients stay connected
         # from one job to the next (see workers/runtime.py).
@@ -26,18 +30,15 @@ def run_worker(settings: Settings, *, burst: bool = False, quiet: bool = False) 
         queue = default_queue(connection)
         # Start the office's tick chain if no worker has yet (see workers/periodic.py).
         ensure_ticking(queue, runtime.app().office.id)
-        # Start the channels now: a bad token fails here rather than in the first job, and the
-        # first broadcast batch does not wait for aiogram to load.
-        runtime.run(runtime.channels())
         worker = SimpleWorker([queue], connection=connection)
-        return worker.work(
-            burst=burst,
-            with_scheduler=True,
-            logging_level="WARNING" if quiet else "INFO",
-        )
+        with installed(runtime):
+            return worker.work(
+                burst=burst,
+                with_scheduler=True,
+                logging_level="WARNING" if quiet else "INFO",
+            )
     finally:
         runtime.close()
-        Runtime.install(None)
         connection.close()
         if server is not None:
             release_shared_server(server)

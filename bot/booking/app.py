@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from rq import Queue
 
 from bot.booking.codes import BookingCodes
 from bot.booking.events import BookingEvents, NoEvents
+from bot.booking.jobs import BookingJobs
 from bot.booking.nik import NikHasher
 from bot.booking.office import Office, load_office
 from bot.booking.seats import SeatBook
@@ -37,9 +37,9 @@ class App:
     niks: NikHasher
     catalog: Catalog
     events: BookingEvents = field(default_factory=NoEvents)
-    # The RQ queue for background work (closure notices, broadcasts); None where nothing may be
-    # queued (a process without workers, most tests).
-    queue: Queue | None = None
+    # Background work (closure notices, broadcasts, replies to send later); None where nothing
+    # may be queued (a process without workers, most tests).
+    jobs: BookingJobs | None = None
 
     @classmethod
     def build(

@@ -48,7 +48,6 @@ from bot.infra.metrics import BOOKING_ACTIONS, BOOKING_EVENTS
 
 if TYPE_CHECKING:
     from bot.booking.app import App
-    from bot.infra.settings import Settings
 
 MAX_ENTRIES = 100_000
 # Twelve or more digits, maybe grouped by spaces, dots or dashes: possibly a NIK (or a phone
@@ -157,24 +156,13 @@ def _entry(entry_id: object, raw: Mapping[Any, Any] | None) -> Entry:
     return Entry(_text(entry_id), at, actor, action, result, fields)
 
 
-async def print_audit(settings: Settings, limit: int = 50, out: TextIO | None = None) -> int:
-    """``antrean audit``: print the newest ``limit`` entries of the office's log, oldest first."""
-    from bot.booking.office import load_office
-    from bot.core.clock import SystemClock
-    from bot.infra.embedded import release_shared_server
-    from bot.infra.redis import connect
-
+async def print_audit(audit: Audit, tz: tzinfo, limit: int = 50, out: TextIO | None = None) -> int:
+    """``antrean audit``: print the newest ``limit`` entries of the log, oldest first, in the
+    office's time zone ``tz``."""
     out = out or sys.stdout
-    office = load_office(settings.office_config)
-    client, server = connect(settings)
-    try:
-        entries = await Audit(client, office.id, SystemClock()).latest(limit)
-    finally:
-        await client.aclose()
-        if server is not None:
-            release_shared_server(server)
+    entries = await audit.latest(limit)
     for entry in entries:
-        print(entry.line(office.tz), file=out)
+        print(entry.line(tz), file=out)
     if not entries:
         print("(the audit log is empty)", file=out)
     return len(entries)

@@ -17,9 +17,7 @@ from bot.booking.audit import Audit, applicant
 from bot.booking.counter import NikRegistry
 from bot.booking.nik import last4
 from bot.booking.seats import Booking
-from bot.core.clock import Clock
 from bot.errors import ConfigError, NikHasBooking, SeatError
-from bot.infra.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +36,15 @@ SAMPLES = (
 )
 
 
-async def make_demo_bookings(
-    settings: Settings, out: TextIO | None = None, clock: Clock | None = None
-) -> int:
+async def make_demo_bookings(app: App, out: TextIO | None = None) -> int:
     """Book each sample person today (or find their booking) and print the codes; 0 on success."""
-    from bot.infra.embedded import release_shared_server
-    from bot.infra.redis import connect
-
+    settings = app.settings
     if settings.office_config is not None or settings.env == "production":
         raise ConfigError(
             "demo-bookings makes made-up bookings, so it runs only with the demo office "
             "(ANTREAN_OFFICE_CONFIG unset) outside production"
         )
-    out = out or sys.stdout
-    client, server = connect(settings)
-    try:
-        app = App.build(settings, client, clock=clock)
-        return await _book_samples(app, out)
-    finally:
-        await client.aclose()
-        if server is not None:
-            release_shared_server(server)
+    return await _book_samples(app, out or sys.stdout)
 
 
 async def _book_samples(app: App, out: TextIO) -> int:

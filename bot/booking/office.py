@@ -36,14 +36,13 @@ from pydantic import (
     model_validator,
 )
 
+from bot.core.i18n import LOCALES, Locale
 from bot.errors import ConfigError
 
-Locale = Literal["id", "en"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 # Index = date.weekday(), so WEEKDAYS[day.weekday()] is the key of that day in ``hours``.
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-LOCALES: tuple[Locale, ...] = ("id", "en")
 
 SLUG_RE = re.compile(r"^[a-z0-9-]{1,32}$")
 PREFIX_RE = re.compile(r"^[A-Z]$")

@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from datetime import date, datetime
 
     import redis.asyncio as aioredis
-    from rq import Queue
 
     from bot.core.clock import Clock
     from bot.core.i18n import Catalog
+    from bot.core.jobs import Jobs
     from bot.core.sessions import Session, SessionStore
 
 
@@ -57,7 +57,11 @@ class Services(Protocol):
     @property
     def catalog(self) -> Catalog: ...
     @property
-    def queue(self) -> Queue | None: ...
+    def jobs(self) -> Jobs | None:
+        """Where work for the workers goes; None where nothing may be queued (a process
+        without workers): replies a turn could not send are then dropped, not kept."""
+        ...
+
     def local_today(self) -> date:
         """Today where the bot's users are: what "tomorrow" and "Monday" mean."""
         ...

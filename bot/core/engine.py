@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from redis.exceptions import RedisError
-
 from bot.core.channel import Channel, Outcome, PacedChannel
 from bot.core.clock import ms
 from bot.core.dialog import MENU, RESUME, Context, Goto, Prompt, Reply, Services, Steps
 from bot.core.matching import match
 from bot.core.messages import ACTION, TEXT, Choices, Inbound, Outbound, Text, option_token
-from bot.core.outbox import CLAIM_MS, Outbox, schedule
+from bot.core.outbox import CLAIM_MS, Outbox
 from bot.core.pacing import Pacer
 from bot.core.sessions import InFlight, Session
 from bot.core.text import MAX_TEXT, clean, fold
@@ -106,8 +104,8 @@ class Engine:
         self.channels = dict(channels)
         self.idle_ms = deps.settings.session_idle_minutes * 60_000
         # Replies not sent within a turn's time go to the outbox, which workers send: only
-        # where there are workers (an RQ queue) to send it.
-        self.outbox = Outbox(deps.redis) if deps.queue is not None else None
+        # where there are workers (``deps.jobs``) to send it.
+        self.outbox = Outbox(deps.redis) if deps.jobs is not None else None
 
     def _today(self) -> date:
         return self.deps.local_today()
@@ -304,10 +302,10 @@ class Engine:
     async def _send_later(self, identity: str, wait: float = 0.0, token: str = "") -> None:
         """Have a worker send the user's outbox (after ``wait`` s, what the platform asked; as
         the holder of the claim ``token``, if given)."""
-        assert self.deps.queue is not None
+        assert self.deps.jobs is not None
         try:
-            await schedule(self.deps.queue, identity, wait, token)
-        except (RedisError, OSError) as exc:
+            await self.deps.jobs.send_outbox(identity, wait=wait, token=token)
+        except StorageError as exc:
             # The entries stay; the user's next turn schedules the outbox again.
             log.warning("could not schedule the outbox of user %s: %s", anon(identity), exc)
 

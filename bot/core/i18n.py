@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from bot.errors import ConfigError
 
-LOCALES = ("id", "en")
+# The languages every catalog has, the first the fallback: the one list of them. Settings
+# (bot/infra, below the core) spells its own ``default_locale`` type; a test keeps it equal.
+Locale = Literal["id", "en"]
+LOCALES: tuple[Locale, ...] = get_args(Locale)
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -3,7 +3,8 @@
 A turn's sends end at its deadline (``ANTREAN_SEND_SECONDS``), well within the user's lease:
 a Bot API that hangs or a 429 that asks for 29 s must not hold the webhook, nor let the lease
 expire and a second process run the message again. What did not go out is put here instead and
-the RQ job :func:`workers.outbox.send_outbox` sends it, waiting what the platform asked for.
+a worker's job sends it (asked for through :class:`bot.core.jobs.Jobs`), waiting what the
+platform asked for.
 
 Keys, all in the user's ``{u:<identity>}`` slot (bot.infra.keys.SessionKeys):
 
@@ -26,15 +27,12 @@ Every key expires (:data:`KEEP_MS`): entries hold user text.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -42,9 +40,6 @@ from redis.exceptions import RedisError
 from bot.core.messages import Choices, Image, Option, Outbound, Text
 from bot.errors import StorageError
 from bot.infra.keys import SessionKeys
-
-if TYPE_CHECKING:
-    from rq import Queue
 
 # A reply still not out after a day is not worth sending any more.
 KEEP_MS = 86_400_000
@@ -228,34 +223,3 @@ class Outbox:
             return await script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise StorageError(f"outbox: {exc}") from exc
-
-
-# -- the job that sends an outbox ------------------------------------------------------------------
-
-# The RQ job (workers/outbox.py), named by its import path so the core does not import the workers.
-JOB = "workers.outbox.send_outbox"
-# One job sends a user's replies one after the other, each within the send time.
-JOB_TIMEOUT = 600
-RETRY_INTERVALS = [CLAIM_MS // 1000 + 5, 120, 300]
-
-
-async def schedule(queue: Queue, identity: str, wait: float = 0.0, token: str = "") -> None:
-    """Have a worker send ``identity``'s outbox after ``wait`` seconds (RQ's client blocks, so
-    it runs in a thread off the event loop)."""
-    # A job whose worker died (or that met Redis down) runs again, once the dead sender's claim
-    # on the outbox has expired (CLAIM_MS).
-    from rq import Retry  # rq is slow to import; only a process that queues work needs it
-
-    retry = Retry(3, RETRY_INTERVALS)
-
-    def enqueue() -> None:
-        if wait > 0:
-            # RQ keeps a scheduled time in whole seconds, truncated: one more, never too early.
-            later = timedelta(seconds=math.ceil(wait) + 1)
-            queue.enqueue_in(
-                later, JOB, identity, token, result_ttl=0, job_timeout=JOB_TIMEOUT, retry=retry
-            )
-        else:
-            queue.enqueue(JOB, identity, token, result_ttl=0, job_timeout=JOB_TIMEOUT, retry=retry)
-
-    await asyncio.to_thread(enqueue)

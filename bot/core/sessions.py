@@ -32,6 +32,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.core.i18n import LOCALES
 from bot.core.messages import Inbound
 from bot.core.writes import Write, settle
 from bot.errors import SessionLost, StorageError
@@ -224,7 +225,7 @@ class Session:
             if not isinstance(doc, dict) or doc.get("v") != SCHEMA_VERSION:
                 return cls(
                     identity,
-                    locale=locale if locale in ("id", "en") else None,
+                    locale=locale if locale in LOCALES else None,
                     touched_ms=now_ms,
                     restarted="upgraded",
                 )

@@ -181,3 +181,23 @@ class ChannelKeys:
 def channel_pace(channel: str) -> str:
     """Hash: the pacing bucket of one channel's whole throughput, in a slot of its own."""
     return f"{PREFIX}:{{pace:{channel}}}"
+
+
+class BroadcastKeys:
+    """Keys of one broadcast, all in the broadcast's slot (workers/broadcasts/)."""
+
+    __slots__ = ("batches", "done", "meta", "state")
+
+    def __init__(self, broadcast_id: str) -> None:
+        tag = f"{PREFIX}:{{b:{broadcast_id}}}"
+        # Hash: status, texts, starter, audience, counts, batches and batches_left, markers.
+        self.meta = f"{tag}:meta"
+        # Hash: recipient account -> pending | sending:<attempt> | sent | failed | ...
+        self.state = f"{tag}:state"
+        # Hash: batch number -> JSON list of [account, locale].
+        self.batches = f"{tag}:batches"
+        # Set of the finished batch numbers.
+        self.done = f"{tag}:done"
+
+    def all(self) -> list[str]:
+        return [self.meta, self.state, self.batches, self.done]

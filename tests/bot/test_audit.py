@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.booking.audit import Audit, print_audit, redact
+from bot.compose import open_app
 from bot.core.clock import ManualClock
 from bot.infra.embedded import RedisServer
 from bot.infra.settings import load_settings
@@ -44,7 +45,10 @@ async def test_audit_prints_office_time_with_the_zone_label(
     await Audit.of(app).record("console:admin", "stats", "ok", day="2030-03-04")
     settings = load_settings(secret_key=SECRET, var_dir=tmp_path, redis_url=redis_server.url)
     out = io.StringIO()
-    assert await print_audit(settings, out=out) == 1
+    async with open_app(settings, "tool") as process:  # as `antrean audit` opens it
+        deps = process.deps
+        audit = Audit(deps.redis, deps.office.id, deps.clock)
+        assert await print_audit(audit, deps.office.tz, out=out) == 1
     assert out.getvalue().startswith("2030-03-04 08:00:00 WIB console:admin stats ok")
 
 

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
 from bot.booking.app import LOCALE_DIR
-from bot.core.i18n import Catalog, placeholders
+from bot.core.i18n import LOCALES, Catalog, placeholders
+from bot.infra.settings import Settings
 
 
 def test_catalogs_have_the_same_keys_and_placeholders() -> None:
@@ -21,3 +24,9 @@ def test_locale_resolution_and_fallback() -> None:
     assert catalog.t("en", "menu.book") == "Book a queue number"
     with pytest.raises(KeyError):
         catalog.t("en", "no.such.key")
+
+
+def test_the_locale_list_is_the_catalogs_and_the_settings() -> None:
+    # bot/infra cannot import the core, so Settings spells the type of default_locale itself.
+    assert tuple(Catalog.load(LOCALE_DIR).messages) == LOCALES
+    assert get_args(Settings.model_fields["default_locale"].annotation) == LOCALES

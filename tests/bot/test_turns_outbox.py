@@ -27,6 +27,7 @@ from bot.infra.keys import SessionKeys
 from handlers import build_steps
 from tests.counting import CountingRedis
 from tests.support import make_app
+from workers.jobs import RqJobs
 from workers.queues import QUEUE
 
 IDENTITY = "telegram:42"
@@ -60,7 +61,7 @@ async def queue(redis_server: RedisServer) -> AsyncIterator[Queue]:
 
 
 def platform_engine(app: App, queue: Queue) -> tuple[Engine, Platform]:
-    app.queue = queue
+    app.jobs = RqJobs(queue)
     channel = Platform()
     return Engine(app, build_steps(), {"telegram": channel}), channel
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from bot.compose import open_app
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
 from bot.core.messages import Choices, Option, Text
@@ -122,7 +123,7 @@ def test_the_worker_labels_every_console_message_with_its_recipient(
     """`make run` prints the worker's console messages (reminders, closure notices, tallies) in
     the chat's terminal: none of them is for the prompt there."""
     settings = load_settings(redis_url=redis_server.url, secret_key=SECRET, var_dir=tmp_path)
-    runtime = Runtime(settings)
+    runtime = Runtime(lambda: open_app(settings, "worker"))  # as `antrean worker` opens it
     try:
         console = runtime.run(runtime.channels())["console"]
         notice = Choices("Mohon maaf: kantor tutup.", (Option("rebook", "Pilih hari lain"),))

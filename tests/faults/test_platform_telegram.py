@@ -33,6 +33,7 @@ from tests.channels.drivers.telegram import WEBHOOK_SECRET, callback_update, tex
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.support import SECRET, start_worker
 from tests.web_support import run_server
+from workers.jobs import RqJobs
 from workers.queues import QUEUE
 
 # Short, so that the tests are: the defaults are 8 s and 4 s.
@@ -94,7 +95,7 @@ async def world(
         clock = SystemClock()
         app = App.build(settings, redis, clock=clock)
         sync = SyncRedis.from_url(redis_server.url)
-        app.queue = Queue(QUEUE, connection=sync)
+        app.jobs = RqJobs(Queue(QUEUE, connection=sync))
         channel = TelegramChannel.from_settings(
             settings, redis=redis, pacer=Pacer.from_settings(settings, redis, clock)
         )

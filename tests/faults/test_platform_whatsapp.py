@@ -40,6 +40,7 @@ from tests.fake_graph import (
 )
 from tests.support import SECRET, start_worker
 from tests.web_support import run_server
+from workers.jobs import RqJobs
 from workers.queues import QUEUE
 
 SEND_SECONDS = 3.0
@@ -86,7 +87,7 @@ async def world(
         clock = SystemClock()
         app = App.build(settings, redis, clock=clock)
         sync = SyncRedis.from_url(redis_server.url)
-        app.queue = Queue(QUEUE, connection=sync)
+        app.jobs = RqJobs(Queue(QUEUE, connection=sync))
         pacer = Pacer.from_settings(settings, redis, clock)
         channel = WhatsAppChannel.from_settings(settings, redis, clock, pacer=pacer)
         engine = Engine(app, build_steps(), {"whatsapp": channel})

@@ -16,6 +16,7 @@ from rq import Queue
 
 from bot.booking.app import App
 from bot.booking.audit import Audit
+from bot.booking.jobs import EmptyAudience
 from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
@@ -28,8 +29,9 @@ from tests.channels.drivers.telegram import (
     text_update,
 )
 from tests.support import NIK_MAN, Recorder, User, confirm_booking, make_app
-from workers.broadcasts import EmptyAudience, create_broadcast
+from workers.broadcasts import create_broadcast
 from workers.dayend import notify_closed_core
+from workers.jobs import RqJobs
 
 STAFF = "console:admin=admin,console:desk=officer,telegram:5550001=admin"
 
@@ -355,7 +357,8 @@ async def test_broadcast_previews_and_sends_only_when_confirmed(
     await book(app, "telegram:61", "c" * 32)
     await book(app, "whatsapp:6281200000001", "d" * 32, locale="en")
     connection = SyncRedis.from_url(redis_server.url)
-    app.queue = Queue("antrean", connection=connection)
+    jobs = RqJobs(Queue("antrean", connection=connection))
+    app.jobs = jobs
     admin, desk, applicant_user = office.user("admin"), office.user("desk"), office.user("x")
     for user in (admin, desk, applicant_user):
         await user.says("halo")
@@ -367,24 +370,24 @@ async def test_broadcast_previews_and_sends_only_when_confirmed(
     await admin.says("Kantor tutup besok karena banjir.")
     preview = await admin.says("-")
     assert "Kantor tutup besok" in preview and "2 pemohon" in preview
-    assert app.queue.count == 0  # nothing before the explicit confirmation
+    assert jobs.queue.count == 0  # nothing before the explicit confirmation
     assert "sedang dikirim" in await admin.says("1")
-    assert app.queue.count >= 1
+    assert jobs.queue.count >= 1
     actions = await audit_actions(app)
     assert ("console:admin", "broadcast", "started") in actions
     # Abandoning at the preview sends nothing.
     await admin.says("/broadcast active")
     await admin.says("teks")
     await admin.says("text")
-    jobs = app.queue.count
+    queued = jobs.queue.count
     assert "Jawab *ya* atau *tidak*" in await admin.says("entahlah")
     assert "Dibatalkan" in await admin.says("tidak")
-    assert app.queue.count == jobs
+    assert jobs.queue.count == queued
     # Typed "yes" sends; "batal" while writing drops it, and the log says so.
     for text in ("/broadcast active", "teks", "-"):
         await admin.says(text)
     assert "sedang dikirim" in await admin.says("yes")
-    assert app.queue.count > jobs
+    assert jobs.queue.count > queued
     await admin.says("/broadcast active")
     await admin.says("batal")
     assert ("console:admin", "broadcast", "cancelled") in await audit_actions(app)
@@ -394,7 +397,8 @@ async def test_broadcast_previews_and_sends_only_when_confirmed(
 async def test_a_broadcast_to_nobody_is_refused(office: Office, redis_server: RedisServer) -> None:
     app = office.app
     connection = SyncRedis.from_url(redis_server.url)
-    app.queue = Queue("antrean", connection=connection)
+    jobs = RqJobs(Queue("antrean", connection=connection))
+    app.jobs = jobs
     admin = office.user("admin")
     await admin.says("halo")
     day = app.office.bookable_days(app.clock.now())[0].isoformat()
@@ -408,9 +412,9 @@ async def test_a_broadcast_to_nobody_is_refused(office: Office, redis_server: Re
     assert "Kirim?" in await admin.says("-")
     await app.seats.cancel(booking.id, account=None)
     assert "Tidak ada pemohon" in await admin.says("1")
-    assert app.queue.count == 0
+    assert jobs.queue.count == 0
     with pytest.raises(EmptyAudience):
-        await create_broadcast(app, app.queue, audience="active", texts={"id": "x"}, starter="cli")
+        await create_broadcast(app, jobs.queue, audience="active", texts={"id": "x"}, starter="cli")
     log = [(a, r) for _, a, r in await audit_actions(app) if a == "broadcast"]
     assert log.count(("broadcast", "refused")) == 2
     connection.close()
@@ -422,12 +426,13 @@ async def test_broadcast_over_telegram(
     driver, app = telegram
     await book(app, "telegram:42", app.niks.hash(NIK_MAN))
     connection = SyncRedis.from_url(redis_server.url)
-    app.queue = Queue("antrean", connection=connection)
+    jobs = RqJobs(Queue("antrean", connection=connection))
+    app.jobs = jobs
     await driver.type("halo")
     assert "1 pemohon" in (await driver.type("/broadcast active")).all_text
     await driver.type("Pengumuman")
     seen = await driver.type("-")
     assert "Pratinjau" in seen.all_text and "Kirim" in seen.options
     assert "sedang dikirim" in (await driver.choose(1)).all_text
-    assert app.queue.count >= 1
+    assert jobs.queue.count >= 1
     connection.close()

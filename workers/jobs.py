@@ -1,0 +1,92 @@
+"""The RQ side of :class:`bot.booking.jobs.BookingJobs`: each job is the worker function itself,
+not a dotted path, so a renamed job breaks at import, not in the worker.
+
+RQ's client blocks: every enqueue runs in a thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Mapping
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+
+from bot.booking.app import App
+from bot.core.outbox import CLAIM_MS
+from bot.errors import StorageError
+from workers import dayend, outbox
+
+# One job sends a user's replies one after the other, each within the send time.
+OUTBOX_TIMEOUT = 600
+# A job whose worker died (or that met Redis down) runs again, once the dead sender's claim on
+# the outbox has expired (CLAIM_MS).
+OUTBOX_RETRY_INTERVALS = [CLAIM_MS // 1000 + 5, 120, 300]
+
+T = TypeVar("T")
+
+
+class RqJobs:
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    async def send_outbox(self, identity: str, *, wait: float = 0.0, token: str = "") -> None:
+        retry = Retry(3, OUTBOX_RETRY_INTERVALS)
+        args = (identity, token)
+        options: dict[str, Any] = {"result_ttl": 0, "job_timeout": OUTBOX_TIMEOUT, "retry": retry}
+
+        def enqueue() -> None:
+            if wait > 0:
+                # RQ keeps a scheduled time in whole seconds, truncated: one more, never early.
+                later = timedelta(seconds=math.ceil(wait) + 1)
+                self.queue.enqueue_in(later, outbox.send_outbox, *args, **options)
+            else:
+                self.queue.enqueue(outbox.send_outbox, *args, **options)
+
+        await self._run(enqueue)
+
+    async def tell_closed(self, office_id: str, day: date, reason: str, *, stamp: str) -> None:
+        await self._day_job(dayend.notify_closed, "notify_closed", office_id, day, stamp, reason)
+
+    async def tell_reopened(self, office_id: str, day: date, *, stamp: str) -> None:
+        await self._day_job(dayend.notify_reopened, "notify_reopened", office_id, day, stamp)
+
+    async def broadcast(
+        self, app: App, *, audience: str, texts: Mapping[str, str], starter: str
+    ) -> str:
+        from workers.broadcasts import create_broadcast
+
+        return await create_broadcast(
+            app, self.queue, audience=audience, texts=texts, starter=starter
+        )
+
+    async def waiting(self) -> int:
+        """How many jobs wait in the queue (the ``/metrics`` gauge)."""
+        return await self._run(lambda: self.queue.count)
+
+    async def _day_job(
+        self, job: Callable[..., Any], name: str, office_id: str, day: date, stamp: str, *args: str
+    ) -> None:
+        def enqueue() -> None:
+            self.queue.enqueue(
+                job,
+                office_id,
+                day.isoformat(),
+                *args,
+                job_id=f"{name}-{office_id}-{day.isoformat()}-{stamp}",
+                result_ttl=7 * 24 * 3600,
+                failure_ttl=30 * 24 * 3600,
+                description=f"{name.replace('_', ' ')}: {day}",
+            )
+
+        await self._run(enqueue)
+
+    @staticmethod
+    async def _run(call: Callable[[], T]) -> T:
+        try:
+            return await asyncio.to_thread(call)
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"job queue: {exc}") from exc
