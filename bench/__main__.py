@@ -161,7 +161,7 @@ inside the bot process after a warm-up of 80 turns; Redis CPU is the server's `I
 (user + system) over the same rounds; the load generator and the fakes share the benchmark's
 process and the machine's two cores. The third row is the peer with Antrean's work-around for
 pydantic rebuilding aiogram's response models after each garbage collection
-(`channels/telegram.py`), so the ratio can be read without that bug too.
+(`channels/telegram/session.py`), so the ratio can be read without that bug too.
 
 100 applicants in flight (1,000 applicants, rounds of 250):
 
@@ -206,7 +206,7 @@ not from this run; the tables above are this run's.
 - **Outgoing Bot API calls are half of a turn's CPU on both sides**: aiogram builds a request
   model, serialises it, sends it with aiohttp and validates the answer into a `Message`. Antrean
   keeps aiogram's client but posts JSON instead of multipart form data (0.17 → 0.07 ms a call,
-  `channels/telegram_session.py`), answers taps in the webhook's reply (one request fewer on 5 of
+  `channels/telegram/session.py`), answers taps in the webhook's reply (one request fewer on 5 of
   8 turns), and keeps aiogram's response models built: pydantic caches them weakly, so after each
   garbage collection aiogram rebuilt them, ~5 ms each, 10% of the process (16% of the peer's).
 - **Turn writes ride with the save**: the replies' count in the pacing buckets, a paged keyboard's

@@ -78,8 +78,8 @@ from bot.core.messages import Inbound
 from bot.infra.embedded import free_port
 from bot.infra.keys import OfficeKeys, prequeue
 from bot.infra.settings import load_settings
-from channels.telegram import SECRET_HEADER, WEBHOOK_PATH
-from channels.whatsapp import PATH as WHATSAPP_PATH
+from channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
+from channels.whatsapp.webhook import PATH as WHATSAPP_PATH
 from handlers import build_steps
 from tests.fake_graph import VERSION, FakeGraph, envelope, reply_message, text_message
 from tests.fake_telegram import TOKEN, FakeTelegram

@@ -1,7 +1,7 @@
 """Dialog cost: the same 8-turn booking conversation on Antrean and on aiogram's FSM.
 
 Both receive the same Telegram updates, each parsed as it ships (Antrean: the Telegram channel's
-small model, channels/telegram_update.py; the peer: aiogram's Update), both use
+small model, channels/telegram/update.py; the peer: aiogram's Update), both use
 the same Redis server, office, seat book and validation, both reply into a sink. Measured in one
 run, side by side: CPU milliseconds per turn in this process, Redis round trips and commands per
 turn, p50/p99 turn latency, and the ratios.
@@ -40,7 +40,7 @@ from bot.core.engine import Engine
 from bot.core.messages import Choices, Inbound, Outbound
 from bot.infra.redis import DEFAULT_MAX_CONNECTIONS, WaitingPool
 from bot.infra.settings import load_settings
-from channels import telegram_update
+from channels.telegram import update as telegram_update
 from handlers import build_steps
 from tests.counting import CountingRedis
 

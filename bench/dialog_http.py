@@ -193,7 +193,7 @@ async def compare(applicants: int = 1000, concurrency: int = 100, rounds: int = 
     other round (ABC CBA ...): what the shared machine is doing meanwhile falls on all alike.
 
     Three systems: Antrean, the peer as an aiogram bot is written, and the same peer with
-    Antrean's work-around for pydantic rebuilding aiogram's response models (channels/telegram.py)
+    Antrean's work-around for pydantic rebuilding aiogram's response models (channels/telegram/)
     so that the ratio can be read without it too."""
     with (
         redis_server() as ours_redis,

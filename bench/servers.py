@@ -167,7 +167,7 @@ async def antrean_app(
 
 # The peer with Antrean's work-around for pydantic's weak cache of generic models, which makes
 # aiogram rebuild Response[Message] and the like after each garbage collection (see
-# channels/telegram.py): the same bot, minus that cost.
+# channels/telegram/session.py): the same bot, minus that cost.
 _PINNED: list[type] = []
 
 

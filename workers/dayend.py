@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 
 from bot.booking.app import App
-from bot.core.channel import Channel
+from bot.core.channel import Channel, Notice
 from bot.core.messages import Choices, Option, Outbound, Text
 from bot.errors import ChannelError
 from bot.infra.claims import new_token
@@ -53,19 +53,18 @@ async def _send(
         log.error("notice for %s: channel %r is not configured", anon(account), channel_name)
         return "failed"
     try:
-        notify = getattr(channel, "notify", None)
-        in_window = getattr(channel, "in_window", None)
-        if notify is not None and in_window is not None and not await in_window(user_id):
-            # WhatsApp outside its 24-hour window delivers only an approved template.
-            await notify(
-                user_id,
+        # Where only an approved template gets through (WhatsApp outside its 24-hour window),
+        # the channel sends that instead of the messages.
+        await channel.notify(
+            user_id,
+            Notice(
                 notice,
                 template=app.settings.whatsapp_template_notice,
-                params=[notice],
+                params=(notice,),
                 locale=locale,
-            )
-        else:
-            await channel.send(user_id, messages)
+                messages=tuple(messages),
+            ),
+        )
     except ChannelError as exc:
         if exc.code == "undeliverable":
             return "undeliverable"

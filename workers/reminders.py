@@ -21,8 +21,8 @@ from rq.job import Job
 
 from bot.booking.office import Office
 from bot.booking.seats import Booking
+from bot.core.channel import Notice
 from bot.core.clock import Clock
-from bot.core.messages import Text
 from bot.errors import ChannelError
 from bot.infra.claims import new_token
 from bot.infra.keys import OfficeKeys
@@ -146,17 +146,15 @@ async def _send(
         return "failed: channel not configured"
     text, params = reminder_text(runtime, booking)
     try:
-        notify = getattr(channel, "notify", None)
-        if notify is not None:
-            await notify(
-                user_id,
+        await channel.notify(
+            user_id,
+            Notice(
                 text,
                 template=app.settings.whatsapp_template_reminder,
-                params=params,
+                params=tuple(params),
                 locale=booking.locale,
-            )
-        else:
-            await channel.send(user_id, [Text(text)])
+            ),
+        )
     except ChannelError as exc:
         if exc.code == "undeliverable":
             log.warning("reminder for %s undeliverable", anon(booking.account))

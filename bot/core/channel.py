@@ -11,6 +11,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -22,7 +23,7 @@ from bot.core.writes import Write, apply
 from bot.errors import ChannelError, StorageError, Unsent
 
 if TYPE_CHECKING:
-    from bot.core.pacing import Pacer
+    from bot.core.pacing import Limits, Pacer, Rate
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,28 @@ def left(deadline: Deadline) -> float:
     return deadline - time.monotonic()
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Something the bot tells a user unprompted, outside a turn: a reminder, a closed day.
+
+    ``text`` is the notice. ``messages``, when given, are what to show where the platform lets
+    any message through (the text with a button, say); by default the text alone. A platform
+    that lets only an approved template through after a while (WhatsApp's 24-hour window) sends
+    ``template`` with ``params`` in ``locale`` then.
+    """
+
+    text: str
+    template: str = ""
+    params: tuple[str, ...] = ()
+    locale: str = ""
+    messages: tuple[Outbound, ...] = ()
+
+    @property
+    def body(self) -> list[Outbound]:
+        """What to send where any message goes through."""
+        return list(self.messages) if self.messages else [Text(self.text)]
+
+
 class Channel(ABC):
     name: ClassVar[str]
     # How long the platform may deliver a message again (after an answer other than 200): the
@@ -46,6 +69,18 @@ class Channel(ABC):
     redelivers_for: ClassVar[timedelta] = timedelta(hours=1)
     # Whether options show as buttons to tap; the console prints them for typing.
     buttons: ClassVar[bool] = True
+    # The pace the platform allows (bot/core/pacing.py): messages to one recipient (a fact of
+    # the platform) and, per second, for the whole bot (a default a deployment's settings may
+    # change per instance). None: no bucket is kept.
+    recipient_rate: ClassVar[Rate | None] = None
+    rate: float | None = None
+
+    @property
+    def limits(self) -> Limits:
+        """The rates the pacer holds this channel's sends to."""
+        from bot.core.pacing import Limits
+
+        return Limits.of(self.recipient_rate, self.rate)
 
     @abstractmethod
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:
@@ -60,6 +95,12 @@ class Channel(ABC):
         ``deadline`` and raise :class:`Unsent`."""
         await self.send(user_id, messages)
         return []
+
+    async def notify(self, user_id: str, notice: Notice) -> None:
+        """Tell a user something unprompted (reminders, staff notices; workers call this).
+        Here: :attr:`Notice.body`, as any message. A platform that lets only templates through
+        outside a reply window overrides it to send the notice's template there."""
+        await self.send(user_id, notice.body)
 
     async def act(self, message: Inbound, *, deadline: Deadline | None = None) -> list[Write]:
         """Carry out a message of kind :data:`~bot.core.messages.ACTION` (the engine calls this once
@@ -141,7 +182,7 @@ class PacedChannel(Channel):
         """The writes that count ``count`` messages to ``user_id`` that go out regardless."""
         if self.pacer is None:
             return []
-        return self.pacer.counting(self.name, user_id, count)
+        return self.pacer.counting(self.name, user_id, count, self.limits)
 
 
 async def deliver(handle: Handle, inbound: Inbound) -> int:

@@ -6,16 +6,15 @@ platform asked for. A take *reserves ahead*: it always moves ``tat`` on by one i
 the caller how long to wait for its slot, so concurrent senders in any number of processes are
 spread over the rate instead of racing for the same token and retrying.
 
-Buckets:
+Buckets (keys in bot/infra/keys.py):
 
-- per channel, ``antrean:{pace:<channel>}``: the platform's throughput for the whole bot
-  (``ANTREAN_TELEGRAM_RATE``, default 30/s, Telegram's broadcast limit; ``ANTREAN_WHATSAPP_RATE``,
-  default 80/s, Cloud API throughput per business number, code 130429 beyond it);
+- per channel, ``antrean:{pace:<channel>}``: the platform's throughput for the whole bot;
 - per recipient, ``antrean:{u:<channel>:<user_id>}:pace`` (in the user's slot, beside the
-  session): Telegram allows about one message per second to one chat; WhatsApp's *pair rate
-  limit* is one message every 6 seconds from a business number to one user, with short bursts
-  borrowed from later quota (Meta, Cloud API overview, "Pair rate limits", code 131056:
-  https://developers.facebook.com/docs/whatsapp/cloud-api/overview#pair-rate-limits).
+  session): how fast one user may get messages.
+
+Nothing here knows a platform: each channel declares the rates its platform allows
+(:attr:`bot.core.channel.Channel.recipient_rate` and :attr:`~bot.core.channel.Channel.rate`,
+as :attr:`~bot.core.channel.Channel.limits`) and passes them with every call.
 
 Replies inside a live conversation go out at once but are counted (``force``), so a broadcast
 running at the same time slows down for them rather than pushing the platform over its limit.
@@ -40,7 +39,7 @@ from redis.exceptions import RedisError
 from bot.core.clock import Clock, ms
 from bot.core.writes import Write
 from bot.errors import StorageError
-from bot.infra.keys import PREFIX
+from bot.infra.keys import ChannelKeys, channel_pace
 from bot.infra.metrics import BUCKET_WAIT, PLATFORM_ERRORS
 from bot.infra.settings import Settings
 
@@ -91,15 +90,6 @@ class Rate:
     burst: int
 
 
-# One chat: Telegram's FAQ says "avoid sending more than one message per second" to a chat; a
-# burst of 3 lets a conversation's 2-3 replies out without delay.
-TELEGRAM_CHAT = Rate(1.0, 3)
-# One WhatsApp user: Meta's pair rate limit, 1 message per 6 s (bursts allowed but "borrowed" from
-# later quota, so we keep ours to a conversation's few replies).
-WHATSAPP_PAIR = Rate(1 / 6, 3)
-RECIPIENT_RATES: dict[str, Rate] = {"telegram": TELEGRAM_CHAT, "whatsapp": WHATSAPP_PAIR}
-
-
 def channel_burst(per_s: float) -> int:
     """Our burst for a whole channel: a tenth of a second's worth. Well under what the platform
     tolerates, so the jitter between a reserved slot and the request's arrival never adds up to
@@ -107,44 +97,65 @@ def channel_burst(per_s: float) -> int:
     return max(1, round(per_s / 10))
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The rates one channel must respect: to one recipient, and for the whole bot (None: that
+    bucket is not kept)."""
+
+    recipient: Rate | None = None
+    overall: Rate | None = None
+
+    @classmethod
+    def of(cls, recipient: Rate | None, per_s: float | None) -> Limits:
+        """``recipient`` as it is; the whole bot's ``per_s`` with our :func:`channel_burst`."""
+        return cls(recipient, Rate(per_s, channel_burst(per_s)) if per_s else None)
+
+
 def channel_key(channel: str) -> str:
-    return f"{PREFIX}:{{pace:{channel}}}"
+    return channel_pace(channel)
 
 
 def recipient_key(channel: str, user_id: str) -> str:
     """In the user's ``{u:<identity>}`` slot, like the session keys (bot.infra.keys.SessionKeys)."""
-    return f"{PREFIX}:{{u:{channel}:{user_id}}}:pace"
+    return ChannelKeys(channel, user_id).pace
 
 
 class Pacer:
-    """Token buckets in Redis; every method is one script call per bucket touched."""
+    """Token buckets in Redis; every method is one script call per bucket touched.
+
+    The rates come with each call, from the channel (its :class:`Limits`). ``channel_rates`` and
+    ``recipient_rates`` (by channel name) are only for a call that brings none."""
 
     def __init__(
         self,
         redis: aioredis.Redis,
         clock: Clock,
-        channel_rates: Mapping[str, float],
-        recipient_rates: Mapping[str, Rate] = RECIPIENT_RATES,
+        channel_rates: Mapping[str, float] | None = None,
+        recipient_rates: Mapping[str, Rate] | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.redis = redis
         self.clock = clock
         self.channel_rates = {
-            name: Rate(per_s, channel_burst(per_s)) for name, per_s in channel_rates.items()
+            name: Rate(per_s, channel_burst(per_s)) for name, per_s in (channel_rates or {}).items()
         }
-        self.recipient_rates = dict(recipient_rates)
+        self.recipient_rates = dict(recipient_rates or {})
         self.sleep = sleep
         self._take = redis.register_script(TAKE)
         self._pause = redis.register_script(PAUSE)
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: aioredis.Redis, clock: Clock) -> Pacer:
-        return cls(
-            redis,
-            clock,
-            {"telegram": settings.telegram_rate, "whatsapp": settings.whatsapp_rate},
-        )
+        """The process's pacer. The rates are the channels' (a channel's ``from_settings`` reads
+        its own), so nothing of ``settings`` is needed here yet."""
+        return cls(redis, clock)
+
+    def limits(self, channel: str, given: Limits | None = None) -> Limits:
+        """``given`` (the channel's), else what this pacer was built with for ``channel``."""
+        if given is not None:
+            return given
+        return Limits(self.recipient_rates.get(channel), self.channel_rates.get(channel))
 
     def now_ms(self) -> int:
         return ms(self.clock.now())
@@ -173,13 +184,15 @@ class Pacer:
 
     # -- what channels call ------------------------------------------------------------------
 
-    async def wait_turn(self, channel: str, user_id: str) -> None:
-        """Wait until one more message to ``user_id`` fits both buckets.
+    async def wait_turn(self, channel: str, user_id: str, limits: Limits | None = None) -> None:
+        """Wait until one more message to ``user_id`` on ``channel`` fits both buckets of its
+        ``limits``.
 
         The recipient's bucket first: a slot in the channel's bucket reserved before a long wait
         for the recipient would go unused, and the message would then leave outside it.
         """
-        recipient = self.recipient_rates.get(channel)
+        limits = self.limits(channel, limits)
+        recipient = limits.recipient
         if recipient is not None:
             wait = await self.take(
                 recipient_key(channel, user_id), recipient.per_s, recipient.burst, self.now_ms()
@@ -187,14 +200,16 @@ class Pacer:
             BUCKET_WAIT.labels("recipient").observe(wait / 1000)
             if wait > 0:
                 await self.sleep(wait / 1000)
-        rate = self.channel_rates.get(channel)
+        rate = limits.overall
         if rate is not None:
             wait = await self.take(channel_key(channel), rate.per_s, rate.burst, self.now_ms())
             BUCKET_WAIT.labels("channel").observe(wait / 1000)
             if wait > 0:
                 await self.sleep(wait / 1000)
 
-    def counting(self, channel: str, user_id: str, count: int = 1) -> list[Write]:
+    def counting(
+        self, channel: str, user_id: str, count: int = 1, limits: Limits | None = None
+    ) -> list[Write]:
         """The writes that count ``count`` messages that go out now, whatever the buckets say (a
         conversation's replies): one take of each bucket. The engine sends them with the turn's
         save (bot/core/writes.py); sends outside a turn make them at once
@@ -203,10 +218,11 @@ class Pacer:
             return []
         now = self.now_ms()
         takes = []
-        recipient = self.recipient_rates.get(channel)
+        limits = self.limits(channel, limits)
+        recipient = limits.recipient
         if recipient is not None:
             takes.append((recipient_key(channel, user_id), recipient))
-        rate = self.channel_rates.get(channel)
+        rate = limits.overall
         if rate is not None:
             takes.append((channel_key(channel), rate))
         return [

@@ -146,6 +146,43 @@ def admitted(office: OfficeKeys, day: str, service: str) -> str:
     return f"{office.tag}:admitted:{day}:{service}"
 
 
+class ChannelKeys:
+    """Keys a channel keeps about one user of its platform, in the user's slot: the same
+    ``{u:<channel>:<user id>}`` tag as the session's :class:`SessionKeys`, so a script may touch
+    both."""
+
+    __slots__ = ("choices", "delivery", "lastin", "pace", "pages", "tag", "undeliverable")
+
+    def __init__(self, channel: str, user_id: str) -> None:
+        self.tag = f"{PREFIX}:{{u:{channel}:{user_id}}}"
+        # Hash: the user's pacing bucket (bot/core/pacing.py).
+        self.pace = f"{self.tag}:pace"
+        # Telegram: the paged option list of the chat's latest keyboard (JSON).
+        self.pages = f"{self.tag}:pages"
+        # WhatsApp: the latest long option list, for its "more" row (JSON).
+        self.choices = f"{self.tag}:choices"
+        # WhatsApp: when the user last wrote (ms): the 24-hour window for free-form messages.
+        self.lastin = f"{self.tag}:lastin"
+        # WhatsApp: set when Meta said the number cannot get messages (code 131026).
+        self.undeliverable = f"{self.tag}:undeliverable"
+        # WhatsApp: hash of message id -> the furthest delivery state Meta reported.
+        self.delivery = f"{self.tag}:delivery"
+
+    def fallback(self, message_id: str) -> str:
+        """WhatsApp: the template to send if Meta refuses free-form message ``message_id`` late."""
+        return f"{self.tag}:fallback:{message_id}"
+
+    def fallback_sent(self, first_id: str) -> str:
+        """WhatsApp: the claim that one notice's fallback template (``first_id``: its first
+        message) was sent."""
+        return f"{self.fallback(first_id)}:sent"
+
+
+def channel_pace(channel: str) -> str:
+    """Hash: the pacing bucket of one channel's whole throughput, in a slot of its own."""
+    return f"{PREFIX}:{{pace:{channel}}}"
+
+
 class BroadcastKeys:
     """Keys of one broadcast, all in the broadcast's slot (workers/broadcasts/)."""
 

@@ -72,13 +72,13 @@ class Settings(BaseSettings):
     send_seconds: float = Field(default=8.0, gt=0, le=120)
     platform_timeout_seconds: float = Field(default=4.0, gt=0, le=120)
 
-    # Telegram (channels/telegram.py). No token: the channel is off.
+    # Telegram (channels/telegram/). No token: the channel is off.
     telegram_token: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
     telegram_webhook_secret: SecretStr | None = None
     telegram_mode: Literal["webhook", "polling"] = "webhook"
 
-    # WhatsApp Cloud API (channels/whatsapp.py). No token: the channel is off.
+    # WhatsApp Cloud API (channels/whatsapp/). No token: the channel is off.
     whatsapp_token: SecretStr | None = None
     whatsapp_phone_number_id: str | None = None
     whatsapp_app_secret: SecretStr | None = None

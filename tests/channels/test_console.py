@@ -42,6 +42,23 @@ async def test_bold_markup_shows_as_plain_words(
         assert "Ketik menu kapan saja" in welcome and "*" not in welcome
 
 
+async def test_a_broadcast_on_the_console_claims_then_prints() -> None:
+    """The base channel's deliver_paced: no pacing; nothing printed when the claim is refused."""
+    output = io.StringIO()
+    console = ConsoleChannel(output=output)
+    claims: list[bool] = []
+
+    async def claim(answer: bool) -> bool:
+        claims.append(answer)
+        return answer
+
+    refused = await console.deliver_paced("budi", "Siaran", locale="id", claim=lambda: claim(False))
+    assert not refused
+    assert output.getvalue() == ""
+    assert await console.deliver_paced("budi", "Siaran", locale="id", claim=lambda: claim(True))
+    assert "Siaran" in output.getvalue() and claims == [False, True]
+
+
 async def test_messages_for_someone_else_are_labelled_and_cannot_be_answered_here(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from bot.core.channel import Notice
 from bot.core.clock import ManualClock
+from bot.core.messages import Choices, Option
 from tests.channels.drivers import Driver, discover
 from tests.support import NIK_MAN
 
@@ -79,3 +81,25 @@ async def test_typed_answers_and_refusals(driver: Driver) -> None:
     assert "Budi Santoso" in seen.all_text
     seen = await driver.type("ya")
     assert "A-001" in seen.all_text and seen.images == 1
+
+
+async def test_a_notice_reaches_the_user(driver: Driver) -> None:
+    """What workers send unprompted (a reminder) goes out through ``notify`` on every channel;
+    the user wrote a moment ago, so WhatsApp may send it free-form too."""
+    await driver.type("halo")
+    text = "Pengingat: besok jam 08:00, nomor A-001."
+    seen = await driver.notify(
+        Notice(text, template="antrean_reminder", params=("A-001",), locale="id")
+    )
+    assert seen.texts == [text] and not seen.options
+
+
+async def test_a_notice_with_a_button(driver: Driver) -> None:
+    """A notice's own messages (a closed day's "book again" button) are what the user sees."""
+    await driver.type("halo")
+    text = "Hari Rabu ditutup."
+    button = Choices(text, (Option("book", "Ambil antrean lagi"),))
+    seen = await driver.notify(
+        Notice(text, template="antrean_notice", params=(text,), locale="id", messages=(button,))
+    )
+    assert text in seen.all_text and seen.options == ["Ambil antrean lagi"]

@@ -25,22 +25,21 @@ from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.messages import Choices, Image, Option, Text
 from bot.errors import ChannelError, ConfigError
 from bot.infra.embedded import RedisServer, free_port
-from bot.infra.keys import SessionKeys
+from bot.infra.keys import ChannelKeys, SessionKeys
 from bot.infra.logs import anon
 from bot.infra.settings import load_settings
-from channels.telegram import (
+from channels.telegram import TelegramChannel
+from channels.telegram.render import (
     MAX_CALLBACK_DATA,
     MAX_TEXT,
     NAV_PREFIX,
     NEXT,
     PAGE_SIZE,
     PREV,
-    SECRET_HEADER,
-    TelegramChannel,
-    pages_key,
     split_text,
     utf16_len,
 )
+from channels.telegram.webhook import SECRET_HEADER
 from tests.channels.drivers.telegram import (
     CHAT_ID,
     WEBHOOK_SECRET,
@@ -51,6 +50,10 @@ from tests.channels.drivers.telegram import (
 )
 from tests.fake_telegram import NOW, TOKEN, FakeTelegram
 from tests.web_support import run_server
+
+
+def pages_key(chat_id: str) -> str:
+    return ChannelKeys("telegram", chat_id).pages
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from aiogram.methods import EditMessageReplyMarkup, GetMe, SendMessage, Telegram
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, User
 
 from bot.core.messages import Option
-from channels.telegram import keyboard
-from channels.telegram_session import JsonSession, Sent, direct_fields
+from channels.telegram.render import keyboard
+from channels.telegram.session import JsonSession, Sent, direct_fields
 
 TOKEN = "123456:AAFakeTokenForTheFakeBotApiServer000"
 

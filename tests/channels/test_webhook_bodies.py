@@ -14,9 +14,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.core.clock import ManualClock
-from channels.telegram import SECRET_HEADER
+from channels.telegram.webhook import SECRET_HEADER
 from channels.webhook import BodyBudget
-from channels.whatsapp import MAX_BODY_BYTES
+from channels.whatsapp.webhook import MAX_BODY_BYTES
 from tests.channels.drivers.telegram import WEBHOOK_SECRET, TelegramDriver
 from tests.channels.drivers.telegram import open_channel as open_telegram
 from tests.channels.drivers.whatsapp import WhatsAppDriver, open_driver

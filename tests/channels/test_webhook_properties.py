@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 
 from bot.core.clock import ManualClock
 from bot.infra.embedded import RedisServer
-from channels.telegram import NAV_PREFIX, SECRET_HEADER
-from channels.whatsapp_render import MORE_PREFIX
+from channels.telegram.render import NAV_PREFIX
+from channels.telegram.webhook import SECRET_HEADER
+from channels.whatsapp.render import MORE_PREFIX
 from tests.channels.drivers.telegram import WEBHOOK_SECRET, callback_update, text_update
 from tests.channels.drivers.telegram import open_channel as open_telegram
 from tests.channels.drivers.whatsapp import open_driver

@@ -15,16 +15,18 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.booking.app import Context
+from bot.core.channel import Notice
 from bot.core.clock import ManualClock
 from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.engine import Engine
 from bot.core.messages import MAX_OPTION_BYTES, Choices, Image, Option, Text, option_token
 from bot.errors import ChannelError, ConfigError
 from bot.infra.embedded import RedisServer, free_port
+from bot.infra.keys import ChannelKeys
 from bot.infra.settings import load_settings
 from bot.web import build_web_app
-from channels.whatsapp import WhatsAppChannel, user_tag
-from channels.whatsapp_render import (
+from channels.whatsapp import WhatsAppChannel
+from channels.whatsapp.render import (
     MAX_BODY,
     MAX_ROW_TITLE,
     MORE_PREFIX,
@@ -135,6 +137,11 @@ async def test_an_oversized_body_is_refused(wa: WhatsAppDriver) -> None:
     body = b" " * (3 * 1024 * 1024 + 1)
     response = await wa.client.post("/webhook/whatsapp", content=body, headers=signed(body))
     assert response.status_code == 413
+
+
+def user_tag(wa_id: str) -> str:
+    """The hash tag of a WhatsApp user's keys (bot.infra.keys.ChannelKeys)."""
+    return ChannelKeys("whatsapp", wa_id).tag
 
 
 def media_message(kind: str, wa_id: str = WA_ID) -> dict[str, Any]:
@@ -444,9 +451,8 @@ async def test_notify_inside_the_window_is_free_form(
     await wa.type("halo")
     clock.advance(timedelta(hours=23))
     before = len(wa.fake.to(WA_ID))
-    await wa.channel.notify(
-        WA_ID, "Besok jam 08:00", template="antrean_reminder", params=["A-001"], locale="id"
-    )
+    notice = Notice("Besok jam 08:00", template="antrean_reminder", params=("A-001",), locale="id")
+    await wa.channel.notify(WA_ID, notice)
     [sent] = wa.fake.to(WA_ID)[before:]
     assert sent["type"] == "text" and sent["text"]["body"] == "Besok jam 08:00"
 
@@ -459,8 +465,8 @@ async def test_a_user_silent_for_25_hours_gets_the_template(
     wa.fake.outside_window.add(WA_ID)
     before = len(wa.fake.to(WA_ID))
     await wa.channel.notify(
-        WA_ID, "Besok jam 08:00", template="antrean_reminder", params=["A-001", "08:00"],
-        locale="en",
+        WA_ID, Notice("Besok jam 08:00", template="antrean_reminder", params=("A-001", "08:00"),
+        locale="en"),
     )  # fmt: skip
     [sent] = wa.fake.to(WA_ID)[before:]
     assert sent["type"] == "template"
@@ -479,15 +485,39 @@ async def test_a_user_silent_for_25_hours_gets_the_template(
     }
 
 
+async def test_a_notice_with_a_button_is_the_button_inside_the_window_and_else_the_template(
+    wa: WhatsAppDriver, clock: ManualClock
+) -> None:
+    """A closed day's notice (bot/core/channel.py Notice.messages): its button inside the window,
+    its template (the text as the one parameter) outside it."""
+    text = "Hari Rabu ditutup."
+    notice = Notice(
+        text,
+        template="antrean_notice",
+        params=(text,),
+        locale="id",
+        messages=(Choices(text, (Option("book", "Ambil antrean lagi"),)),),
+    )
+    await wa.type("halo")
+    before = len(wa.fake.to(WA_ID))
+    await wa.channel.notify(WA_ID, notice)
+    [button] = wa.fake.to(WA_ID)[before:]
+    assert button["type"] == "interactive"
+    clock.advance(timedelta(hours=25))
+    await wa.channel.notify(WA_ID, notice)
+    [_, template] = wa.fake.to(WA_ID)[before:]
+    assert template["type"] == "template" and template["template"]["name"] == "antrean_notice"
+    assert template["template"]["components"][0]["parameters"] == [{"type": "text", "text": text}]
+
+
 async def test_a_notice_failed_later_with_131047_gets_the_template_once(
     wa: WhatsAppDriver, redis: aioredis.Redis
 ) -> None:
     await wa.type("halo")
     wa.fake.outside_window_later.add(WA_ID)  # Meta accepts the text, then reports it failed
     before = len(wa.fake.to(WA_ID))
-    await wa.channel.notify(
-        WA_ID, "Besok jam 08:00", template="antrean_reminder", params=["A-001"], locale="en"
-    )
+    notice = Notice("Besok jam 08:00", template="antrean_reminder", params=("A-001",), locale="en")
+    await wa.channel.notify(WA_ID, notice)
     [text] = wa.fake.to(WA_ID)[before:]
     assert text["type"] == "text"
     kept = f"{user_tag(WA_ID)}:fallback:{wa.fake.requests[-1]['id']}"
@@ -511,7 +541,7 @@ async def test_a_long_notice_failed_in_every_piece_gets_one_template(wa: WhatsAp
     wa.fake.outside_window_later.add(WA_ID)
     before = len(wa.fake.to(WA_ID))
     text = "\n".join("x" * 1000 for _ in range(6))  # two messages
-    await wa.channel.notify(WA_ID, text, template="antrean_notice", params=[], locale="id")
+    await wa.channel.notify(WA_ID, Notice(text, template="antrean_notice", locale="id"))
     assert len(wa.fake.statuses) == 2
     response = await wa.deliver_statuses()
     assert response.status_code == 200
@@ -525,7 +555,7 @@ async def test_free_form_refused_with_131047_is_retried_as_the_template(
     await wa.type("halo")
     wa.fake.outside_window.add(WA_ID)  # Meta's clock says otherwise
     before = len(wa.fake.to(WA_ID))
-    await wa.channel.notify(WA_ID, "Info", template="antrean_notice", params=[], locale="id")
+    await wa.channel.notify(WA_ID, Notice("Info", template="antrean_notice", locale="id"))
     refused, sent = wa.fake.to(WA_ID)[before:]
     assert refused["type"] == "text"
     assert sent["type"] == "template" and sent["template"]["language"] == {"code": "id"}

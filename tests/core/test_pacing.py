@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import redis.asyncio as aioredis
 
 from bot.core.clock import ManualClock, ms
-from bot.core.pacing import Pacer, Rate, channel_key, recipient_key
+from bot.core.pacing import Limits, Pacer, Rate, channel_key, recipient_key
 from bot.core.writes import run
 from bot.infra.embedded import RedisServer
+from bot.infra.settings import load_settings
+from channels.console import ConsoleChannel
+from channels.telegram import TelegramChannel
+from channels.whatsapp import WhatsAppChannel
 from tests.counting import CountingRedis
+from tests.fake_telegram import TOKEN
 
 
 def pacer(redis: aioredis.Redis, clock: ManualClock, slept: list[float] | None = None) -> Pacer:
@@ -112,6 +118,39 @@ async def test_wait_turn_spaces_one_chat_and_the_whole_channel(
     # Sixty chats at 30/s (burst 3): just under two seconds.
     elapsed = (clock.now() - start).total_seconds()
     assert 1.85 <= elapsed <= 1.95
+
+
+async def test_the_rates_come_from_the_channel(redis: aioredis.Redis, clock: ManualClock) -> None:
+    """A pacer built with no rates paces by what each call brings: the channel's limits."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(timedelta(seconds=seconds))
+
+    p = Pacer(redis, clock, sleep=sleep)
+    limits = Limits.of(Rate(1.0, 3), 30.0)
+    start = clock.now()
+    for _ in range(5):
+        await p.wait_turn("any", "7", limits)
+    assert (clock.now() - start).total_seconds() == 2.0
+    # Without limits, nothing holds a message back.
+    for _ in range(5):
+        await p.wait_turn("other", "7")
+    assert len(slept) == 2
+    assert len(p.counting("other", "7", 1)) == 0
+    assert len(p.counting("any", "7", 1, limits)) == 2
+
+
+def test_each_platform_channel_declares_its_rates(tmp_path: Path) -> None:
+    """Pacing names no platform: Telegram's and WhatsApp's rates live on their channels, the
+    whole bot's from settings."""
+    settings = load_settings(var_dir=tmp_path, telegram_token=TOKEN, telegram_rate=12.0)
+    telegram = TelegramChannel.from_settings(settings)
+    assert telegram.limits == Limits(Rate(1.0, 3), Rate(12.0, 1))
+    assert WhatsAppChannel.recipient_rate == Rate(1 / 6, 3)
+    assert WhatsAppChannel.rate == 80.0
+    assert ConsoleChannel().limits == Limits()
 
 
 async def test_keys_expire_once_they_hold_nothing_back(

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from bot.booking.office import load_office
 from bot.infra.embedded import free_port
-from channels.telegram import SECRET_HEADER, WEBHOOK_PATH
+from channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from tests.channels.drivers.telegram import WEBHOOK_SECRET, callback_update, text_update
 from tests.fake_telegram import TOKEN, FakeTelegram
 

@@ -13,7 +13,9 @@ from bot.core.clock import ManualClock, ms
 from bot.core.engine import Engine
 from bot.core.pacing import Pacer, channel_key, recipient_key
 from bot.web import build_web_app
-from channels.telegram import NAV_PREFIX, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from channels.telegram import TelegramChannel
+from channels.telegram.render import NAV_PREFIX
+from channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from handlers import build_steps
 from tests.channels.drivers.telegram import WEBHOOK_SECRET, callback_update
 from tests.fake_telegram import TOKEN, FakeTelegram

@@ -25,7 +25,9 @@ from bot.infra.embedded import RedisServer
 from bot.infra.keys import SessionKeys
 from bot.infra.settings import load_settings
 from bot.web import build_web_app
-from channels.telegram import NAV_PREFIX, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from channels.telegram import TelegramChannel
+from channels.telegram.render import NAV_PREFIX
+from channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from handlers import build_steps
 from tests.channels.drivers.telegram import WEBHOOK_SECRET, callback_update, text_update
 from tests.fake_telegram import TOKEN, FakeTelegram

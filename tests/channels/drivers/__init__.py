@@ -16,6 +16,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from bot.core.channel import Notice
 from bot.core.clock import ManualClock
 
 
@@ -41,6 +42,11 @@ class Driver(Protocol):
     async def choose(self, number: int) -> Seen:
         """The user picks option ``number`` (1-based) of the latest options, the way the
         platform lets them (tapping a button, picking a list row, typing the number)."""
+        ...
+
+    async def notify(self, notice: Notice) -> Seen:
+        """The bot tells the user ``notice`` unprompted (the channel's ``notify``, as the
+        workers call it)."""
         ...
 
 

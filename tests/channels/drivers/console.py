@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from bot.core.channel import Notice
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
 from channels.console import ConsoleChannel, ConsoleSession
@@ -18,16 +19,31 @@ from tests.support import make_app
 
 
 class ConsoleDriver:
-    def __init__(self, engine: Engine, output: io.StringIO, image_dir: Path) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        output: io.StringIO,
+        image_dir: Path,
+        console: ConsoleChannel | None = None,
+    ) -> None:
         self.engine = engine
+        self.console = console
         self.output = output
         self.image_dir = image_dir
         self.session = ConsoleSession("tester")
 
     async def type(self, text: str) -> Seen:
+        return await self._printed(self.engine.handle(self.session.inbound(text)))
+
+    async def notify(self, notice: Notice) -> Seen:
+        assert self.console is not None, "a driver opened without its channel"
+        return await self._printed(self.console.notify(self.session.user_id, notice))
+
+    async def _printed(self, doing: Awaitable[object]) -> Seen:
+        """What the console printed while ``doing`` ran."""
         start = self.output.tell()
         images_before = len(list(self.image_dir.glob("*.png")))
-        await self.engine.handle(self.session.inbound(text))
+        await doing
         self.output.seek(start)
         printed = self.output.read()
         seen = Seen(images=len(list(self.image_dir.glob("*.png"))) - images_before)
@@ -55,4 +71,4 @@ async def open_driver(
     image_dir = tmp_path / "images"
     console = ConsoleChannel(output=output, image_dir=image_dir)
     engine = Engine(make_app(redis, clock, tmp_path), build_steps(), {"console": console})
-    yield ConsoleDriver(engine, output, image_dir)
+    yield ConsoleDriver(engine, output, image_dir, console)

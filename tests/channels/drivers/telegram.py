@@ -13,11 +13,14 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from bot.booking.app import App
+from bot.core.channel import Notice
 from bot.core.clock import ManualClock
 from bot.core.dialog import Steps
 from bot.core.engine import Engine
 from bot.web import build_web_app
-from channels.telegram import NAV_PREFIX, SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from channels.telegram import TelegramChannel
+from channels.telegram.render import NAV_PREFIX
+from channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from handlers import build_steps
 from tests.channels.drivers import Seen
 from tests.fake_telegram import BOT_USER, NOW, TOKEN, Call, FakeTelegram
@@ -74,8 +77,15 @@ def callback_update(data: str, message_id: int, chat_id: int = CHAT_ID) -> dict[
 
 
 class TelegramDriver:
-    def __init__(self, fake: FakeTelegram, http: aiohttp.ClientSession, base: str) -> None:
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        http: aiohttp.ClientSession,
+        base: str,
+        channel: TelegramChannel | None = None,
+    ) -> None:
         self.fake = fake
+        self.channel = channel
         self.http = http
         self.url = base + WEBHOOK_PATH
         # The latest inline keyboard: (message id, callback data of each option button), and
@@ -134,6 +144,12 @@ class TelegramDriver:
     async def type(self, text: str) -> Seen:
         return await self.deliver(text_update(text))
 
+    async def notify(self, notice: Notice) -> Seen:
+        assert self.channel is not None, "a driver opened without its channel"
+        before = len(self.fake.calls)
+        await self.channel.notify(str(CHAT_ID), notice)
+        return self.seen(self.fake.calls[before:])
+
     async def choose(self, number: int) -> Seen:
         """Tap option ``number`` (1-based) of the page of buttons on screen."""
         message_id, data = self.keyboard
@@ -179,7 +195,7 @@ async def open_driver(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> AsyncIterator[TelegramDriver]:
     async with (
-        open_channel(redis, clock, tmp_path) as (fake, _, _, base),
+        open_channel(redis, clock, tmp_path) as (fake, _, channel, base),
         aiohttp.ClientSession() as http,
     ):
-        yield TelegramDriver(fake, http, base)
+        yield TelegramDriver(fake, http, base, channel)

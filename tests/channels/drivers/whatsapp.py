@@ -11,11 +11,13 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
+from bot.core.channel import Notice
 from bot.core.clock import ManualClock
 from bot.core.dialog import Steps
 from bot.core.engine import Engine
 from bot.web import build_web_app
-from channels.whatsapp import Sleep, WhatsAppChannel
+from channels.whatsapp import WhatsAppChannel
+from channels.whatsapp.channel import Sleep
 from handlers import build_steps
 from tests.channels.drivers import Seen
 from tests.fake_graph import (
@@ -88,6 +90,11 @@ class WhatsAppDriver:
 
     async def type(self, text: str) -> Seen:
         return await self._deliver(text_message(self.wa_id, text))
+
+    async def notify(self, notice: Notice) -> Seen:
+        before = len(self.fake.to(self.wa_id))
+        await self.channel.notify(self.wa_id, notice)
+        return seen_of(self.fake.to(self.wa_id)[before:])
 
     async def choose(self, number: int) -> Seen:
         """Tap the ``number``-th button or list row of the last options the user was sent."""

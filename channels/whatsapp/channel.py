@@ -3,7 +3,8 @@
 Inbound: Meta POSTs a signed webhook envelope (``object: whatsapp_business_account``) to
 ``/webhook/whatsapp``; each message in it becomes an :class:`~bot.core.messages.Inbound`, keyed
 by its ``wamid`` so that Meta's redeliveries are dropped by the engine. Outbound: one POST to
-``/{phone_number_id}/messages`` per message (rendering in :mod:`channels.whatsapp_render`).
+``/{phone_number_id}/messages`` per message (rendering in :mod:`channels.whatsapp.render`; the
+webhook in :mod:`channels.whatsapp.webhook`; Graph API errors in :mod:`channels.whatsapp.graph`).
 
 Free-form messages may only be sent within 24 hours of the user's last message; after that only
 an approved template gets through (:meth:`WhatsAppChannel.notify`). Meta may refuse free-form text
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -35,107 +34,61 @@ from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
 from redis.exceptions import RedisError
 
-from bot.core.channel import Deadline, Handle, PacedChannel, deliver, left
+from bot.core.channel import Deadline, Handle, Notice, PacedChannel, left
 from bot.core.clock import Clock, ms
-from bot.core.messages import ACTION, Choices, Image, Inbound, Option, Outbound, Text
+from bot.core.messages import Choices, Image, Inbound, Option, Outbound, Text
+from bot.core.pacing import Rate
 from bot.core.writes import Write, apply
 from bot.errors import ChannelError, ConfigError, StorageError
-from bot.infra.keys import PREFIX
+from bot.infra.keys import ChannelKeys
 from bot.infra.logs import anon
 from bot.infra.settings import Settings
-from channels import whatsapp_payload
-from channels.webhook import READ_TIMEOUT, BodyBudget, read_body
-from channels.whatsapp_payload import Message, Status
-from channels.whatsapp_render import (
+from channels.webhook import READ_TIMEOUT
+from channels.whatsapp.graph import (
+    AUTH,
+    BASE_DELAY,
+    OUTSIDE_WINDOW,
+    PAIR_RATE,
+    RETRYABLE,
+    THROTTLE_ATTEMPTS,
+    THROTTLED,
+    THROUGHPUT,
+    TRANSIENT,
+    TRANSIENT_ATTEMPTS,
+    UNDELIVERABLE,
+    UNKNOWN_OBJECT,
+    GraphError,
+)
+from channels.whatsapp.render import (
     MORE_PREFIX,
     Payload,
     choices_payloads,
     template_payload,
     text_payloads,
 )
+from channels.whatsapp.webhook import BODIES_IN_FLIGHT, RECORD_STATUS, routes
 
 if TYPE_CHECKING:
     from bot.core.pacing import Pacer
 
-log = logging.getLogger(__name__)
+# The package's name, as before the split: log lines and their filters stay the same.
+log = logging.getLogger(__package__)
 
-PATH = "/webhook/whatsapp"
-# Meta's messages webhooks are a few KiB: one text of 4096 characters, \u-escaped, is under 30 KiB,
-# and a batch of a thousand statuses (with pricing) under 600 KiB. The body must be read before its
-# signature can be checked, so this is also what an unauthenticated client can make us hold.
-MAX_BODY_BYTES = 1024 * 1024
-# Unsigned bytes one process holds at once while their bodies arrive: 32 bodies of the largest
-# size, or thousands of real ones (they arrive in milliseconds). Past it: 503, Meta retries.
-BODIES_IN_FLIGHT = BodyBudget(32 * MAX_BODY_BYTES)
 PAGE_RE = re.compile(r"[0-9]{1,4}")
 WINDOW = timedelta(hours=24)
 PAGE_GONE = "Pilihan ini sudah tidak berlaku. / These options have expired."
 LANGUAGES = {"id": "id", "en": "en"}
 
-# Graph API error codes (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes)
-THROTTLED = {130429, 131056}  # throughput / pair rate limit: wait, then retry this recipient
-THROUGHPUT = 130429  # the business number's messages per second (pauses the channel's bucket)
-PAIR_RATE = 131056  # one business number to one user (pauses that user's bucket)
-UNDELIVERABLE = 131026  # not a WhatsApp user, old app, or has not accepted the terms
-TRANSIENT = 131000  # "something went wrong": retry a few times
-AUTH = 190  # access token expired or invalid (HTTP 401)
-UNKNOWN_OBJECT = 100  # e.g. a phone number id that does not exist or the token may not use
-OUTSIDE_WINDOW = 131047  # more than 24 hours since the user last wrote: template only
-# ChannelError codes of a send that may succeed if tried again later.
-RETRYABLE = {"network", str(TRANSIENT), *(str(code) for code in THROTTLED)}
-
-THROTTLE_ATTEMPTS = 6
-TRANSIENT_ATTEMPTS = 3
-BASE_DELAY = 1.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
-DELIVERY_TTL = 7 * 86400
 FALLBACK_TTL = 86400
-# Meta does not promise to deliver statuses in order ("read" may come before "delivered", or
-# without it): a status only replaces one of a lower rank, so the hash keeps the furthest state.
-# Unknown states rank 0 and never hide a known one.
-RECORD_STATUS = """
-local rank = {sent = 1, delivered = 2, read = 3, failed = 4}
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if not old or (rank[ARGV[2]] or 0) >= (rank[old] or 0) then
-    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-
-
-def user_tag(wa_id: str) -> str:
-    """The hash tag of a WhatsApp user's keys: the same slot as the user's session."""
-    return f"{PREFIX}:{{u:whatsapp:{wa_id}}}"
-
-
-def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:
-    if not header or not header.startswith("sha256="):
-        return False
-    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
-
-
-def parse_message(message: Message) -> tuple[str, str | None] | None:
-    """(text, option) of a message the dialog understands, or None for any other kind."""
-    return message.read()
 
 
 def page_number(text: str) -> int | None:
     """The page a "more" row names: a few ASCII digits, nothing else ``int`` would read
     (" 1", "1_0", Arabic-Indic digits)."""
     return int(text) if PAGE_RE.fullmatch(text) else None
-
-
-class GraphError(Exception):
-    """One refused Graph API call, before it is turned into a :class:`ChannelError`."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(f"HTTP {status}, code {code}: {message}")
-        self.status = status
-        self.code = code
 
 
 class WhatsAppChannel(PacedChannel):
@@ -147,6 +100,13 @@ class WhatsAppChannel(PacedChannel):
     # bodies may hold while they do (channels/webhook.py).
     read_timeout = READ_TIMEOUT
     bodies = BODIES_IN_FLIGHT
+    # One user: Meta's pair rate limit, 1 message per 6 s from a business number (code 131056;
+    # bursts allowed but "borrowed" from later quota, so we keep ours to a conversation's few
+    # replies: https://developers.facebook.com/docs/whatsapp/cloud-api/overview#pair-rate-limits).
+    recipient_rate = Rate(1 / 6, 3)
+    # The whole bot: Cloud API throughput per business number, 80 messages a second (code 130429
+    # beyond it; ANTREAN_WHATSAPP_RATE).
+    rate: float | None = 80.0
     redis: aioredis.Redis  # always: the 24-hour window and delivery states live there
 
     def __init__(
@@ -165,6 +125,7 @@ class WhatsAppChannel(PacedChannel):
         pacer: Pacer | None = None,
         timeout: float = 4.0,
         budget: float = 8.0,
+        rate: float = 80.0,
     ) -> None:
         self.client = client
         self.phone_number_id = phone_number_id
@@ -182,6 +143,7 @@ class WhatsAppChannel(PacedChannel):
         # send with its retries at most ``budget`` unless the caller passes its own deadline.
         self.timeout = timeout
         self.budget = budget
+        self.rate = rate
         self._auth_logged = False
         self._record_status = redis.register_script(RECORD_STATUS)
 
@@ -221,6 +183,7 @@ class WhatsAppChannel(PacedChannel):
             pacer=pacer,
             timeout=settings.platform_timeout_seconds,
             budget=settings.send_budget,
+            rate=settings.whatsapp_rate,
         )
 
     async def start(self) -> None:
@@ -255,89 +218,18 @@ class WhatsAppChannel(PacedChannel):
     # -- inbound ---------------------------------------------------------------------------
 
     def routes(self, handle: Handle) -> list[web.RouteDef]:
-        async def verify(request: web.Request) -> web.Response:
-            query = request.query
-            token = query.get("hub.verify_token", "")
-            if query.get("hub.mode") == "subscribe" and hmac.compare_digest(
-                token.encode(), self.verify_token.encode()
-            ):
-                return web.Response(text=query.get("hub.challenge", ""), content_type="text/plain")
-            return web.Response(status=403)
-
-        async def receive(request: web.Request) -> web.Response:
-            return await self._receive(request, handle)
-
-        return [web.get(PATH, verify), web.post(PATH, receive)]
-
-    async def _receive(self, request: web.Request, handle: Handle) -> web.Response:
-        body = await read_body(
-            request, MAX_BODY_BYTES, within=self.read_timeout, budget=self.bodies
-        )
-        if isinstance(body, web.Response):
-            return body
-        # Authenticate the raw bytes before looking at them: nothing unsigned reaches the parser.
-        if not signature_ok(self.app_secret, body, request.headers.get("X-Hub-Signature-256")):
-            return web.Response(status=403)
-        try:
-            values = whatsapp_payload.parse(body)
-        except ValueError:
-            # Not JSON, not the envelope, a field we read of the wrong type, a lone surrogate...
-            # Nothing of it was acted on.
-            return web.Response(status=400)
-        by_user: dict[str, list[Message]] = {}
-        statuses: list[Status] = []
-        for value in values:
-            for error in value.errors:
-                # Errors about the app or the number rather than one message (e.g. a webhook
-                # Meta could not deliver): nothing to answer, but someone must look. Code and
-                # title only: the details may quote anything.
-                log.error("WhatsApp reported an error: code %s (%s)", error.code, error.title)
-            statuses.extend(s for s in value.statuses if s.recipient_id)
-            for message in value.messages:
-                by_user.setdefault(message.from_, []).append(message)
-        # One user's messages in order; different users at the same time.
-        results = await asyncio.gather(
-            *(self._status(status) for status in statuses),
-            *(self._user_messages(handle, wa_id, msgs) for wa_id, msgs in by_user.items()),
-        )
-        return web.Response(status=max([200, *results]))
-
-    async def _status(self, status: Status) -> int:
-        """A delivery receipt: kept as the message's delivery state, never shown to the dialog.
-        A ``failed`` 131047 of a free-form notice sends its template instead."""
-        assert status.recipient_id is not None
-        wa_id = status.recipient_id
-        wamid = status.id or ""
-        state = status.status
-        who = anon(f"whatsapp:{wa_id}")
-        if wamid and state:
-            try:
-                await self._record_status(
-                    keys=[f"{user_tag(wa_id)}:delivery"], args=[wamid, state, DELIVERY_TTL]
-                )
-            except (RedisError, OSError) as exc:
-                log.warning("Redis unavailable, asking Meta to redeliver: %s", exc)
-                return 503
-        if state != "failed":
-            log.debug("message %s to user %s: %s", wamid, who, state)
-            return 200
-        codes = [error.code for error in status.errors]
-        if OUTSIDE_WINDOW not in codes:
-            log.warning("message to user %s failed: %s", who, codes)
-            return 200
-        log.warning("message to user %s refused: outside the 24-hour window", who)
-        return await self._send_fallback(wa_id, wamid)
+        return routes(self, handle)
 
     async def _send_fallback(self, wa_id: str, wamid: str) -> int:
         """Send the template remembered for a refused free-form notice, once."""
-        tag = user_tag(wa_id)
+        keys = ChannelKeys(self.name, wa_id)
         try:
-            raw = await self.redis.get(f"{tag}:fallback:{wamid}")
+            raw = await self.redis.get(keys.fallback(wamid))
             if raw is None:
                 return 200  # not a notice, already handled, or older than a day
             data = json.loads(raw)
             # A long notice went out in several pieces and each may fail: one template in all.
-            claim = f"{tag}:fallback:{data['first']}:sent"
+            claim = keys.fallback_sent(data["first"])
             if not await self.redis.set(claim, 1, nx=True, ex=FALLBACK_TTL):
                 return 200
         except (RedisError, OSError) as exc:
@@ -359,43 +251,17 @@ class WhatsAppChannel(PacedChannel):
                 return 503
             log.warning("template to user %s refused: %s", anon(f"whatsapp:{wa_id}"), exc)
         try:
-            await self.redis.delete(*(f"{tag}:fallback:{w}" for w in data["wamids"]))
+            await self.redis.delete(*(keys.fallback(w) for w in data["wamids"]))
         except (RedisError, OSError) as exc:
             # The claim still stands for a day: a redelivered status sends nothing.
             log.warning("could not forget the sent template: %s", exc)
         return 200
 
-    async def _user_messages(self, handle: Handle, wa_id: str, messages: list[Message]) -> int:
-        worst = 200
-        for message in messages:
-            worst = max(worst, await self._message(handle, wa_id, message))
-        return worst
-
-    async def _message(self, handle: Handle, wa_id: str, message: Message) -> int:
-        wamid = message.id
-        try:
-            await self.redis.set(f"{user_tag(wa_id)}:lastin", ms(self.clock.now()), ex=2 * 86400)
-        except (RedisError, OSError) as exc:
-            log.warning("Redis unavailable, asking Meta to redeliver: %s", exc)
-            return 503
-        parsed = parse_message(message)
-        if parsed is not None and parsed[1] is not None and parsed[1].startswith(MORE_PREFIX):
-            # Paging is the list's business, carried out by act() once the engine admits the tap.
-            more = Inbound("whatsapp", wa_id, wamid, option=parsed[1], kind=ACTION)
-            return await deliver(handle, more)
-        if parsed is None:
-            # Photos, voice notes, locations, stickers...: the dialog only reads text and taps,
-            # but the engine answers them, so they are de-duplicated and rate-limited like text.
-            inbound = Inbound("whatsapp", wa_id, wamid, kind=message.kind)
-            return await deliver(handle, inbound)
-        text, option = parsed
-        return await deliver(handle, Inbound("whatsapp", wa_id, wamid, text=text, option=option))
-
     async def act(self, message: Inbound, *, deadline: Deadline | None = None) -> list[Write]:
         """A tap on the "more" row of a long list (its option ``__more:<page>``), once the engine
         has admitted it: that page of the latest options, or word that they have gone."""
         try:
-            raw = await self.redis.get(f"{user_tag(message.user_id)}:choices")
+            raw = await self.redis.get(ChannelKeys(self.name, message.user_id).choices)
         except (RedisError, OSError) as exc:
             raise StorageError(f"Redis unreachable: {exc}") from exc
         page = page_number((message.option or "").removeprefix(MORE_PREFIX))
@@ -442,7 +308,7 @@ class WhatsAppChannel(PacedChannel):
             "text": choices.text,
             "options": [[o.id, o.title, o.description] for o in choices.options],
         }
-        key = f"{user_tag(user_id)}:choices"
+        key = ChannelKeys(self.name, user_id).choices
         return Write(("SET", key, json.dumps(data, ensure_ascii=False), "EX", 86400))
 
     async def deliver_paced(
@@ -465,7 +331,7 @@ class WhatsAppChannel(PacedChannel):
         wamids: list[str] = []
         for i, payload in enumerate(text_payloads(text) if free_form else [fallback]):
             if pacer is not None:
-                await pacer.wait_turn(self.name, user_id)
+                await pacer.wait_turn(self.name, user_id, self.limits)
             if i == 0 and claim is not None and not await claim():
                 return False
             try:
@@ -474,7 +340,7 @@ class WhatsAppChannel(PacedChannel):
                 if not free_form or exc.code != str(OUTSIDE_WINDOW):
                     raise
                 if pacer is not None:
-                    await pacer.wait_turn(self.name, user_id)
+                    await pacer.wait_turn(self.name, user_id, self.limits)
                 await self._post_message(user_id, fallback, paced=pacer)
                 return True
         if free_form:
@@ -485,18 +351,21 @@ class WhatsAppChannel(PacedChannel):
             )
         return True
 
-    async def notify(
-        self, user_id: str, text: str, *, template: str, params: list[str], locale: str
-    ) -> None:
+    async def notify(self, user_id: str, notice: Notice) -> None:
         """Tell a user something unprompted: free-form inside the 24-hour window, else (or when
-        Meta refuses free-form) the approved ``template`` with ``params``."""
+        Meta refuses the text) the approved template of the notice with its params. A notice
+        with its own ``messages`` (a button) sends them inside the window, as any reply."""
+        template, params, locale = notice.template, list(notice.params), notice.locale
         fallback = template_payload(template, LANGUAGES.get(locale, "id"), params)
         if not await self.in_window(user_id):
             await self._post_message(user_id, fallback)
             return
+        if notice.messages:
+            await self.send(user_id, notice.body)
+            return
         wamids: list[str] = []
         try:
-            for payload in text_payloads(text):
+            for payload in text_payloads(notice.text):
                 wamids.append(await self._post_message(user_id, payload))
         except ChannelError as exc:
             if exc.code != str(OUTSIDE_WINDOW):
@@ -516,11 +385,11 @@ class WhatsAppChannel(PacedChannel):
         if not wamids:
             return
         data = json.dumps({**call, "first": wamids[0], "wamids": wamids}, ensure_ascii=False)
-        tag = user_tag(user_id)
+        keys = ChannelKeys(self.name, user_id)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for wamid in wamids:
-                    pipe.set(f"{tag}:fallback:{wamid}", data, ex=FALLBACK_TTL)
+                    pipe.set(keys.fallback(wamid), data, ex=FALLBACK_TTL)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             # The notice went out; only a late refusal of it would go unanswered.
@@ -528,7 +397,7 @@ class WhatsAppChannel(PacedChannel):
 
     async def in_window(self, user_id: str) -> bool:
         try:
-            raw = await self.redis.get(f"{user_tag(user_id)}:lastin")
+            raw = await self.redis.get(ChannelKeys(self.name, user_id).lastin)
         except (RedisError, OSError) as exc:
             raise StorageError(f"could not read the last message time: {exc}") from exc
         if raw is None:
@@ -537,14 +406,14 @@ class WhatsAppChannel(PacedChannel):
 
     async def undeliverable(self, user_id: str) -> bool:
         try:
-            return bool(await self.redis.exists(f"{user_tag(user_id)}:undeliverable"))
+            return bool(await self.redis.exists(ChannelKeys(self.name, user_id).undeliverable))
         except (RedisError, OSError) as exc:
             raise StorageError(f"could not read the undeliverable mark: {exc}") from exc
 
     async def delivery(self, user_id: str, wamid: str) -> str | None:
         """The furthest delivery state Meta reported for one message we sent, if any."""
         try:
-            raw = await self.redis.hget(f"{user_tag(user_id)}:delivery", wamid)
+            raw = await self.redis.hget(ChannelKeys(self.name, user_id).delivery, wamid)
         except (RedisError, OSError) as exc:
             raise StorageError(f"could not read the delivery state: {exc}") from exc
         if raw is None:
@@ -684,6 +553,6 @@ class WhatsAppChannel(PacedChannel):
 
     async def _mark_undeliverable(self, to: str) -> None:
         try:
-            await self.redis.set(f"{user_tag(to)}:undeliverable", ms(self.clock.now()))
+            await self.redis.set(ChannelKeys(self.name, to).undeliverable, ms(self.clock.now()))
         except (RedisError, OSError) as exc:
             log.warning("could not mark user %s undeliverable: %s", anon(f"whatsapp:{to}"), exc)

@@ -1,0 +1,160 @@
+"""How the bot's messages look on Telegram: texts cut to the Bot API's limits, options as
+inline-keyboard buttons whose callback data is the option's :func:`~bot.core.messages.option_token`
+(the id, or a short hash of a long one: the Bot API caps callback data at 64 bytes), long lists
+paged with a navigation row. Pure functions: nothing here sends or stores anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.core.messages import Image, Option, Text, option_token
+
+MAX_TEXT = 4096  # sendMessage text, in UTF-16 code units
+MAX_CAPTION = 1024  # sendPhoto caption
+MAX_CALLBACK_DATA = 64  # bytes of UTF-8; option_token() stays well below it
+# Option buttons per keyboard page: a phone screen's worth, so the navigation row stays in view.
+PAGE_SIZE = 8
+# Callback data of the navigation buttons. Option ids are dates, slot ids and words, and long ones
+# travel as "#<hash>", so nothing the engine offers starts with "~".
+NAV_PREFIX = "~pg:"
+# The middle "n/N" button: it must carry callback data, but leads nowhere.
+NAV_NOOP = NAV_PREFIX + "-"
+PAGE_RE = re.compile(r"[0-9]{1,4}")
+MESSAGE_ID_RE = re.compile(r"[0-9]{1,15}")
+# The navigation arrows, single angle quotation marks (escaped: they pass for < and > in code).
+PREV = "\u2039"
+NEXT = "\u203a"
+# Long enough for a user who returns to the list later that day; then the key goes by itself.
+PAGES_TTL = 86400
+
+
+def utf16_len(text: str) -> int:
+    """Telegram measures text length in UTF-16 code units (an emoji counts twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut ``text`` into pieces Telegram accepts, on line boundaries where possible."""
+    if utf16_len(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while utf16_len(line) > limit:
+            # A single line longer than a message: cut it hard (rare: a pasted blob).
+            if current:
+                pieces.append(current)
+                current = ""
+            head = line[:limit]
+            while utf16_len(head) > limit:
+                head = head[:-1]
+            pieces.append(head)
+            line = line[len(head) :]
+        candidate = f"{current}\n{line}" if current else line
+        if current and utf16_len(candidate) > limit:
+            pieces.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def callback_data(option: Option) -> str:
+    # The engine resolves the token back to the id against the options on offer.
+    return option_token(option.id)
+
+
+def button_text(option: Option) -> str:
+    return f"{option.title} ({option.description})" if option.description else option.title
+
+
+def option_rows(options: Sequence[Option]) -> list[list[InlineKeyboardButton]]:
+    # One button per row: titles (dates, office services) are too long to sit side by side.
+    return [
+        [InlineKeyboardButton(text=button_text(o), callback_data=callback_data(o))] for o in options
+    ]
+
+
+def keyboard(options: Sequence[Option]) -> InlineKeyboardMarkup:
+    """Every option, unpaged."""
+    return InlineKeyboardMarkup(inline_keyboard=option_rows(options))
+
+
+def page_count(options: Sequence[Option]) -> int:
+    return max(1, math.ceil(len(options) / PAGE_SIZE))
+
+
+def page_keyboard(options: Sequence[Option], page: int) -> InlineKeyboardMarkup:
+    """Page ``page`` (0-based) of ``options``, with a navigation row when there is more than one
+    page. Only arrows that lead somewhere are shown."""
+    pages = page_count(options)
+    rows = option_rows(options[page * PAGE_SIZE : (page + 1) * PAGE_SIZE])
+    if pages > 1:
+        nav: list[InlineKeyboardButton] = []
+        if page > 0:
+            nav.append(InlineKeyboardButton(text=PREV, callback_data=f"{NAV_PREFIX}{page - 1}"))
+        nav.append(InlineKeyboardButton(text=f"{page + 1}/{pages}", callback_data=NAV_NOOP))
+        if page < pages - 1:
+            nav.append(InlineKeyboardButton(text=NEXT, callback_data=f"{NAV_PREFIX}{page + 1}"))
+        rows.append(nav)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def dump_pages(message_id: int, options: Sequence[Option]) -> str:
+    return json.dumps(
+        {
+            "message_id": message_id,
+            "options": [
+                {"id": o.id, "title": o.title, "description": o.description} for o in options
+            ],
+        }
+    )
+
+
+def load_pages(raw: str | bytes) -> tuple[int, list[Option]] | None:
+    """The stored (message id, options), or None for anything unreadable (treated as nothing
+    stored: the tapped keyboard is removed and the user can still type)."""
+    try:
+        data = json.loads(raw)
+        options = [
+            Option(str(o["id"]), str(o["title"]), str(o.get("description", "")))
+            for o in data["options"]
+        ]
+        return int(data["message_id"]), options
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def page_number(text: str) -> int | None:
+    """The page a navigation button names: ASCII digits only (``str.isdigit`` also accepts "²"
+    and "𐩀", which ``int`` refuses), and few of them."""
+    return int(text) if PAGE_RE.fullmatch(text) else None
+
+
+def methods(chat_id: str, message: Text | Image) -> list[TelegramMethod[Any]]:
+    """The Bot API calls that show ``message`` in chat ``chat_id``, in order."""
+    # parse_mode=None always: user-supplied text (names) must never be read as markup.
+    if isinstance(message, Text):
+        return [
+            SendMessage(chat_id=chat_id, text=piece, parse_mode=None)
+            for piece in split_text(message.text)
+            if piece.strip()
+        ]
+    photo = BufferedInputFile(message.data, filename=message.filename)
+    if utf16_len(message.caption) <= MAX_CAPTION:
+        return [
+            SendPhoto(
+                chat_id=chat_id, photo=photo, caption=message.caption or None, parse_mode=None
+            )
+        ]
+    return [SendPhoto(chat_id=chat_id, photo=photo), *methods(chat_id, Text(message.caption))]
