@@ -33,7 +33,7 @@ async def test_an_odd_message_id_neither_fails_nor_wedges_the_user(
     if not message_id.isprintable():
         # A wamid is printable ASCII: one with a control character is refused at the door
         # (channels/whatsapp/payload.py) and nothing of it is kept. (The session store's
-        # encoding copes with any id as well: tests/core/test_sessions.py.)
+        # encoding copes with any id as well: tests/bot/core/test_sessions.py.)
         assert response.status_code == 400, response.text
         assert wa.fake.to(wa.wa_id) == []
     else:

@@ -24,7 +24,7 @@ from bot.core.writes import Write
 from bot.errors import ChannelError
 from bot.infra.embedded import RedisServer
 from bot.infra.keys import SessionKeys
-from tests.core.tinybot import tiny_deps, tiny_steps
+from tests.bot.core.tinybot import tiny_deps, tiny_steps
 from tests.counting import CountingRedis
 from workers.jobs import RqJobs
 

@@ -16,7 +16,7 @@ from bot.infra.keys import SessionKeys
 from channels.console import ConsoleChannel
 from channels.telegram import TelegramChannel
 from channels.whatsapp import WhatsAppChannel
-from tests.core.tinybot import tiny_deps, tiny_steps
+from tests.bot.core.tinybot import tiny_deps, tiny_steps
 from tests.support import Recorder
 
 

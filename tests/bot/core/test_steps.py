@@ -14,7 +14,7 @@ from bot.core.dialog import MENU, Prompt, Reply, Steps, UnknownStep
 from bot.core.engine import Engine
 from bot.core.messages import Inbound
 from bot.errors import ConfigError
-from tests.core.tinybot import Context, Greet, tiny_deps, tiny_engine, tiny_steps
+from tests.bot.core.tinybot import Context, Greet, tiny_deps, tiny_engine, tiny_steps
 from tests.support import Recorder, said
 
 

@@ -18,7 +18,7 @@ from bot.core.engine import MAX_ATTEMPTS, Engine
 from bot.core.messages import Inbound, Outbound
 from bot.core.writes import Write
 from bot.infra.keys import SessionKeys
-from tests.core.tinybot import tiny_deps, tiny_steps
+from tests.bot.core.tinybot import tiny_deps, tiny_steps
 from tests.invariants import assert_user_text_expires
 from tests.support import Recorder, said
 

@@ -58,7 +58,7 @@ async def test_demo_bookings_refuse_a_real_office_and_a_closed_day(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     office = tmp_path / "office.toml"
-    office.write_bytes((Path(__file__).parents[2] / "bot/booking/demo/office.toml").read_bytes())
+    office.write_bytes((Path(__file__).parents[3] / "bot/booking/demo/office.toml").read_bytes())
     real = load_settings(
         secret_key=SECRET, var_dir=tmp_path, redis_url=redis_server.url, office_config=office
     )

@@ -16,7 +16,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.cluster import key_slot
 
 from bot.infra.redis import WaitingCluster, client_for, parse_url
-from tests.bot.test_seats import (  # noqa: F401 - collected again, on the cluster
+from tests.bot.booking.test_seats import (  # noqa: F401 - collected again, on the cluster
     book,
     test_2000_concurrent_confirmations_for_100_seats,
     test_account_may_hold_at_most_max_active_bookings,
@@ -43,14 +43,14 @@ from tests.bot.test_seats import (  # noqa: F401 - collected again, on the clust
     test_reschedule_within_a_full_window_keeps_the_seat,
     test_staff_cancel_needs_no_account,
 )
-from tests.cluster import LocalCluster
-from tests.core.test_sessions import (  # noqa: F401 - collected again, on the cluster
+from tests.bot.core.test_sessions import (  # noqa: F401 - collected again, on the cluster
     test_a_dead_holders_lease_expires_and_nothing_is_lost,
     test_a_redelivered_message_is_a_duplicate,
     test_begin_and_finish_round_trip,
     test_begin_says_whether_the_users_outbox_holds_replies,
     test_messages_behind_the_holder_are_queued_and_handed_over_in_order,
 )
+from tests.cluster import LocalCluster
 from tests.handlers.test_booking import (  # noqa: F401 - the whole conversation, on the cluster
     test_a_whole_booking,
     user,

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from bot.core.clock import ManualClock
 from bot.core.messages import Choices, Inbound
-from tests.core.tinybot import tiny_deps, tiny_engine
+from tests.bot.core.tinybot import tiny_deps, tiny_engine
 
 
 def test_the_kind_survives_the_inbox_encoding() -> None:

@@ -12,7 +12,7 @@ from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.engine import Engine
 from bot.core.messages import Inbound
 from bot.infra.embedded import RedisServer
-from tests.core.tinybot import Context, tiny_deps, tiny_engine
+from tests.bot.core.tinybot import Context, tiny_deps, tiny_engine
 from tests.counting import CountingRedis
 from tests.support import Recorder, User, said
 
