@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from bot.booking.app import Context
 from bot.core.dialog import ANYWHERE, MENU, RESUME, Prompt, Reply
+from bot.core.i18n import LOCALES
 from bot.core.messages import Option
-
-LANGUAGES = (Option("id", "Bahasa Indonesia"), Option("en", "English"))
 
 
 class Menu:
@@ -38,7 +37,9 @@ class Language:
     goes_to = (ANYWHERE,)  # back where the user was (RESUME)
 
     async def ask(self, ctx: Context) -> Prompt:
-        return Prompt(ctx.t("language.prompt"), LANGUAGES)
+        # Each language named in itself, whatever the user's language is now.
+        names = [Option(locale, ctx.deps.catalog.t(locale, "language.name")) for locale in LOCALES]
+        return Prompt(ctx.t("language.prompt"), names)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         ctx.set_locale(reply.option or ctx.locale)

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 
 from bot.booking.app import App
 from bot.core.channel import Channel, Notice
+from bot.core.i18n import LOCALES
 from bot.core.messages import Choices, Option, Outbound, Text
 from bot.errors import ChannelError
 from bot.infra.claims import new_token
@@ -90,7 +91,7 @@ async def _tell_cancelled(
     async for booking_id, fields in counter.bookings_of(day):
         if fields.get("status") != "cancelled" or "closed" not in fields:
             continue
-        locale = fields.get("locale") if fields.get("locale") in ("id", "en") else None
+        locale = fields.get("locale") if fields.get("locale") in LOCALES else None
         locale = locale or app.settings.default_locale
         text = app.catalog.t(
             locale,

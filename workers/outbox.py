@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 
-from bot.core.channel import PacedChannel
 from bot.core.outbox import CLAIM_MS, Outbox
 from bot.errors import RETRYABLE, ChannelError
 from bot.infra.logs import anon
@@ -44,13 +43,13 @@ async def drain(runtime: Runtime, identity: str, token: str) -> str:
         if entry == "empty" or isinstance(entry, str):
             return f"sent {sent}"
         channel = channels.get(entry.channel)
-        if not isinstance(channel, PacedChannel):
+        if channel is None:
             log.error("outbox of %s: channel %r is not configured", anon(identity), entry.channel)
             await outbox.done(identity, token, entry.id)
             continue
         deadline = time.monotonic() + app.settings.send_budget
         try:
-            await channel.send(entry.user_id, [entry.message], deadline=deadline)
+            await channel.send_within(entry.user_id, [entry.message], deadline)
         except ChannelError as exc:
             if exc.code in RETRYABLE and app.jobs is not None:
                 wait = min(MAX_WAIT, exc.retry_after or DEFAULT_WAIT)

@@ -23,6 +23,7 @@ from bot.booking.office import Office
 from bot.booking.seats import Booking
 from bot.core.channel import Notice
 from bot.core.clock import Clock
+from bot.core.i18n import LOCALES
 from bot.errors import ChannelError
 from bot.infra.claims import new_token
 from bot.infra.keys import OfficeKeys
@@ -172,7 +173,7 @@ def reminder_text(runtime: Runtime, booking: Booking) -> tuple[str, list[str]]:
     office = app.office
     service = office.service(booking.service)
     window = office.window(booking.day, booking.window)
-    locale = booking.locale if booking.locale in ("id", "en") else app.settings.default_locale
+    locale = booking.locale if booking.locale in LOCALES else app.settings.default_locale
     values: dict[str, Any] = {
         "number": booking.queue_number,
         "service": service.name(locale) if service else booking.service,

@@ -96,6 +96,13 @@ class Channel(ABC):
         await self.send(user_id, messages)
         return []
 
+    async def send_within(
+        self, user_id: str, messages: Sequence[Outbound], deadline: Deadline
+    ) -> None:
+        """Send outside a turn (workers call this), giving up at ``deadline`` where the channel
+        can (a platform's); a local channel just sends."""
+        await self.send(user_id, messages)
+
     async def notify(self, user_id: str, notice: Notice) -> None:
         """Tell a user something unprompted (reminders, staff notices; workers call this).
         Here: :attr:`Notice.body`, as any message. A platform that lets only templates through
@@ -159,6 +166,11 @@ class PacedChannel(Channel):
             await self._apply(exc.writes)
             raise
         await self._apply(writes)
+
+    async def send_within(
+        self, user_id: str, messages: Sequence[Outbound], deadline: Deadline
+    ) -> None:
+        await self.send(user_id, messages, deadline=deadline)
 
     async def _apply(self, writes: list[Write]) -> None:
         redis = self.redis if self.redis is not None else getattr(self.pacer, "redis", None)

@@ -393,7 +393,7 @@ class TelegramChannel(PacedChannel):
 
     async def set_commands(self) -> None:
         # The command menu in the user's app language, Indonesian for every other language.
-        for language in ("id", "en", None):
+        for language in (*COMMAND_DESCRIPTIONS, None):
             descriptions = COMMAND_DESCRIPTIONS[language or "id"]
             commands = [BotCommand(command=c, description=descriptions[c]) for c in COMMANDS]
             await self._call(SetMyCommands(commands=commands, language_code=language), "setup")
