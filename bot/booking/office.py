@@ -213,6 +213,15 @@ class BookingRules(BaseModel):
         return self
 
 
+class Location(BaseModel):
+    """Where the office is (WGS 84 degrees), for "nearest offices" and map messages."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 @lru_cache(maxsize=64)
 def _holidays(year: int, language: str) -> dict[date, str]:
     """Indonesian public holidays of one year, computed once per year and language."""
@@ -229,6 +238,12 @@ class Office(BaseModel):
     name: str = Field(min_length=1)
     address: str = Field(min_length=1)
     timezone: str = "Asia/Jakarta"
+    # Where it is, for an applicant choosing among a network's offices (all optional).
+    region: str | None = Field(default=None, min_length=1)
+    city: str | None = Field(default=None, min_length=1)
+    location: Location | None = None
+    # Other names people type for it ("jakpus"), matched like its name and city.
+    aliases: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     services: list[Service] = Field(min_length=1)
     hours: dict[Weekday, list[Window]]
     # Office events and collective leave (cuti bersama), which the holidays package does not know.
@@ -423,7 +438,18 @@ def _day_range(first: date, last: date) -> Iterable[date]:
 DEMO_OFFICE = "demo/office.toml"
 
 # Keys the file keeps under [office]; the other top-level tables map one-to-one onto fields.
-_OFFICE_TABLE_KEYS = ("id", "name", "address", "timezone", "public_holidays", "closed_dates")
+_OFFICE_TABLE_KEYS = (
+    "id",
+    "name",
+    "address",
+    "timezone",
+    "region",
+    "city",
+    "location",
+    "aliases",
+    "public_holidays",
+    "closed_dates",
+)
 _TOP_LEVEL_KEYS = ("office", "booking", "services", "hours")
 
 
