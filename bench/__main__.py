@@ -155,7 +155,7 @@ Redis server, in alternating rounds. Both remove the tapped keyboard, send each 
 buttons and the QR as a photo; the peer answers each tap with a call of its own, Antrean in the
 webhook's reply (the Bot API makes the call). Antrean's process is built as `antrean run` builds
 it (bot/cli.py's `build_app`, the web app frozen, the production Redis pool, settings' defaults:
-the rate limit on, reminders scheduled on RQ in the same Redis). Each client waits for the
+the rate limit on, reminders on the office's due list in the same Redis). Each client waits for the
 webhook's answer before its next message, as a person does. CPU and round trips are counted
 inside the bot process after a warm-up of 80 turns; Redis CPU is the server's `INFO cpu` delta
 (user + system) over the same rounds; the load generator and the fakes share the benchmark's
@@ -190,8 +190,9 @@ One at a time (40 applicants, rounds of 20), where batching cannot help:
 ## Memory
 
 `MEMORY USAGE` after the dialog benchmark's conversations (everyone booked, at the menu). A
-scheduled reminder is the RQ job hash plus its share of RQ's scheduled registry; a booking gets
-one per reminder offset (two by default). An idle peer session costs nothing because the peer's
+reminder waits as an entry of the office's due list (a sorted set) until the worker's clock tick
+turns it into an RQ job ten minutes or less before it is due; a booking gets one per reminder
+offset (two by default). An idle peer session costs nothing because the peer's
 FSM clears its state at the end of a booking, but it also remembers nothing: no redelivery
 de-duplication, no language.
 

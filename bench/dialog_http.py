@@ -130,7 +130,7 @@ class System:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.admin.aclose)
             api_base = await stack.enter_async_context(run_server(self.fake.app()))
-            # Antrean as `antrean run` has it: rate limit on, reminders scheduled on RQ.
+            # Antrean as `antrean run` has it: rate limit on, reminders on the due list.
             shipped = ["--shipped"] if self.system == "antrean" else []
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.servers", self.system, str(port), self.redis_url,

@@ -2,8 +2,8 @@
 Antrean and the aiogram peer.
 
 Run after the dialog benchmark's conversation: every applicant has booked and sits at the menu,
-which is what an idle session looks like. Reminders are scheduled for those bookings as the app
-does after a confirmation (RQ jobs waiting in the scheduled registry).
+which is what an idle session looks like. Each booking's reminders wait on the office's due list,
+where the booking script put them.
 """
 
 from __future__ import annotations
@@ -15,14 +15,10 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import redis.asyncio as aioredis
-from redis import Redis as SyncRedis
-from rq import Queue
-from rq.registry import ScheduledJobRegistry
 
-from bench.common import bench_office, clock, redis_server
+from bench.common import bench_office, redis_server
 from bench.dialog import antrean, peer
-from bot.booking.seats import SeatBook
-from workers.reminders import ReminderSchedule
+from bot.infra.keys import OfficeKeys
 
 
 @dataclass
@@ -37,26 +33,14 @@ async def usage(client: aioredis.Redis, pattern: str) -> float:
     return statistics.fmean(sizes) if sizes else 0.0
 
 
-async def reminders(client: aioredis.Redis, url: str) -> Memory:
-    """Schedule every booking's reminders on an RQ queue; bytes per reminder job: its hash and
-    its share of the scheduled registry (a sorted set)."""
-    office, the_clock = bench_office(), clock()
-    seats = SeatBook(client, office.id, the_clock)
-    ids = [k.rsplit(":", 1)[1] async for k in client.scan_iter(match="antrean:{o:bench}:booking:*")]
-    bookings = [b for b in [await seats.get(i) for i in ids] if b is not None]
-    connection = SyncRedis.from_url(url)
-    queue = Queue("antrean", connection=connection)
-    schedule = ReminderSchedule(queue, office, the_clock)
-    jobs = await asyncio.to_thread(lambda: sum(len(schedule.schedule(b)) for b in bookings))
-    registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
-    job_bytes = await usage(client, "rq:job:reminder-*")
-    registry_bytes = await client.memory_usage(registry.key) or 0
-    connection.close()
-    return Memory(
-        "Antrean scheduled reminder",
-        "RQ job + registry entry",
-        job_bytes + registry_bytes / max(jobs, 1),
-    )
+async def reminders(client: aioredis.Redis) -> Memory:
+    """Bytes per reminder waiting on the office's due list (its share of the sorted set), as
+    the bookings' scripts left it. Only a reminder due within the next ten minutes also has an
+    RQ job (about 1.6 KiB while it waits)."""
+    key = OfficeKeys(bench_office().id).reminders
+    entries = await client.zcard(key)
+    size = await client.memory_usage(key) or 0
+    return Memory("Antrean reminder waiting to be sent", "due-list entry", size / max(entries, 1))
 
 
 async def measure(applicants: int = 300) -> list[Memory]:
@@ -72,7 +56,7 @@ async def measure(applicants: int = 300) -> list[Memory]:
             Memory("Antrean de-duplication memory (7 days)", "seen", seen),
             Memory("Antrean session + de-duplication", "session + seen", session + seen),
             Memory("Antrean booking", "booking hash", booking),
-            await reminders(client, ours_redis.url),
+            await reminders(client),
         ]
         await client.aclose()
         await ours.client.aclose()

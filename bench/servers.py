@@ -115,8 +115,8 @@ async def antrean_app(
 ) -> web.Application:
     """Antrean's web app as ``antrean run`` builds it. ``shipped``: built by the same code
     (bot/compose.py ``open_app(settings, "run")``: settings' defaults, the rate limit on,
-    reminders scheduled on RQ in the same Redis, the web app frozen); without, the rate limit is
-    off and bookings schedule nothing (the burst, whose scalpers retype on purpose)."""
+    reminders on the due list in the same Redis, the web app frozen); without, the rate limit is
+    off (the burst, whose scalpers retype on purpose)."""
     whatsapp: dict[str, object] = {}
     if graph_api_base is not None:
         whatsapp = {
@@ -225,7 +225,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--shipped",
         action="store_true",
-        help="antrean only: the rate limit on and reminders scheduled on RQ, as antrean run has",
+        help="antrean only: the rate limit on and reminders on the due list, as antrean run has",
     )
     args = parser.parse_args(argv)
     if args.system != "antrean" and (args.graph_api_base or args.office):

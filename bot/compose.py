@@ -7,7 +7,7 @@ objects built the same way:
 - the Redis client (``ANTREAN_REDIS_URL``, else the checkout's embedded server, held for as long
   as the process is open);
 - the booking bot's dependencies (:class:`~bot.booking.app.App`), with its jobs on RQ
-  (:class:`~workers.jobs.RqJobs`) and, where bookings change, reminders scheduled on RQ;
+  (:class:`~workers.jobs.RqJobs`); bookings get reminders except in one-shot tools;
 - the channels the role talks on, and for ``run`` and ``chat`` the engine over the booking
   steps; for ``run`` also the web app (webhooks, health, metrics).
 
@@ -91,12 +91,9 @@ async def open_app(
         jobs = RqJobs(default_queue(queue_conn))
         deps = App.build(settings, redis, clock=clock, office=office)
         deps.jobs = jobs
-        if role != "tool":
-            # Where bookings change, reminders follow them. (One-shot tools change sample
-            # bookings only: ``demo-bookings`` schedules nobody a reminder.)
-            from workers.reminders import ReminderSchedule, RqBookingEvents
-
-            deps.events = RqBookingEvents(ReminderSchedule(jobs.queue, deps.office, deps.clock))
+        # Bookings get their reminders on the office's due list, which workers send from. One-shot
+        # tools change sample bookings only: ``demo-bookings`` gives nobody a reminder.
+        deps.desk.reminders = role != "tool"
         process = Process(settings, role, deps, jobs)
         if role == "run":
             _open_run(process)

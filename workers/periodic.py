@@ -1,9 +1,11 @@
 """The office's clockwork: a tick job every few minutes, one chain however many workers run.
 
 Each tick schedules the next one under an id derived from its time slot, so that workers starting
-up, or a tick that ran twice, never start a second chain. A tick plans two kinds of work:
+up, or a tick that ran twice, never start a second chain. A tick plans three kinds of work:
 announcing each day's quota release at the exact instant it opens (a job scheduled ahead for that
-instant, again with a derived id), and the day-end job for yesterday (no-shows), once a day.
+instant, again with a derived id), the reminders due before the tick after next (from the
+office's due list, workers/reminders.py), and the day-end job for yesterday (no-shows), once a
+day.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from rq.job import Job
 
 from bot.booking.office import Office
 from bot.core.clock import Clock, SystemClock
+from workers.reminders import plan_reminders
 from workers.runtime import current
 
 TICK = timedelta(minutes=5)
@@ -66,6 +69,9 @@ def plan(queue: Queue, office: Office, now: datetime) -> list[str]:
                     result_ttl=7 * 86400,
                 )
                 added.append(job_id)
+    # Reminders due before the tick after next (and any a booking made since the last tick
+    # left already due), each at its instant.
+    added += plan_reminders(queue, office, now, 2 * TICK)
     # Yesterday's no-shows, once.
     yesterday = office.local_today(now) - timedelta(days=1)
     job_id = f"dayend-{office.id}-{yesterday.isoformat()}"

@@ -1,28 +1,27 @@
-"""Reminders before a visit, as RQ jobs with ids derived from the booking.
+"""Reminders before a visit: from the office's due list to RQ jobs, and the job that sends one.
 
-Scheduling is idempotent: a booking's reminder jobs are always replaced as a whole, so confirming
-twice, rescheduling or cancelling leaves exactly the jobs the booking's current time calls for.
-Sending is at most once: the job claims a sent-marker (in the office's Redis slot, atomically with
-checking that the booking is still active at the same time) before it sends, and gives the marker
-back only if the send failed.
+Booking and moving put a booking's reminders on the office's due list (bot/booking/reminders.py)
+inside the seat scripts; the clock tick (workers/periodic.py) turns those due within the next
+ticks into RQ jobs with ids derived from the entry (:func:`plan_reminders`), so each entry makes
+one job however often it is planned. Sending is at most once: the job claims a sent-marker (in
+the office's Redis slot, atomically with checking that the booking is still active at the same
+time) before it sends, and gives the marker back only if the send failed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from bot.booking.office import Office
-from bot.booking.seats import Booking
+from bot.booking.reminders import DUE, Due
+from bot.booking.seats import ID_MARK, Booking
 from bot.core.channel import Notice
-from bot.core.clock import Clock
+from bot.core.clock import ms
 from bot.core.i18n import LOCALES
 from bot.errors import ChannelError
 from bot.infra.claims import new_token
@@ -48,70 +47,54 @@ return {'claimed'}
 """
 
 MARKER_TTL_S = 60 * 24 * 3600
+# Most due-list entries one tick turns into jobs (the rest wait for the next tick).
+PLAN_BATCH = 5000
 
 
-def job_id(office_id: str, booking_id: str, offset: int) -> str:
-    return f"reminder-{office_id}-{booking_id}-{offset}"
+def job_id(office_id: str, entry: Due) -> str:
+    """The RQ job of one due-list entry: the same entry never makes a second job."""
+    return f"reminder-{office_id}-{entry.booking_id}-{entry.day}-{entry.window}-{entry.offset}"
 
 
-class ReminderSchedule:
-    """Puts a booking's reminders on the RQ queue (blocking calls: run it in a thread)."""
+def plan_reminders(queue: Queue, office: Office, now: datetime, horizon: timedelta) -> list[str]:
+    """Turn the office's reminders due before ``now + horizon`` into RQ jobs, each at its due
+    instant (at once if it is already due: a booking made minutes before); the ids of the jobs
+    it added. Blocking (RQ's client): called from the clock tick, a job itself.
 
-    def __init__(self, queue: Queue, office: Office, clock: Clock) -> None:
-        self.queue = queue
-        self.office = office
-        self.clock = clock
-
-    def cancel(self, booking_id: str) -> None:
-        for offset in self.office.booking.reminder_offsets_minutes:
-            with contextlib.suppress(NoSuchJobError):
-                Job.fetch(
-                    job_id(self.office.id, booking_id, offset), self.queue.connection
-                ).delete()
-
-    def schedule(self, booking: Booking) -> list[str]:
-        """Replace the booking's reminder jobs with ones for its current day and window."""
-        self.cancel(booking.id)
-        start = self.office.window_start(booking.day, booking.window)
-        now = self.clock.now()
-        scheduled = []
-        for offset in self.office.booking.reminder_offsets_minutes:
-            delay = start - timedelta(minutes=offset) - now
-            if delay <= timedelta(0):
-                continue  # booked after that reminder would have gone out
-            jid = job_id(self.office.id, booking.id, offset)
-            self.queue.enqueue_in(
-                delay,
-                send_reminder,
-                self.office.id,
-                booking.id,
-                booking.day.isoformat(),
-                booking.window,
-                offset,
-                job_id=jid,
-                retry=Retry(max=3, interval=[30, 120, 600]),
-                result_ttl=7 * 24 * 3600,
-                failure_ttl=30 * 24 * 3600,
-                description=f"reminder {offset} min before a visit",
-            )
-            scheduled.append(jid)
-        return scheduled
+    Idempotent: a job is made only if its id is new, and an entry leaves the due list only after
+    its job exists, so a worker dying in between leaves the entry for the next tick.
+    """
+    keys = OfficeKeys(office.id)
+    redis = queue.connection
+    flat = redis.register_script(DUE)(
+        keys=[keys.reminders],
+        args=[ms(now + horizon), ms(now), keys.booking(ID_MARK), PLAN_BATCH],
+    )
+    entries = [Due.parse(_str(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+    added = []
+    for entry in entries:
+        jid = job_id(office.id, entry)
+        if not Job.exists(jid, connection=redis):
+            args = (office.id, entry.booking_id, entry.day, entry.window, entry.offset)
+            options: dict[str, Any] = {
+                "job_id": jid,
+                "retry": Retry(max=3, interval=[30, 120, 600]),
+                "result_ttl": 24 * 3600,
+                "failure_ttl": 30 * 24 * 3600,
+                "description": f"reminder {entry.offset} min before a visit",
+            }
+            due = datetime.fromtimestamp(entry.due_ms / 1000, UTC)
+            if due > now:
+                queue.enqueue_at(due, send_reminder, *args, **options)
+            else:
+                queue.enqueue(send_reminder, *args, **options)
+            added.append(jid)
+        redis.zrem(keys.reminders, entry.member)
+    return added
 
 
-class RqBookingEvents:
-    """The app's booking-events port, scheduling reminders on RQ off the event loop."""
-
-    def __init__(self, schedule: ReminderSchedule) -> None:
-        self.schedule = schedule
-
-    async def booked(self, booking: Booking) -> None:
-        await asyncio.to_thread(self.schedule.schedule, booking)
-
-    async def moved(self, booking: Booking) -> None:
-        await asyncio.to_thread(self.schedule.schedule, booking)
-
-    async def cancelled(self, booking: Booking) -> None:
-        await asyncio.to_thread(self.schedule.cancel, booking.id)
+def _str(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def send_reminder(office_id: str, booking_id: str, day: str, window: str, offset: int) -> str:

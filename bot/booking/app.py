@@ -78,6 +78,7 @@ class App:
             counter=counter,
             niks=nik_registry,
             audit=audit,
+            clock=clock,
             events=events,
         )
         return cls(
@@ -105,8 +106,8 @@ class App:
 
     @property
     def events(self) -> BookingEvents:
-        """What happens after a booking changes (reminders); the desk reports to it. Set it
-        to wire a process's scheduling in."""
+        """What happens after a booking changes (e.g. a console's QR images are tidied); the
+        desk reports to it. Set it to wire a process's own reactions in."""
         return self.desk.events
 
     @events.setter

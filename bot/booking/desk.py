@@ -3,7 +3,8 @@
 Booking, cancelling, moving, checking in, closing a day and marking a day's no-shows each change
 the seat book (one script in the office's slot), keep the NIK registry in step (a script in the
 NIK's slot: see :class:`bot.booking.counter.NikRegistry` for why it is two-phase), report the
-booking event (reminders) and write the audit entry. Conversations and jobs ask the user what to
+booking event and write the audit entry; the seat scripts put the booking's reminders on the
+office's due list (bot/booking/reminders.py). Conversations and jobs ask the user what to
 do, call the desk, and turn its errors (:mod:`bot.booking.errors`) into messages.
 
 Where a turn sends its audit entry with its save (:meth:`Context.later
@@ -22,7 +23,9 @@ from bot.booking.counter import Counter, NikRegistry
 from bot.booking.errors import NikTaken
 from bot.booking.events import BookingEvents, NoEvents
 from bot.booking.office import Office, Service, Window
+from bot.booking.reminders import due_reminders
 from bot.booking.seats import Booking, SeatBook
+from bot.core.clock import Clock, ms
 from bot.core.writes import Write
 from bot.infra.settings import Settings
 
@@ -43,6 +46,7 @@ class BookingDesk:
         counter: Counter,
         niks: NikRegistry,
         audit: Audit,
+        clock: Clock,
         events: BookingEvents | None = None,
     ) -> None:
         self.office = office
@@ -51,6 +55,10 @@ class BookingDesk:
         self.counter = counter
         self.niks = niks
         self.audit = audit
+        self.clock = clock
+        # Whether bookings get reminders (on the office's due list, which workers send from).
+        # Off for one-shot tools that make sample bookings (`antrean demo-bookings`).
+        self.reminders = True
         # Replaceable after start-up (the process wires its reminder scheduling in).
         self.events: BookingEvents = events or NoEvents()
 
@@ -95,6 +103,7 @@ class BookingDesk:
                 nik_last4=nik_last4,
                 name=name,
                 locale=locale,
+                reminders=self._reminders(day, window.id),
             )
         except BaseException:
             await self.niks.release(nik_hash, self.office.id, hold_id)
@@ -139,6 +148,7 @@ class BookingDesk:
             day=day,
             window=window.id,
             default_capacity=window.capacity(booking.service),
+            reminders=self._reminders(day, window.id),
         )
         await self.events.moved(moved)
         await self._log(
@@ -228,6 +238,11 @@ class BookingDesk:
                     applicant(fields["account"]), "no_show", "ok", booking=booking_id, day=day
                 )
         return tally
+
+    def _reminders(self, day: date, window_id: str) -> list[tuple[int, int]]:
+        if not self.reminders:
+            return []
+        return due_reminders(self.office, day, window_id, ms(self.clock.now()))
 
     async def _log(
         self, later: Later | None, actor: str, action: str, result: str, **details: object

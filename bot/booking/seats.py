@@ -54,6 +54,7 @@ ID_MARK = "\x1fid\x1f"
 #     vanished (expired) or is no longer active are dropped so they stop counting against the cap.
 #   live_nik(niks, nik_hash, booking_template): the id of the NIK's active booking, or nil (a stale
 #     entry is dropped for the same reason).
+#   remind(due, id, day, window, first): the booking's reminders onto the due list, from ARGV.
 # Hold members are "<window>|<hold id>|<account>"; Python refuses ids containing "|".
 LUA_HELPERS = """
 local DAY_MARK = '\\031day\\031'
@@ -112,6 +113,16 @@ local function live_nik(niks_key, nik_hash, booking_template)
   if is_active(fill(booking_template, ID_MARK, id)) then return id end
   redis.call('HDEL', niks_key, nik_hash)
   return nil
+end
+
+-- Put a booking's reminders on the office's due list: `count` pairs (offset, due ms) in ARGV
+-- from index `first`.
+local function remind(due_key, id, day, window, first)
+  local count = tonumber(ARGV[first]) or 0
+  for i = 0, count - 1 do
+    local offset, due = ARGV[first + 1 + 2 * i], ARGV[first + 2 + 2 * i]
+    redis.call('ZADD', due_key, due, id .. '|' .. day .. '|' .. window .. '|' .. offset)
+  end
 end
 
 local function booking_map(booking_key)
@@ -206,6 +217,7 @@ return 1
 #   ARGV[8] key expiry (ms, PEXPIREAT)  ARGV[9] office  ARGV[10] service  ARGV[11] prefix
 #   ARGV[12] NIK hash  ARGV[13] NIK last 4 digits  ARGV[14] name  ARGV[15] locale
 #   ARGV[16] booking key template (id marker)
+#   KEYS[7] the office's reminders due list; ARGV[17] reminder count n, then n x (offset, due ms)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. An existing booking of the same account
 # is returned unchanged, so a redelivered confirmation never books twice.
 CONFIRM = (
@@ -240,6 +252,7 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[8])
 redis.call('PEXPIREAT', KEYS[2], ARGV[8])
 redis.call('HSET', KEYS[5], ARGV[12], id)
 redis.call('SADD', KEYS[4], id)
+remind(KEYS[7], id, ARGV[2], window, 17)
 return {'OK', redis.call('HGETALL', KEYS[6])}
 """
 )
@@ -296,7 +309,9 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 #   ARGV[1] now (ms)  ARGV[2] account that asks  ARGV[3] target day (ISO)  ARGV[4] target window
 #   ARGV[5] default capacity of the target window  ARGV[6] day hash template (day, service markers)
 #   ARGV[7] holds template (day, service markers)  ARGV[8] key expiry for the target day (ms)
-# Returns {'OK', booking fields (flat)} | {'ERR', reason}. A refusal changes nothing.
+#   KEYS[3] the office's reminders due list; ARGV[9] reminder count n, then n x (offset, due ms)
+# Returns {'OK', booking fields (flat)} | {'ERR', reason}. A refusal changes nothing. The old
+# time's reminders stay on the list: they are dropped there once the booking is found moved.
 RESCHEDULE = (
     LUA_HELPERS
     + """
@@ -325,6 +340,7 @@ local number = redis.call('HINCRBY', new_day, 'seq', 1)
 redis.call('HSET', KEYS[1], 'day', day, 'window', window, 'number', number, 'rescheduled', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[8])
 redis.call('PEXPIREAT', new_day, ARGV[8])
+remind(KEYS[3], b.id, day, window, 9)
 return {'OK', redis.call('HGETALL', KEYS[1])}
 """
 )
@@ -419,6 +435,11 @@ def _plain(what: str, value: str) -> str:
     if not value or "|" in value or "\x1f" in value:
         raise ValueError(f"invalid {what}: {value!r}")
     return value
+
+
+def _flat(reminders: Sequence[tuple[int, int]]) -> list[int]:
+    """Reminders as a script takes them: their count, then offset and due time of each."""
+    return [len(reminders), *(value for pair in reminders for value in pair)]
 
 
 def _expiry_ms(day: date) -> int:
@@ -564,8 +585,11 @@ class SeatBook:
         nik_last4: str,
         name: str,
         locale: str,
+        reminders: Sequence[tuple[int, int]] = (),
     ) -> Booking:
-        """Book the seat held under ``hold_id``; the booking's id is the hold id.
+        """Book the seat held under ``hold_id``; the booking's id is the hold id. Its
+        ``reminders`` (offset minutes, due ms: :func:`bot.booking.reminders.due_reminders`) go on
+        the office's due list in the same script.
 
         Idempotent for the same account. Raises IdCollision (reason "id_collision") if the id
         belongs to another account's booking, DayClosed, NikHasBooking, AccountLimit or SoldOut.
@@ -577,6 +601,7 @@ class SeatBook:
                 *self._seat_keys(iso, service, account),
                 self._keys.niks,
                 self._keys.booking(_plain("hold id", hold_id)),
+                self._keys.reminders,
             ],
             [
                 self._now(),
@@ -595,6 +620,7 @@ class SeatBook:
                 name,
                 locale,
                 self._booking_template,
+                *_flat(reminders),
             ],
         )
         return self._booking(reply)
@@ -619,16 +645,24 @@ class SeatBook:
         return self._booking(reply)
 
     async def reschedule(
-        self, booking_id: str, *, account: str, day: date, window: str, default_capacity: int
+        self,
+        booking_id: str,
+        *,
+        account: str,
+        day: date,
+        window: str,
+        default_capacity: int,
+        reminders: Sequence[tuple[int, int]] = (),
     ) -> Booking:
-        """Move a booking to another day and/or window of its service, with a new queue number.
+        """Move a booking to another day and/or window of its service, with a new queue number
+        and the new time's ``reminders`` (as for :meth:`confirm`).
 
         Allowed once per booking. Raises BookingNotFound, AlreadyRescheduled, DayClosed or SoldOut;
         a refusal changes nothing.
         """
         reply = await self._call(
             self._reschedule,
-            [self._keys.booking(booking_id), self._keys.closed],
+            [self._keys.booking(booking_id), self._keys.closed, self._keys.reminders],
             [
                 self._now(),
                 account,
@@ -638,6 +672,7 @@ class SeatBook:
                 self._day_template,
                 self._holds_template,
                 _expiry_ms(day),
+                *_flat(reminders),
             ],
         )
         return self._booking(reply)

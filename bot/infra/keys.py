@@ -83,6 +83,12 @@ class OfficeKeys:
         """Set of the active booking ids of one account (channel identity)."""
         return f"{self.tag}:account:{identity}"
 
+    @property
+    def reminders(self) -> str:
+        """Reminders to send, a sorted set scored by when each is due (ms): members
+        ``<booking id>|<day>|<window>|<offset minutes>``, added by the booking scripts."""
+        return f"{self.tag}:reminders"
+
     def reminded(self, booking_id: str, day: str, window: str, offset: int) -> str:
         """Sent-marker of one reminder of one booking at one time (a reschedule makes a new one)."""
         return f"{self.tag}:reminded:{booking_id}:{day}:{window}:{offset}"

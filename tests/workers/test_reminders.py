@@ -18,14 +18,17 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from bot.booking.app import App
+from bot.booking.reminders import Due, due_reminders
 from bot.booking.seats import Booking
-from bot.core.clock import ManualClock
+from bot.core.clock import ManualClock, ms
 from bot.infra.embedded import RedisServer
+from bot.infra.keys import OfficeKeys
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.support import SECRET, confirm_booking, make_app, start_worker
+from tests.support import SECRET, make_app, start_worker
 from tests.web_support import run_server
+from workers.periodic import TICK
 from workers.queues import QUEUE
-from workers.reminders import ReminderSchedule, RqBookingEvents, job_id
+from workers.reminders import job_id, plan_reminders
 
 CHAT = 555
 
@@ -34,20 +37,45 @@ CHAT = 555
 class World:
     app: App
     queue: Queue
-    events: RqBookingEvents
     fake: FakeTelegram
     env: dict[str, str]
     clock: ManualClock
 
     async def book(self, nik_hash: str = "a" * 32, account: str = f"telegram:{CHAT}") -> Booking:
-        booking = await confirm_booking(self.app, account, nik_hash)
-        await self.events.booked(booking)
-        return booking
+        """A booking with its reminders on the due list, as the desk makes one."""
+        office = self.app.office
+        day = office.bookable_days(self.clock.now())[0]
+        window = office.windows(day)[0]
+        service = office.services[0]
+        return await self.app.seats.confirm(
+            hold_id=self.app.codes.new_id(),
+            day=day,
+            service=service.id,
+            window=window.id,
+            default_capacity=window.capacity(service.id),
+            prefix=service.prefix,
+            account=account,
+            max_active=1,
+            nik_hash=nik_hash,
+            nik_last4="0001",
+            name="Budi Santoso",
+            locale="id",
+            reminders=due_reminders(office, day, window.id, ms(self.clock.now())),
+        )
 
-    def due_now(self, booking: Booking, offset: int) -> None:
-        """Move the injected clock to just before the reminder is due."""
+    def due(self, booking: Booking, offset: int, after: timedelta = timedelta(seconds=1)) -> None:
+        """Move the injected clock to ``after`` past when the reminder is due."""
         start = self.app.office.window_start(booking.day, booking.window)
-        self.clock.set(start - timedelta(minutes=offset, milliseconds=1))
+        self.clock.set(start - timedelta(minutes=offset) + after)
+
+    def plan(self) -> list[str]:
+        return plan_reminders(self.queue, self.app.office, self.clock.now(), 2 * TICK)
+
+    def waiting(self) -> list[tuple[str, float]]:
+        key = OfficeKeys(self.app.office.id).reminders
+        return [
+            (m.decode(), s) for m, s in self.queue.connection.zrange(key, 0, -1, withscores=True)
+        ]
 
     async def worker(self, *args: str) -> asyncio.subprocess.Process:
         return await start_worker(self.env, *args)
@@ -85,7 +113,6 @@ async def open_world(
         app = make_app(client, clock, tmp_path, telegram_token=TOKEN, telegram_api_base=base)
         redis_sync = redis.Redis.from_url(redis_server.url)
         queue = Queue(QUEUE, connection=redis_sync)
-        events = RqBookingEvents(ReminderSchedule(queue, app.office, clock))
         env = {
             **os.environ,
             "ANTREAN_REDIS_URL": redis_server.url,
@@ -94,7 +121,7 @@ async def open_world(
             "ANTREAN_TELEGRAM_API_BASE": base,
             "ANTREAN_VAR_DIR": str(tmp_path),
         }
-        yield World(app, queue, events, fake, env, clock)
+        yield World(app, queue, fake, env, clock)
         redis_sync.close()
 
 
@@ -106,30 +133,58 @@ async def world(
         yield w
 
 
-async def test_a_booking_gets_its_reminder(world: World) -> None:
+async def test_a_booking_gets_its_reminders_on_the_due_list_and_one_message_each(
+    world: World,
+) -> None:
     booking = await world.book()
-    registry = ScheduledJobRegistry(queue=world.queue)
-    offsets = world.app.office.booking.reminder_offsets_minutes
-    assert sorted(registry.get_job_ids()) == sorted(
-        job_id(world.app.office.id, booking.id, o) for o in offsets
-    )
-    # Re-schedule as if due now: the reminder closest to the visit.
-    world.due_now(booking, min(offsets))
-    await world.events.booked(booking)  # idempotent: replaces, never duplicates
+    office = world.app.office
+    offsets = office.booking.reminder_offsets_minutes
+    start = office.window_start(booking.day, booking.window)
+    # Put there by the booking's own script: nothing was scheduled during the turn.
+    assert sorted(world.waiting()) == sorted(
+        (f"{booking.id}|{booking.day.isoformat()}|{booking.window}|{o}",
+         float(ms(start - timedelta(minutes=o))))
+        for o in offsets
+    )  # fmt: skip
+    assert ScheduledJobRegistry(queue=world.queue).get_job_ids() == []
+    # Long before it is due, a tick plans nothing.
+    assert world.plan() == []
+    # The evening before: that reminder becomes one job, however often it is planned.
+    world.due(booking, max(offsets))
+    [jid] = world.plan()
+    entry = f"{booking.id}|{booking.day.isoformat()}|{booking.window}|{max(offsets)}"
+    assert jid == job_id(office.id, Due.parse(entry, 0))
+    assert world.plan() == []
     await world.burst()
-    [text] = world.reminders_sent()
-    assert booking.queue_number in text and "Budi" not in text
+    # Two hours before: the other one.
+    world.due(booking, min(offsets))
+    assert len(world.plan()) == 1
+    await world.burst()
+    texts = world.reminders_sent()
+    assert len(texts) == len(offsets)
+    assert all(booking.queue_number in t and "Budi" not in t for t in texts)
+    assert world.waiting() == []
+
+
+async def test_a_reminder_made_due_before_the_booking_is_left_out(world: World) -> None:
+    office = world.app.office
+    day = office.bookable_days(world.clock.now())[0]
+    window = office.windows(day)[0]
+    offsets = office.booking.reminder_offsets_minutes
+    # Booked between the two reminders' instants: only the later one is still ahead.
+    between = office.window_start(day, window.id) - timedelta(minutes=min(offsets) + 1)
+    assert [o for o, _ in due_reminders(office, day, window.id, ms(between))] == [min(offsets)]
+    assert due_reminders(office, day, window.id, ms(office.window_start(day, window.id))) == []
 
 
 async def test_a_cancelled_booking_gets_none(world: World) -> None:
     booking = await world.book()
     offset = min(world.app.office.booking.reminder_offsets_minutes)
-    world.due_now(booking, offset)
-    await world.events.booked(booking)
     await world.app.seats.cancel(booking.id, account=None)
-    await world.events.cancelled(booking)
-    assert ScheduledJobRegistry(queue=world.queue).get_job_ids() == []
-    # Even a job that escaped the cancel (say, already queued) sends nothing.
+    world.due(booking, offset)
+    # Its entries are found dead and dropped: no job.
+    assert world.plan() == [] and world.waiting() == []
+    # Even a job made before the cancel sends nothing.
     world.queue.enqueue(
         "workers.reminders.send_reminder",
         world.app.office.id,
@@ -147,22 +202,12 @@ async def test_a_rescheduled_booking_is_reminded_at_the_new_time_only(world: Wor
     office = world.app.office
     new_day: date = office.bookable_days(world.clock.now())[1]
     window = office.windows(new_day)[0]
-    moved = await world.app.seats.reschedule(
-        booking.id,
-        account=booking.account,
-        day=new_day,
-        window=window.id,
-        default_capacity=window.capacity(booking.service),
-    )
-    await world.events.moved(moved)
-    registry = ScheduledJobRegistry(queue=world.queue)
-    start = office.window_start(new_day, window.id)
     offset = min(office.booking.reminder_offsets_minutes)
-    jid = job_id(office.id, booking.id, offset)
-    scheduled = registry.get_scheduled_time(jid)
-    expected = start - timedelta(minutes=offset)
-    # RQ counts real time; the offset from our clock's "now" is what was scheduled.
-    assert abs((scheduled - expected).total_seconds() - _skew(world)) < 5
+    moved = await world.app.desk.move(booking, account=booking.account, day=new_day, window=window)
+    # At the old time: the old entries are found moved and dropped, nothing is planned.
+    world.due(booking, offset)
+    assert world.plan() == []
+    assert {m.split("|")[1] for m, _ in world.waiting()} == {new_day.isoformat()}
     # A job for the old time that runs anyway is skipped.
     world.queue.enqueue(
         "workers.reminders.send_reminder",
@@ -174,12 +219,17 @@ async def test_a_rescheduled_booking_is_reminded_at_the_new_time_only(world: Wor
     )
     await world.burst()
     assert world.reminders_sent() == []
+    # At the new time: one reminder per offset.
+    world.due(moved, offset)
+    assert len(world.plan()) == len(office.booking.reminder_offsets_minutes)
+    await world.burst()
+    assert len(world.reminders_sent()) == len(office.booking.reminder_offsets_minutes)
 
 
-def _skew(world: World) -> float:
-    from datetime import UTC, datetime
-
-    return (datetime.now(UTC) - world.clock.now()).total_seconds()
+async def test_once_the_visit_has_begun_its_reminders_are_dropped(world: World) -> None:
+    booking = await world.book()
+    world.clock.set(world.app.office.window_start(booking.day, booking.window))
+    assert world.plan() == [] and world.waiting() == []
 
 
 async def test_a_worker_killed_after_sending_leads_to_exactly_one_reminder(
@@ -200,9 +250,9 @@ async def test_a_worker_killed_after_sending_leads_to_exactly_one_reminder(
 
     async for world in open_world(redis_server, redis, clock, tmp_path, slow_send):
         booking = await world.book()
-        offset = min(world.app.office.booking.reminder_offsets_minutes)
-        world.due_now(booking, offset)
-        await world.events.booked(booking)
+        offset = max(world.app.office.booking.reminder_offsets_minutes)
+        world.due(booking, offset)
+        assert len(world.plan()) == 1
         process = await world.worker()
         await asyncio.wait_for(received.wait(), 60)
         os.killpg(process.pid, signal.SIGKILL)
