@@ -13,8 +13,8 @@ from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.engine import Engine
 from bot.core.messages import Inbound
 from bot.core.sessions import Session
-from bot.infra.keys import SessionKeys
 from bot.infra.embedded import RedisServer
+from bot.infra.keys import SessionKeys
 from tests.bot.core.tinybot import Context, tiny_deps, tiny_engine
 from tests.counting import CountingRedis
 from tests.support import Recorder, User, said
