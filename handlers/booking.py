@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.booking.app import Context
-from bot.booking.audit import applicant
 from bot.booking.codes import qr_filename, qr_png
 from bot.booking.errors import (
     AccountLimit,
     DayClosed,
+    NikBlocked,
     NikHasBooking,
     NikTaken,
     SeatError,
@@ -27,6 +27,20 @@ from handlers.common import day_options, format_day, is_bookable, window_options
 
 # Option ids of days offered for the pre-queue (bot/booking/release.py) start with this.
 PREQUEUE = "pre:"
+# In the user's memo (bot/core/sessions.py, Session.memo): the account was last seen with an
+# active booking. Only a hint for skipping a read: set when a booking is confirmed or the cap
+# refuses one, cleared when none is found or the applicant cancels in chat. Staff and the day-end
+# job cancel without clearing it, so "booked" is checked before anyone is refused; and nothing
+# is refused for its absence: the hold enforces the cap (AccountLimit) either way.
+BOOKED = "booked"
+
+
+def note_booked(ctx: Context, booked: bool) -> None:
+    """Keep the :data:`BOOKED` hint in the memo (saved with the turn, no round trip)."""
+    if booked:
+        ctx.memo[BOOKED] = 1
+    else:
+        ctx.memo.pop(BOOKED, None)
 
 
 def _service(ctx: Context) -> Service:
@@ -55,11 +69,15 @@ class ChooseService:
     goes_to = ("book.day",)
 
     async def ask(self, ctx: Context) -> Prompt:
-        limit = ctx.deps.office.booking.max_active_per_account
-        active = await ctx.deps.seats.active_for_account(ctx.identity)
-        if len(active) >= limit:
-            ctx.say(ctx.t("book.limit", count=len(active)))
-            raise Goto(MENU)
+        if ctx.memo.get(BOOKED):
+            # Seen with a booking: say now if the cap is reached rather than after the window.
+            # Everyone else skips the read; the hold refuses them there with the same message.
+            limit = ctx.deps.office.booking.max_active_per_account
+            active = await ctx.deps.seats.active_for_account(ctx.identity)
+            note_booked(ctx, bool(active))
+            if len(active) >= limit:
+                ctx.say(ctx.t("book.limit", count=len(active)))
+                raise Goto(MENU)
         services = ctx.deps.office.services
         return Prompt(ctx.t("book.service"), [Option(s.id, s.name(ctx.locale)) for s in services])
 
@@ -143,6 +161,7 @@ class WaitRelease:
             ctx.say(ctx.t("book.held", minutes=ctx.deps.office.booking.hold_minutes))
             return "book.nik"
         if seat.status == "limit":
+            note_booked(ctx, True)
             ctx.say(ctx.t("book.limit", count=ctx.deps.office.booking.max_active_per_account))
             return MENU
         ctx.say(ctx.t("release.full", day=format_day(ctx, day)))
@@ -190,6 +209,7 @@ class ChooseWindow:
             ctx.say(ctx.t("book.day_gone"))
             return "book.day"
         except AccountLimit:
+            note_booked(ctx, True)
             ctx.say(ctx.t("book.limit", count=rules.max_active_per_account))
             return MENU
         ctx.data.update(hold=hold_id, win=window.id)
@@ -199,45 +219,18 @@ class ChooseWindow:
 
 class EnterNik:
     name = "book.nik"
-    goes_to = ("book.name",)
+    goes_to = ("book.name", "book.confirm")
 
     async def ask(self, ctx: Context) -> Prompt:
         return Prompt(ctx.t("book.nik"), free_text=True)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         nik = validate_nik(reply.text, ctx.deps.office.local_today(ctx.now()))
-        nik_hash = ctx.deps.niks.hash(nik)
-        # Blocked, and held by whom: one round trip for both.
-        until, holder = await ctx.deps.nik_registry.standing(nik_hash)
-        if until is not None:
-            # Repeated no-shows are how booked numbers get resold: the seat went unused twice.
-            ctx.later(
-                ctx.deps.audit.entry(applicant(ctx.identity), "book", "refused", reason="strikes")
-            )
-            local = until.astimezone(ctx.deps.office.tz).date()
-            count = ctx.deps.settings.noshow_strikes
-            raise InvalidInput("scalper.blocked", count=count, until=format_day(ctx, local))
-        await _check_nik_free(ctx, holder)
-        # The NIK itself is never kept: only its keyed hash and its last four digits.
-        ctx.data.update(nik_h=nik_hash, nik4=last4(nik))
-        return "book.name"
-
-
-async def _check_nik_free(ctx: Context, holder: tuple[str, str] | None) -> None:
-    """Refuse, as soon as it is typed, a NIK that already has an active booking (``holder``, from
-    :meth:`NikRegistry.standing`): one NIK, one booking, across every office and account.
-    (Confirming checks again, for a race.)"""
-    if holder is None or holder[1] == ctx.data.get("hold"):
-        return
-    office_id, booking_id = holder
-    if office_id == ctx.deps.office.id:
-        booking = await ctx.deps.seats.get(booking_id)
-        if booking is not None and booking.account == ctx.identity:
-            raise InvalidInput("book.nik_yours")
-    ctx.later(
-        ctx.deps.audit.entry(applicant(ctx.identity), "book", "refused", reason="nik_elsewhere")
-    )
-    raise InvalidInput("book.nik_elsewhere")
+        # The NIK itself is never kept: only its keyed hash and its last four digits. Whether it
+        # is blocked or has a booking is checked when confirming, in the NIK claim's round trip
+        # (BookingDesk.book); a refusal there sends the applicant back here, name kept.
+        ctx.data.update(nik_h=ctx.deps.niks.hash(nik), nik4=last4(nik))
+        return "book.confirm" if "name" in ctx.data else "book.name"
 
 
 class EnterName:
@@ -267,7 +260,7 @@ def _cutoffs(ctx: Context, day: date, window: Window) -> str:
 
 class Confirm:
     name = "book.confirm"
-    goes_to = ("book.day", "book.window")
+    goes_to = ("book.day", "book.window", "book.nik")
 
     async def ask(self, ctx: Context) -> Prompt:
         service, day = _service(ctx), _day(ctx)
@@ -300,6 +293,7 @@ class Confirm:
         if isinstance(outcome, str):
             return outcome
         booking = outcome
+        note_booked(ctx, True)
         code = ctx.deps.codes.code(ctx.deps.office.id, booking.id, booking.nik_hash)
         docs = service.docs(ctx.locale)
         ctx.say(
@@ -336,12 +330,22 @@ class Confirm:
                 locale=ctx.locale,
                 later=ctx.later,
             )
-        except (NikTaken, NikHasBooking):
+        except NikBlocked as exc:
+            local = exc.until.astimezone(ctx.deps.office.tz).date()
+            count = ctx.deps.settings.noshow_strikes
+            ctx.say(ctx.t("scalper.blocked", count=count, until=format_day(ctx, local)))
+            return _another_nik(ctx)
+        except NikTaken as exc:
+            # One NIK, one booking, across every office and account.
+            ctx.say(ctx.t("book.nik_yours" if exc.yours else "book.nik_elsewhere"))
+            return _another_nik(ctx)
+        except NikHasBooking:
             await release_hold(ctx)
             ctx.data.clear()
             ctx.say(ctx.t("book.nik_taken"))
             return MENU
         except AccountLimit:
+            note_booked(ctx, True)
             await release_hold(ctx)
             ctx.data.clear()
             ctx.say(ctx.t("book.limit", count=rules.max_active_per_account))
@@ -363,3 +367,11 @@ class Confirm:
             ctx.data.pop("win", None)
             ctx.say(ctx.t("book.sold_out_late"))
             return "book.window"
+
+
+def _another_nik(ctx: Context) -> str:
+    """Back to the NIK step after the claim refused the NIK: the seat stays held and the name
+    kept, so the next NIK typed goes straight to the summary."""
+    ctx.data.pop("nik_h", None)
+    ctx.data.pop("nik4", None)
+    return "book.nik"

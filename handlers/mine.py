@@ -13,6 +13,7 @@ from bot.core.clock import parse_day
 from bot.core.dialog import MENU, Goto, Prompt, Reply
 from bot.core.messages import Image, Option
 from bot.errors import InvalidInput
+from handlers.booking import note_booked
 from handlers.common import (
     day_options,
     format_day,
@@ -52,6 +53,7 @@ class MyBookings:
 
     async def ask(self, ctx: Context) -> Prompt:
         bookings = await ctx.deps.seats.active_for_account(ctx.identity)
+        note_booked(ctx, bool(bookings))  # read anyway: the hint is kept true for free
         if not bookings:
             ctx.say(ctx.t("mine.none"))
             raise Goto(MENU)
@@ -146,6 +148,8 @@ class CancelBooking:
         except BookingNotFound:
             ctx.say(ctx.t("mine.gone"))
             return MENU
+        # Below the cap now, whatever else the account holds: no early check when booking next.
+        note_booked(ctx, False)
         ctx.data.clear()
         ctx.say(ctx.t("mine.cancelled", number=b.queue_number))
         return MENU

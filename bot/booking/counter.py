@@ -179,11 +179,16 @@ end
 return {n, tonumber(redis.call('GET', KEYS[2]) or '0')}
 """
 
-# Claim a NIK's one active booking across offices.
+# Claim a NIK's one active booking across offices, unless the NIK is blocked for no-shows.
 #   KEYS[1] the NIK's active-booking entry ("<office>|<booking id>|<claimed at ms>")
+#   KEYS[2] the NIK's block (value: blocked-until ms)
 #   ARGV[1] our entry  ARGV[2] a stale entry we may replace ('' for none)  ARGV[3] expiry (ms)
-# Returns {'OK'} | {'HELD', current entry}. Claiming again for the same booking succeeds.
+#   ARGV[4] now (ms)
+# Returns {'OK'} | {'BLOCKED', blocked until (ms)} | {'HELD', current entry}. Claiming again for
+# the same booking succeeds (unless blocked meanwhile).
 NIK_CLAIM = """
+local blocked = redis.call('GET', KEYS[2])
+if blocked and (tonumber(blocked) or 0) > tonumber(ARGV[4]) then return {'BLOCKED', blocked} end
 local cur = redis.call('GET', KEYS[1])
 local function booking_of(entry) return string.match(entry, '^([^|]*|[^|]*)') end
 if cur and cur ~= ARGV[2] and booking_of(cur) ~= booking_of(ARGV[1]) then
@@ -210,6 +215,17 @@ PENDING_GRACE = timedelta(minutes=15)
 
 def _expiry_ms(day: date) -> int:
     return ms(datetime.combine(day, time(), tzinfo=UTC) + RETENTION)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRefused:
+    """Why :meth:`NikRegistry.try_claim` refused: the NIK is blocked for no-shows until
+    ``blocked_until``, or the live booking (or booking under way) ``holder`` = (office id, booking
+    id) holds it; ``holder_account`` is that booking's account once it exists."""
+
+    blocked_until: datetime | None = None
+    holder: tuple[str, str] | None = None
+    holder_account: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,24 +468,49 @@ class NikRegistry:
         return self._scripts[name]
 
     async def claim(self, nik_hash: str, office_id: str, booking_id: str, day: date) -> bool:
-        """Claim the NIK for this booking; False when another live booking holds it."""
+        """Claim the NIK for this booking; False when it is blocked or another live booking
+        holds it."""
+        return await self.try_claim(nik_hash, office_id, booking_id, day) is None
+
+    async def try_claim(
+        self, nik_hash: str, office_id: str, booking_id: str, day: date
+    ) -> ClaimRefused | None:
+        """Claim the NIK for this booking, or say why not (:class:`ClaimRefused`): blocked for
+        no-shows, or held by another live booking. One round trip when the claim is taken (the
+        block is checked in the same script); a refusal reads the holder's booking too."""
         now = ms(self.clock.now())
         ours = f"{office_id}|{booking_id}|{now}"
-        key = NikKeys(nik_hash).active
+        keys = NikKeys(nik_hash)
         stale = ""
+        refusal = ClaimRefused()
         for _ in range(2):
-            reply = await self._run("claim", NIK_CLAIM, [key], [ours, stale, _expiry_ms(day)])
-            if _text(reply[0]) == "OK":
-                return True
+            reply = await self._run(
+                "claim",
+                NIK_CLAIM,
+                [keys.active, keys.blocked],
+                [ours, stale, _expiry_ms(day), now],
+            )
+            status = _text(reply[0])
+            if status == "OK":
+                return None
+            if status == "BLOCKED":
+                until = datetime.fromtimestamp(int(_text(reply[1])) / 1000, tz=UTC)
+                return ClaimRefused(blocked_until=until)
             current = _text(reply[1])
-            if not await self._is_stale(current, now):
-                return False
+            live, account = await self._booking_of(current, now)
+            holder_office, _, rest = current.partition("|")
+            refusal = ClaimRefused(
+                holder=(holder_office, rest.partition("|")[0]), holder_account=account
+            )
+            if live:
+                return refusal
             stale = current
-        return False
+        return refusal
 
     async def holder(self, nik_hash: str) -> tuple[str, str] | None:
         """The office id and booking id of the live booking (or booking under way) that holds
-        the NIK, or None: what :meth:`claim` would refuse, asked before the applicant goes on."""
+        the NIK, or None: what :meth:`claim` would refuse it for (the claim itself says so, in
+        its own round trip: :meth:`try_claim`)."""
         try:
             entry = await self.redis.get(NikKeys(nik_hash).active)
         except RedisError as exc:
@@ -485,16 +526,24 @@ class NikRegistry:
         )
 
     async def _is_stale(self, entry: str, now: int) -> bool:
+        live, _ = await self._booking_of(entry, now)
+        return not live
+
+    async def _booking_of(self, entry: str, now: int) -> tuple[bool, str | None]:
+        """Whether the claim ``entry`` is live (its booking is active, or does not exist yet
+        within :data:`PENDING_GRACE`), and the booking's account once it exists."""
         office_id, _, rest = entry.partition("|")
         booking_id, _, claimed = rest.partition("|")
         try:
-            status = await self.redis.hget(OfficeKeys(office_id).booking(booking_id), "status")
+            status, account = await self.redis.hmget(
+                OfficeKeys(office_id).booking(booking_id), ["status", "account"]
+            )
         except RedisError as exc:
             raise StorageError(f"NIK registry: {exc}") from exc
         if status is not None:
-            return _text(status) != "active"
+            return _text(status) == "active", _text(account) if account is not None else None
         grace = PENDING_GRACE.total_seconds() * 1000
-        return not claimed.isdigit() or now - int(claimed) > grace
+        return claimed.isdigit() and now - int(claimed) <= grace, None
 
     async def strike(
         self,
@@ -531,22 +580,6 @@ class NikRegistry:
         except RedisError as exc:
             raise StorageError(f"NIK registry: {exc}") from exc
         return self._until(raw)
-
-    async def standing(self, nik_hash: str) -> tuple[datetime | None, tuple[str, str] | None]:
-        """:meth:`blocked_until` and :meth:`holder` in one round trip (the NIK's keys share a
-        slot), for the step where an applicant types a NIK."""
-        keys = NikKeys(nik_hash)
-        try:
-            blocked, entry = await self.redis.mget(keys.blocked, keys.active)
-        except RedisError as exc:
-            raise StorageError(f"NIK registry: {exc}") from exc
-        until = self._until(blocked)
-        if until is not None or entry is None:
-            return until, None
-        if await self._is_stale(_text(entry), ms(self.clock.now())):
-            return None, None
-        office_id, _, rest = _text(entry).partition("|")
-        return None, (office_id, rest.partition("|")[0])
 
     def _until(self, raw: str | bytes | None) -> datetime | None:
         if raw is None:

@@ -20,7 +20,7 @@ from datetime import date
 
 from bot.booking.audit import Audit, applicant
 from bot.booking.counter import Counter, NikRegistry
-from bot.booking.errors import NikTaken
+from bot.booking.errors import NikBlocked, NikTaken
 from bot.booking.events import BookingEvents, NoEvents
 from bot.booking.office import Office, Service, Window
 from bot.booking.reminders import due_reminders
@@ -79,16 +79,33 @@ class BookingDesk:
     ) -> Booking:
         """Turn the account's hold into a booking.
 
-        Claims the NIK across offices first (raises :class:`NikTaken` when another live booking
-        holds it) and gives the claim back when the seat book refuses (its :class:`SeatError`
-        is raised as it came). The hold stays: the caller decides whether to give it back.
-        ``by`` names who booked for the applicant (in the audit entry), if not themselves.
+        Claims the NIK across offices first: raises :class:`NikBlocked` when it is blocked for
+        no-shows, :class:`NikTaken` when another live booking holds it (``yours`` when that is a
+        booking of ``account`` at this office). Both are checked in the claim's one round trip,
+        so the step where the NIK is typed needs no Redis. Gives the claim back when the seat
+        book refuses (its :class:`SeatError` is raised as it came). The hold stays: the caller
+        decides whether to give it back. ``by`` names who booked for the applicant (in the
+        audit entry), if not themselves.
         """
-        if not await self.niks.claim(nik_hash, self.office.id, hold_id, day):
-            await self._log(
-                later, applicant(account), "book", "refused", reason="nik_elsewhere", by=by
+        refused = await self.niks.try_claim(nik_hash, self.office.id, hold_id, day)
+        if refused is not None:
+            if refused.blocked_until is not None:
+                # Repeated no-shows are how booked numbers get resold: the seat went unused.
+                await self._log(
+                    later, applicant(account), "book", "refused", reason="strikes", by=by
+                )
+                raise NikBlocked(refused.blocked_until)
+            holder = refused.holder
+            yours = (
+                holder is not None
+                and holder[0] == self.office.id
+                and refused.holder_account == account
             )
-            raise NikTaken()
+            if not yours:
+                await self._log(
+                    later, applicant(account), "book", "refused", reason="nik_elsewhere", by=by
+                )
+            raise NikTaken(yours=yours)
         try:
             booking = await self.seats.confirm(
                 hold_id=hold_id,

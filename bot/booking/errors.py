@@ -13,6 +13,7 @@ AntreanError (bot/errors.py)
     │   ├── CutoffPassed
     │   └── BelowBooked
     ├── NikTaken               another live booking holds the NIK (the cross-office claim)
+    ├── NikBlocked             the NIK is blocked for no-shows (has ``until``)
     └── CheckInRefused         a check-in was refused (has a ``reason`` and the booking seen)
 """
 
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from bot.errors import AntreanError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from bot.booking.seats import Booking
 
 
@@ -93,7 +96,21 @@ SEAT_ERRORS: dict[str, type[SeatError]] = {
 
 
 class NikTaken(BookingError):
-    """The NIK registry refused the claim: another live booking (at any office) holds the NIK."""
+    """The NIK registry refused the claim: another live booking (at any office) holds the NIK.
+    ``yours``: that booking is one of the same account at the same office (the applicant can
+    see it under their bookings)."""
+
+    def __init__(self, *, yours: bool = False) -> None:
+        super().__init__("nik_taken")
+        self.yours = yours
+
+
+class NikBlocked(BookingError):
+    """The NIK registry refused the claim: the NIK is blocked for no-shows until ``until``."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__("nik_blocked")
+        self.until = until
 
 
 class CheckInRefused(BookingError):

@@ -262,6 +262,12 @@ class Context(Generic[D]):
     def data(self) -> dict[str, Any]:
         return self.session.data
 
+    @property
+    def memo(self) -> dict[str, Any]:
+        """What the bot noted about this user beyond the conversation (:attr:`Session.memo
+        <bot.core.sessions.Session.memo>`): survives resets to the menu, saved with the turn."""
+        return self.session.memo
+
     def now(self) -> datetime:
         return self.deps.clock.now()
 

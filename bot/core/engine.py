@@ -78,7 +78,8 @@ def failure(exc: BaseException) -> str:
 
 
 def forget(session: Session) -> None:
-    """Back to the menu with nothing kept but the language (a state a turn failed in)."""
+    """Back to the menu with nothing kept but the language and the memo (a state a turn failed
+    in)."""
     session.step, session.offered = None, []
     session.data.clear()
 

@@ -198,6 +198,12 @@ class Session:
     # against them, and a tapped button that is not among them is stale.
     offered: list[tuple[str, str]] = field(default_factory=list)
     touched_ms: int = 0
+    # What a bot notes about the user beyond one conversation: unlike ``data``, it survives a
+    # reset to the menu and an idle restart (like the language). Saved with the session, so a
+    # turn writes it at no cost and the next turn's ``begin`` reads it back; keep it tiny. A memo
+    # is a hint for skipping work, never the truth: it may be stale or lost (a session that
+    # expires for good, or is from an incompatible version), and a bot must stay correct then.
+    memo: dict[str, Any] = field(default_factory=dict)
     # True when the stored session was missing, expired or from an incompatible version.
     fresh: bool = True
     restarted: Literal["", "expired", "upgraded"] = ""
@@ -212,11 +218,14 @@ class Session:
             doc["d"] = self.data
         if self.offered:
             doc["o"] = self.offered
+        if self.memo:
+            doc["m"] = self.memo
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def loads(cls, identity: str, raw: str | None, *, now_ms: int, idle_ms: int) -> Session:
-        """Rebuild a session; anything unreadable or stale restarts it, keeping the language."""
+        """Rebuild a session; anything unreadable or stale restarts it, keeping the language
+        (and, when it only went idle, the memo)."""
         if not raw:
             return cls(identity, touched_ms=now_ms)
         try:
@@ -229,8 +238,12 @@ class Session:
                     touched_ms=now_ms,
                     restarted="upgraded",
                 )
+            memo = doc.get("m", {})
+            memo = dict(memo) if isinstance(memo, dict) else {}
             if now_ms - int(doc["t"]) > idle_ms:
-                return cls(identity, locale=locale, touched_ms=now_ms, restarted="expired")
+                return cls(
+                    identity, locale=locale, memo=memo, touched_ms=now_ms, restarted="expired"
+                )
             offered = [(str(i), str(t)) for i, t in doc.get("o", [])]
             return cls(
                 identity,
@@ -238,6 +251,7 @@ class Session:
                 step=doc.get("s"),
                 data=dict(doc.get("d", {})),
                 offered=offered,
+                memo=memo,
                 touched_ms=int(doc["t"]),
                 fresh=False,
             )

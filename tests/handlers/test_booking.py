@@ -6,9 +6,22 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from bot.booking.audit import applicant
 from bot.core.clock import ManualClock
 from bot.core.messages import Choices, Image, Text
-from tests.support import NIK_MAN, NIK_WOMAN, User, make_app, make_engine, text_of
+from bot.core.sessions import Session
+from bot.infra.embedded import RedisServer
+from bot.infra.keys import SessionKeys, StaffKeys
+from tests.counting import CountingRedis
+from tests.support import (
+    NIK_MAN,
+    NIK_WOMAN,
+    User,
+    confirm_booking,
+    make_app,
+    make_engine,
+    text_of,
+)
 
 
 @pytest.fixture
@@ -158,6 +171,61 @@ async def test_account_limit(user: User) -> None:
     assert "batas" in await user.says("1")
 
 
+async def test_the_account_limit_without_the_hint_is_told_at_the_window(
+    user: User, clock: ManualClock
+) -> None:
+    """Booked outside this chat (or the session was lost): the book turn skips the read, and the
+    hold refuses at the window with the same message."""
+    app = user.engine.deps
+    await confirm_booking(app, "console:1001", app.niks.hash(NIK_WOMAN), day_index=1)
+    await user.says("halo")
+    assert "Pilih layanan" in await user.says("1")
+    await user.says("1")
+    await user.says("1")
+    refused = await user.says("1")
+    assert "batas" in refused and "Apa yang ingin" in refused
+    # Now noted: the next attempt is told at once.
+    await user.says("menu")
+    assert "batas" in await user.says("1")
+
+
+async def test_a_stale_booking_hint_refuses_nobody(user: User, clock: ManualClock) -> None:
+    await book(user)
+    app = user.engine.deps
+    [booking] = await app.seats.active_for_account("console:1001")
+    await app.desk.close_day(booking.day, "banjir", by="console:staff")  # staff cancel it
+    await user.says("menu")
+    assert "Pilih layanan" in await user.says("1")  # checked, not refused; the hint is gone
+    session = await app.sessions.redis.get(SessionKeys("console:1001").session)
+    assert "booked" not in Session.loads("console:1001", session, now_ms=0, idle_ms=10**15).memo
+
+
+async def test_booking_reads_the_bookings_only_of_who_was_seen_with_one(
+    redis_server: RedisServer, clock: ManualClock, tmp_path: Path
+) -> None:
+    client = CountingRedis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    engine, recorder = make_engine(make_app(client, clock, tmp_path))
+    warm = User(engine, recorder, "warm")  # loads the scripts, as a running process has them
+    await book(warm, NIK_WOMAN)
+    await warm.says("menu")
+    await warm.says("1")
+    user = User(engine, recorder)
+    await user.says("halo")
+    for answer, trips in (("1", 2), ("1", 3), ("1", 3), ("1", 3), (NIK_MAN, 2), ("budi", 2)):
+        client.round_trips = 0
+        await user.says(answer)  # book, service, day, window, NIK, name
+        assert client.round_trips == trips, answer
+    client.round_trips = 0
+    assert "A-002" in await user.says("1")
+    assert client.round_trips == 4  # begin, NIK claim (and block), confirm, save
+    await user.says("menu")
+    client.round_trips = 0
+    assert "batas" in await user.says("1")  # booked: read, and told at once
+    assert client.round_trips == 3
+    await client.aclose()
+
+
 async def test_reschedule_once(user: User, clock: ManualClock) -> None:
     await book(user)
     await user.says("menu")
@@ -299,18 +367,25 @@ async def test_changing_the_language_mid_booking_keeps_the_step_and_the_held_sea
     assert (first.booked, first.held) == (1, 0)
 
 
-async def test_a_nik_with_a_booking_elsewhere_is_refused_when_typed_with_what_to_do(
+async def test_a_nik_with_a_booking_elsewhere_is_refused_at_confirm_with_what_to_do(
     user: User,
 ) -> None:
     assert "A-001" in await book(user)
     other = User(user.engine, user.recorder, "1002")
-    for answer in ("halo", "1", "1", "1", "1"):
+    for answer in ("halo", "1", "1", "1", "1", NIK_MAN, "siti aminah"):
         await other.says(answer)
-    refused = await other.says(NIK_MAN)
+    refused = await other.says("1")
     assert "akun lain" in refused and "e-KTP asli" in refused and "Antrean saya" in refused
     assert "Ketik NIK" in refused and NIK_MAN not in refused
-    # The seat is still held: another NIK carries on.
-    assert "nama lengkap" in await other.says(NIK_WOMAN)
+    # The seat is still held and the name kept: another NIK goes straight to the summary.
+    summary = await other.says(NIK_WOMAN)
+    assert "Siti Aminah" in summary and "************0002" in summary
+    assert "A-002" in await other.says("1")
+    entries = await user.engine.deps.redis.xrange(StaffKeys(user.engine.deps.office.id).audit)
+    refusals = [e for _, e in entries if e.get("result") == "refused"]
+    assert [(e["actor"], e["reason"]) for e in refusals] == [
+        (applicant("console:1002"), "nik_elsewhere")
+    ]
 
 
 async def test_the_summary_states_the_cut_offs(user: User, clock: ManualClock) -> None:
@@ -364,8 +439,8 @@ async def test_a_nik_already_booked_from_the_same_account_points_to_my_booking(
     engine, recorder = make_engine(make_app(redis, clock, tmp_path, office_config=office))
     user = User(engine, recorder)
     assert "A-001" in await book(user)
-    for answer in ("menu", "1", "1", "1", "1"):
+    for answer in ("menu", "1", "1", "1", "1", NIK_MAN, "budi santoso"):
         await user.says(answer)
-    refused = await user.says(NIK_MAN)
+    refused = await user.says("1")
     assert "Anda sudah memiliki antrean aktif dengan NIK ini" in refused
-    assert "akun lain" not in refused
+    assert "akun lain" not in refused and "Ketik NIK" in refused

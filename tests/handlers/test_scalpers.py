@@ -12,6 +12,7 @@ from bot.booking.counter import NikRegistry
 from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
+from bot.infra.keys import StaffKeys
 from handlers import build_steps
 from tests.support import Recorder, User, make_app
 from workers.dayend import dayend_core
@@ -107,7 +108,7 @@ async def test_one_active_booking_per_nik_across_offices(
     assert await registry.claim("h" * 32, "office-a", "CCCCCC", day)
 
 
-async def test_two_no_shows_block_the_nik_at_the_nik_step(
+async def test_two_no_shows_block_the_nik_when_confirming(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
     app = make_app(redis, clock, tmp_path)
@@ -130,6 +131,14 @@ async def test_two_no_shows_block_the_nik_at_the_nik_step(
     user = User(engine, recorder, "u3")
     for text in ("halo", "1", "1", "1", "1"):
         await user.says(text)
-    refused = await user.says(the_nik)
-    assert "tidak dapat memesan sampai" in refused
+    assert "nama lengkap" in await user.says(the_nik)  # checked in the claim, when confirming
+    await user.says("budi santoso")
+    refused = await user.says("1")
+    assert "tidak dapat memesan sampai" in refused and "Ketik NIK" in refused
+    assert not await app.seats.active_for_account("console:u3")
+    entries = await redis.xrange(StaffKeys(app.office.id).audit)
+    assert any(e.get("reason") == "strikes" for _, e in entries)
+    # Another NIK books with the seat still held and the name kept.
+    assert "Budi Santoso" in await user.says(nik("01", 8))
+    assert "A-0" in await user.says("1")
     assert await NikRegistry(redis, clock).blocked_until(app.niks.hash(the_nik)) is not None

@@ -16,12 +16,13 @@ from bot.booking.errors import (
     BookingNotFound,
     CheckInRefused,
     HoldExpired,
+    NikBlocked,
     NikTaken,
     SoldOut,
 )
 from bot.booking.office import Service, Window
 from bot.booking.seats import Booking
-from bot.core.clock import ManualClock
+from bot.core.clock import ManualClock, ms
 from bot.core.writes import Write
 from bot.infra.claims import Claims, new_token
 from bot.infra.keys import NikKeys
@@ -110,6 +111,37 @@ async def test_a_nik_held_by_another_booking_is_refused_before_the_seat_book(app
     # The claim is still the first booking's, and no seat was taken for the second.
     assert await app.nik_registry.holder(first.nik_hash) == (app.office.id, first.id)
     assert await app.seats.active_for_account("console:budi") == []
+
+
+async def test_a_nik_refusal_says_whether_the_holder_is_the_same_account(app: App) -> None:
+    await book(app, [])
+    later: list[Write] = []
+    with pytest.raises(NikTaken) as taken:
+        await book(app, later, account="console:budi", index=1)
+    assert not taken.value.yours
+    # The same account, at the same office: theirs to see (no refusal to audit, as before).
+    with pytest.raises(NikTaken) as taken:
+        await book(app, later, index=1)
+    assert taken.value.yours and len(later) == 1
+
+
+async def test_a_blocked_nik_is_refused_in_the_claims_round_trip(
+    app: App, clock: ManualClock
+) -> None:
+    nik_hash = app.niks.hash(NIK_MAN)
+    until = clock.now() + timedelta(days=30)
+    await app.redis.set(NikKeys(nik_hash).blocked, ms(until))
+    later: list[Write] = []
+    with pytest.raises(NikBlocked) as blocked:
+        await book(app, later)
+    assert blocked.value.until == until
+    assert await app.nik_registry.holder(nik_hash) is None  # nothing claimed
+    assert await app.seats.active_for_account("console:ani") == []
+    [entry] = later
+    assert entry.args[-2:] == ("reason", "strikes")
+    # Once the block is over, the NIK books again.
+    clock.set(until + timedelta(seconds=1))
+    assert (await book(app, [], index=0)).active
 
 
 async def test_a_seat_book_refusal_gives_the_nik_claim_back(app: App) -> None:

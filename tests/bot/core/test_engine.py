@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.asyncio import BlockingConnectionPool
 
-from bot.core.clock import ManualClock
+from bot.core.clock import ManualClock, ms
 from bot.core.deps import Deps
 from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.engine import Engine
 from bot.core.messages import Inbound
+from bot.core.sessions import Session
 from bot.infra.embedded import RedisServer
+from bot.infra.keys import SessionKeys
 from tests.bot.core.tinybot import Context, tiny_deps, tiny_engine
 from tests.counting import CountingRedis
 from tests.support import Recorder, User, said
@@ -97,6 +100,33 @@ async def test_a_menu_turn_costs_two_redis_round_trips(
         client.round_trips = 0
         await user.says(word)
         assert client.round_trips == 2, word
+    await client.aclose()
+
+
+async def test_a_memo_outlives_the_conversation_at_no_extra_round_trip(
+    redis_server: RedisServer, clock: ManualClock, tmp_path: Path
+) -> None:
+    client = CountingRedis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    engine, recorder = tiny_engine(tiny_deps(client, clock, tmp_path))
+    user = User(engine, recorder)
+
+    async def memo() -> dict[str, object]:
+        raw = await client.get(SessionKeys("console:1001").session)
+        return Session.loads("console:1001", raw, now_ms=ms(clock.now()), idle_ms=10**12).memo
+
+    await user.says("halo")
+    await user.says("3")  # colour
+    client.round_trips = 0
+    await user.says("2")  # blue: noted with the turn's save
+    assert client.round_trips == 2
+    assert await memo() == {"colour": "blue"}
+    for word in ("batal", "menu", "2"):  # a cancel, a reset, another conversation
+        await user.says(word)
+    assert await memo() == {"colour": "blue"}
+    clock.advance(timedelta(minutes=engine.deps.settings.session_idle_minutes + 1))
+    assert "Apa yang ingin" in await user.says("halo")  # restarted after going idle
+    assert await memo() == {"colour": "blue"}
     await client.aclose()
 
 

@@ -361,6 +361,22 @@ def test_sessions_restart_gracefully() -> None:
     assert Session.loads("console:x", None, now_ms=now, idle_ms=1).restarted == ""
 
 
+def test_the_memo_survives_going_idle_but_not_an_upgrade() -> None:
+    now = 10_000_000
+    session = Session("console:x", locale="en", step="menu", data={"a": 1}, memo={"k": 2})
+    session.touched_ms = now
+    raw = session.dumps()
+    assert Session.loads("console:x", raw, now_ms=now, idle_ms=1000).memo == {"k": 2}
+    idle = Session.loads("console:x", raw, now_ms=now + 5000, idle_ms=1000)
+    assert (idle.restarted, idle.data, idle.memo) == ("expired", {}, {"k": 2})
+    old = json.loads(raw) | {"v": SCHEMA_VERSION - 1}
+    upgraded = Session.loads("console:x", json.dumps(old), now_ms=now, idle_ms=1000)
+    assert (upgraded.restarted, upgraded.memo) == ("upgraded", {})
+    odd = json.loads(raw) | {"m": [1, 2]}  # not a mapping: no memo rather than no session
+    assert Session.loads("console:x", json.dumps(odd), now_ms=now, idle_ms=1000).memo == {}
+    assert "m" not in json.loads(Session("console:x").dumps())  # nothing noted, nothing stored
+
+
 def test_idle_session_is_small() -> None:
     session = Session("telegram:123456789", locale="id", step="menu", touched_ms=1_900_000_000_000)
     session.offered = [("book", "Ambil antrean"), ("mine", "Antrean saya")]

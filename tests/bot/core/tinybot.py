@@ -117,6 +117,7 @@ class Colour:
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         ctx.say(ctx.t("colour.set", c=ctx.t(f"colour.{reply.option}")))
+        ctx.memo["colour"] = reply.option  # beyond this conversation (tests of the memo)
         return MENU
 
 
