@@ -27,8 +27,6 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
-PING_TOKEN = "antrean-pubsub-alive"
-
 
 class Subscription:
     """Feeds the messages of ``channel`` to ``on_message`` and its state to ``on_live``.
@@ -116,14 +114,14 @@ class Subscription:
                 if message is None:
                     if pinged:
                         raise TimeoutError(f"no answer to PING in {self._quiet_s} s")
-                    await pubsub.ping(PING_TOKEN)
+                    await pubsub.ping()
                     pinged = True
                     continue
+                # Anything heard answers the PING (whose answer redis-py parses oddly on RESP3).
+                pinged = False
                 kind = message["type"]
                 if kind == "message":
                     self._on_message(message["data"])
-                elif kind == "pong":
-                    pinged = False
                 elif kind == "subscribe":
                     # Confirmed (again, after a reconnect): what was built before is dropped.
                     self.subscriptions += 1
