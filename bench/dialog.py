@@ -35,6 +35,7 @@ from bench.common import (
 from bench.peers.aiogram_fsm import build_peer
 from bot.booking.app import App
 from bot.booking.seats import SeatBook
+from bot.compose import seat_subscription
 from bot.core.channel import Channel
 from bot.core.engine import Engine
 from bot.core.messages import Choices, Inbound, Outbound
@@ -125,6 +126,7 @@ class Runner:
     ) -> None:
         self.name, self.client, self.feed, self.sink = name, client, feed, sink
         self.tally = Tally(name)
+        self.closing: list[Callable[[], Awaitable[None]]] = []
 
     async def warm_up(self) -> None:
         await drive(self.feed, self.sink, 5, 5, [], first_applicant=9000)  # scripts, imports
@@ -157,11 +159,20 @@ def antrean(url: str, var: Path) -> Runner:
     app = App.build(settings, client, clock=clock(), office=bench_office())
     sink = Sink()
     engine = Engine(app, build_steps(), {"telegram": sink})
+    # As bot/compose.py does for the roles that converse: the availability snapshot, kept by
+    # one subscription (its own connection; started with the first turn).
+    subscription = seat_subscription(app)
 
     async def feed(raw: dict[str, Any]) -> None:
+        if not subscription.live:
+            subscription.start()
+            async with asyncio.timeout(5):
+                await subscription.wait_live()
         await engine.handle(to_inbound(raw))
 
-    return Runner("Antrean", client, feed, sink)
+    runner = Runner("Antrean", client, feed, sink)
+    runner.closing.append(subscription.stop)
+    return runner
 
 
 def peer(url: str) -> tuple[Runner, Bot]:
@@ -193,6 +204,8 @@ async def compare(applicants: int = 1000, concurrency: int = 100, rounds: int = 
         results = [await ours.result(), await theirs.result()]
         await bot.session.close()
         for runner in (ours, theirs):
+            for close in runner.closing:
+                await close()
             await runner.client.aclose()
     return results
 

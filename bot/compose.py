@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bot.core.channel import Channel
     from bot.core.clock import Clock
     from bot.core.engine import Engine
+    from bot.infra.pubsub import Subscription
     from bot.infra.settings import Settings
     from workers.jobs import RqJobs
 
@@ -95,6 +96,11 @@ async def open_app(
         # tools change sample bookings only: ``demo-bookings`` gives nobody a reminder.
         deps.desk.reminders = role != "tool"
         process = Process(settings, role, deps, jobs)
+        if role in ("run", "chat"):
+            # Conversations show seats from the process's snapshot, kept by one subscription.
+            subscription = seat_subscription(deps)
+            subscription.start()
+            stack.push_async_callback(subscription.stop)
         if role == "run":
             _open_run(process)
         elif role == "chat":
@@ -102,6 +108,17 @@ async def open_app(
         elif role == "worker":
             await _open_worker(process, stack)
         yield process
+
+
+def seat_subscription(deps: App) -> Subscription:
+    """The subscription that keeps ``deps.snapshot`` current (not started)."""
+    from bot.infra.keys import SEATS_CHANNEL
+    from bot.infra.pubsub import Subscription
+
+    snapshot = deps.snapshot
+    return Subscription(
+        deps.redis, SEATS_CHANNEL, on_message=snapshot.on_message, on_live=snapshot.set_live
+    )
 
 
 def _open_run(process: Process) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from bot.booking.nik import NikHasher
 from bot.booking.office import Office, load_office
 from bot.booking.release import FairRelease
 from bot.booking.seats import SeatBook
+from bot.booking.snapshot import SeatSnapshot
 from bot.core.clock import Clock, SystemClock
 from bot.core.dialog import Context as BaseContext
 from bot.core.i18n import Catalog
@@ -51,6 +52,9 @@ class App:
     # Background work (closure notices, broadcasts, replies to send later); None where nothing
     # may be queued (a process without workers, most tests).
     jobs: BookingJobs | None = None
+    # What the prompts show of the seats: not live (every prompt reads Redis) until a
+    # subscription feeds it (bot/compose.py starts one where conversations run).
+    snapshot: SeatSnapshot = field(default_factory=SeatSnapshot)
 
     @classmethod
     def build(
@@ -102,6 +106,7 @@ class App:
             release=FairRelease(redis, office, clock, codes, settings.prerelease_minutes),
             claims=Claims(redis),
             desk=desk,
+            snapshot=SeatSnapshot(int(settings.seat_snapshot_seconds * 1000)),
         )
 
     @property

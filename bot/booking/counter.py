@@ -31,10 +31,11 @@ from bot.booking.seats import (
     SERVICE_MARK,
     Booking,
     SeatBook,
+    seat_script,
 )
 from bot.core.clock import Clock, ms
 from bot.errors import StorageError
-from bot.infra.keys import NikKeys, OfficeKeys
+from bot.infra.keys import SEATS_CHANNEL, NikKeys, OfficeKeys
 
 # Mark a booking checked in, once, on its own day.
 #   KEYS[1] booking
@@ -66,9 +67,8 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 #   ARGV[4] holds template  ARGV[5] account set template  ARGV[6] reason
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. The flag is set in the same script as
 # the cancellation so that the notice job, which looks for it, can never miss a cancelled booking.
-CLOSE_CANCEL = (
-    LUA_HELPERS
-    + """
+CLOSE_CANCEL = seat_script(
+    """
 local b = booking_map(KEYS[1])
 if not b.id or b.status ~= 'active' or b.day ~= ARGV[2] then return {'ERR', 'not_active'} end
 local day_key = fill(fill(ARGV[3], DAY_MARK, b.day), SERVICE_MARK, b.service)
@@ -76,6 +76,7 @@ local holds_key = fill(fill(ARGV[4], DAY_MARK, b.day), SERVICE_MARK, b.service)
 purge(day_key, holds_key, ARGV[1])
 if redis.call('EXISTS', day_key) == 1 then
   redis.call('HINCRBY', day_key, 'booked:' .. b.window, -1)
+  touch(day_key, holds_key)
 end
 if redis.call('HGET', KEYS[2], b.nik_hash) == b.id then redis.call('HDEL', KEYS[2], b.nik_hash) end
 redis.call('SREM', fill(ARGV[5], ACCOUNT_MARK, b.account), b.id)
@@ -87,18 +88,29 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 # Close a day to new bookings and record why, or open it again.
 #   KEYS[1] closed days (set)  KEYS[2] closures (hash: day -> JSON of reason, by, at)
 #   ARGV[1] the day (ISO)  ARGV[2] the closure's JSON ('' to reopen)
-# Returns 1 when the day changed state (closed now / open now), 0 when it already was.
-CLOSE_DAY = """
+# Returns 1 when the day changed state (closed now / open now), 0 when it already was; a change
+# is announced on the seats channel (see bot/booking/seats.py).
+CLOSE_DAY = (
+    """
+local function announce(changed)
+  if changed == 1 then
+    redis.call('PUBLISH', '"""
+    + SEATS_CHANNEL
+    + """', cjson.encode({'c', KEYS[1], ARGV[1]}))
+  end
+  return changed
+end
 if ARGV[2] == '' then
   redis.call('HDEL', KEYS[2], ARGV[1])
-  return redis.call('SREM', KEYS[1], ARGV[1])
+  return announce(redis.call('SREM', KEYS[1], ARGV[1]))
 end
 local added = redis.call('SADD', KEYS[1], ARGV[1])
 if added == 1 or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 end
-return added
+return announce(added)
 """
+)
 
 # Whether a day is closed and why, in one snapshot.
 #   KEYS[1] closed days  KEYS[2] closures   ARGV[1] the day (ISO)
@@ -114,9 +126,8 @@ return {redis.call('SISMEMBER', KEYS[1], ARGV[1]), redis.call('HGET', KEYS[2], A
 #   ARGV[5+k] default capacity of service k
 # Returns, per service, {outcome, capacity before, booked, held}: 'set', 'same' (it was that
 # already) or 'below' (more seats are booked than the new capacity: that service is unchanged).
-QUOTA = (
-    LUA_HELPERS
-    + """
+QUOTA = seat_script(
+    """
 local window, cap = ARGV[2], tonumber(ARGV[3])
 local out = {}
 for k = 1, #KEYS / 2 do
@@ -130,6 +141,7 @@ for k = 1, #KEYS / 2 do
     outcome = 'same'
   elseif ARGV[5] ~= '1' then
     redis.call('HSET', day_key, 'cap:' .. window, cap)
+    touch(day_key, holds_key)
     redis.call('PEXPIREAT', day_key, ARGV[4])
   end
   table.insert(out, {outcome, before, booked, held})

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from bot.booking.codes import BookingCodes
 from bot.booking.office import Office
 from bot.booking.replies import text as _text
-from bot.booking.seats import ACCOUNT_MARK, ID_MARK, LUA_HELPERS, RETENTION
+from bot.booking.seats import ACCOUNT_MARK, ID_MARK, RETENTION, seat_script
 from bot.core.clock import Clock, ms
 from bot.errors import StorageError
 from bot.infra.keys import OfficeKeys, admitted, prequeue
@@ -58,9 +58,8 @@ return 'joined'
 #   marker)  ARGV[8] booking key template (id marker)  ARGV[9] window count n
 #   then n x (window, default capacity) in time order, then one fresh hold id per account
 # Returns 'early' | 'done' (admitted before) | the number of accounts admitted now.
-ADMIT = (
-    LUA_HELPERS
-    + """
+ADMIT = seat_script(
+    """
 if tonumber(ARGV[1]) < tonumber(ARGV[2]) then return 'early' end
 if redis.call('HEXISTS', KEYS[2], '@done') == 1 then return 'done' end
 local n = tonumber(ARGV[9])
@@ -85,6 +84,7 @@ for i, account in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       if booked + held < cap then
         redis.call('ZADD', KEYS[4], ARGV[5], window .. '|' .. hold_id .. '|' .. account)
         redis.call('HINCRBY', KEYS[3], 'held:' .. window, 1)
+        touch(KEYS[3], KEYS[4])
         outcome = hold_id .. '|' .. window
         admitted = admitted + 1
         break

@@ -33,7 +33,7 @@ from bot.booking.replies import pairs as _pairs
 from bot.booking.replies import text as _text
 from bot.core.clock import Clock, ms
 from bot.errors import StorageError
-from bot.infra.keys import OfficeKeys
+from bot.infra.keys import SEATS_CHANNEL, OfficeKeys
 
 # Bookings, day counters and holds vanish this long after their day (at 00:00 UTC).
 RETENTION = timedelta(days=60)
@@ -55,16 +55,45 @@ ID_MARK = "\x1fid\x1f"
 #   live_nik(niks, nik_hash, booking_template): the id of the NIK's active booking, or nil (a stale
 #     entry is dropped for the same reason).
 #   remind(due, id, day, window, first): the booking's reminders onto the due list, from ARGV.
+#   touch(day, holds): note that the counts of a day-service changed; a script made by
+#     :func:`seat_script` then announces it once at its end (see ANNOUNCE below). purge touches
+#     what it changed itself.
 # Hold members are "<window>|<hold id>|<account>"; Python refuses ids containing "|".
-LUA_HELPERS = """
+#
+# Announcements (PUBLISH on SEATS_CHANNEL, read by bot/booking/snapshot.py), JSON arrays:
+#   ['d', day hash key, earliest live hold expiry (ms) or '', the day hash's fields (flat)]
+#     after a script changed the counts of a day-service (the whole hash: the reader patches its
+#     copy in place, whatever it missed before of that day-service);
+#   ['c', closed-days key, day (ISO)] after a day was closed or opened again.
+LUA_HELPERS = (
+    """
+local SEATS_CHANNEL = '"""
+    + SEATS_CHANNEL
+    + """'
 local DAY_MARK = '\\031day\\031'
 local SERVICE_MARK = '\\031service\\031'
 local ACCOUNT_MARK = '\\031account\\031'
 local ID_MARK = '\\031id\\031'
 
+local touched, touched_order = {}, {}
+local function touch(day_key, holds_key)
+  if touched[day_key] then return end
+  touched[day_key] = holds_key
+  touched_order[#touched_order + 1] = day_key
+end
+
+local function announce()
+  for _, day_key in ipairs(touched_order) do
+    local first = redis.call('ZRANGE', touched[day_key], 0, 0, 'WITHSCORES')
+    redis.call('PUBLISH', SEATS_CHANNEL,
+      cjson.encode({'d', day_key, first[2] or '', redis.call('HGETALL', day_key)}))
+  end
+end
+
 local function purge(day_key, holds_key, now)
   local expired = redis.call('ZRANGEBYSCORE', holds_key, '-inf', now)
   if #expired == 0 then return end
+  touch(day_key, holds_key)
   for _, member in ipairs(expired) do
     local window = string.match(member, '^([^|]*)|')
     if window then redis.call('HINCRBY', day_key, 'held:' .. window, -1) end
@@ -132,15 +161,29 @@ local function booking_map(booking_key)
   return b
 end
 """
+)
+
+
+def seat_script(body: str) -> str:
+    """A script over seat counts: the helpers, then ``body`` run as a function (its ``return``
+    is the script's answer), then one announcement per day-service it touched (also after a
+    refusal: a purge may have changed counts)."""
+    return (
+        LUA_HELPERS
+        + "local function main()\n"
+        + body
+        + "\nend\nlocal reply = main()\nannounce()\nreturn reply\n"
+    )
+
 
 # Capacity, booked and held seats of many day-services in one call (purging expired holds first).
 #   KEYS[1] closed days  KEYS[2k] day hash of request k  KEYS[2k+1] holds of request k
 #   ARGV[1] now (ms), then per request: day (ISO), window count n, n x (window, default capacity)
-# Returns a flat list: cap, booked, held for every window of every request, in order. A closed day
-# reports capacity 0.
-AVAILABILITY = (
-    LUA_HELPERS
-    + """
+# Returns a flat list: per request 1 if its day is closed else 0, the earliest expiry (ms) of a live
+# hold of its day-service or '' if none, then cap, booked, held for each of its windows, in order.
+# A closed day reports capacity 0. Expired holds it purged are announced.
+AVAILABILITY = seat_script(
+    """
 local now = ARGV[1]
 local out = {}
 local a = 2
@@ -150,6 +193,8 @@ for k = 2, #KEYS, 2 do
   local n = tonumber(ARGV[a + 1])
   a = a + 2
   purge(day_key, holds_key, now)
+  out[#out + 1] = closed and 1 or 0
+  out[#out + 1] = redis.call('ZRANGE', holds_key, 0, 0, 'WITHSCORES')[2] or ''
   for _ = 1, n do
     local cap, booked, held = counts(day_key, ARGV[a], ARGV[a + 1])
     if closed then cap = 0 end
@@ -169,9 +214,8 @@ return out
 #   ARGV[6] account  ARGV[7] max active bookings  ARGV[8] hold expiry (ms)
 #   ARGV[9] key expiry (ms, PEXPIREAT)  ARGV[10] booking key template (id marker)
 # Returns {'OK'} | {'ERR', reason}. A refusal leaves the previous hold of the id in place.
-HOLD = (
-    LUA_HELPERS
-    + """
+HOLD = seat_script(
+    """
 local window, hold_id = ARGV[3], ARGV[5]
 if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 then return {'ERR', 'day_closed'} end
 if active_count(KEYS[4], ARGV[10]) >= tonumber(ARGV[7]) then return {'ERR', 'account_limit'} end
@@ -187,6 +231,7 @@ if old then
 end
 redis.call('ZADD', KEYS[2], ARGV[8], window .. '|' .. hold_id .. '|' .. ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'held:' .. window, 1)
+touch(KEYS[1], KEYS[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[9])
 redis.call('PEXPIREAT', KEYS[2], ARGV[9])
 return {'OK'}
@@ -197,14 +242,14 @@ return {'OK'}
 #   KEYS[1] day hash  KEYS[2] holds
 #   ARGV[1] now (ms)  ARGV[2] hold id
 # Returns 1 if a live hold was dropped, else 0.
-RELEASE = (
-    LUA_HELPERS
-    + """
+RELEASE = seat_script(
+    """
 purge(KEYS[1], KEYS[2], ARGV[1])
 local old, old_window = find_hold(KEYS[2], ARGV[2])
 if not old then return 0 end
 redis.call('ZREM', KEYS[2], old)
 redis.call('HINCRBY', KEYS[1], 'held:' .. old_window, -1)
+touch(KEYS[1], KEYS[2])
 return 1
 """
 )
@@ -220,9 +265,8 @@ return 1
 #   KEYS[7] the office's reminders due list; ARGV[17] reminder count n, then n x (offset, due ms)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. An existing booking of the same account
 # is returned unchanged, so a redelivered confirmation never books twice.
-CONFIRM = (
-    LUA_HELPERS
-    + """
+CONFIRM = seat_script(
+    """
 local now, window, id, account = ARGV[1], ARGV[3], ARGV[5], ARGV[6]
 local owner = redis.call('HGET', KEYS[6], 'account')
 if owner then
@@ -242,6 +286,7 @@ if old then
   redis.call('HINCRBY', KEYS[1], 'held:' .. old_window, -1)
 end
 redis.call('HINCRBY', KEYS[1], 'booked:' .. window, 1)
+touch(KEYS[1], KEYS[2])
 local number = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[6], 'id', id, 'office', ARGV[9], 'day', ARGV[2], 'service', ARGV[10],
   'window', window, 'number', number, 'prefix', ARGV[11], 'nik_hash', ARGV[12],
@@ -283,9 +328,8 @@ return out
 #   ARGV[3] account that asks  ARGV[4] day hash template (day, service markers)
 #   ARGV[5] holds template (day, service markers)  ARGV[6] account set template (account marker)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}.
-CANCEL = (
-    LUA_HELPERS
-    + """
+CANCEL = seat_script(
+    """
 local b = booking_map(KEYS[1])
 if not b.id or b.status ~= 'active' or (ARGV[2] == '1' and b.account ~= ARGV[3]) then
   return {'ERR', 'booking_not_found'}
@@ -296,6 +340,7 @@ purge(day_key, holds_key, ARGV[1])
 -- A day hash that already expired has no seat to give back (and must not be recreated).
 if redis.call('EXISTS', day_key) == 1 then
   redis.call('HINCRBY', day_key, 'booked:' .. b.window, -1)
+  touch(day_key, holds_key)
 end
 if redis.call('HGET', KEYS[2], b.nik_hash) == b.id then redis.call('HDEL', KEYS[2], b.nik_hash) end
 redis.call('SREM', fill(ARGV[6], ACCOUNT_MARK, b.account), b.id)
@@ -312,9 +357,8 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 #   KEYS[3] the office's reminders due list; ARGV[9] reminder count n, then n x (offset, due ms)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. A refusal changes nothing. The old
 # time's reminders stay on the list: they are dropped there once the booking is found moved.
-RESCHEDULE = (
-    LUA_HELPERS
-    + """
+RESCHEDULE = seat_script(
+    """
 local now, day, window = ARGV[1], ARGV[3], ARGV[4]
 local b = booking_map(KEYS[1])
 if not b.id or b.status ~= 'active' or b.account ~= ARGV[2] then
@@ -334,8 +378,10 @@ if new_day == old_day and window == b.window then booked = booked - 1 end
 if booked + held >= cap then return {'ERR', 'sold_out'} end
 if redis.call('EXISTS', old_day) == 1 then
   redis.call('HINCRBY', old_day, 'booked:' .. b.window, -1)
+  touch(old_day, old_holds)
 end
 redis.call('HINCRBY', new_day, 'booked:' .. window, 1)
+touch(new_day, new_holds)
 local number = redis.call('HINCRBY', new_day, 'seq', 1)
 redis.call('HSET', KEYS[1], 'day', day, 'window', window, 'number', number, 'rescheduled', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[8])
@@ -349,16 +395,32 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 #   KEYS[1] day hash  KEYS[2] holds
 #   ARGV[1] now (ms)  ARGV[2] window  ARGV[3] capacity  ARGV[4] key expiry (ms, PEXPIREAT)
 # Returns {'OK', cap, booked, held} | {'ERR', 'below_booked', booked}.
-SET_CAPACITY = (
-    LUA_HELPERS
-    + """
+SET_CAPACITY = seat_script(
+    """
 local window, cap = ARGV[2], tonumber(ARGV[3])
 purge(KEYS[1], KEYS[2], ARGV[1])
 local _, booked, held = counts(KEYS[1], window, 0)
 if cap < booked then return {'ERR', 'below_booked', booked} end
 redis.call('HSET', KEYS[1], 'cap:' .. window, cap)
+touch(KEYS[1], KEYS[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return {'OK', cap, booked, held}
+"""
+)
+
+
+# Close a day (SADD) or open it again (SREM), announcing a change (see LUA_HELPERS).
+#   KEYS[1] closed days  ARGV[1] day (ISO)  ARGV[2] 'SADD' | 'SREM'
+# Returns 1 if the day changed state, else 0.
+CLOSED_SET = (
+    """
+local changed = redis.call(ARGV[2], KEYS[1], ARGV[1])
+if changed == 1 then
+  redis.call('PUBLISH', '"""
+    + SEATS_CHANNEL
+    + """', cjson.encode({'c', KEYS[1], ARGV[1]}))
+end
+return changed
 """
 )
 
@@ -381,6 +443,17 @@ class Availability:
     @property
     def free(self) -> int:
         return max(0, self.capacity - self.booked - self.held)
+
+
+@dataclass(frozen=True, slots=True)
+class DaySeats:
+    """What AVAILABILITY says of one day-service: its windows' seats, whether staff closed the
+    day, and when its earliest live hold expires (ms; None without holds): the seats are only
+    known until then, as that hold gives its seat back by the clock alone."""
+
+    seats: dict[str, Availability]
+    closed: bool
+    first_expiry_ms: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,6 +536,7 @@ class SeatBook:
         self._cancel = redis.register_script(CANCEL)
         self._reschedule = redis.register_script(RESCHEDULE)
         self._set_capacity = redis.register_script(SET_CAPACITY)
+        self._closed_set = redis.register_script(CLOSED_SET)
         # Templates the scripts fill in for keys they only learn from a booking.
         self._day_template = self._keys.day(DAY_MARK, SERVICE_MARK)
         self._holds_template = self._keys.holds(DAY_MARK, SERVICE_MARK)
@@ -478,6 +552,13 @@ class SeatBook:
 
         One script call for all of them (one round trip, one consistent snapshot).
         """
+        return [day.seats for day in await self.day_seats(requests)]
+
+    async def day_seats(
+        self, requests: Sequence[tuple[date, str, Mapping[str, int]]]
+    ) -> list[DaySeats]:
+        """:meth:`availability` with, per day-service, whether its day is closed and its
+        earliest live hold's expiry (what a snapshot of it needs)."""
         if not requests:
             return []
         keys: list[str] = [self._keys.closed]
@@ -492,14 +573,16 @@ class SeatBook:
             for window, default_capacity in windows.items():
                 args += [_plain("window", window), default_capacity]
         flat = await self._call(self._availability, keys, args)
-        result: list[dict[str, Availability]] = []
+        result: list[DaySeats] = []
         i = 0
         for _, _, windows in requests:
+            closed, first = int(flat[i]) == 1, _text(flat[i + 1])
+            i += 2
             seats: dict[str, Availability] = {}
             for window in windows:
                 seats[window] = Availability(int(flat[i]), int(flat[i + 1]), int(flat[i + 2]))
                 i += 3
-            result.append(seats)
+            result.append(DaySeats(seats, closed, int(float(first)) if first else None))
         return result
 
     async def get(self, booking_id: str) -> Booking | None:
@@ -695,16 +778,16 @@ class SeatBook:
         return Availability(int(rest[0]), int(rest[1]), int(rest[2]))
 
     async def close_day(self, day: date) -> None:
-        try:
-            await self._redis.sadd(self._keys.closed, day.isoformat())
-        except RedisError as exc:
-            raise StorageError(f"seat book of {self._office}: {exc}") from exc
+        await self._closed_change(day, close=True)
 
     async def reopen_day(self, day: date) -> None:
-        try:
-            await self._redis.srem(self._keys.closed, day.isoformat())
-        except RedisError as exc:
-            raise StorageError(f"seat book of {self._office}: {exc}") from exc
+        await self._closed_change(day, close=False)
+
+    async def _closed_change(self, day: date, *, close: bool) -> None:
+        """Close or reopen ``day`` and announce it, as Counter.close_day does (no reason kept)."""
+        await self._call(
+            self._closed_set, [self._keys.closed], [day.isoformat(), "SADD" if close else "SREM"]
+        )
 
     async def is_closed(self, day: date) -> bool:
         try:

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 PREFIX = "antrean"
 
+# Pub/sub channel (not a key): the seat scripts announce every change of a day-service's counts
+# and every closing or reopening of a day on it (bot/booking/seats.py), for the per-process
+# availability snapshots (bot/booking/snapshot.py). One channel for all offices: a Cluster
+# delivers a PUBLISH to every node, so any node's subscribers hear every office.
+SEATS_CHANNEL = f"{PREFIX}:seats"
+
 
 class SessionKeys:
     """Keys of one user's conversation, all in the user's slot."""

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # lease.
     send_seconds: float = Field(default=8.0, gt=0, le=120)
     platform_timeout_seconds: float = Field(default=4.0, gt=0, le=120)
+    # How long the booking prompts may show seats from the process's availability snapshot
+    # (bot/booking/snapshot.py) without reading them again, at most: a safety net, as every
+    # change is announced to the snapshot anyway.
+    seat_snapshot_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # Telegram (channels/telegram/). No token: the channel is off.
     telegram_token: SecretStr | None = None

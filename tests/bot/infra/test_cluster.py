@@ -43,6 +43,9 @@ from tests.bot.booking.test_seats import (  # noqa: F401 - collected again, on t
     test_reschedule_within_a_full_window_keeps_the_seat,
     test_staff_cancel_needs_no_account,
 )
+from tests.bot.booking.test_snapshot import (  # noqa: F401 - collected again, on the cluster
+    test_a_hold_elsewhere_reaches_the_snapshot,
+)
 from tests.bot.core.test_sessions import (  # noqa: F401 - collected again, on the cluster
     test_a_dead_holders_lease_expires_and_nothing_is_lost,
     test_a_redelivered_message_is_a_duplicate,
