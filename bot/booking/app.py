@@ -19,6 +19,7 @@ from bot.booking.nik import NikHasher
 from bot.booking.office import Office, load_office
 from bot.booking.release import FairRelease
 from bot.booking.seats import SeatBook
+from bot.booking.staff_access import StaffAccess
 from bot.core.clock import Clock, SystemClock
 from bot.core.dialog import Context as BaseContext
 from bot.core.i18n import Catalog
@@ -48,6 +49,8 @@ class App:
     release: FairRelease
     claims: Claims
     desk: BookingDesk
+    # Staff sign-in links and web sessions (/masuk, bot/web/staff.py).
+    staff_access: StaffAccess
     # Background work (closure notices, broadcasts, replies to send later); None where nothing
     # may be queued (a process without workers, most tests).
     jobs: BookingJobs | None = None
@@ -101,6 +104,13 @@ class App:
             release=FairRelease(redis, office, clock, codes, settings.prerelease_minutes),
             claims=Claims(redis),
             desk=desk,
+            staff_access=StaffAccess(
+                redis,
+                office,
+                clock,
+                settings.staff_role,
+                link_minutes=settings.signin_link_minutes,
+            ),
         )
 
     @property
