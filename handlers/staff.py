@@ -1,5 +1,5 @@
-"""Staff commands, on every channel: /stats, /quota, /checkin here; /close and /reopen in
-:mod:`handlers.closing`; /broadcast in :mod:`handlers.broadcast`.
+"""Staff commands, on every channel: /stats, /quota, /checkin, /masuk (/login) here; /close and
+/reopen in :mod:`handlers.closing`; /broadcast in :mod:`handlers.broadcast`.
 
 A command from an identity that is not staff is answered with a note that this identity is not
 staff (on the console, with how to make it staff: the role lives in ``ANTREAN_STAFF``, which every
@@ -457,8 +457,39 @@ async def checkin(ctx: Context, args: str) -> str | None:
     return here(ctx)
 
 
+# -- /masuk, /login --------------------------------------------------------------------------
+
+
+async def sign_in_link(ctx: Context, command: str) -> str | None:
+    """A single-use link to the staff pages, bound to this identity, its role and the office
+    (bot/booking/staff_access.py). The grant is stored with the turn's save, like the audit
+    entry: no round trip of its own."""
+    if not await allowed(ctx, command, "", "officer"):
+        return here(ctx)
+    role = role_of(ctx)
+    assert role is not None  # allowed() said so
+    access = ctx.deps.staff_access
+    token, grant = access.issue(ctx.identity, role, ctx.locale)
+    ctx.later(grant)
+    base = ctx.deps.settings.public_base_url()
+    link = f"{base}/staff/masuk?t={token}&lang={ctx.locale}"
+    ctx.say(ctx.t("staff.signin_link", link=link, minutes=access.link_minutes))
+    ctx.later(ctx.deps.audit.entry(ctx.identity, "signin_link", "ok", role=role))
+    return here(ctx)
+
+
+async def masuk(ctx: Context, args: str) -> str | None:
+    return await sign_in_link(ctx, "masuk")
+
+
+async def login(ctx: Context, args: str) -> str | None:
+    return await sign_in_link(ctx, "login")
+
+
 def register(steps: Steps) -> None:
     steps.command("stats", stats)
+    steps.command("masuk", masuk)
+    steps.command("login", login)
     steps.command("quota", quota, goes_to=(ConfirmStaffAction.name,))
     steps.command("checkin", checkin)
     steps.add(ConfirmStaffAction())

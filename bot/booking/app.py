@@ -20,6 +20,7 @@ from bot.booking.office import Office, load_office
 from bot.booking.release import FairRelease
 from bot.booking.seats import SeatBook
 from bot.booking.snapshot import SeatSnapshot
+from bot.booking.staff_access import StaffAccess
 from bot.core.clock import Clock, SystemClock
 from bot.core.dialog import Context as BaseContext
 from bot.core.i18n import Catalog
@@ -49,6 +50,8 @@ class App:
     release: FairRelease
     claims: Claims
     desk: BookingDesk
+    # Staff sign-in links and web sessions (/masuk, bot/web/staff.py).
+    staff_access: StaffAccess
     # Background work (closure notices, broadcasts, replies to send later); None where nothing
     # may be queued (a process without workers, most tests).
     jobs: BookingJobs | None = None
@@ -107,6 +110,13 @@ class App:
             claims=Claims(redis),
             desk=desk,
             snapshot=SeatSnapshot(int(settings.seat_snapshot_seconds * 1000)),
+            staff_access=StaffAccess(
+                redis,
+                office,
+                clock,
+                settings.staff_role,
+                link_minutes=settings.signin_link_minutes,
+            ),
         )
 
     @property

@@ -145,6 +145,15 @@ class StaffKeys:
         """Sent-marker of the notice that a pre-queued account was admitted."""
         return f"{self.tag}:admitted-notice:{day}:{service}:{account}"
 
+    def signin(self, token_hash: str) -> str:
+        """String: a staff sign-in link's grant (JSON), by the SHA-256 of its token; once used,
+        the same prefixed with ``used|`` until it expires (bot/booking/staff_access.py)."""
+        return f"{self.tag}:signin:{token_hash}"
+
+    def web_session(self, session_hash: str) -> str:
+        """Hash: a staff member's signed-in web session, by the SHA-256 of its cookie's id."""
+        return f"{self.tag}:web-session:{session_hash}"
+
 
 def prequeue(office: OfficeKeys, day: str, service: str) -> str:
     """Sorted set of the accounts waiting for ``day``'s quota of ``service``, by a random score

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     queue_redis_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    # Where people reach this web app (behind a proxy: its public https:// address): the base
+    # of the staff sign-in links. Unset: the address ``antrean run`` listens on (see
+    # ``public_base_url``). https:// also marks the staff session cookie Secure.
+    public_url: str | None = None
+    # How long a staff sign-in link (/masuk, /login) stays valid.
+    signin_link_minutes: int = Field(default=5, ge=1, le=60)
     default_locale: Literal["id", "en"] = "id"
     # Staff identities, each optionally with a role: `telegram:123=admin,console:desk1` (no role:
     # officer). ``staff`` keeps the bare identities; ``staff_roles`` their roles.
@@ -160,6 +166,30 @@ class Settings(BaseSettings):
         if identity not in self.staff:
             return None
         return self.staff_roles.get(identity, "officer")
+
+    def public_base_url(self) -> str:
+        """``public_url`` without its trailing slash, else the local address ``antrean run``
+        listens on (a wildcard host as the loopback address, which a browser can open)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.http_host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.http_port}"
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value):
+            raise ValueError(
+                "must be an http:// or https:// address like https://antrean.example.go.id"
+            )
+        return value
 
     @field_validator("redis_url", "queue_redis_url")
     @classmethod

@@ -435,3 +435,65 @@ async def test_broadcast_over_telegram(
     assert "sedang dikirim" in (await driver.choose(1)).all_text
     assert jobs.queue.count >= 1
     connection.close()
+
+
+# -- /masuk, /login ---------------------------------------------------------------------------
+
+
+def link_in(reply: str) -> str:
+    [link] = [word for word in reply.split() if "/staff/masuk?t=" in word]
+    return link
+
+
+async def test_masuk_sends_a_single_use_link_of_the_staff_member(office: Office) -> None:
+    from bot.booking.staff_access import Grant, token_hash
+    from bot.infra.keys import StaffKeys
+
+    desk = office.user("desk")
+    await desk.says("halo")
+    reply = await desk.says("/masuk")
+    assert "sekali pakai, berlaku 5 menit" in reply
+    link = link_in(reply)
+    # The default base: where `antrean run` listens.
+    assert link.startswith("http://127.0.0.1:8080/staff/masuk?t=") and link.endswith("&lang=id")
+    token = link.split("t=")[1].split("&")[0]
+    grant = await office.app.staff_access.peek(token)
+    assert isinstance(grant, Grant) and (grant.identity, grant.role) == ("console:desk", "officer")
+    key = StaffKeys(office.app.office.id).signin(token_hash(token))
+    assert await office.app.redis.exists(key)
+    # A second /masuk is a second link; both work (once each).
+    assert link_in(await desk.says("/MASUK")) != link
+    assert ("console:desk", "signin_link", "ok") in await audit_actions(office.app)
+
+
+async def test_login_in_english_with_a_public_url(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    app = make_app(
+        redis,
+        clock,
+        tmp_path,
+        staff=STAFF,
+        default_locale="en",
+        public_url="https://antrean.example.go.id/",
+        signin_link_minutes=3,
+    )
+    recorder = Recorder()
+    user = User(Engine(app, build_steps(), {"console": recorder}), recorder, "admin")
+    await user.says("hello")
+    reply = await user.says("/login")
+    assert "single use, valid for 3 minutes" in reply
+    link = link_in(reply)
+    assert link.startswith("https://antrean.example.go.id/staff/masuk?t=")
+    assert link.endswith("&lang=en")
+
+
+async def test_an_applicant_gets_no_sign_in_link(office: Office) -> None:
+    applicant = office.user("1001")
+    await applicant.says("halo")
+    for command in ("/masuk", "/login"):
+        reply = await applicant.says(command)
+        assert f"{command} adalah perintah petugas" in reply and "staff/masuk" not in reply
+    assert [k async for k in office.app.redis.scan_iter("*signin*")] == []
+    denied = [a for a in await audit_actions(office.app) if a[2] == "denied"]
+    assert {a[1] for a in denied} == {"masuk", "login"}

@@ -1,4 +1,5 @@
-"""The web app every ``antrean run`` process serves: a health check and each channel's webhook.
+"""The web app every ``antrean run`` process serves: a health check, each channel's webhook, and
+the staff pages under ``/staff`` (:mod:`bot.web.staff`).
 
 Several processes may serve the same bot at once: all state is in Redis, and the engine's
 per-user lease keeps one user's messages in order whichever process receives them.
@@ -20,6 +21,8 @@ from bot.core.channel import Channel
 from bot.core.engine import Engine
 from bot.errors import StorageError
 from bot.infra.metrics import QUEUE_DEPTH
+from bot.web.staff import PREFIX as STAFF_PREFIX
+from bot.web.staff import staff_app
 from workers.jobs import RqJobs
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ def build_web_app(
     web_app.router.add_get("/metrics", metrics)
     for channel in channels:
         web_app.router.add_routes(channel.routes(engine.handle))
+    web_app.add_subapp(STAFF_PREFIX, staff_app(app))
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         for channel in channels:
