@@ -82,7 +82,7 @@ for i, account in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       local window = ARGV[10 + 2 * w]
       local cap, booked, held = counts(KEYS[3], window, ARGV[11 + 2 * w])
       if booked + held < cap then
-        redis.call('ZADD', KEYS[4], ARGV[5], window .. '|' .. hold_id .. '|' .. account)
+        add_hold(KEYS[4], ARGV[5], window, hold_id, account)
         redis.call('HINCRBY', KEYS[3], 'held:' .. window, 1)
         touch(KEYS[3], KEYS[4])
         outcome = hold_id .. '|' .. window
@@ -95,7 +95,9 @@ for i, account in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 redis.call('HSET', KEYS[2], '@done', ARGV[1])
 redis.call('DEL', KEYS[1])
-for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do redis.call('PEXPIREAT', key, ARGV[6]) end
+for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4], hold_index(KEYS[4])}) do
+  redis.call('PEXPIREAT', key, ARGV[6])
+end
 return admitted
 """
 )

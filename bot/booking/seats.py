@@ -48,7 +48,8 @@ ID_MARK = "\x1fid\x1f"
 # Functions shared by the scripts below (they are prepended to each script's body).
 #   purge(day, holds, now): drop holds whose expiry <= now and give their seats back.
 #   counts(day, window, default_cap): capacity (staff override or default), booked, held.
-#   find_hold(holds, hold_id): member and window of the live hold of that id, or nil.
+#   find_hold(holds, hold_id): member and window of the live hold of that id, or nil (a lookup in
+#     the holds' id index, <holds>:ids; add_hold and drop_hold keep both in step).
 #   fill(template, mark, value): a key template with its marker replaced (plain text, no patterns).
 #   active_count(account, booking_template): the account's active bookings; ids whose booking
 #     vanished (expired) or is no longer active are dropped so they stop counting against the cap.
@@ -90,13 +91,24 @@ local function announce()
   end
 end
 
+-- Holds are also indexed by id (a hash beside the sorted set: hold id -> member), so finding
+-- one costs a lookup, not a scan of every hold of the day (hundreds at a quota's opening).
+local function hold_index(holds_key)
+  return holds_key .. ':ids'
+end
+
 local function purge(day_key, holds_key, now)
   local expired = redis.call('ZRANGEBYSCORE', holds_key, '-inf', now)
   if #expired == 0 then return end
   touch(day_key, holds_key)
   for _, member in ipairs(expired) do
-    local window = string.match(member, '^([^|]*)|')
-    if window then redis.call('HINCRBY', day_key, 'held:' .. window, -1) end
+    local window, id = string.match(member, '^([^|]*)|(.*)|[^|]*$')
+    if window then
+      redis.call('HINCRBY', day_key, 'held:' .. window, -1)
+      if redis.call('HGET', hold_index(holds_key), id) == member then
+        redis.call('HDEL', hold_index(holds_key), id)
+      end
+    end
   end
   redis.call('ZREMRANGEBYSCORE', holds_key, '-inf', now)
 end
@@ -107,10 +119,29 @@ local function counts(day_key, window, default_cap)
   return cap, tonumber(v[2]) or 0, math.max(0, tonumber(v[3]) or 0)
 end
 
+local function add_hold(holds_key, expiry, window, hold_id, account)
+  local member = window .. '|' .. hold_id .. '|' .. account
+  redis.call('ZADD', holds_key, expiry, member)
+  redis.call('HSET', hold_index(holds_key), hold_id, member)
+end
+
+local function drop_hold(holds_key, member, hold_id)
+  redis.call('ZREM', holds_key, member)
+  redis.call('HDEL', hold_index(holds_key), hold_id)
+end
+
 local function find_hold(holds_key, hold_id)
-  for _, member in ipairs(redis.call('ZRANGE', holds_key, 0, -1)) do
-    local window, id = string.match(member, '^([^|]*)|(.*)|[^|]*$')
-    if id == hold_id then return member, window end
+  local member = redis.call('HGET', hold_index(holds_key), hold_id)
+  if member and redis.call('ZSCORE', holds_key, member) then
+    return member, string.match(member, '^([^|]*)|')
+  end
+  -- Holds taken before the index existed (an upgrade within a hold's lifetime) are scanned for
+  -- while the sorted set has members the index lacks.
+  if redis.call('ZCARD', holds_key) > redis.call('HLEN', hold_index(holds_key)) then
+    for _, m in ipairs(redis.call('ZRANGE', holds_key, 0, -1)) do
+      local window, id = string.match(m, '^([^|]*)|(.*)|[^|]*$')
+      if id == hold_id then return m, window end
+    end
   end
   return nil, nil
 end
@@ -226,14 +257,15 @@ local cap, booked, held = counts(KEYS[1], window, ARGV[4])
 if old_window == window then held = held - 1 end
 if booked + held >= cap then return {'ERR', 'sold_out'} end
 if old then
-  redis.call('ZREM', KEYS[2], old)
+  drop_hold(KEYS[2], old, hold_id)
   redis.call('HINCRBY', KEYS[1], 'held:' .. old_window, -1)
 end
-redis.call('ZADD', KEYS[2], ARGV[8], window .. '|' .. hold_id .. '|' .. ARGV[6])
+add_hold(KEYS[2], ARGV[8], window, hold_id, ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'held:' .. window, 1)
 touch(KEYS[1], KEYS[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[9])
 redis.call('PEXPIREAT', KEYS[2], ARGV[9])
+redis.call('PEXPIREAT', hold_index(KEYS[2]), ARGV[9])
 return {'OK'}
 """
 )
@@ -247,7 +279,7 @@ RELEASE = seat_script(
 purge(KEYS[1], KEYS[2], ARGV[1])
 local old, old_window = find_hold(KEYS[2], ARGV[2])
 if not old then return 0 end
-redis.call('ZREM', KEYS[2], old)
+drop_hold(KEYS[2], old, ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'held:' .. old_window, -1)
 touch(KEYS[1], KEYS[2])
 return 1
@@ -282,7 +314,7 @@ local cap, booked, held = counts(KEYS[1], window, ARGV[4])
 if old_window == window then held = held - 1 end
 if booked + held >= cap then return {'ERR', 'sold_out'} end
 if old then
-  redis.call('ZREM', KEYS[2], old)
+  drop_hold(KEYS[2], old, id)
   redis.call('HINCRBY', KEYS[1], 'held:' .. old_window, -1)
 end
 redis.call('HINCRBY', KEYS[1], 'booked:' .. window, 1)
@@ -295,6 +327,7 @@ redis.call('HSET', KEYS[6], 'id', id, 'office', ARGV[9], 'day', ARGV[2], 'servic
 redis.call('PEXPIREAT', KEYS[6], ARGV[8])
 redis.call('PEXPIREAT', KEYS[1], ARGV[8])
 redis.call('PEXPIREAT', KEYS[2], ARGV[8])
+redis.call('PEXPIREAT', hold_index(KEYS[2]), ARGV[8])
 redis.call('HSET', KEYS[5], ARGV[12], id)
 redis.call('SADD', KEYS[4], id)
 remind(KEYS[7], id, ARGV[2], window, 17)

@@ -77,6 +77,11 @@ class OfficeKeys:
         """Sorted set of live holds of one office-day-service, scored by expiry (ms)."""
         return f"{self.tag}:holds:{day}:{service}"
 
+    def hold_ids(self, day: str, service: str) -> str:
+        """Hash: hold id -> its member in :meth:`holds` (the seat scripts keep it in step and
+        derive it as ``<holds>:ids``), so a hold is found without a scan."""
+        return f"{self.holds(day, service)}:ids"
+
     def booking(self, booking_id: str) -> str:
         return f"{self.tag}:booking:{booking_id}"
 

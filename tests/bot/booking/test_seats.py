@@ -23,9 +23,10 @@ from bot.booking.errors import (
     SoldOut,
 )
 from bot.booking.seats import Availability, Booking, SeatBook
-from bot.core.clock import ManualClock
+from bot.core.clock import ManualClock, ms
 from bot.errors import StorageError
 from bot.infra.embedded import RedisServer
+from bot.infra.keys import OfficeKeys
 
 OFFICE = "kua-menteng"
 DAY = date(2030, 3, 5)
@@ -490,3 +491,48 @@ async def test_unreachable_redis_is_a_storage_error(clock: ManualClock) -> None:
             await book.get("h1")
     finally:
         await dead.aclose()
+
+
+# -- the holds' id index -----------------------------------------------------------------------
+
+
+async def index_in_step(redis: aioredis.Redis) -> dict[str, str]:
+    """The id index, checked against the sorted set it indexes: one entry per live hold."""
+    keys = OfficeKeys(OFFICE)
+    members = await redis.zrange(keys.holds(DAY.isoformat(), SERVICE), 0, -1)
+    index = await redis.hgetall(keys.hold_ids(DAY.isoformat(), SERVICE))
+    assert sorted(index.values()) == sorted(members)
+    assert all(member.split("|")[1] == hold_id for hold_id, member in index.items())
+    return index
+
+
+async def test_the_id_index_follows_holds_through_moves_releases_confirms_and_expiry(
+    book: SeatBook, redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    for n in range(5):
+        await hold(book, f"h{n}")
+    assert set(await index_in_step(redis)) == {f"h{n}" for n in range(5)}
+    await hold(book, "h0", window="09")  # moved: one entry, the new window
+    assert (await index_in_step(redis))["h0"].startswith("09|")
+    await book.release(hold_id="h1", day=DAY, service=SERVICE)
+    await confirm(book, "h2")
+    assert set(await index_in_step(redis)) == {"h0", "h3", "h4"}
+    clock.advance(timedelta(milliseconds=TTL_MS + 1))
+    await hold(book, "h5")  # purges the expired ones first
+    assert set(await index_in_step(redis)) == {"h5"}
+    assert (await seats(book))["08"].held == 1
+
+
+async def test_holds_taken_before_the_index_existed_are_still_found(
+    book: SeatBook, redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    await hold(book, "new")
+    # A hold as the code before the index wrote it: in the sorted set only.
+    keys = OfficeKeys(OFFICE)
+    expiry = ms(clock.now()) + TTL_MS
+    await redis.zadd(keys.holds(DAY.isoformat(), SERVICE), {"08|old|telegram:old": expiry})
+    await redis.hincrby(keys.day(DAY.isoformat(), SERVICE), "held:08", 1)
+    booking = await confirm(book, "old", account="telegram:old", capacity=2)
+    assert booking.window == "08"
+    # Its own hold became the booking: the window is full with "new"'s hold, not oversold.
+    assert (await seats(book, capacity=2))["08"] == Availability(2, 1, 1)
