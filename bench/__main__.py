@@ -213,6 +213,17 @@ not from this run; the tables above are this run's.
 - **Turn writes ride with the save**: the replies' count in the pacing buckets, a paged keyboard's
   options and the audit entry go in one pipeline with the session's finish script (over HTTP
   4.12 → 2.88 round trips a turn).
+- **Reminders off the turn**: scheduling a booking's two reminders on RQ (`Job.fetch` twice and
+  `enqueue_in` twice, blocking, in a thread) was 13-15% of the shipped process at 100 in flight.
+  The seat scripts now put them on the office's due list and the worker's tick makes the RQ jobs
+  (c=100: 0.55 → 0.50 x the peer's CPU in runs made while building this).
+- **Reads the prompts do not make**: a per-process availability snapshot kept current by the seat
+  scripts' announcements (pub/sub) serves the day and window lists, and a memo in the session says
+  whether an applicant already has a booking; the NIK is checked when it is claimed, at
+  confirmation (2.88 → 2.38 round trips a turn).
+- **Holds found by id**: HOLD and CONFIRM scanned every live hold of the day to find the
+  applicant's; an id index makes it a lookup (with 450 live holds a confirmation went from 250
+  to 78 us of Redis CPU).
 - **QR code**: segno's PNG writer built every pixel in Python, 3.0 → 0.6 ms a booking (both
   sides use `bot.booking.codes.qr_png`, so both gained).
 - **Before these changes** (the previous BENCHMARKS.md, one system after the other): over HTTP
@@ -224,10 +235,25 @@ not from this run; the tables above are this run's.
   (pool, packing, parsing), which both pay per round trip. Python's garbage collector is about 8%
   of a turn; a serving process now freezes its start-up heap (`gc.freeze()`), which cuts that to
   3% and shortens the collector's pauses, though no change in CPU per turn was measurable here.
-- **Round trips**: the session costs two a turn (begin and finish scripts). A turn that reads or
-  changes office data (availability, hold, confirm) or the NIK registry needs one more: those keys
-  live in other Redis Cluster slots than the session, so one script cannot take both, and the
-  step needs the answer before it can reply. Seven such calls in eight turns make 2.88.
+- **Round trips, what is left (2.38)**: the session costs two a turn (begin and finish scripts).
+  Three calls in eight turns change data that lives in other Redis Cluster slots than the
+  session, and the step needs their answer before it can reply: the hold (the seat is taken
+  before the applicant is asked for their NIK), the NIK claim (the NIK registry is global, one
+  booking per NIK in every office, so it cannot share the office's slot) and the confirmation
+  (the office's slot). The claim must succeed before the seat is booked: issuing both at once
+  would book and then cancel a seat, and skip its queue number, whenever a NIK turns out to be
+  taken. Reaching 2.0 would need a session and its office's seats in one slot, which would put
+  every applicant of an office on one shard.
+- **One applicant at a time**: every turn then costs about a millisecond more on both sides (the
+  bot process sleeps between turns while the load generator, the fakes and Redis take the two
+  cores, so its caches are cold again at each turn: py-spy shows the same functions taking two to
+  four times as long per turn as at 100 in flight). That penalty is about the same for both
+  systems, so the ratio drifts from about 0.5 toward 0.6-0.7 x although Antrean's own work per
+  turn is half the peer's.
+- **Redis CPU**: Antrean's two scripts a turn do more than the peer's plain commands: they keep a
+  redelivery memory, the per-account rate limit, the user's lease and inbox, and read the outbox
+  (begin: about 64 us, finish about 27 us on this machine); the peer has none of these. Its 6.38
+  round trips cost Redis more in network handling, so the two end up close (see the tables).
 - **Burst**: redis-py's default pool refused past 100 connections (thousands of 503s) and
   httpcore's pool scanned every connection on each WhatsApp request (half the process's CPU).
   With a waiting pool and httpx over aiohttp's pool (`httpx-aiohttp`), one process went from

@@ -334,11 +334,11 @@ class Confirm:
             local = exc.until.astimezone(ctx.deps.office.tz).date()
             count = ctx.deps.settings.noshow_strikes
             ctx.say(ctx.t("scalper.blocked", count=count, until=format_day(ctx, local)))
-            return _another_nik(ctx)
+            return await _another_nik(ctx)
         except NikTaken as exc:
             # One NIK, one booking, across every office and account.
             ctx.say(ctx.t("book.nik_yours" if exc.yours else "book.nik_elsewhere"))
-            return _another_nik(ctx)
+            return await _another_nik(ctx)
         except NikHasBooking:
             await release_hold(ctx)
             ctx.data.clear()
@@ -369,9 +369,12 @@ class Confirm:
             return "book.window"
 
 
-def _another_nik(ctx: Context) -> str:
-    """Back to the NIK step after the claim refused the NIK: the seat stays held and the name
-    kept, so the next NIK typed goes straight to the summary."""
+async def _another_nik(ctx: Context) -> str:
+    """Back to the NIK step after the claim refused the NIK, the name kept, so the next NIK
+    typed goes straight to the summary. The held seat goes back at once: a NIK refused here is
+    mostly someone else's (a scalper's second try), and the seat is someone else's to take;
+    confirming again books a free seat of the window if there is one."""
+    await release_hold(ctx)
     ctx.data.pop("nik_h", None)
     ctx.data.pop("nik4", None)
     return "book.nik"

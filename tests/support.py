@@ -12,9 +12,10 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bot.booking.app import App
+from bot.booking.reminders import due_reminders
 from bot.booking.seats import Booking
 from bot.core.channel import Channel, Outcome
-from bot.core.clock import ManualClock
+from bot.core.clock import ManualClock, ms
 from bot.core.engine import Engine
 from bot.core.messages import Choices, Image, Inbound, Outbound, Text
 from bot.infra.settings import load_settings
@@ -52,9 +53,11 @@ async def confirm_booking(
     locale: str = "id",
     day_index: int = 0,
     capacity: int | None = None,
+    remind: bool = False,
 ) -> Booking:
     """A booking made straight in the seat book (first service, first window of the
-    ``day_index``-th bookable day), for tests about what happens after booking."""
+    ``day_index``-th bookable day), for tests about what happens after booking; with
+    ``remind``, its reminders go on the due list as the desk puts them."""
     office = app.office
     day = office.bookable_days(app.clock.now())[day_index]
     window = office.windows(day)[0]
@@ -72,6 +75,7 @@ async def confirm_booking(
         nik_last4="0001",
         name="Budi Santoso",
         locale=locale,
+        reminders=due_reminders(office, day, window.id, ms(app.clock.now())) if remind else (),
     )
 
 

@@ -24,6 +24,7 @@ from bot.booking.replies import pairs as _pairs
 from bot.booking.replies import text as _text
 from bot.booking.seats import (
     ACCOUNT_MARK,
+    ANNOUNCE_CLOSED,
     DAY_MARK,
     ID_MARK,
     LUA_HELPERS,
@@ -35,7 +36,7 @@ from bot.booking.seats import (
 )
 from bot.core.clock import Clock, ms
 from bot.errors import StorageError
-from bot.infra.keys import SEATS_CHANNEL, NikKeys, OfficeKeys
+from bot.infra.keys import NikKeys, OfficeKeys
 
 # Mark a booking checked in, once, on its own day.
 #   KEYS[1] booking
@@ -91,24 +92,17 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 # Returns 1 when the day changed state (closed now / open now), 0 when it already was; a change
 # is announced on the seats channel (see bot/booking/seats.py).
 CLOSE_DAY = (
-    """
-local function announce(changed)
-  if changed == 1 then
-    redis.call('PUBLISH', '"""
-    + SEATS_CHANNEL
-    + """', cjson.encode({'c', KEYS[1], ARGV[1]}))
-  end
-  return changed
-end
+    ANNOUNCE_CLOSED
+    + """
 if ARGV[2] == '' then
   redis.call('HDEL', KEYS[2], ARGV[1])
-  return announce(redis.call('SREM', KEYS[1], ARGV[1]))
+  return announce_closed(redis.call('SREM', KEYS[1], ARGV[1]))
 end
 local added = redis.call('SADD', KEYS[1], ARGV[1])
 if added == 1 or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 end
-return announce(added)
+return announce_closed(added)
 """
 )
 

@@ -442,20 +442,25 @@ return {'OK', cap, booked, held}
 )
 
 
-# Close a day (SADD) or open it again (SREM), announcing a change (see LUA_HELPERS).
-#   KEYS[1] closed days  ARGV[1] day (ISO)  ARGV[2] 'SADD' | 'SREM'
-# Returns 1 if the day changed state, else 0.
-CLOSED_SET = (
+# For scripts over the closed days (KEYS[1]) of one day (ARGV[1]): announce_closed(changed)
+# announces that the day was closed or opened again when `changed` is 1, and returns `changed`.
+ANNOUNCE_CLOSED = (
     """
-local changed = redis.call(ARGV[2], KEYS[1], ARGV[1])
-if changed == 1 then
-  redis.call('PUBLISH', '"""
+local function announce_closed(changed)
+  if changed == 1 then
+    redis.call('PUBLISH', '"""
     + SEATS_CHANNEL
     + """', cjson.encode({'c', KEYS[1], ARGV[1]}))
+  end
+  return changed
 end
-return changed
 """
 )
+
+# Close a day (SADD) or open it again (SREM), announcing a change.
+#   KEYS[1] closed days  ARGV[1] day (ISO)  ARGV[2] 'SADD' | 'SREM'
+# Returns 1 if the day changed state, else 0.
+CLOSED_SET = ANNOUNCE_CLOSED + "return announce_closed(redis.call(ARGV[2], KEYS[1], ARGV[1]))\n"
 
 
 class IdCollision(SeatError):

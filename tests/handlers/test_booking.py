@@ -377,7 +377,15 @@ async def test_a_nik_with_a_booking_elsewhere_is_refused_at_confirm_with_what_to
     refused = await other.says("1")
     assert "akun lain" in refused and "e-KTP asli" in refused and "Antrean saya" in refused
     assert "Ketik NIK" in refused and NIK_MAN not in refused
-    # The seat is still held and the name kept: another NIK goes straight to the summary.
+    # The held seat went back at once (a refused NIK is mostly a scalper's second try); the
+    # name is kept: another NIK goes straight to the summary, and confirming takes a free seat.
+    app = user.engine.deps
+    day = app.office.bookable_days(app.clock.now())[0]
+    windows = app.office.windows(day)
+    [seats] = await app.seats.availability(
+        [(day, "paspor-baru", {w.id: w.capacity("paspor-baru") for w in windows})]
+    )
+    assert (seats[windows[0].id].booked, seats[windows[0].id].held) == (1, 0)
     summary = await other.says(NIK_WOMAN)
     assert "Siti Aminah" in summary and "************0002" in summary
     assert "A-002" in await other.says("1")

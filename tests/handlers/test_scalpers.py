@@ -138,7 +138,7 @@ async def test_two_no_shows_block_the_nik_when_confirming(
     assert not await app.seats.active_for_account("console:u3")
     entries = await redis.xrange(StaffKeys(app.office.id).audit)
     assert any(e.get("reason") == "strikes" for _, e in entries)
-    # Another NIK books with the seat still held and the name kept.
+    # Another NIK books (a free seat: the held one went back), the name kept.
     assert "Budi Santoso" in await user.says(nik("01", 8))
     assert "A-0" in await user.says("1")
     assert await NikRegistry(redis, clock).blocked_until(app.niks.hash(the_nik)) is not None

@@ -24,7 +24,7 @@ from bot.core.clock import ManualClock, ms
 from bot.infra.embedded import RedisServer
 from bot.infra.keys import OfficeKeys
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.support import SECRET, make_app, start_worker
+from tests.support import SECRET, confirm_booking, make_app, start_worker
 from tests.web_support import run_server
 from workers.periodic import TICK
 from workers.queues import QUEUE
@@ -43,25 +43,7 @@ class World:
 
     async def book(self, nik_hash: str = "a" * 32, account: str = f"telegram:{CHAT}") -> Booking:
         """A booking with its reminders on the due list, as the desk makes one."""
-        office = self.app.office
-        day = office.bookable_days(self.clock.now())[0]
-        window = office.windows(day)[0]
-        service = office.services[0]
-        return await self.app.seats.confirm(
-            hold_id=self.app.codes.new_id(),
-            day=day,
-            service=service.id,
-            window=window.id,
-            default_capacity=window.capacity(service.id),
-            prefix=service.prefix,
-            account=account,
-            max_active=1,
-            nik_hash=nik_hash,
-            nik_last4="0001",
-            name="Budi Santoso",
-            locale="id",
-            reminders=due_reminders(office, day, window.id, ms(self.clock.now())),
-        )
+        return await confirm_booking(self.app, account, nik_hash, remind=True)
 
     def due(self, booking: Booking, offset: int, after: timedelta = timedelta(seconds=1)) -> None:
         """Move the injected clock to ``after`` past when the reminder is due."""
