@@ -26,8 +26,8 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.dialog import Context as BaseContext
 from bot.core.i18n import Catalog
 from bot.core.sessions import SessionStore
-from bot.infra.claims import Claims
 from bot.errors import ConfigError
+from bot.infra.claims import Claims
 from bot.infra.settings import Settings
 
 # The booking bot's message catalogs.

@@ -157,7 +157,7 @@ class Location:
         return f"https://www.google.com/maps/search/?api=1&query={self.lat:.6f},{self.lon:.6f}"
 
     def as_text(self) -> str:
-        head = " – ".join(p for p in (self.name, self.address) if p)
+        head = ", ".join(p for p in (self.name, self.address) if p)
         line = f"📍 {self.lat:.6f}, {self.lon:.6f} {self.maps_url}"
         return f"{head}\n{line}" if head else line
 
