@@ -148,6 +148,10 @@ class ChooseCity:
         cities = ctx.deps.network.cities(region)
         if not cities:
             raise Goto(CHOOSE_REGION)
+        if len(cities) == 1:
+            # Nothing to choose: straight to the city's offices.
+            offices = ctx.deps.network.in_city(region, cities[0])
+            raise Goto(_offer(ctx, [(o, None) for o in offices]))
         options = [Option(CITY_ID + c, c) for c in cities]
         return Prompt(ctx.t("office.city", region=region), options)
 
