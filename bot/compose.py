@@ -94,7 +94,7 @@ async def open_app(
         deps.jobs = jobs
         # Bookings get their reminders on the office's due list, which workers send from. One-shot
         # tools change sample bookings only: ``demo-bookings`` gives nobody a reminder.
-        deps.desk.reminders = role != "tool"
+        deps.reminders = role != "tool"
         process = Process(settings, role, deps, jobs)
         if role in ("run", "chat"):
             # Conversations show seats from the process's snapshot, kept by one subscription.
@@ -143,7 +143,10 @@ def _open_chat(process: Process, user: str) -> None:
 
     deps, settings = process.deps, process.settings
     images = settings.var_dir / "images"
-    deps.events = QrImageCleanup(deps.events, deps.codes, deps.office.id, images)
+    for services in deps.offices.values():
+        # Each office's codes name their office: each desk gets its own cleanup.
+        desk = services.desk
+        desk.events = QrImageCleanup(desk.events, deps.codes, services.office.id, images)
     console = ConsoleChannel(
         image_dir=images,
         local_user=user,

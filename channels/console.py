@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.core.channel import Channel
-from bot.core.messages import Choices, Image, Inbound, Outbound, Text
+from bot.core.messages import Choices, Image, Inbound, Location, Outbound, Text
 
 # *bold*, as the platforms mark it up: a terminal shows the words, not the asterisks.
 _BOLD = re.compile(r"\*([^*\n]+)\*")
@@ -38,6 +38,8 @@ def render(message: Outbound, *, ansi: bool = False, numbered: bool = True) -> s
                 f"  {number if numbered else '•'}{'.' if numbered else ''} {option.title}{extra}"
             )
         text = "\n".join(lines)
+    elif isinstance(message, Location):
+        text = message.as_text()
     else:
         text = f"[{message.caption}]"
     return _BOLD.sub(rf"{_ANSI_BOLD}\1{_ANSI_RESET}" if ansi else r"\1", text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.dialog import CANCEL, HELP, LANGUAGE, MENU, TO_MENU, Steps
-from handlers import booking, broadcast, closing, menu, mine, staff
+from handlers import booking, broadcast, closing, menu, mine, offices, staff
 
 # Words that work at every step, in both languages. Commands like /start are the same words.
 WORDS = {
@@ -39,6 +39,7 @@ def build_steps() -> Steps:
         mine.MoveDay(),
         mine.MoveWindow(),
         mine.ConfirmMove(),
+        *offices.STEPS,
     ):
         steps.add(step)
     steps.on_reset(booking.release_hold)

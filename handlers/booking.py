@@ -15,15 +15,26 @@ from bot.booking.errors import (
     SeatError,
     SoldOut,
 )
+from bot.booking.network import zone_label
 from bot.booking.nik import last4, mask, validate_nik
 from bot.booking.office import Service, Window
 from bot.booking.seats import Booking
 from bot.core.clock import parse_day
 from bot.core.dialog import MENU, Goto, Prompt, Reply
-from bot.core.messages import Image, Option
+from bot.core.messages import Image, Location, Option
 from bot.core.text import validate_name
 from bot.errors import InvalidInput
-from handlers.common import day_options, format_day, is_bookable, window_options
+from handlers.common import (
+    LAST_OFFICE,
+    clock_time,
+    day_options,
+    format_day,
+    is_bookable,
+    is_network,
+    local,
+    window_label,
+    window_options,
+)
 
 # Option ids of days offered for the pre-queue (bot/booking/release.py) start with this.
 PREQUEUE = "pre:"
@@ -33,6 +44,10 @@ PREQUEUE = "pre:"
 # job cancel without clearing it, so "booked" is checked before anyone is refused; and nothing
 # is refused for its absence: the hold enforces the cap (AccountLimit) either way.
 BOOKED = "booked"
+# In the memo, in a network: the offices the account booked at, newest first (at most
+# MAX_BOOKED_AT); "my booking" reads the account's bookings at these offices.
+BOOKED_AT = "booked_at"
+MAX_BOOKED_AT = 4
 
 
 def note_booked(ctx: Context, booked: bool) -> None:
@@ -43,8 +58,16 @@ def note_booked(ctx: Context, booked: bool) -> None:
         ctx.memo.pop(BOOKED, None)
 
 
+def note_office(ctx: Context, office_id: str) -> None:
+    """Remember in the memo that the account booked at ``office_id`` (newest first, a few):
+    "my booking" reads these offices' bookings only."""
+    kept = [o for o in ctx.memo.get(BOOKED_AT, []) if o != office_id]
+    ctx.memo[BOOKED_AT] = [office_id, *kept][:MAX_BOOKED_AT]
+    ctx.memo[LAST_OFFICE] = office_id
+
+
 def _service(ctx: Context) -> Service:
-    service = ctx.deps.office.service(ctx.data.get("svc", ""))
+    service = local(ctx).office.service(ctx.data.get("svc", ""))
     if service is None:
         raise Goto(MENU)
     return service
@@ -61,7 +84,7 @@ async def release_hold(ctx: Context) -> None:
     """Give back a seat the user held but did not confirm (they went back to the menu)."""
     hold, svc, day = ctx.data.get("hold"), ctx.data.get("svc"), parse_day(ctx.data.get("day"))
     if hold and svc and day and ctx.data.get("win"):
-        await ctx.deps.seats.release(hold_id=hold, day=day, service=svc)
+        await local(ctx).seats.release(hold_id=hold, day=day, service=svc)
 
 
 class ChooseService:
@@ -72,13 +95,13 @@ class ChooseService:
         if ctx.memo.get(BOOKED):
             # Seen with a booking: say now if the cap is reached rather than after the window.
             # Everyone else skips the read; the hold refuses them there with the same message.
-            limit = ctx.deps.office.booking.max_active_per_account
-            active = await ctx.deps.seats.active_for_account(ctx.identity)
+            limit = local(ctx).office.booking.max_active_per_account
+            active = await local(ctx).seats.active_for_account(ctx.identity)
             note_booked(ctx, bool(active))
             if len(active) >= limit:
                 ctx.say(ctx.t("book.limit", count=len(active)))
                 raise Goto(MENU)
-        services = ctx.deps.office.services
+        services = local(ctx).office.services
         return Prompt(ctx.t("book.service"), [Option(s.id, s.name(ctx.locale)) for s in services])
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
@@ -93,27 +116,27 @@ class ChooseDay:
     async def ask(self, ctx: Context) -> Prompt:
         service = _service(ctx)
         options = await day_options(ctx, service.id)
-        prequeued = ctx.deps.release.upcoming(ctx.now())
+        prequeued = local(ctx).release.upcoming(ctx.now())
         if prequeued is not None:
             # The day about to open comes first: joining its pre-queue is the fair way in.
-            opens = ctx.deps.office.release_at(prequeued).astimezone(ctx.deps.office.tz)
+            opens = local(ctx).office.release_at(prequeued)
             title = format_day(ctx, prequeued)
-            about = ctx.t("release.option", time=f"{opens:%H:%M}")
+            about = ctx.t("release.option", time=clock_time(ctx, opens))
             options.insert(0, Option(PREQUEUE + prequeued.isoformat(), title, about))
         if not options:
-            upcoming = ctx.deps.office.next_release(ctx.now())
+            upcoming = local(ctx).office.next_release(ctx.now())
             if upcoming is None:
                 ctx.say(ctx.t("book.no_days"))
             else:
-                local = upcoming.astimezone(ctx.deps.office.tz)
-                when = f"{format_day(ctx, local.date())} {local:%H:%M}"
+                there = upcoming.astimezone(local(ctx).office.tz)
+                when = f"{format_day(ctx, there.date())} {clock_time(ctx, upcoming)}"
                 ctx.say(ctx.t("book.no_days_next", when=when))
             raise Goto(MENU)
         return Prompt(ctx.t("book.day", service=service.name(ctx.locale)), options)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         option = reply.option or ""
-        fair = ctx.deps.release
+        fair = local(ctx).release
         if option.startswith(PREQUEUE):
             day = parse_day(option.removeprefix(PREQUEUE))
             if day is None:
@@ -121,8 +144,10 @@ class ChooseDay:
             ctx.data["day"] = day.isoformat()
             joined = await fair.join(day, _service(ctx).id, ctx.identity)
             if joined != "open":
-                opens = ctx.deps.office.release_at(day).astimezone(ctx.deps.office.tz)
-                ctx.say(ctx.t("release.joined", day=format_day(ctx, day), time=f"{opens:%H:%M}"))
+                opens = local(ctx).office.release_at(day)
+                ctx.say(
+                    ctx.t("release.joined", day=format_day(ctx, day), time=clock_time(ctx, opens))
+                )
                 return "book.wait"
             option = day.isoformat()  # it opened meanwhile: book it like any open day
         day = parse_day(option)
@@ -142,27 +167,27 @@ class WaitRelease:
 
     async def ask(self, ctx: Context) -> Prompt:
         day = _day(ctx)
-        opens = ctx.deps.office.release_at(day).astimezone(ctx.deps.office.tz)
-        text = ctx.t("release.wait", day=format_day(ctx, day), time=f"{opens:%H:%M}")
+        opens = local(ctx).office.release_at(day)
+        text = ctx.t("release.wait", day=format_day(ctx, day), time=clock_time(ctx, opens))
         return Prompt(text, [Option("go", ctx.t("release.go"))])
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         service, day = _service(ctx), _day(ctx)
-        fair = ctx.deps.release
+        fair = local(ctx).release
         # Whichever comes first after the opening, this or the release job, admits the queue.
         await fair.admit(day, service.id)
         seat = await fair.status(day, service.id, ctx.identity)
         if seat.status == "waiting":
-            opens = ctx.deps.office.release_at(day).astimezone(ctx.deps.office.tz)
-            ctx.say(ctx.t("release.not_yet", day=format_day(ctx, day), time=f"{opens:%H:%M}"))
+            opens = local(ctx).office.release_at(day)
+            ctx.say(ctx.t("release.not_yet", day=format_day(ctx, day), time=clock_time(ctx, opens)))
             return "book.wait"
         if seat.status == "admitted":
             ctx.data.update(hold=seat.hold_id, win=seat.window)
-            ctx.say(ctx.t("book.held", minutes=ctx.deps.office.booking.hold_minutes))
+            ctx.say(ctx.t("book.held", minutes=local(ctx).office.booking.hold_minutes))
             return "book.nik"
         if seat.status == "limit":
             note_booked(ctx, True)
-            ctx.say(ctx.t("book.limit", count=ctx.deps.office.booking.max_active_per_account))
+            ctx.say(ctx.t("book.limit", count=local(ctx).office.booking.max_active_per_account))
             return MENU
         ctx.say(ctx.t("release.full", day=format_day(ctx, day)))
         ctx.data.pop("day", None)
@@ -179,21 +204,24 @@ class ChooseWindow:
         if not options:
             ctx.say(ctx.t("book.day_full"))
             raise Goto("book.day")
-        return Prompt(ctx.t("book.window", day=format_day(ctx, day)), options)
+        shown = format_day(ctx, day)
+        if is_network(ctx):
+            shown += f" ({zone_label(local(ctx).office.timezone)})"
+        return Prompt(ctx.t("book.window", day=shown), options)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         service, day = _service(ctx), _day(ctx)
-        window = ctx.deps.office.window(day, reply.option or "")
+        window = local(ctx).office.window(day, reply.option or "")
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "book.day"
-        rules = ctx.deps.office.booking
+        rules = local(ctx).office.booking
         # Derived from this very message: if the turn is cut short (Redis outage, crash) and the
         # message is handled again, it holds the same seat rather than leaking another.
         hold_id = ctx.data.get("hold") or ctx.deps.codes.id_for(ctx.identity, ctx.message_id)
-        await ctx.deps.release.admit(day, service.id)
+        await local(ctx).release.admit(day, service.id)
         try:
-            await ctx.deps.seats.hold(
+            await local(ctx).seats.hold(
                 hold_id=hold_id,
                 day=day,
                 service=service.id,
@@ -225,7 +253,7 @@ class EnterNik:
         return Prompt(ctx.t("book.nik"), free_text=True)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
-        nik = validate_nik(reply.text, ctx.deps.office.local_today(ctx.now()))
+        nik = validate_nik(reply.text, local(ctx).office.local_today(ctx.now()))
         # The NIK itself is never kept: only its keyed hash and its last four digits. Whether it
         # is blocked or has a booking is checked when confirming, in the NIK claim's round trip
         # (BookingDesk.book); a refusal there sends the applicant back here, name kept.
@@ -248,8 +276,8 @@ class EnterName:
 def _cutoffs(ctx: Context, day: date, window: Window) -> str:
     """The cut-offs for changing the booking, said before it is made (a booking for tomorrow
     can no longer be rescheduled, only cancelled)."""
-    rules = ctx.deps.office.booking
-    start = ctx.deps.office.window_start(day, window.id)
+    rules = local(ctx).office.booking
+    start = local(ctx).office.window_start(day, window.id)
     near = ctx.now() > start - timedelta(hours=rules.reschedule_cutoff_hours)
     return ctx.t(
         "book.rules_near" if near else "book.rules",
@@ -264,14 +292,14 @@ class Confirm:
 
     async def ask(self, ctx: Context) -> Prompt:
         service, day = _service(ctx), _day(ctx)
-        window = ctx.deps.office.window(day, ctx.data.get("win", ""))
+        window = local(ctx).office.window(day, ctx.data.get("win", ""))
         if window is None or "nik_h" not in ctx.data or "name" not in ctx.data:
             raise Goto("book.window")
         text = ctx.t(
             "book.summary",
             service=service.name(ctx.locale),
             day=format_day(ctx, day),
-            window=window.label,
+            window=window_label(ctx, window.label),
             name=ctx.data["name"],
             nik=mask("0" * 12 + ctx.data["nik4"]),
             rules=_cutoffs(ctx, day, window),
@@ -285,7 +313,7 @@ class Confirm:
             ctx.say(ctx.t("cancelled"))
             return MENU
         service, day = _service(ctx), _day(ctx)
-        window = ctx.deps.office.window(day, ctx.data.get("win", ""))
+        window = local(ctx).office.window(day, ctx.data.get("win", ""))
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "book.day"
@@ -294,7 +322,7 @@ class Confirm:
             return outcome
         booking = outcome
         note_booked(ctx, True)
-        code = ctx.deps.codes.code(ctx.deps.office.id, booking.id, booking.nik_hash)
+        code = ctx.deps.codes.code(local(ctx).office.id, booking.id, booking.nik_hash)
         docs = service.docs(ctx.locale)
         ctx.say(
             ctx.t(
@@ -302,13 +330,20 @@ class Confirm:
                 number=booking.queue_number,
                 service=service.name(ctx.locale),
                 day=format_day(ctx, day),
-                window=window.label,
+                window=window_label(ctx, window.label),
                 code=code,
             )
             + ("\n\n" + "\n".join(f"• {d}" for d in docs) if docs else "")
         )
         caption = ctx.t("book.qr_caption", number=booking.queue_number, code=code)
         ctx.show(Image(qr_png(code), caption=caption, filename=qr_filename(code)))
+        office = local(ctx).office
+        if is_network(ctx):
+            # Where to go, on the map; and where "my booking" finds it (no scan of offices).
+            if office.location is not None:
+                where = office.location
+                ctx.show(Location(where.lat, where.lon, office.name, office.address))
+            note_office(ctx, office.id)
         ctx.data.clear()
         return MENU
 
@@ -316,9 +351,9 @@ class Confirm:
         self, ctx: Context, service: Service, day: date, window: Window
     ) -> Booking | str:
         """The booking, or the step to go to after telling the user why not."""
-        rules = ctx.deps.office.booking
+        rules = local(ctx).office.booking
         try:
-            return await ctx.deps.desk.book(
+            return await local(ctx).desk.book(
                 hold_id=ctx.data["hold"],
                 day=day,
                 service=service,
@@ -331,9 +366,9 @@ class Confirm:
                 later=ctx.later,
             )
         except NikBlocked as exc:
-            local = exc.until.astimezone(ctx.deps.office.tz).date()
+            until = exc.until.astimezone(local(ctx).office.tz).date()
             count = ctx.deps.settings.noshow_strikes
-            ctx.say(ctx.t("scalper.blocked", count=count, until=format_day(ctx, local)))
+            ctx.say(ctx.t("scalper.blocked", count=count, until=format_day(ctx, until)))
             return await _another_nik(ctx)
         except NikTaken as exc:
             # One NIK, one booking, across every office and account.

@@ -20,20 +20,23 @@ from handlers.common import format_day
 from handlers.staff import (
     Confirmable,
     Pending,
-    allowed,
+    admitted,
     ask_to_confirm,
     confirmable,
     counter_of,
     here,
     refuse,
+    staff_local,
 )
 
 log = logging.getLogger(__name__)
 
 
 async def close(ctx: Context, args: str) -> str | None:
-    if not await allowed(ctx, "close", args, "admin"):
+    rest = await admitted(ctx, "close", args, "admin")
+    if rest is None:
         return here(ctx)
+    args = rest
     first, _, reason = args.partition(" ")
     reason = reason.strip()
     if not first or not reason:
@@ -41,7 +44,7 @@ async def close(ctx: Context, args: str) -> str | None:
     day = parse_day(first)
     if day is None:
         return await refuse(ctx, "close", args, "bad_day", value=first)
-    if day < ctx.deps.office.local_today(ctx.now()):
+    if day < staff_local(ctx).office.local_today(ctx.now()):
         return await refuse(ctx, "close", args, "past_day", day=format_day(ctx, day))
     return await ask_to_confirm(ctx, "close", day=day.isoformat(), reason=reason)
 
@@ -59,7 +62,7 @@ async def _preview_close(ctx: Context, pending: Pending) -> str:
     total = sum(per_window.values())
     lines.append(ctx.t("staff.close_count", count=total))
     for window in sorted(per_window):
-        office_window = ctx.deps.office.window(day, window)
+        office_window = staff_local(ctx).office.window(day, window)
         label = office_window.label if office_window else window
         lines.append(f"• {label}: {per_window[window]}")
     lines.append(ctx.t("staff.close_undo", iso=day.isoformat()))
@@ -76,24 +79,28 @@ async def close_day(ctx: Context, day: date, reason: str) -> int:
     """Close ``day`` to new bookings, cancel its active bookings (:meth:`BookingDesk.close_day
     <bot.booking.desk.BookingDesk.close_day>`: repeating it finishes a half-done close) and have
     the applicants told."""
-    count = await ctx.deps.desk.close_day(day, reason, by=ctx.identity)
+    count = await staff_local(ctx).desk.close_day(day, reason, by=ctx.identity)
     await _tell(ctx, day, reason)
     return count
 
 
 async def reopen(ctx: Context, args: str) -> str | None:
-    if not await allowed(ctx, "reopen", args, "admin"):
+    rest = await admitted(ctx, "reopen", args, "admin")
+    if rest is None:
         return here(ctx)
+    args = rest
     parts = args.split()
     if len(parts) != 1:
         return await refuse(ctx, "reopen", args, "usage_reopen")
     day = parse_day(parts[0])
     if day is None:
         return await refuse(ctx, "reopen", args, "bad_day", value=parts[0])
-    if day < ctx.deps.office.local_today(ctx.now()):
+    if day < staff_local(ctx).office.local_today(ctx.now()):
         return await refuse(ctx, "reopen", args, "past_day", day=format_day(ctx, day))
     if await counter_of(ctx).closure(day) is None:
-        key = "reopen_office_closed" if ctx.deps.office.closure(day) else "reopen_not_closed"
+        key = (
+            "reopen_office_closed" if staff_local(ctx).office.closure(day) else "reopen_not_closed"
+        )
         return await refuse(ctx, "reopen", args, key, day=format_day(ctx, day))
     return await ask_to_confirm(ctx, "reopen", day=day.isoformat())
 
@@ -123,11 +130,15 @@ async def _apply_reopen(ctx: Context, pending: Pending) -> None:
     counter = counter_of(ctx)
     if not await counter.reopen_day(day):
         # Someone else reopened it between the preview and this yes.
-        await ctx.deps.audit.record(ctx.identity, "reopen", "unchanged", day=day.isoformat())
+        await staff_local(ctx).audit.record(
+            ctx.identity, "reopen", "unchanged", day=day.isoformat()
+        )
         ctx.say(ctx.t("staff.reopen_not_closed", day=format_day(ctx, day)))
         return
     count = await _cancelled_by_closure(ctx, day)
-    await ctx.deps.audit.record(ctx.identity, "reopen", "ok", day=day.isoformat(), to_tell=count)
+    await staff_local(ctx).audit.record(
+        ctx.identity, "reopen", "ok", day=day.isoformat(), to_tell=count
+    )
     await _tell(ctx, day)
     ctx.say(ctx.t("staff.reopened", day=format_day(ctx, day), count=count))
 
@@ -145,9 +156,9 @@ async def _tell(ctx: Context, day: date, reason: str | None = None) -> None:
         return
     stamp = ctx.now().strftime("%Y%m%d%H%M%S")
     if reason is not None:
-        await jobs.tell_closed(ctx.deps.office.id, day, reason, stamp=stamp)
+        await jobs.tell_closed(staff_local(ctx).office.id, day, reason, stamp=stamp)
     else:
-        await jobs.tell_reopened(ctx.deps.office.id, day, stamp=stamp)
+        await jobs.tell_reopened(staff_local(ctx).office.id, day, stamp=stamp)
 
 
 def register(steps: Steps) -> None:

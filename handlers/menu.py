@@ -6,11 +6,13 @@ from bot.booking.app import Context
 from bot.core.dialog import ANYWHERE, MENU, RESUME, Prompt, Reply
 from bot.core.i18n import LOCALES
 from bot.core.messages import Option
+from handlers.common import is_network, local
+from handlers.offices import CHOOSE_OFFICE, choose_office_then
 
 
 class Menu:
     name = MENU
-    goes_to = ("book.service", "mine", "docs.service", "language")
+    goes_to = ("book.service", "mine", "docs.service", "language", CHOOSE_OFFICE)
 
     async def ask(self, ctx: Context) -> Prompt:
         return Prompt(
@@ -24,12 +26,16 @@ class Menu:
         )
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
-        return {
+        target = {
             "book": "book.service",
             "mine": "mine",
             "docs": "docs.service",
             "lang": "language",
         }.get(reply.option or "", MENU)
+        if target in ("book.service", "docs.service") and is_network(ctx):
+            # Booking and the requirements are per office: which one, first.
+            return choose_office_then(ctx, target)
+        return target
 
 
 class Language:
@@ -53,11 +59,11 @@ class Requirements:
     goes_to = ()
 
     async def ask(self, ctx: Context) -> Prompt:
-        services = ctx.deps.office.services
+        services = local(ctx).office.services
         return Prompt(ctx.t("docs.prompt"), [Option(s.id, s.name(ctx.locale)) for s in services])
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
-        service = ctx.deps.office.service(reply.option or "")
+        service = local(ctx).office.service(reply.option or "")
         if service is not None:
             docs = service.docs(ctx.locale)
             name = service.name(ctx.locale)

@@ -13,12 +13,17 @@ from bot.core.clock import parse_day
 from bot.core.dialog import MENU, Goto, Prompt, Reply
 from bot.core.messages import Image, Option
 from bot.errors import InvalidInput
-from handlers.booking import note_booked
+from handlers.booking import BOOKED_AT, note_booked
 from handlers.common import (
+    LAST_OFFICE,
+    OFFICE,
     day_options,
     format_day,
     is_bookable,
+    is_network,
+    local,
     service_name,
+    window_label,
     window_options,
 )
 
@@ -26,7 +31,7 @@ from handlers.common import (
 async def _booking(ctx: Context) -> Booking:
     """The booking this conversation is about; back to the list if it is gone."""
     booking_id = ctx.data.get("bk")
-    booking = await ctx.deps.seats.get(booking_id) if booking_id else None
+    booking = await local(ctx).seats.get(booking_id) if booking_id else None
     if booking is None or not booking.active or booking.account != ctx.identity:
         ctx.data.pop("bk", None)
         raise Goto("mine")
@@ -34,17 +39,17 @@ async def _booking(ctx: Context) -> Booking:
 
 
 def _window_label(ctx: Context, booking: Booking) -> str:
-    window = ctx.deps.office.window(booking.day, booking.window)
-    return window.label if window else booking.window
+    window = local(ctx).office.window(booking.day, booking.window)
+    return window_label(ctx, window.label) if window else booking.window
 
 
 def _before_cutoff(ctx: Context, booking: Booking, hours: int) -> bool:
-    start = ctx.deps.office.window_start(booking.day, booking.window)
+    start = local(ctx).office.window_start(booking.day, booking.window)
     return ctx.now() <= start - timedelta(hours=hours)
 
 
 def _code(ctx: Context, booking: Booking) -> str:
-    return ctx.deps.codes.code(ctx.deps.office.id, booking.id, booking.nik_hash)
+    return ctx.deps.codes.code(local(ctx).office.id, booking.id, booking.nik_hash)
 
 
 class MyBookings:
@@ -52,27 +57,66 @@ class MyBookings:
     goes_to = ("mine.booking",)
 
     async def ask(self, ctx: Context) -> Prompt:
-        bookings = await ctx.deps.seats.active_for_account(ctx.identity)
-        note_booked(ctx, bool(bookings))  # read anyway: the hint is kept true for free
-        if not bookings:
+        found = await _active_bookings(ctx)
+        note_booked(ctx, bool(found))  # read anyway: the hint is kept true for free
+        if not found:
             ctx.say(ctx.t("mine.none"))
             raise Goto(MENU)
-        if len(bookings) == 1:
-            ctx.data["bk"] = bookings[0].id
+        if len(found) == 1:
+            office_id, booking = found[0]
+            _about(ctx, office_id, booking.id)
             raise Goto("mine.booking")
-        options = [
-            Option(
-                b.id,
-                f"{b.queue_number} · {format_day(ctx, b.day)}",
-                f"{service_name(ctx, b.service)}, {_window_label(ctx, b)}",
+        options = []
+        for office_id, b in found:
+            ctx.data[OFFICE] = office_id  # what the labels below are read against
+            where = f" · {local(ctx).office.name}" if is_network(ctx) else ""
+            options.append(
+                Option(
+                    f"{office_id}/{b.id}" if is_network(ctx) else b.id,
+                    f"{b.queue_number} · {format_day(ctx, b.day)}",
+                    f"{service_name(ctx, b.service)}, {_window_label(ctx, b)}{where}",
+                )
             )
-            for b in bookings
-        ]
+        ctx.data.pop(OFFICE, None)
         return Prompt(ctx.t("mine.pick"), options)
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
-        ctx.data["bk"] = reply.option
+        office_id, _, booking_id = (reply.option or "").rpartition("/")
+        _about(ctx, office_id, booking_id)
         return "mine.booking"
+
+
+def _about(ctx: Context, office_id: str, booking_id: str) -> None:
+    """This conversation is about the booking ``booking_id`` of the office ``office_id``."""
+    ctx.data["bk"] = booking_id
+    if is_network(ctx):
+        ctx.data[OFFICE] = office_id
+
+
+async def _active_bookings(ctx: Context) -> list[tuple[str, Booking]]:
+    """The account's active bookings, with their office's id. In a network, only the offices
+    the memo says the account booked at are read (one round trip each, usually one): never a
+    scan of the network. The account index is per office."""
+    deps = ctx.deps
+    if not is_network(ctx):
+        return [(deps.office.id, b) for b in await deps.seats.active_for_account(ctx.identity)]
+    booked_at = [o for o in ctx.memo.get(BOOKED_AT, []) if o in deps.offices]
+    last = ctx.memo.get(LAST_OFFICE)
+    if not booked_at and isinstance(last, str) and last in deps.offices:
+        booked_at = [last]
+    found: list[tuple[str, Booking]] = []
+    still: list[str] = []
+    for office_id in booked_at:
+        bookings = await deps.at(office_id).seats.active_for_account(ctx.identity)
+        found += [(office_id, b) for b in bookings]
+        if bookings:
+            still.append(office_id)
+    # Offices where nothing is active any more are not read next time.
+    if still:
+        ctx.memo[BOOKED_AT] = still
+    else:
+        ctx.memo.pop(BOOKED_AT, None)
+    return found
 
 
 class BookingActions:
@@ -99,7 +143,7 @@ class BookingActions:
 
     async def answer(self, ctx: Context, reply: Reply) -> str:
         b = await _booking(ctx)
-        rules = ctx.deps.office.booking
+        rules = local(ctx).office.booking
         if reply.option == "code":
             code = _code(ctx, b)
             caption = ctx.t("book.qr_caption", number=b.queue_number, code=code)
@@ -139,12 +183,12 @@ class CancelBooking:
         if reply.option != "yes":
             return "mine.booking"
         b = await _booking(ctx)
-        hours = ctx.deps.office.booking.cancel_cutoff_hours
+        hours = local(ctx).office.booking.cancel_cutoff_hours
         if not _before_cutoff(ctx, b, hours):
             ctx.say(ctx.t("mine.cancel_cutoff", hours=hours))
             return MENU
         try:
-            await ctx.deps.desk.cancel(b.id, account=ctx.identity, later=ctx.later)
+            await local(ctx).desk.cancel(b.id, account=ctx.identity, later=ctx.later)
         except BookingNotFound:
             ctx.say(ctx.t("mine.gone"))
             return MENU
@@ -211,14 +255,14 @@ class ConfirmMove:
     async def ask(self, ctx: Context) -> Prompt:
         b = await _booking(ctx)
         day = _target_day(ctx)
-        window = ctx.deps.office.window(day, ctx.data.get("to_win", ""))
+        window = local(ctx).office.window(day, ctx.data.get("to_win", ""))
         if window is None:
             raise Goto("mine.move_window")
         text = ctx.t(
             "mine.move_summary",
             number=b.queue_number,
             day=format_day(ctx, day),
-            window=window.label,
+            window=window_label(ctx, window.label),
         )
         return Prompt(text, [Option("yes", ctx.t("common.yes")), Option("no", ctx.t("common.no"))])
 
@@ -227,12 +271,12 @@ class ConfirmMove:
             return "mine.booking"
         b = await _booking(ctx)
         day = _target_day(ctx)
-        window = ctx.deps.office.window(day, ctx.data.get("to_win", ""))
+        window = local(ctx).office.window(day, ctx.data.get("to_win", ""))
         if window is None or not is_bookable(ctx, day):
             ctx.say(ctx.t("book.day_gone"))
             return "mine.move_day"
         try:
-            moved = await ctx.deps.desk.move(
+            moved = await local(ctx).desk.move(
                 b, account=ctx.identity, day=day, window=window, later=ctx.later
             )
         except SoldOut:
@@ -253,7 +297,7 @@ class ConfirmMove:
                 "mine.moved",
                 number=moved.queue_number,
                 day=format_day(ctx, moved.day),
-                window=window.label,
+                window=window_label(ctx, window.label),
             )
         )
         return MENU

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bot.booking.app import Context
+from bot.booking.app import Context, OfficeServices
 from bot.booking.audit import applicant
 from bot.booking.codes import BookingCodes
 from bot.booking.counter import Counter, QuotaChange
@@ -30,7 +30,7 @@ from bot.core.dialog import ANYWHERE, MENU, Goto, Prompt, Reply, Steps
 from bot.core.messages import Option
 from bot.core.text import fold
 from bot.errors import InvalidInput
-from handlers.common import format_day
+from handlers.common import format_day, is_network
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,68 @@ def role_of(ctx: Context) -> str | None:
 
 
 def counter_of(ctx: Context) -> Counter:
-    return ctx.deps.counter
+    return staff_local(ctx).counter
+
+
+# Session data: the office the staff member's command acts on (in a network).
+STAFF_OFFICE = "staff_office"
+
+
+def staff_local(ctx: Context) -> OfficeServices:
+    """The services of the office a staff command acts on: the only office of a network of
+    one; in a network, the office :func:`admitted` settled (the staff entry's office, or the
+    one an admin of every office named with ``@office``), else the default office."""
+    deps = ctx.deps
+    if not is_network(ctx):
+        return deps.home
+    office_id = ctx.data.get(STAFF_OFFICE)
+    scope = deps.settings.staff_scope(ctx.identity)
+    if not isinstance(office_id, str) or office_id not in deps.offices:
+        office_id = scope if scope not in (None, "*") else None
+    return deps.offices.get(office_id or "", deps.home)
+
+
+def _office_arg(args: str) -> tuple[str | None, str]:
+    """``@kanim-jaksel 2030-03-05`` -> ("kanim-jaksel", "2030-03-05"); no ``@``: (None, args)."""
+    if not args.startswith("@"):
+        return None, args
+    first, _, rest = args.partition(" ")
+    return first[1:].strip().lower() or None, rest.strip()
+
+
+async def admitted(ctx: Context, command: str, args: str, need: str) -> str | None:
+    """:func:`allowed`, and in a network, the office the command acts on settled (see
+    :func:`staff_local`): the arguments without an ``@office`` in front, or None when the user
+    may not use the command here (they were told why)."""
+    if not await allowed(ctx, command, args, need):
+        return None
+    if not is_network(ctx):
+        return args
+    deps = ctx.deps
+    scope = deps.settings.staff_scope(ctx.identity) or "*"
+    named, rest = _office_arg(args)
+    ctx.data.pop(STAFF_OFFICE, None)
+    if scope != "*":
+        ctx.data[STAFF_OFFICE] = scope
+    if named is not None and named not in deps.offices:
+        await refuse(ctx, command, args, "unknown_office", value=named)
+        return None
+    if scope != "*" and named not in (None, scope):
+        # An officer of one office acts on that office only.
+        await refuse(ctx, command, args, "other_office", office=deps.offices[scope].office.name)
+        return None
+    office = named or (scope if scope != "*" else None)
+    if office is None:
+        await refuse(ctx, command, args, "which_office", name=command)
+        return None
+    ctx.data[STAFF_OFFICE] = office
+    return rest
 
 
 async def allowed(ctx: Context, command: str, args: str, need: str) -> bool:
     """True to go on; False when the user may not use the command (they were told why)."""
     role = role_of(ctx)
-    audit = ctx.deps.audit
+    audit = staff_local(ctx).audit
     if role is None:
         # No arguments in this entry: what an applicant types is theirs, not the office's.
         await audit.record(applicant(ctx.identity), command, "denied", reason="not_staff")
@@ -83,7 +138,7 @@ async def refuse(
 ) -> str:
     """Say why a command was refused and audit it with its arguments (``None``: not logged)
     and ``logged`` details."""
-    await ctx.deps.audit.record(
+    await staff_local(ctx).audit.record(
         ctx.identity, command, "refused", reason=key, args=args, **(logged or {})
     )
     ctx.say(ctx.t(f"staff.{key}", **params))
@@ -92,7 +147,7 @@ async def refuse(
 
 def _find_window(ctx: Context, day: date, value: str) -> Window | None:
     wanted = value.replace(":", "").replace("\u2013", "-")
-    for window in ctx.deps.office.windows(day):
+    for window in staff_local(ctx).office.windows(day):
         if wanted in (window.id, window.id.split("-")[0]):
             return window
     return None
@@ -102,7 +157,7 @@ def find_service(ctx: Context, value: str) -> Service | None:
     """A service by its id, its prefix letter or its name in either language (any case), or
     by the start of a name when only one service's name starts so."""
     wanted = fold(value)
-    services = ctx.deps.office.services
+    services = staff_local(ctx).office.services
     for service in services:
         if wanted in (service.id, fold(service.prefix), *(fold(n) for n in service.names.values())):
             return service
@@ -111,7 +166,7 @@ def find_service(ctx: Context, value: str) -> Service | None:
 
 
 def _services_list(ctx: Context) -> str:
-    return ", ".join(f"{s.prefix} ({s.name(ctx.locale)})" for s in ctx.deps.office.services)
+    return ", ".join(f"{s.prefix} ({s.name(ctx.locale)})" for s in staff_local(ctx).office.services)
 
 
 # -- confirmation ----------------------------------------------------------------------------
@@ -160,7 +215,7 @@ async def ask_to_confirm(ctx: Context, command: str, **params: Any) -> str:
     if back == ConfirmStaffAction.name:  # a new action replaces the one waiting
         back = str((ctx.data.get(PENDING) or {}).get("back", MENU))
     ctx.data[PENDING] = {"command": command, "back": back, **params}
-    await ctx.deps.audit.record(ctx.identity, command, "previewed", **params)
+    await staff_local(ctx).audit.record(ctx.identity, command, "previewed", **params)
     return ConfirmStaffAction.name
 
 
@@ -193,7 +248,7 @@ class ConfirmStaffAction:
         ctx.data.pop(PENDING, None)
         back = str(pending.get("back") or MENU)
         if choice == "no":
-            await ctx.deps.audit.record(
+            await staff_local(ctx).audit.record(
                 ctx.identity, action.command, "cancelled", how="no", **_details(pending)
             )
             ctx.say(ctx.t("staff.not_done"))
@@ -206,11 +261,11 @@ async def _drop_pending(ctx: Context) -> None:
     """*batal*, *menu* (or an error) while a staff action waits: it is dropped, and audited."""
     pending = ctx.data.pop(PENDING, None)
     if pending and pending.get("command") in CONFIRMABLE:
-        await ctx.deps.audit.record(
+        await staff_local(ctx).audit.record(
             ctx.identity, str(pending["command"]), "cancelled", how="word", **_details(pending)
         )
     if "bc_audience" in ctx.data:  # a broadcast being written (handlers/broadcast.py)
-        await ctx.deps.audit.record(
+        await staff_local(ctx).audit.record(
             ctx.identity, "broadcast", "cancelled", how="word", audience=ctx.data["bc_audience"]
         )
 
@@ -219,12 +274,14 @@ async def _drop_pending(ctx: Context) -> None:
 
 
 async def stats(ctx: Context, args: str) -> str | None:
-    if not await allowed(ctx, "stats", args, "officer"):
+    rest = await admitted(ctx, "stats", args, "officer")
+    if rest is None:
         return here(ctx)
+    args = rest
     parts = args.split()
     if len(parts) > 1:
         return await refuse(ctx, "stats", args, "usage_stats")
-    today = ctx.deps.office.local_today(ctx.now())
+    today = staff_local(ctx).office.local_today(ctx.now())
     day = parse_day(parts[0]) if parts else today
     if day is None:
         return await refuse(ctx, "stats", args, "bad_day", value=parts[0])
@@ -233,18 +290,18 @@ async def stats(ctx: Context, args: str) -> str | None:
     closure = await counter.closure(day)
     if closure is not None:
         lines.append(await _closed_day_stats(ctx, counter, day, closure.reason, closure.by))
-    elif (why := ctx.deps.office.closure(day)) is not None:
+    elif (why := staff_local(ctx).office.closure(day)) is not None:
         if why.startswith("holiday:"):
-            holiday = ctx.deps.office.holiday_name(day, ctx.locale) or why.partition(":")[2]
+            holiday = staff_local(ctx).office.holiday_name(day, ctx.locale) or why.partition(":")[2]
             lines.append(ctx.t("staff.stats_holiday", holiday=holiday))
         else:
             lines.append(ctx.t(f"staff.stats_{why}"))
     else:
         rows = await counter.stats(day)
-        for service in ctx.deps.office.services:
+        for service in staff_local(ctx).office.services:
             lines.append(f"*{service.name(ctx.locale)}*")
             for row in (r for r in rows if r.service == service.id):
-                window = ctx.deps.office.window(day, row.window)
+                window = staff_local(ctx).office.window(day, row.window)
                 lines.append(
                     ctx.t(
                         "staff.stats_line",
@@ -257,7 +314,7 @@ async def stats(ctx: Context, args: str) -> str | None:
                     )
                 )
     ctx.say("\n".join(lines))
-    await ctx.deps.audit.record(ctx.identity, "stats", "ok", day=day.isoformat())
+    await staff_local(ctx).audit.record(ctx.identity, "stats", "ok", day=day.isoformat())
     return here(ctx)
 
 
@@ -285,19 +342,21 @@ async def _closed_day_stats(ctx: Context, counter: Counter, day: date, reason: s
 
 
 async def quota(ctx: Context, args: str) -> str | None:
-    if not await allowed(ctx, "quota", args, "admin"):
+    rest = await admitted(ctx, "quota", args, "admin")
+    if rest is None:
         return here(ctx)
+    args = rest
     parts = args.split()
     if len(parts) < 3:
         return await refuse(ctx, "quota", args, "usage_quota")
     day = parse_day(parts[0])
     if day is None:
         return await refuse(ctx, "quota", args, "bad_day", value=parts[0])
-    if day < ctx.deps.office.local_today(ctx.now()):
+    if day < staff_local(ctx).office.local_today(ctx.now()):
         return await refuse(ctx, "quota", args, "past_day", day=format_day(ctx, day))
     window = _find_window(ctx, day, parts[1])
     if window is None:
-        ids = ", ".join(w.id for w in ctx.deps.office.windows(day)) or "-"
+        ids = ", ".join(w.id for w in staff_local(ctx).office.windows(day)) or "-"
         return await refuse(ctx, "quota", args, "unknown_window", value=parts[1], windows=ids)
     try:
         seats = int(parts[2])
@@ -322,11 +381,11 @@ async def quota(ctx: Context, args: str) -> str | None:
 
 async def _preview_quota(ctx: Context, pending: Pending) -> str:
     day = date.fromisoformat(pending["day"])
-    window = ctx.deps.office.window(day, pending["window"])
+    window = staff_local(ctx).office.window(day, pending["window"])
     if window is None:  # the office file changed since the command
         raise Goto(MENU)
     seats = int(pending["capacity"])
-    services = ctx.deps.office.services
+    services = staff_local(ctx).office.services
     # The same script as the change, without writing: the preview cannot disagree with it.
     changes = await counter_of(ctx).set_quota(
         day, window.id, seats, [s.id for s in services], dry_run=True
@@ -367,11 +426,13 @@ def _quota_line(ctx: Context, key: str, change: QuotaChange, seats: int) -> str:
 
 async def _apply_quota(ctx: Context, pending: Pending) -> None:
     day = date.fromisoformat(pending["day"])
-    window = ctx.deps.office.window(day, pending["window"])
+    window = staff_local(ctx).office.window(day, pending["window"])
     if window is None:  # the office file changed in between
         ctx.say(ctx.t("staff.not_done"))
         return
-    await _set_quota(ctx, day, window, int(pending["capacity"]), list(ctx.deps.office.services))
+    await _set_quota(
+        ctx, day, window, int(pending["capacity"]), list(staff_local(ctx).office.services)
+    )
 
 
 async def _set_quota(
@@ -395,7 +456,7 @@ async def _set_quota(
     def ids(outcome: str) -> str | None:
         return ",".join(c.service for c in changes if c.outcome == outcome) or None
 
-    await ctx.deps.audit.record(
+    await staff_local(ctx).audit.record(
         ctx.identity,
         "quota",
         "ok" if changed else "unchanged",
@@ -410,7 +471,7 @@ async def _set_quota(
 
 
 def _service_name(ctx: Context, service_id: str) -> str:
-    service = ctx.deps.office.service(service_id)
+    service = staff_local(ctx).office.service(service_id)
     return service.name(ctx.locale) if service else service_id
 
 
@@ -418,8 +479,10 @@ def _service_name(ctx: Context, service_id: str) -> str:
 
 
 async def checkin(ctx: Context, args: str) -> str | None:
-    if not await allowed(ctx, "checkin", args, "officer"):
+    rest = await admitted(ctx, "checkin", args, "officer")
+    if rest is None:
         return here(ctx)
+    args = rest
     # The argument is a booking code, a credential that admits a person; a mistyped one may be
     # a NIK. Neither goes to the log: the booking id (once the code parses) says enough.
     if not args.strip():
@@ -428,15 +491,15 @@ async def checkin(ctx: Context, args: str) -> str | None:
         booking_id = BookingCodes.booking_id_of(args)
     except InvalidInput:
         return await refuse(ctx, "checkin", None, "checkin_format")
-    booking = await ctx.deps.seats.get(booking_id)
+    booking = await staff_local(ctx).seats.get(booking_id)
     if booking is None:
         return await refuse(
             ctx, "checkin", None, "checkin_not_found", logged={"booking": booking_id}
         )
-    if not ctx.deps.codes.verify(args, ctx.deps.office.id, booking.nik_hash):
+    if not ctx.deps.codes.verify(args, staff_local(ctx).office.id, booking.nik_hash):
         return await refuse(ctx, "checkin", None, "checkin_forged", logged={"booking": booking_id})
     try:
-        done = await ctx.deps.desk.check_in(booking_id, staff=ctx.identity)
+        done = await staff_local(ctx).desk.check_in(booking_id, staff=ctx.identity)
     except CheckInRefused as exc:
         seen = exc.booking or booking
         params: dict[str, Any] = {
@@ -464,17 +527,18 @@ async def sign_in_link(ctx: Context, command: str) -> str | None:
     """A single-use link to the staff pages, bound to this identity, its role and the office
     (bot/booking/staff_access.py). The grant is stored with the turn's save, like the audit
     entry: no round trip of its own."""
-    if not await allowed(ctx, command, "", "officer"):
+    rest = await admitted(ctx, command, "", "officer")
+    if rest is None:
         return here(ctx)
     role = role_of(ctx)
     assert role is not None  # allowed() said so
-    access = ctx.deps.staff_access
+    access = staff_local(ctx).staff_access
     token, grant = access.issue(ctx.identity, role, ctx.locale)
     ctx.later(grant)
     base = ctx.deps.settings.public_base_url()
     link = f"{base}/staff/masuk?t={token}&lang={ctx.locale}"
     ctx.say(ctx.t("staff.signin_link", link=link, minutes=access.link_minutes))
-    ctx.later(ctx.deps.audit.entry(ctx.identity, "signin_link", "ok", role=role))
+    ctx.later(staff_local(ctx).audit.entry(ctx.identity, "signin_link", "ok", role=role))
     return here(ctx)
 
 

@@ -210,6 +210,15 @@ class FakeTelegram:
             extra["caption"] = params["caption"]
         return self._message(params, **extra)
 
+    def _sendVenue(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        where = {"latitude": float(params["latitude"]), "longitude": float(params["longitude"])}
+        venue = {"location": where, "title": params["title"], "address": params["address"]}
+        return self._message(params, venue=venue, location=where)
+
+    def _sendLocation(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        where = {"latitude": float(params["latitude"]), "longitude": float(params["longitude"])}
+        return self._message(params, location=where)
+
     def _editMessageReplyMarkup(
         self, params: dict[str, Any], files: dict[str, bytes]
     ) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from bot.booking.seats import Booking
 from bot.core.channel import Channel, Outcome
 from bot.core.clock import ManualClock, ms
 from bot.core.engine import Engine
-from bot.core.messages import Choices, Image, Inbound, Outbound, Text
+from bot.core.messages import Choices, Image, Inbound, Location, Outbound, Text
 from bot.infra.settings import load_settings
 from handlers import build_steps
 
@@ -91,6 +91,8 @@ def text_of(message: Outbound) -> str:
         return message.text + "".join(
             f"\n{i}. {o.title} ({o.description})" for i, o in enumerate(message.options, 1)
         )
+    if isinstance(message, Location):
+        return message.as_text()
     assert isinstance(message, Text)
     return message.text
 

@@ -196,7 +196,7 @@ async def announce_release_core(
 def notify_closed(office_id: str, day: str, reason: str) -> str:
     """RQ job for ``/close``."""
     runtime = current()
-    app = runtime.app()
+    app = runtime.app().view(office_id)
 
     async def job() -> dict[str, int]:
         channels = await runtime.channels()
@@ -209,7 +209,7 @@ def notify_closed(office_id: str, day: str, reason: str) -> str:
 def notify_reopened(office_id: str, day: str) -> str:
     """RQ job for ``/reopen``."""
     runtime = current()
-    app = runtime.app()
+    app = runtime.app().view(office_id)
 
     async def job() -> dict[str, int]:
         channels = await runtime.channels()
@@ -222,7 +222,7 @@ def notify_reopened(office_id: str, day: str) -> str:
 def run_dayend(office_id: str, day: str | None = None) -> str:
     """RQ job (schedule it daily after closing time); without ``day``: yesterday."""
     runtime = current()
-    app = runtime.app()
+    app = runtime.app().view(office_id)
     when = (
         date.fromisoformat(day)
         if day
@@ -234,7 +234,7 @@ def run_dayend(office_id: str, day: str | None = None) -> str:
 def announce_release(office_id: str, day: str, service: str) -> str:
     """RQ job, enqueued at ``office.release_at(day)``."""
     runtime = current()
-    app = runtime.app()
+    app = runtime.app().view(office_id)
 
     async def job() -> dict[str, int]:
         channels = await runtime.channels()

@@ -10,6 +10,7 @@ day.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from rq import Queue, get_current_job
@@ -37,6 +38,11 @@ def ensure_ticking(queue: Queue, office_id: str, clock: Clock | None = None) -> 
     at = datetime.fromtimestamp(slot * TICK.total_seconds(), UTC)
     queue.enqueue_at(at, tick, office_id, job_id=job_id, result_ttl=3600, failure_ttl=86400)
     return job_id
+
+
+def ensure_all_ticking(queue: Queue, office_ids: Iterable[str], clock: Clock | None = None) -> int:
+    """:func:`ensure_ticking` for every office of the network; how many chains it started."""
+    return sum(ensure_ticking(queue, office_id, clock) is not None for office_id in office_ids)
 
 
 def releases_between(office: Office, start: datetime, end: datetime) -> list[tuple[date, datetime]]:
@@ -92,7 +98,11 @@ def tick(office_id: str) -> str:
     job = get_current_job()
     assert job is not None, "tick runs as an RQ job"
     queue = Queue(job.origin, connection=job.connection)
-    ensure_ticking(queue, office_id)
     app = current().app()
-    added = plan(queue, app.office, app.clock.now())
+    office = app.network.get(office_id)
+    if office is None:
+        # An office taken out of the network: its chain ends here.
+        return f"no office {office_id}: not ticking"
+    ensure_ticking(queue, office_id)
+    added = plan(queue, office, app.clock.now())
     return f"planned {len(added)} job(s)"

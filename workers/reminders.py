@@ -17,6 +17,7 @@ from typing import Any
 from rq import Queue, Retry
 from rq.job import Job
 
+from bot.booking.app import App
 from bot.booking.office import Office
 from bot.booking.reminders import DUE, Due
 from bot.booking.seats import ID_MARK, Booking
@@ -106,7 +107,7 @@ def send_reminder(office_id: str, booking_id: str, day: str, window: str, offset
 async def _send(
     runtime: Runtime, office_id: str, booking_id: str, day: str, window: str, offset: int
 ) -> str:
-    app = runtime.app()
+    app = runtime.app().view(office_id)
     keys = OfficeKeys(office_id)
     marker = keys.reminded(booking_id, day, window, offset)
     token = new_token()
@@ -128,7 +129,7 @@ async def _send(
             "reminder for %s: channel %r is not configured", anon(booking.account), channel_name
         )
         return "failed: channel not configured"
-    text, params = reminder_text(runtime, booking)
+    text, params = reminder_text(runtime, booking, app)
     try:
         await channel.notify(
             user_id,
@@ -151,8 +152,12 @@ async def _send(
     return "sent"
 
 
-def reminder_text(runtime: Runtime, booking: Booking) -> tuple[str, list[str]]:
-    app = runtime.app()
+def reminder_text(
+    runtime: Runtime, booking: Booking, app: App | None = None
+) -> tuple[str, list[str]]:
+    """The reminder's text and template parameters; ``app``: the booking office's view of the
+    app (:meth:`App.view`), else the runtime's."""
+    app = app or runtime.app()
     office = app.office
     service = office.service(booking.service)
     window = office.window(booking.day, booking.window)

@@ -7,7 +7,7 @@ from rq import SimpleWorker
 
 from bot.infra.embedded import release_shared_server
 from bot.infra.settings import Settings
-from workers.periodic import ensure_ticking
+from workers.periodic import ensure_all_ticking
 from workers.queues import default_queue, queue_connection
 from workers.runtime import Open, Runtime, installed
 
@@ -28,8 +28,8 @@ def run_worker(
             # Reminder lateness and broadcast outcomes live in this process: serve them.
             start_http_server(settings.worker_metrics_port, addr=settings.http_host)
         queue = default_queue(connection)
-        # Start the office's tick chain if no worker has yet (see workers/periodic.py).
-        ensure_ticking(queue, runtime.app().office.id)
+        # Start each office's tick chain if no worker has yet (see workers/periodic.py).
+        ensure_all_ticking(queue, (office.id for office in runtime.app().network))
         worker = SimpleWorker([queue], connection=connection)
         with installed(runtime):
             return worker.work(

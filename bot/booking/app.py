@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,9 @@ from bot.booking.counter import Counter, NikRegistry
 from bot.booking.desk import BookingDesk
 from bot.booking.events import BookingEvents
 from bot.booking.jobs import BookingJobs
+from bot.booking.network import Network, network_of
 from bot.booking.nik import NikHasher
-from bot.booking.office import Office, load_office
+from bot.booking.office import Office
 from bot.booking.release import FairRelease
 from bot.booking.seats import SeatBook
 from bot.booking.snapshot import SeatSnapshot
@@ -25,6 +26,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.dialog import Context as BaseContext
 from bot.core.i18n import Catalog
 from bot.core.sessions import SessionStore
+from bot.errors import ConfigError
 from bot.infra.claims import Claims
 from bot.infra.settings import Settings
 
@@ -32,9 +34,27 @@ from bot.infra.settings import Settings
 LOCALE_DIR = Path(__file__).parent / "locales"
 
 
+@dataclass(frozen=True, slots=True)
+class OfficeServices:
+    """One office's own services (its seats, counter, audit log, release, desk, staff sign-in),
+    built once at start-up for each office of the network; a turn reaches the ones of its
+    office through ``App.at(office_id)`` (handlers: ``handlers.common.local``)."""
+
+    office: Office
+    seats: SeatBook
+    counter: Counter
+    audit: Audit
+    release: FairRelease
+    desk: BookingDesk
+    staff_access: StaffAccess
+
+
 @dataclass
 class App:
     settings: Settings
+    # The office of a network of one; in a network, the first office (by name): what a process
+    # that serves one office at a time shows by default (the staff web pages, the console's
+    # header). The fields from ``seats`` to ``staff_access`` below are this office's services.
     office: Office
     redis: aioredis.Redis
     clock: Clock
@@ -58,6 +78,26 @@ class App:
     # What the prompts show of the seats: not live (every prompt reads Redis) until a
     # subscription feeds it (bot/compose.py starts one where conversations run).
     snapshot: SeatSnapshot = field(default_factory=SeatSnapshot)
+    # Every office of the deployment (a network of one for ANTREAN_OFFICE_CONFIG), and each
+    # one's services by office id (the default office's are the fields above).
+    network: Network = None  # type: ignore[assignment]  # set in __post_init__ if not given
+    offices: dict[str, OfficeServices] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.network is None:
+            self.network = Network([self.office])
+        if not self.offices:
+            self.offices = {
+                self.office.id: OfficeServices(
+                    self.office,
+                    self.seats,
+                    self.counter,
+                    self.audit,
+                    self.release,
+                    self.desk,
+                    self.staff_access,
+                )
+            }
 
     @classmethod
     def build(
@@ -67,33 +107,34 @@ class App:
         *,
         clock: Clock | None = None,
         office: Office | None = None,
+        network: Network | None = None,
         events: BookingEvents | None = None,
     ) -> App:
-        """Wire the parts together. The Redis client is the caller's (it owns its lifetime)."""
+        """Wire the parts together. The Redis client is the caller's (it owns its lifetime).
+        ``office`` (a network of one) or ``network``: given instead of read from the settings.
+        Nothing here talks to Redis, whatever the number of offices."""
         clock = clock or SystemClock()
-        office = office or load_office(settings.office_config)
+        if network is None:
+            network = (
+                Network([office])
+                if office is not None
+                else network_of(settings.offices, settings.office_config)
+            )
+        _check_scopes(settings, network)
         secret = settings.secret()
-        seats = SeatBook(redis, office.id, clock)
         codes = BookingCodes(secret)
-        counter = Counter(redis, office, seats, clock)
         nik_registry = NikRegistry(redis, clock)
-        audit = Audit(redis, office.id, clock)
-        desk = BookingDesk(
-            office=office,
-            settings=settings,
-            seats=seats,
-            counter=counter,
-            niks=nik_registry,
-            audit=audit,
-            clock=clock,
-            events=events,
-        )
+        offices = {
+            o.id: _office_services(settings, redis, clock, o, codes, nik_registry, events)
+            for o in network
+        }
+        home = offices[next(iter(network)).id]
         return cls(
             settings=settings,
-            office=office,
+            office=home.office,
             redis=redis,
             clock=clock,
-            seats=seats,
+            seats=home.seats,
             sessions=SessionStore(
                 redis,
                 lease_ms=int(settings.lease_seconds * 1000),
@@ -103,21 +144,54 @@ class App:
             codes=codes,
             niks=NikHasher(secret),
             catalog=Catalog.load(LOCALE_DIR, default=settings.default_locale),
-            counter=counter,
+            counter=home.counter,
             nik_registry=nik_registry,
-            audit=audit,
-            release=FairRelease(redis, office, clock, codes, settings.prerelease_minutes),
+            audit=home.audit,
+            release=home.release,
             claims=Claims(redis),
-            desk=desk,
+            desk=home.desk,
             snapshot=SeatSnapshot(int(settings.seat_snapshot_seconds * 1000)),
-            staff_access=StaffAccess(
-                redis,
-                office,
-                clock,
-                settings.staff_role,
-                link_minutes=settings.signin_link_minutes,
-            ),
+            staff_access=home.staff_access,
+            network=network,
+            offices=offices,
         )
+
+    def at(self, office_id: str) -> OfficeServices:
+        """The services of the office ``office_id`` (KeyError: no such office)."""
+        return self.offices[office_id]
+
+    def view(self, office_id: str) -> App:
+        """This app as it would be built for the office ``office_id`` alone (its services in
+        ``office``, ``seats``, ...; the shared ones the same): for code written for one office,
+        such as the workers' jobs, which name their office. KeyError: no such office."""
+        if office_id == self.office.id:
+            return self
+        s = self.offices[office_id]
+        return replace(
+            self,
+            office=s.office,
+            seats=s.seats,
+            counter=s.counter,
+            audit=s.audit,
+            release=s.release,
+            desk=s.desk,
+            staff_access=s.staff_access,
+        )
+
+    @property
+    def home(self) -> OfficeServices:
+        """The default office's services (the only office's, in a network of one)."""
+        return self.offices[self.office.id]
+
+    @property
+    def reminders(self) -> bool:
+        return self.desk.reminders
+
+    @reminders.setter
+    def reminders(self, on: bool) -> None:
+        """Whether bookings get reminders (on every office's desk)."""
+        for services in self.offices.values():
+            services.desk.reminders = on
 
     @property
     def events(self) -> BookingEvents:
@@ -127,13 +201,64 @@ class App:
 
     @events.setter
     def events(self, events: BookingEvents) -> None:
-        self.desk.events = events
+        for services in self.offices.values():
+            services.desk.events = events
 
     def local_today(self) -> date:
         return self.office.local_today(self.clock.now())
 
     def welcome_params(self) -> dict[str, Any]:
+        if len(self.offices) > 1:
+            return {"office": self.settings.network_name}
         return {"office": self.office.name}
+
+
+def _office_services(
+    settings: Settings,
+    redis: aioredis.Redis,
+    clock: Clock,
+    office: Office,
+    codes: BookingCodes,
+    nik_registry: NikRegistry,
+    events: BookingEvents | None,
+) -> OfficeServices:
+    seats = SeatBook(redis, office.id, clock)
+    counter = Counter(redis, office, seats, clock)
+    audit = Audit(redis, office.id, clock)
+    desk = BookingDesk(
+        office=office,
+        settings=settings,
+        seats=seats,
+        counter=counter,
+        niks=nik_registry,
+        audit=audit,
+        clock=clock,
+        events=events,
+    )
+    return OfficeServices(
+        office=office,
+        seats=seats,
+        counter=counter,
+        audit=audit,
+        release=FairRelease(redis, office, clock, codes, settings.prerelease_minutes),
+        desk=desk,
+        staff_access=StaffAccess(
+            redis, office, clock, settings.staff_role, link_minutes=settings.signin_link_minutes
+        ),
+    )
+
+
+def _check_scopes(settings: Settings, network: Network) -> None:
+    """Every staff entry's office is an office of the network."""
+    unknown = sorted(
+        f"{identity}: {scope}"
+        for identity, scope in settings.staff_scopes.items()
+        if scope != "*" and scope not in network
+    )
+    if unknown:
+        raise ConfigError(
+            "ANTREAN_STAFF names offices that are not in the network: " + ", ".join(unknown)
+        )
 
 
 # What the booking bot's steps see during a turn: ``ctx.deps`` is this process's :class:`App`.

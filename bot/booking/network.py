@@ -68,6 +68,20 @@ COMMON = frozenset({"kantor", "imigrasi", "kelas", "i", "ii", "iii", "tpi", "khu
 COMMON_SHARE = 0.1
 COMMON_MIN = 12
 
+# Indonesia's time zones as people name them; any other zone is shown by its IANA name.
+ZONE_LABELS = {
+    "Asia/Jakarta": "WIB",
+    "Asia/Pontianak": "WIB",
+    "Asia/Makassar": "WITA",
+    "Asia/Jayapura": "WIT",
+}
+
+
+def zone_label(timezone: str) -> str:
+    """How a time shows its zone: ``WIB``, ``WITA``, ``WIT``, else the IANA name."""
+    return ZONE_LABELS.get(timezone, timezone)
+
+
 _WORD = re.compile(r"[a-z0-9]+")
 
 

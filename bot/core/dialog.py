@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from bot.core.messages import Image, Option, Outbound, Text
+from bot.core.messages import Image, Location, Option, Outbound, Text
 from bot.core.writes import Write
 from bot.errors import ConfigError
 
@@ -100,6 +100,8 @@ class Prompt:
     options: Sequence[Option] = ()
     # Whether typed text that matches no option still goes to ``answer`` (a NIK, a name).
     free_text: bool = False
+    # Whether a shared map location goes to ``answer`` (as ``Reply.location``).
+    location: bool = False
 
 
 class Goto(Exception):
@@ -117,6 +119,8 @@ class Reply:
 
     text: str = ""
     option: str | None = None
+    # A shared map location (latitude, longitude), where the prompt asked for one.
+    location: tuple[float, float] | None = None
 
 
 class Step(Protocol):
@@ -286,8 +290,8 @@ class Context(Generic[D]):
     def say(self, text: str) -> None:
         self.outbox.append(Text(text))
 
-    def show(self, image: Image) -> None:
-        self.outbox.append(image)
+    def show(self, item: Image | Location) -> None:
+        self.outbox.append(item)
 
     def set_locale(self, locale: str) -> None:
         self.locale = locale

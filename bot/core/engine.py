@@ -408,6 +408,13 @@ class Engine:
             await self._goto(ctx, self.steps.menu)
             return
 
+        if message.location is not None and session.data.get("_loc"):
+            # A shared location, where the step asked for one.
+            step = self.steps[session.step]
+            target = await step.answer(ctx, Reply(location=message.location))
+            self._check(step.name, target)
+            await self._goto(ctx, target)
+            return
         if message.kind != TEXT:
             # A sticker, a photo...: nothing a step can read. Say so and ask again.
             return await self._reask(ctx, "input.not_text")
@@ -489,6 +496,10 @@ class Engine:
             session.data["_free"] = 1
         else:
             session.data.pop("_free", None)
+        if prompt.location:
+            session.data["_loc"] = 1
+        else:
+            session.data.pop("_loc", None)
         if prompt.options:
             ctx.outbox.append(Choices(prompt.text, tuple(prompt.options)))
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +17,9 @@ TEXT = "text"
 # page of a long keyboard): de-duplicated, rate-limited and in order like any message, but no step
 # sees it and the session stays as it is. Its ``option`` is the channel's own payload.
 ACTION = "action"
+# The kind of an Inbound that carries a shared map location (``location``): a step that asked for
+# one (Prompt.location) gets it; any other step answers it like a sticker.
+LOCATION = "location"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,8 @@ class Inbound:
     # picks one.
     locale_hint: str | None = None
     kind: str = TEXT
+    # A shared map location, (latitude, longitude) in WGS 84 degrees (kind LOCATION).
+    location: tuple[float, float] | None = None
     # Writes the channel made arriving (the pacing count of a keyboard it removed), carried to
     # this message's turn so they ride with its save instead of costing a round trip of their
     # own. Not part of the message: never stored with it, not compared.
@@ -53,7 +59,10 @@ class Inbound:
             data["l"] = self.locale_hint
         if self.kind != TEXT:
             data["k"] = self.kind
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        out: dict[str, object] = dict(data)
+        if self.location is not None:
+            out["g"] = list(self.location)
+        return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def loads(cls, raw: str | bytes) -> Inbound:
@@ -66,7 +75,26 @@ class Inbound:
             option=data.get("o"),
             locale_hint=data.get("l"),
             kind=data.get("k", TEXT),
+            location=_location(data.get("g")),
         )
+
+
+def _location(value: object) -> tuple[float, float] | None:
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    lat, lon = value
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    return float(lat), float(lon)
+
+
+def valid_location(lat: float, lon: float) -> tuple[float, float] | None:
+    """(lat, lon) if they are finite degrees on the globe, else None."""
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        return None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        return None
+    return float(lat), float(lon)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,4 +141,25 @@ class Image:
     mime: str = "image/png"
 
 
-Outbound = Text | Choices | Image
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place on the map (a venue): WGS 84 degrees, with its name and address. Channels show it
+    as their platform's map message (a Telegram venue, a WhatsApp location message), or as a
+    line of text with the coordinates and a maps link."""
+
+    lat: float
+    lon: float
+    name: str = ""
+    address: str = ""
+
+    @property
+    def maps_url(self) -> str:
+        return f"https://www.google.com/maps/search/?api=1&query={self.lat:.6f},{self.lon:.6f}"
+
+    def as_text(self) -> str:
+        head = ", ".join(p for p in (self.name, self.address) if p)
+        line = f"📍 {self.lat:.6f}, {self.lon:.6f} {self.maps_url}"
+        return f"{head}\n{line}" if head else line
+
+
+Outbound = Text | Choices | Image | Location

@@ -37,7 +37,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.core.messages import Choices, Image, Option, Outbound, Text
+from bot.core.messages import Choices, Image, Location, Option, Outbound, Text
 from bot.errors import StorageError
 from bot.infra.keys import SessionKeys
 
@@ -108,6 +108,14 @@ def dump_message(message: Outbound) -> dict[str, Any]:
     if isinstance(message, Choices):
         options = [[o.id, o.title, o.description] for o in message.options]
         return {"k": "choices", "text": message.text, "options": options}
+    if isinstance(message, Location):
+        return {
+            "k": "location",
+            "lat": message.lat,
+            "lon": message.lon,
+            "name": message.name,
+            "address": message.address,
+        }
     return {
         "k": "image",
         "data": base64.b64encode(message.data).decode(),
@@ -123,6 +131,10 @@ def load_message(data: dict[str, Any]) -> Outbound:
     if data["k"] == "choices":
         options = tuple(Option(str(i), str(t), str(d)) for i, t, d in data["options"])
         return Choices(str(data["text"]), options)
+    if data["k"] == "location":
+        return Location(
+            float(data["lat"]), float(data["lon"]), str(data["name"]), str(data["address"])
+        )
     return Image(
         base64.b64decode(data["data"]),
         caption=str(data["caption"]),

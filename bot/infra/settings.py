@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.errors import ConfigError
 
 IDENTITY_RE = re.compile(r"^(telegram|whatsapp|console):[A-Za-z0-9_.+-]{1,64}$")
+# An office id as a staff entry's scope names it (the office file's ``id``).
+OFFICE_SCOPE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # Staff roles, weakest first: an admin may do everything an officer may.
 STAFF_ROLES = ("officer", "admin")
 ENV_PREFIX = "ANTREAN_"
@@ -39,6 +41,12 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=200, ge=1)
     secret_key: SecretStr | None = None
     office_config: Path | None = None
+    # A network of offices: a folder of office files (one per office). Unset: the one office of
+    # ANTREAN_OFFICE_CONFIG (or the demo office). Not both.
+    offices: Path | None = None
+    # The name the welcome message gives a network of offices ("Imigrasi"); a network of one
+    # is welcomed with its office's name.
+    network_name: str = "Antrean"
     # RQ's Redis (reminders, broadcasts). Unset: the same server as ANTREAN_REDIS_URL. RQ needs a
     # standalone or Sentinel-managed server, not a Cluster.
     queue_redis_url: str | None = None
@@ -51,10 +59,14 @@ class Settings(BaseSettings):
     # How long a staff sign-in link (/masuk, /login) stays valid.
     signin_link_minutes: int = Field(default=5, ge=1, le=60)
     default_locale: Literal["id", "en"] = "id"
-    # Staff identities, each optionally with a role: `telegram:123=admin,console:desk1` (no role:
-    # officer). ``staff`` keeps the bare identities; ``staff_roles`` their roles.
+    # Staff identities, each optionally with a role and the office it is for:
+    # `telegram:123=admin,console:desk1,telegram:7=officer@kanim-jakpus,telegram:8=admin@*` (no
+    # role: officer; no office: the office of a network of one, every office of a network).
+    # ``staff`` keeps the bare identities; ``staff_roles`` their roles; ``staff_scopes`` their
+    # offices ("*": all).
     staff: Annotated[tuple[str, ...], NoDecode] = ()
     staff_roles: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    staff_scopes: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     var_dir: Path = Path("var")
     # A conversation idle this long starts again from the menu (the language choice is kept).
     session_idle_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
@@ -124,14 +136,17 @@ class Settings(BaseSettings):
         entries = value.split(",") if isinstance(value, str) else list(value or ())
         identities: list[str] = []
         roles: dict[str, str] = {}
+        scopes: dict[str, str] = {}
         for entry in (str(e).strip() for e in entries):
             if not entry:
                 continue
             identity, sep, role = entry.partition("=")
             identity = identity.strip()
             identities.append(identity)
-            roles[identity] = role.strip().lower() if sep else "officer"
-        return {**data, "staff": tuple(identities), "staff_roles": roles}
+            role, at, scope = role.partition("@")
+            roles[identity] = role.strip().lower() if sep and role.strip() else "officer"
+            scopes[identity] = scope.strip() if at else "*"
+        return {**data, "staff": tuple(identities), "staff_roles": roles, "staff_scopes": scopes}
 
     @field_validator("staff")
     @classmethod
@@ -154,6 +169,33 @@ class Settings(BaseSettings):
                     "(ANTREAN_STAFF=telegram:123456=admin,console:desk1)"
                 )
         return value
+
+    @field_validator("staff_scopes")
+    @classmethod
+    def _check_scopes(cls, value: dict[str, str]) -> dict[str, str]:
+        for identity, scope in value.items():
+            if scope != "*" and not OFFICE_SCOPE_RE.match(scope):
+                raise ValueError(
+                    f"{identity!r}: office {scope!r} is not an office id or * "
+                    "(ANTREAN_STAFF=telegram:123456=officer@kanim-jakpus,telegram:7=admin@*)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _one_office_source(self) -> Settings:
+        if self.offices is not None and self.office_config is not None:
+            raise ValueError(
+                "set ANTREAN_OFFICES (a folder of office files) or ANTREAN_OFFICE_CONFIG (one "
+                "office file), not both"
+            )
+        return self
+
+    def staff_scope(self, identity: str) -> str | None:
+        """The office a staff identity acts for ("*": every office), or None for everyone
+        else."""
+        if identity not in self.staff:
+            return None
+        return self.staff_scopes.get(identity, "*")
 
     @property
     def send_budget(self) -> float:
@@ -247,7 +289,7 @@ def _problem(err: ErrorDetails) -> str:
         return err["msg"].removeprefix("Value error, ")
     field = str(err["loc"][0])
     # The roles are written in ANTREAN_STAFF (see _split_staff_roles).
-    name = ENV_PREFIX + ("staff" if field == "staff_roles" else field).upper()
+    name = ENV_PREFIX + ("staff" if field in ("staff_roles", "staff_scopes") else field).upper()
     value = err.get("input")
     shown = ""
     if isinstance(value, str | int | float) and field in Settings.model_fields:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup
 
 from bot.core.channel import Handle, deliver
-from bot.core.messages import ACTION, Inbound
+from bot.core.messages import ACTION, LOCATION, Inbound, valid_location
 from bot.core.writes import Write
 from channels.telegram import update as telegram_update
 from channels.telegram.commands import command_text
@@ -53,7 +53,17 @@ async def dispatch(
         return 200, None
     user_id = str(message.chat.id)
     locale = message.from_user.language_code if message.from_user else None
-    if message.text is None:
+    place = (
+        valid_location(message.location.latitude, message.location.longitude)
+        if message.location is not None and message.text is None
+        else None
+    )
+    if place is not None:
+        # A shared location (or venue): a step that asked for one reads it.
+        inbound = Inbound(
+            channel.name, user_id, message_id, locale_hint=locale, kind=LOCATION, location=place
+        )
+    elif message.text is None:
         # A sticker, a photo, a location...: the engine answers it like any message, so it
         # is de-duplicated, rate-limited and answered once.
         inbound = Inbound(channel.name, user_id, message_id, locale_hint=locale, kind=message.kind)

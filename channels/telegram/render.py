@@ -12,13 +12,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods import SendLocation, SendMessage, SendPhoto, SendVenue, TelegramMethod
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.core.messages import Image, Option, Text, option_token
+from bot.core.messages import Image, Location, Option, Text, option_token
 
 MAX_TEXT = 4096  # sendMessage text, in UTF-16 code units
 MAX_CAPTION = 1024  # sendPhoto caption
+MAX_VENUE_TEXT = 256  # sendVenue title and address (not documented: kept modest)
 MAX_CALLBACK_DATA = 64  # bytes of UTF-8; option_token() stays well below it
 # Option buttons per keyboard page: a phone screen's worth, so the navigation row stays in view.
 PAGE_SIZE = 8
@@ -141,8 +142,21 @@ def page_number(text: str) -> int | None:
     return int(text) if PAGE_RE.fullmatch(text) else None
 
 
-def methods(chat_id: str, message: Text | Image) -> list[TelegramMethod[Any]]:
+def methods(chat_id: str, message: Text | Image | Location) -> list[TelegramMethod[Any]]:
     """The Bot API calls that show ``message`` in chat ``chat_id``, in order."""
+    if isinstance(message, Location):
+        # A venue needs a title and an address; a bare point is a location.
+        if message.name and message.address:
+            return [
+                SendVenue(
+                    chat_id=chat_id,
+                    latitude=message.lat,
+                    longitude=message.lon,
+                    title=message.name[:MAX_VENUE_TEXT],
+                    address=message.address[:MAX_VENUE_TEXT],
+                )
+            ]
+        return [SendLocation(chat_id=chat_id, latitude=message.lat, longitude=message.lon)]
     # parse_mode=None always: user-supplied text (names) must never be read as markup.
     if isinstance(message, Text):
         return [

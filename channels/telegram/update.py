@@ -55,6 +55,13 @@ class Chat(_Model):
     type: str
 
 
+class Point(_Model):
+    """A Location: a shared point (a venue carries one too)."""
+
+    latitude: float
+    longitude: float
+
+
 class Message(_Model):
     """A message, or an InaccessibleMessage (``date`` 0: too old for the bot to edit)."""
 
@@ -63,6 +70,7 @@ class Message(_Model):
     date: int = 0
     from_user: User | None = Field(default=None, alias="from")
     text: str | None = None
+    location: Point | None = None
     # The first content field present besides text (see KINDS), else "other".
     kind: str = "text"
 

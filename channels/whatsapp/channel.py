@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 
 from bot.core.channel import Deadline, Handle, Notice, PacedChannel, left
 from bot.core.clock import Clock, ms
-from bot.core.messages import Choices, Image, Inbound, Option, Outbound, Text
+from bot.core.messages import Choices, Image, Inbound, Location, Option, Outbound, Text
 from bot.core.pacing import Rate
 from bot.core.writes import Write, apply
 from bot.errors import ChannelError, ConfigError, StorageError
@@ -63,6 +63,7 @@ from channels.whatsapp.render import (
     MORE_PREFIX,
     Payload,
     choices_payloads,
+    location_payload,
     template_payload,
     text_payloads,
 )
@@ -291,6 +292,10 @@ class WhatsAppChannel(PacedChannel):
                     writes.append(self._remember_choices(user_id, message))
                 for payload in choices_payloads(message):
                     await self._post_message(user_id, payload, counted=True, deadline=deadline)
+            elif isinstance(message, Location):
+                await self._post_message(
+                    user_id, location_payload(message), counted=True, deadline=deadline
+                )
             elif isinstance(message, Image):
                 media_id = await self._upload(message, deadline)
                 image: Payload = {"id": media_id}

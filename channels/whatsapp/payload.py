@@ -25,6 +25,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import from_json
 
+from bot.core.messages import valid_location
+
 __all__ = ["Message", "Status", "ValidationError", "Value", "parse"]
 
 # A wa_id is the user's number in digits; allow the letters of Meta's newer user ids too, but
@@ -69,6 +71,13 @@ class Button(_Model):
     text: str = ""
 
 
+class Place(_Model):
+    """A ``location`` message's place (its name and address are not kept)."""
+
+    latitude: float
+    longitude: float
+
+
 class Message(_Model):
     from_: UserId = Field(alias="from")
     id: MessageId
@@ -76,6 +85,7 @@ class Message(_Model):
     text: TextBody | None = None
     interactive: Interactive | None = None
     button: Button | None = None
+    location: Place | None = None
 
     @model_validator(mode="after")
     def _has_its_content(self) -> Message:
@@ -87,6 +97,12 @@ class Message(_Model):
     def kind(self) -> str:
         """The message type as an Inbound's kind: a short word, whatever Meta sent."""
         return self.type if KIND_RE.fullmatch(self.type) else "other"
+
+    def place(self) -> tuple[float, float] | None:
+        """(latitude, longitude) of a location message on the globe, else None."""
+        if self.type != "location" or self.location is None:
+            return None
+        return valid_location(self.location.latitude, self.location.longitude)
 
     def read(self) -> tuple[str, str | None] | None:
         """(text, option) of a message the dialog understands, or None for any other kind."""

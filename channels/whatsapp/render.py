@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from bot.core.messages import Choices, Option, option_token
+from bot.core.messages import Choices, Location, Option, option_token
 
 MAX_TEXT = 4096
 MAX_BODY = 1024
@@ -26,6 +26,7 @@ MAX_ROWS = 10
 MAX_ROW_TITLE = 24
 MAX_ROW_DESCRIPTION = 72
 MAX_LIST_BUTTON = 20
+MAX_LOCATION_TEXT = 1000  # a location message's name and address
 ELLIPSIS = "…"
 # A list row that shows the next page of options; the page number travels in the row id, so the
 # webhook needs no other state than the options themselves.
@@ -191,3 +192,13 @@ def template_payload(name: str, language: str, params: Sequence[str]) -> Payload
             {"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}
         ]
     return {"type": "template", "template": template}
+
+
+def location_payload(location: Location) -> Payload:
+    """A location message (a pin with the place's name and address)."""
+    where: Payload = {"latitude": location.lat, "longitude": location.lon}
+    if location.name:
+        where["name"] = location.name[:MAX_LOCATION_TEXT]
+    if location.address:
+        where["address"] = location.address[:MAX_LOCATION_TEXT]
+    return {"type": "location", "location": where}

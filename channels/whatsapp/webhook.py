@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from bot.core.channel import Handle, deliver
 from bot.core.clock import ms
-from bot.core.messages import ACTION, Inbound
+from bot.core.messages import ACTION, LOCATION, Inbound
 from bot.infra.keys import ChannelKeys
 from bot.infra.logs import anon
 from channels.webhook import BodyBudget, read_body
@@ -170,6 +170,12 @@ async def message_of(channel: WhatsAppChannel, handle: Handle, wa_id: str, messa
         # Paging is the list's business, carried out by act() once the engine admits the tap.
         more = Inbound("whatsapp", wa_id, wamid, option=parsed[1], kind=ACTION)
         return await deliver(handle, more)
+    place = message.place()
+    if place is not None:
+        # A shared location: a step that asked for one reads it (the nearest offices).
+        return await deliver(
+            handle, Inbound("whatsapp", wa_id, wamid, kind=LOCATION, location=place)
+        )
     if parsed is None:
         # Photos, voice notes, locations, stickers...: the dialog only reads text and taps,
         # but the engine answers them, so they are de-duplicated and rate-limited like text.

@@ -1,0 +1,367 @@
+"""A network of offices on one bot (issue #14): choosing the office by name, by region and by a
+shared location on every channel, each office on its own clock, one NIK across the network, staff
+scoped to their office. Three offices in two time zones, real Redis, the platforms' fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.booking.app import App
+from bot.core.clock import ManualClock
+from bot.core.messages import Image, Location
+from tests.channels.drivers.telegram import (
+    CHAT_ID,
+    TelegramDriver,
+    open_channel,
+    private_chat,
+)
+from tests.channels.drivers.telegram import (
+    user as telegram_user,
+)
+from tests.channels.drivers.whatsapp import open_driver as open_whatsapp
+from tests.fake_graph import envelope, wamid
+from tests.fake_telegram import NOW
+from tests.support import NIK_MAN, User, make_app, make_engine
+
+DEMO = Path(__file__).parents[2] / "bot" / "booking" / "demo" / "office.toml"
+# (id, name, timezone, region, city, (lat, lon), aliases)
+OFFICES = [
+    ("kanim-jakpus", "Kantor Imigrasi Jakarta Pusat", "Asia/Jakarta", "DKI Jakarta",
+     "Jakarta Pusat", (-6.1560, 106.8478), ["Kanim Jakpus", "Kemayoran"]),
+    ("kanim-jaksel", "Kantor Imigrasi Jakarta Selatan", "Asia/Jakarta", "DKI Jakarta",
+     "Jakarta Selatan", (-6.2615, 106.8106), []),
+    ("kanim-makassar", "Kantor Imigrasi Makassar", "Asia/Makassar", "Sulawesi Selatan",
+     "Makassar", (-5.1477, 119.4327), []),
+]  # fmt: skip
+STAFF = "console:9001=officer@kanim-jaksel,console:9002=admin@*,console:9003=officer@kanim-jakpus"
+
+
+def network_folder(tmp_path: Path) -> Path:
+    """Three office files made from the demo office's, differing in who and where they are."""
+    demo = DEMO.read_text()
+    folder = tmp_path / "offices"
+    folder.mkdir()
+    for office_id, name, zone, region, city, (lat, lon), aliases in OFFICES:
+        text = re.sub(r'(?m)^id = "kanim-jakpus"$', f'id = "{office_id}"', demo, count=1)
+        for key, value in (
+            ("name", f'"{name}"'),
+            ("timezone", f'"{zone}"'),
+            ("region", f'"{region}"'),
+            ("city", f'"{city}"'),
+            ("location", f"{{ lat = {lat}, lon = {lon} }}"),
+            ("aliases", "[" + ", ".join(f'"{a}"' for a in aliases) + "]"),
+        ):
+            text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text, count=1)
+        (folder / f"{office_id}.toml").write_text(text)
+    return folder
+
+
+@pytest.fixture
+def offices(tmp_path: Path) -> Path:
+    return network_folder(tmp_path)
+
+
+@pytest.fixture
+def app(redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, offices: Path) -> App:
+    return make_app(redis, clock, tmp_path, offices=offices, staff=STAFF)
+
+
+def titles(user: User) -> list[str]:
+    return [o.title for o in user.last_choices().options]
+
+
+async def to_office_question(user: User) -> str:
+    await user.says("halo")
+    return await user.says("1")  # book
+
+
+async def test_one_office_is_a_network_of_one(app: App) -> None:
+    assert len(app.network) == 3 and set(app.offices) == {o[0] for o in OFFICES}
+    # The shared services are one; each office has its own.
+    assert app.at("kanim-jaksel").seats is not app.at("kanim-makassar").seats
+    assert app.at("kanim-jaksel").office.timezone == "Asia/Jakarta"
+
+
+async def test_choosing_by_typed_name_then_booking(app: App, redis: aioredis.Redis) -> None:
+    user = User(*make_engine(app))
+    asked = await to_office_question(user)
+    assert "kantor mana" in asked.lower()
+    assert "Pilih layanan" in await user.says("jaksel")
+    assert (await user.says("1")).count("sisa")  # days
+    window = await user.says("1")
+    assert "WIB" in window  # the office's zone, in a network
+    await user.says("1")
+    await user.says(NIK_MAN)
+    summary = await user.says("Budi Santoso")
+    assert "WIB" in summary
+    done = await user.say("1")
+    assert any(isinstance(m, Image) for m in done)
+    [where] = [m for m in done if isinstance(m, Location)]
+    assert where.name == "Kantor Imigrasi Jakarta Selatan" and where.lat == pytest.approx(-6.2615)
+    [booking] = await app.at("kanim-jaksel").seats.active_for_account("console:1001")
+    assert await app.at("kanim-jakpus").seats.active_for_account("console:1001") == []
+    # "My booking" finds it, in its office, without asking which.
+    mine = await user.says("menu") and await user.says("2")
+    assert booking.queue_number in mine and "WIB" in mine
+    # The last office used is offered first next time.
+    await user.says("menu")
+    await user.says("1")
+    first = user.last_choices().options[0]
+    assert first.title == "Kantor Imigrasi Jakarta Selatan" and first.id == "o:kanim-jaksel"
+
+
+async def test_a_misspelled_name_gets_a_did_you_mean(app: App) -> None:
+    user = User(*make_engine(app))
+    await to_office_question(user)
+    reply = await user.says("makasar")
+    assert "makassar" in reply.lower() and "maksud" in reply.lower()
+    # Several matches: pick from them.
+    reply = await user.says("jakarta")
+    assert "Pilih kantor" in reply
+    assert set(titles(user)) == {"Kantor Imigrasi Jakarta Pusat", "Kantor Imigrasi Jakarta Selatan"}
+    assert "Pilih layanan" in await user.says("2")
+
+
+async def test_choosing_by_region_then_city(app: App) -> None:
+    user = User(*make_engine(app))
+    await to_office_question(user)
+    assert titles(user) == ["Cari menurut provinsi"]
+    await user.says("1")
+    assert titles(user) == ["DKI Jakarta", "Sulawesi Selatan"]
+    await user.says("1")
+    assert titles(user) == ["Jakarta Pusat", "Jakarta Selatan"]
+    assert "Pilih layanan" in await user.says("2")
+    # A region of one city goes straight to its offices (here: one, chosen).
+    await user.says("menu")
+    await user.says("1")
+    await user.says("Cari menurut provinsi")
+    assert "Pilih layanan" in await user.says("Sulawesi Selatan")
+
+
+async def test_a_requirements_list_is_per_office(app: App) -> None:
+    user = User(*make_engine(app))
+    await user.says("halo")
+    assert "kantor mana" in (await user.says("3")).lower()  # requirements: which office first
+    await user.says("makassar")
+    assert "Paspor baru" in titles(user)
+    assert "e-KTP" in await user.says("1")
+
+
+def location_update(lat: float, lon: float, chat_id: int = CHAT_ID) -> dict[str, Any]:
+    update_id = 880_000 + int(abs(lat * 1000)) % 1000
+    message = {
+        "message_id": update_id,
+        "from": telegram_user(chat_id),
+        "chat": private_chat(chat_id),
+        "date": NOW,
+        "location": {"latitude": lat, "longitude": lon},
+    }
+    return {"update_id": update_id, "message": message}
+
+
+@pytest.fixture
+async def telegram(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, offices: Path
+) -> AsyncIterator[TelegramDriver]:
+    import aiohttp
+
+    async with (
+        open_channel(redis, clock, tmp_path, offices=offices) as (fake, _, channel, base),
+        aiohttp.ClientSession() as http,
+    ):
+        yield TelegramDriver(fake, http, base, channel)
+
+
+async def test_a_telegram_location_gives_the_three_nearest(telegram: TelegramDriver) -> None:
+    await telegram.type("halo")
+    seen = await telegram.choose(1)
+    assert "lokasi" in seen.all_text
+    # Near Blok M, South Jakarta.
+    seen = await telegram.deliver(location_update(-6.2440, 106.8000))
+    names = [
+        "Kantor Imigrasi Jakarta Selatan",
+        "Kantor Imigrasi Jakarta Pusat",
+        "Kantor Imigrasi Makassar",
+    ]
+    assert len(seen.options) == 3
+    for shown, name in zip(seen.options, names, strict=True):
+        assert shown.startswith(name) and " km" in shown
+    assert "km" in " ".join(
+        str(c.params.get("reply_markup", "")) + str(c.params.get("text", ""))
+        for c in telegram.fake.calls[-2:]
+    )
+    seen = await telegram.choose(1)
+    assert "Paspor baru" in seen.options
+    # The venue of the confirmation is rendered as sendVenue.
+    for _ in range(3):
+        seen = await telegram.choose(1)
+    await telegram.type(NIK_MAN)
+    await telegram.type("Budi Santoso")
+    await telegram.choose(1)
+    [venue] = telegram.fake.of("sendVenue")
+    assert venue.params["title"] == "Kantor Imigrasi Jakarta Selatan"
+    assert float(venue.params["latitude"]) == pytest.approx(-6.2615)
+
+
+async def test_a_location_where_none_is_asked_is_answered_like_a_sticker(
+    telegram: TelegramDriver,
+) -> None:
+    await telegram.type("halo")
+    seen = await telegram.deliver(location_update(-6.2, 106.8))
+    assert seen.all_text  # answered, not an error
+
+
+async def test_a_whatsapp_location_gives_the_three_nearest(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, offices: Path
+) -> None:
+    async with open_whatsapp(redis, clock, tmp_path, offices=offices) as driver:
+        await driver.type("halo")
+        await driver.choose(1)
+        before = len(driver.fake.to(driver.wa_id))
+        shared = {
+            "from": driver.wa_id,
+            "id": wamid(),
+            "timestamp": "1700000000",
+            "type": "location",
+            "location": {
+                "latitude": -5.1400,
+                "longitude": 119.4200,
+                "name": "Pantai Losari",
+                "address": "Makassar",
+            },
+        }
+        response = await driver.post(envelope([shared]))
+        assert response.status_code == 200
+        sent = driver.fake.to(driver.wa_id)[before:]
+        rows = [
+            row
+            for m in sent
+            if m.get("type") == "interactive"
+            for section in m["interactive"]["action"].get("sections", [])
+            for row in section["rows"]
+        ]
+        buttons = [
+            b["reply"]
+            for m in sent
+            if m.get("type") == "interactive"
+            for b in m["interactive"]["action"].get("buttons", [])
+        ]
+        shown = [r["title"] for r in rows] + [b["title"] for b in buttons]
+        assert shown and shown[0].startswith("Kantor Imigrasi Makassar"[: len(shown[0])])
+        descriptions = " ".join(r.get("description", "") for r in rows)
+        body = " ".join(str(m) for m in sent)
+        assert "km" in descriptions or "km" in body
+
+
+async def test_each_office_on_its_own_clock(app: App, clock: ManualClock) -> None:
+    # 06:30 WIB is 07:30 WITA: Makassar's 07:00 release has passed, Jakarta's has not.
+    clock.set(datetime(2030, 3, 4, 23, 30, tzinfo=UTC))
+    jakarta, makassar = app.at("kanim-jaksel").office, app.at("kanim-makassar").office
+    now = clock.now()
+    assert max(makassar.bookable_days(now)) > max(jakarta.bookable_days(now))
+    user = User(*make_engine(app), user_id="2001")
+    await to_office_question(user)
+    await user.says("makassar")
+    await user.says("1")  # service
+    makassar_days = {o.id for o in user.last_choices().options}
+    other = User(*make_engine(app), user_id="2002")
+    await to_office_question(other)
+    await other.says("jaksel")
+    await other.says("1")
+    jakarta_days = {o.id for o in other.last_choices().options if not o.id.startswith("pre:")}
+    newest = max(makassar.bookable_days(now)).isoformat()
+    assert newest in makassar_days and newest not in jakarta_days
+
+
+async def test_one_nik_in_two_offices_at_once_exactly_one_wins(app: App) -> None:
+    first, second = User(*make_engine(app), "3001"), User(*make_engine(app), "3002")
+    for user, name in ((first, "jaksel"), (second, "makassar")):
+        await to_office_question(user)
+        await user.says(name)
+        for _ in range(3):
+            await user.says("1")
+        await user.says(NIK_MAN)
+        await user.says("Budi Santoso")
+    replies = await asyncio.gather(first.say("1"), second.say("1"))
+    won = [r for r in replies if any(isinstance(m, Image) for m in r)]
+    assert len(won) == 1
+    jaksel = await app.at("kanim-jaksel").seats.active_for_account("console:3001")
+    makassar = await app.at("kanim-makassar").seats.active_for_account("console:3002")
+    assert len(jaksel) + len(makassar) == 1
+
+
+async def test_staff_of_one_office_are_refused_another_offices_bookings(app: App) -> None:
+    applicant = User(*make_engine(app), "4001")
+    await to_office_question(applicant)
+    await applicant.says("jaksel")
+    for _ in range(3):
+        await applicant.says("1")
+    await applicant.says(NIK_MAN)
+    await applicant.says("Budi Santoso")
+    done = await applicant.says("1")
+    [booking] = await app.at("kanim-jaksel").seats.active_for_account("console:4001")
+    code = app.codes.code("kanim-jaksel", booking.id, booking.nik_hash)
+    assert code in done
+    jakpus_officer = User(*make_engine(app), "9003")
+    await jakpus_officer.says("halo")
+    refused = await jakpus_officer.says(f"/checkin {code}")
+    # Not found at the officer's office: nothing about the booking is shown.
+    assert booking.name not in refused and "Mar 2030" not in refused
+    assert (await app.at("kanim-jaksel").seats.get(booking.id)).status == "active"  # type: ignore[union-attr]
+    # Naming another office is refused too.
+    assert "Jakarta Pusat" in await jakpus_officer.says("/stats @kanim-jaksel")
+    # The office's own officer finds it (it is for another day: not to be served today).
+    jaksel_officer = User(*make_engine(app), "9001")
+    await jaksel_officer.says("halo")
+    assert "bukan hari ini" in await jaksel_officer.says(f"/checkin {code}")
+    # An admin of every office names the office.
+    admin = User(*make_engine(app), "9002")
+    await admin.says("halo")
+    assert "@" in await admin.says("/stats")
+    assert "Kantor Imigrasi Makassar" not in await admin.says("/stats @kanim-makassar")
+    assert "Tidak ada kantor" in await admin.says("/stats @kanim-nowhere")
+
+
+def test_both_office_settings_are_a_clear_error(tmp_path: Path, offices: Path) -> None:
+    from bot.errors import ConfigError
+    from bot.infra.settings import load_settings
+
+    with pytest.raises(ConfigError, match=r"ANTREAN_OFFICES .* ANTREAN_OFFICE_CONFIG"):
+        load_settings(offices=offices, office_config=DEMO, var_dir=tmp_path)
+
+
+def test_a_staff_entry_naming_no_office_of_the_network_is_refused(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, offices: Path
+) -> None:
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="kanim-nowhere"):
+        make_app(redis, clock, tmp_path, offices=offices, staff="console:1=officer@kanim-nowhere")
+
+
+def test_150_offices_start_quickly_without_redis(clock: ManualClock, tmp_path: Path) -> None:
+    import time
+
+    from redis.asyncio import Redis
+
+    demo = DEMO.read_text()
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(150):
+        text = re.sub(r'(?m)^id = "kanim-jakpus"$', f'id = "kanim-{i:03d}"', demo, count=1)
+        (folder / f"kanim-{i:03d}.toml").write_text(text)
+    # A client of a port nobody listens on: building the app must not talk to Redis.
+    nowhere = Redis(port=1)
+    started = time.perf_counter()
+    app = make_app(nowhere, clock, tmp_path, offices=folder)
+    took = time.perf_counter() - started
+    assert len(app.offices) == 150
+    assert took < 2.0, took
