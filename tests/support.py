@@ -12,7 +12,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bot.booking.app import App
-from bot.booking.seats import Booking
+from bot.booking.seats import Booking, number_plan
 from bot.core.channel import Channel, Outcome
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
@@ -72,6 +72,7 @@ async def confirm_booking(
         nik_last4="0001",
         name="Budi Santoso",
         locale=locale,
+        windows=number_plan(office.windows(day), service.id),
     )
 
 

@@ -40,9 +40,12 @@ from bot.infra.keys import SEATS_CHANNEL, NikKeys, OfficeKeys
 # Mark a booking checked in, once, on its own day.
 #   KEYS[1] booking
 #   ARGV[1] now (ms)  ARGV[2] the office's today (ISO)  ARGV[3] day hash template (day, service
-#   markers)  ARGV[4] staff identity
+#   markers)  ARGV[4] staff identity  ARGV[5] roster template (day marker)  ARGV[6] waiting
+#   template (day marker)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason, booking fields (flat)}; reasons:
-# not_found, checked_in (already), inactive (cancelled / no-show), wrong_day.
+# not_found, checked_in (already), inactive (cancelled / no-show / called / served), wrong_day.
+# A booking checked in joins the day's waiting line that "call next" takes from
+# (bot/booking/calls.py), and its roster (where a booking made before rosters already is).
 # Two counters scanning the same code at once run this one after the other: the second sees
 # status checked_in and is refused, so a code is used exactly once.
 CHECKIN = (
@@ -57,6 +60,16 @@ if b.day ~= ARGV[2] then return {'ERR', 'wrong_day', flat} end
 local day_key = fill(fill(ARGV[3], DAY_MARK, b.day), SERVICE_MARK, b.service)
 redis.call('HINCRBY', day_key, 'checkin:' .. b.window, 1)
 redis.call('HSET', KEYS[1], 'status', 'checked_in', 'checked_in', ARGV[1], 'checked_in_by', ARGV[4])
+local order = call_order(b.window, b.number)
+local roster = fill(ARGV[5], DAY_MARK, b.day)
+local waiting = fill(ARGV[6], DAY_MARK, b.day)
+redis.call('ZADD', roster, order, b.id)
+redis.call('ZADD', waiting, order, b.id)
+local expiry = redis.call('PEXPIRETIME', KEYS[1])
+if expiry > 0 then
+  redis.call('PEXPIREAT', roster, expiry)
+  redis.call('PEXPIREAT', waiting, expiry)
+end
 return {'OK', redis.call('HGETALL', KEYS[1])}
 """
 )
@@ -299,7 +312,14 @@ class Counter:
         reply = await self._call(
             self._checkin,
             [self._keys.booking(booking_id)],
-            [ms(self._clock.now()), today.isoformat(), self._day_template, staff],
+            [
+                ms(self._clock.now()),
+                today.isoformat(),
+                self._day_template,
+                staff,
+                self._keys.roster(DAY_MARK),
+                self._keys.waiting(DAY_MARK),
+            ],
         )
         fields = _pairs(reply[1] if _text(reply[0]) == "OK" else reply[2])
         booking = Booking.from_fields(fields) if fields else None

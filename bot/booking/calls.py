@@ -1,0 +1,272 @@
+"""The office's day at the counter: the day's roster, and calling checked-in applicants.
+
+Every booking of an office-day is in its roster (:meth:`OfficeKeys.roster`, kept by the seat
+scripts), ordered for calling: by its window's start, then its queue number (numbers are issued
+per window in ranges, so that is number order: bot/booking/seats.py). A booking's state is its
+``status``: ``active`` (booked), ``checked_in``, ``called``, ``served``, ``no_show`` or
+``cancelled``.
+
+Checking in (bot/booking/counter.py) puts a booking on the day's waiting line
+(:meth:`OfficeKeys.waiting`, same order). A counter (numbered 1-20) then calls the next one:
+:data:`CALL_NEXT` pops the line in one script, so two counters calling at once never get the same
+applicant. The counter may call the same applicant again (:data:`RECALL`), then ends the call as
+served or no-show (:data:`FINISH`); until then it cannot call another. Which booking each counter
+has called is a hash per day (:meth:`OfficeKeys.counters`). Every script runs in the office's
+``{o:<office>}`` slot, one round trip each.
+
+A no-show at the counter (the applicant checked in, was called and did not come) is not a
+day-end no-show: it records no strike against the NIK (bot/booking/desk.py mark_no_shows does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bot.booking.replies import pairs as _pairs
+from bot.booking.replies import text as _text
+from bot.booking.seats import ID_MARK, LUA_HELPERS, RETENTION
+from bot.core.clock import Clock, ms
+from bot.errors import StorageError
+from bot.infra.keys import OfficeKeys
+
+# Counters are numbered 1..MAX_COUNTER.
+MAX_COUNTER = 20
+
+# What the page shows of a booking (never its NIK hash or account).
+SHOWN = (
+    "id",
+    "number",
+    "prefix",
+    "window",
+    "service",
+    "name",
+    "nik_last4",
+    "status",
+    "counter",
+    "calls",
+    "called_at",
+    "checked_in",
+)
+
+# Call the next applicant of the waiting line to a counter.
+#   KEYS[1] the day's waiting line  KEYS[2] the day's counters (counter -> called booking)
+#   ARGV[1] now (ms)  ARGV[2] counter  ARGV[3] staff identity  ARGV[4] booking template (id
+#   marker)  ARGV[5] expiry of the counters hash (ms)
+# Returns {'OK', booking fields (flat)} | {'ERR', 'busy', fields of the booking the counter has
+# called and not finished} | {'ERR', 'empty', {}}. Ids on the line whose booking is no longer
+# checked in (or is gone) are dropped on the way.
+CALL_NEXT = (
+    LUA_HELPERS
+    + """
+local current = redis.call('HGET', KEYS[2], ARGV[2])
+if current then
+  local key = fill(ARGV[4], ID_MARK, current)
+  if redis.call('HGET', key, 'status') == 'called' then
+    return {'ERR', 'busy', redis.call('HGETALL', key)}
+  end
+end
+while true do
+  local popped = redis.call('ZPOPMIN', KEYS[1])
+  if #popped == 0 then return {'ERR', 'empty', {}} end
+  local key = fill(ARGV[4], ID_MARK, popped[1])
+  if redis.call('HGET', key, 'status') == 'checked_in' then
+    redis.call('HSET', key, 'status', 'called', 'counter', ARGV[2], 'called_at', ARGV[1],
+      'called_by', ARGV[3], 'calls', 1)
+    redis.call('HSET', KEYS[2], ARGV[2], popped[1])
+    redis.call('PEXPIREAT', KEYS[2], ARGV[5])
+    return {'OK', redis.call('HGETALL', key)}
+  end
+end
+"""
+)
+
+# Call again the applicant a counter has called (they did not come yet), or end that call.
+#   KEYS[1] the day's counters
+#   ARGV[1] now (ms)  ARGV[2] counter  ARGV[3] staff identity  ARGV[4] booking template
+#   ARGV[5] the booking id the page showed ('' for whichever it is)
+#   ARGV[6] 'recall' | 'served' | 'no_show'
+# Returns {'OK', booking fields (flat)} | {'ERR', 'none', {}} (the counter has no call open) |
+# {'ERR', 'stale', fields of the counter's call} (the page showed another booking).
+FINISH = (
+    LUA_HELPERS
+    + """
+local id = redis.call('HGET', KEYS[1], ARGV[2])
+if not id then return {'ERR', 'none', {}} end
+local key = fill(ARGV[4], ID_MARK, id)
+if redis.call('HGET', key, 'status') ~= 'called' then
+  redis.call('HDEL', KEYS[1], ARGV[2])
+  return {'ERR', 'none', {}}
+end
+if ARGV[5] ~= '' and ARGV[5] ~= id then return {'ERR', 'stale', redis.call('HGETALL', key)} end
+if ARGV[6] == 'recall' then
+  redis.call('HINCRBY', key, 'calls', 1)
+  redis.call('HSET', key, 'called_at', ARGV[1], 'called_by', ARGV[3])
+else
+  redis.call('HSET', key, 'status', ARGV[6], 'done_at', ARGV[1], 'done_by', ARGV[3])
+  redis.call('HDEL', KEYS[1], ARGV[2])
+end
+return {'OK', redis.call('HGETALL', key)}
+"""
+)
+RECALL, SERVED, NO_SHOW = "recall", "served", "no_show"
+
+# The day's roster as the counter page shows it, in call order.
+#   KEYS[1] the day's roster  ARGV[1] booking template  ARGV[2..] the fields to read
+# Returns a list of the fields' values per booking (false for a missing field); a booking gone
+# (expired) is dropped from the roster.
+ROSTER = (
+    LUA_HELPERS
+    + """
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local values = redis.call('HMGET', fill(ARGV[1], ID_MARK, id), unpack(ARGV, 2))
+  if values[1] then
+    out[#out + 1] = values
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One booking of the day as the counter sees it."""
+
+    id: str
+    number: int
+    prefix: str
+    window: str
+    service: str
+    name: str
+    nik_last4: str
+    status: str
+    counter: int | None
+    calls: int
+
+    @property
+    def queue_number(self) -> str:
+        return f"{self.prefix}-{self.number:03d}"
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> Visit:
+        counter = fields.get("counter") or ""
+        return cls(
+            id=fields["id"],
+            number=int(fields["number"]),
+            prefix=fields["prefix"],
+            window=fields["window"],
+            service=fields["service"],
+            name=fields["name"],
+            nik_last4=fields["nik_last4"],
+            status=fields["status"],
+            counter=int(counter) if counter.isdigit() else None,
+            calls=int(fields.get("calls") or 0),
+        )
+
+
+class CallRefused(Exception):
+    """A call the counter cannot make: ``reason`` is busy (it has a call open: ``visit``),
+    empty (nobody checked in is waiting), none (no call open) or stale (the page showed another
+    booking than the counter's call, ``visit``)."""
+
+    def __init__(self, reason: str, visit: Visit | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.visit = visit
+
+
+def check_counter(counter: int) -> int:
+    if not 1 <= counter <= MAX_COUNTER:
+        raise ValueError(f"a counter is numbered 1-{MAX_COUNTER}, not {counter}")
+    return counter
+
+
+class Calls:
+    """The roster and the calls of one office's days."""
+
+    def __init__(self, redis: aioredis.Redis, office_id: str, clock: Clock) -> None:
+        self._redis = redis
+        self._office = office_id
+        self._clock = clock
+        self._keys = OfficeKeys(office_id)
+        self._call_next = redis.register_script(CALL_NEXT)
+        self._finish = redis.register_script(FINISH)
+        self._roster = redis.register_script(ROSTER)
+        self._booking_template = self._keys.booking(ID_MARK)
+
+    async def roster(self, day: date) -> list[Visit]:
+        """Every booking of ``day`` in call order (one script call)."""
+        rows = await self._call(
+            self._roster, [self._keys.roster(day.isoformat())], [self._booking_template, *SHOWN]
+        )
+        return [
+            Visit.from_fields({k: _text(v) for k, v in zip(SHOWN, row, strict=True) if v})
+            for row in rows
+        ]
+
+    async def call_next(self, day: date, counter: int, *, staff: str) -> Visit:
+        """Call the first applicant of ``day``'s waiting line to ``counter``; raises
+        :class:`CallRefused` (busy, empty)."""
+        iso = day.isoformat()
+        reply = await self._call(
+            self._call_next,
+            [self._keys.waiting(iso), self._keys.counters(iso)],
+            [
+                self._now(),
+                check_counter(counter),
+                staff,
+                self._booking_template,
+                ms(_day_start(day) + RETENTION),
+            ],
+        )
+        return self._visit(reply)
+
+    async def finish(
+        self, day: date, counter: int, action: str, *, staff: str, booking_id: str = ""
+    ) -> Visit:
+        """``action`` (:data:`RECALL`, :data:`SERVED` or :data:`NO_SHOW`) on the call
+        ``counter`` has open; ``booking_id`` is the one the page showed ('' for any). Raises
+        :class:`CallRefused` (none, stale)."""
+        if action not in (RECALL, SERVED, NO_SHOW):
+            raise ValueError(f"unknown action {action!r}")
+        reply = await self._call(
+            self._finish,
+            [self._keys.counters(day.isoformat())],
+            [
+                self._now(),
+                check_counter(counter),
+                staff,
+                self._booking_template,
+                booking_id,
+                action,
+            ],
+        )
+        return self._visit(reply)
+
+    def _now(self) -> int:
+        return ms(self._clock.now())
+
+    @staticmethod
+    def _visit(reply: Any) -> Visit:
+        if _text(reply[0]) == "OK":
+            return Visit.from_fields(_pairs(reply[1]))
+        fields = _pairs(reply[2])
+        raise CallRefused(_text(reply[1]), Visit.from_fields(fields) if fields else None)
+
+    async def _call(self, script: Any, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except RedisError as exc:
+            raise StorageError(f"calls of {self._office}: {exc}") from exc
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
