@@ -20,7 +20,7 @@ day-end no-show: it records no strike against the NIK (bot/booking/desk.py mark_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -34,6 +34,8 @@ from bot.core.clock import Clock, ms
 from bot.errors import StorageError
 from bot.infra.keys import OfficeKeys
 
+# Days whose roster :meth:`Calls.roster` keeps, at most (it starts again past that).
+KEPT_DAYS = 4
 # Counters are numbered 1..MAX_COUNTER.
 MAX_COUNTER = 20
 
@@ -49,12 +51,11 @@ SHOWN = (
     "status",
     "counter",
     "calls",
-    "called_at",
-    "checked_in",
 )
 
 # Call the next applicant of the waiting line to a counter.
 #   KEYS[1] the day's waiting line  KEYS[2] the day's counters (counter -> called booking)
+#   KEYS[3] the day's roster (its version and change log are noted)
 #   ARGV[1] now (ms)  ARGV[2] counter  ARGV[3] staff identity  ARGV[4] booking template (id
 #   marker)  ARGV[5] expiry of the counters hash (ms)
 # Returns {'OK', booking fields (flat)} | {'ERR', 'busy', fields of the booking the counter has
@@ -79,6 +80,7 @@ while true do
       'called_by', ARGV[3], 'calls', 1)
     redis.call('HSET', KEYS[2], ARGV[2], popped[1])
     redis.call('PEXPIREAT', KEYS[2], ARGV[5])
+    mark(KEYS[3], popped[1], key)
     return {'OK', redis.call('HGETALL', key)}
   end
 end
@@ -86,7 +88,7 @@ end
 )
 
 # Call again the applicant a counter has called (they did not come yet), or end that call.
-#   KEYS[1] the day's counters
+#   KEYS[1] the day's counters  KEYS[2] the day's roster (its version and change log are noted)
 #   ARGV[1] now (ms)  ARGV[2] counter  ARGV[3] staff identity  ARGV[4] booking template
 #   ARGV[5] the booking id the page showed ('' for whichever it is)
 #   ARGV[6] 'recall' | 'served' | 'no_show'
@@ -110,30 +112,57 @@ else
   redis.call('HSET', key, 'status', ARGV[6], 'done_at', ARGV[1], 'done_by', ARGV[3])
   redis.call('HDEL', KEYS[1], ARGV[2])
 end
+mark(KEYS[2], id, key)
 return {'OK', redis.call('HGETALL', key)}
 """
 )
 RECALL, SERVED, NO_SHOW = "recall", "served", "no_show"
 
-# The day's roster as the counter page shows it, in call order.
-#   KEYS[1] the day's roster  ARGV[1] booking template  ARGV[2..] the fields to read
-# Returns a list of the fields' values per booking (false for a missing field); a booking gone
-# (expired) is dropped from the roster.
+# The bookings of a day's roster that changed since a version the reader saw, or all of them.
+#   KEYS[1] the day's roster (its version and change log are derived from it)
+#   ARGV[1] booking template  ARGV[2] the version the reader saw ('' for all)  ARGV[3..] the
+#   fields to read
+# Returns {version now, 1 if every booking is listed else 0, rows}: per booking its call order
+# (false when it left the roster: moved to another day, or gone), its id, then the fields'
+# values (false for a missing one). A version above the roster's (it expired and started again)
+# lists all.
 ROSTER = (
     LUA_HELPERS
     + """
-local out = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local values = redis.call('HMGET', fill(ARGV[1], ID_MARK, id), unpack(ARGV, 2))
-  if values[1] then
-    out[#out + 1] = values
-  else
-    redis.call('ZREM', KEYS[1], id)
-  end
+local version = tonumber(redis.call('GET', KEYS[1] .. ':version') or '0')
+local since = tonumber(ARGV[2])
+local all = since == nil or since > version
+local ids
+if all then
+  ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+else
+  ids = redis.call('ZRANGEBYSCORE', KEYS[1] .. ':changes', '(' .. since, '+inf')
 end
-return out
+local out = {}
+for _, id in ipairs(ids) do
+  local values = redis.call('HMGET', fill(ARGV[1], ID_MARK, id), unpack(ARGV, 3))
+  local order = redis.call('ZSCORE', KEYS[1], id)
+  if not values[1] then
+    redis.call('ZREM', KEYS[1], id)
+    order = false
+  end
+  table.insert(values, 1, id)
+  table.insert(values, 1, order or false)
+  out[#out + 1] = values
+end
+return {version, all and 1 or 0, out}
 """
 )
+
+
+@dataclass
+class _Day:
+    """What this process last read of one day's roster: its version, and its visits by id with
+    their call order."""
+
+    version: int = -1
+    visits: dict[str, tuple[float, Visit]] = field(default_factory=dict)
+    ordered: list[Visit] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +183,23 @@ class Visit:
     @property
     def queue_number(self) -> str:
         return f"{self.prefix}-{self.number:03d}"
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Visit:
+        """From the values of :data:`SHOWN`, in order, as ROSTER returns them."""
+        v = [_text(value) if value is not None else "" for value in row]
+        return cls(
+            id=v[0],
+            number=int(v[1]),
+            prefix=v[2],
+            window=v[3],
+            service=v[4],
+            name=v[5],
+            nik_last4=v[6],
+            status=v[7],
+            counter=int(v[8]) if v[8].isdigit() else None,
+            calls=int(v[9] or 0),
+        )
 
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> Visit:
@@ -201,16 +247,36 @@ class Calls:
         self._finish = redis.register_script(FINISH)
         self._roster = redis.register_script(ROSTER)
         self._booking_template = self._keys.booking(ID_MARK)
+        self._days: dict[str, _Day] = {}
 
     async def roster(self, day: date) -> list[Visit]:
-        """Every booking of ``day`` in call order (one script call)."""
-        rows = await self._call(
-            self._roster, [self._keys.roster(day.isoformat())], [self._booking_template, *SHOWN]
+        """Every booking of ``day`` in call order, in one script call. This process keeps what
+        it read and asks only for what changed since (a counter page reloaded after each action
+        re-reads a whole day of which one booking changed)."""
+        iso = day.isoformat()
+        seen = self._days.get(iso)
+        if seen is None:
+            if len(self._days) >= KEPT_DAYS:
+                self._days.clear()
+            seen = self._days[iso] = _Day()
+        version, everything, rows = await self._call(
+            self._roster,
+            [self._keys.roster(iso)],
+            [self._booking_template, "" if seen.version < 0 else seen.version, *SHOWN],
         )
-        return [
-            Visit.from_fields({k: _text(v) for k, v in zip(SHOWN, row, strict=True) if v})
-            for row in rows
-        ]
+        version = int(version)
+        if version <= seen.version and not int(everything):
+            return seen.ordered  # a reply older than one already applied, or nothing new
+        visits = {} if int(everything) else dict(seen.visits)
+        for row in rows:
+            if row[0] is None:
+                visits.pop(_text(row[1]), None)
+            else:
+                visits[_text(row[1])] = (float(row[0]), Visit.from_row(row[2:]))
+        seen.visits = visits
+        seen.version = version
+        seen.ordered = [v for _, v in sorted(visits.values(), key=lambda ov: (ov[0], ov[1].id))]
+        return seen.ordered
 
     async def call_next(self, day: date, counter: int, *, staff: str) -> Visit:
         """Call the first applicant of ``day``'s waiting line to ``counter``; raises
@@ -218,7 +284,7 @@ class Calls:
         iso = day.isoformat()
         reply = await self._call(
             self._call_next,
-            [self._keys.waiting(iso), self._keys.counters(iso)],
+            [self._keys.waiting(iso), self._keys.counters(iso), self._keys.roster(iso)],
             [
                 self._now(),
                 check_counter(counter),
@@ -239,7 +305,7 @@ class Calls:
             raise ValueError(f"unknown action {action!r}")
         reply = await self._call(
             self._finish,
-            [self._keys.counters(day.isoformat())],
+            [self._keys.counters(day.isoformat()), self._keys.roster(day.isoformat())],
             [
                 self._now(),
                 check_counter(counter),

@@ -70,6 +70,7 @@ if expiry > 0 then
   redis.call('PEXPIREAT', roster, expiry)
   redis.call('PEXPIREAT', waiting, expiry)
 end
+mark(roster, b.id, KEYS[1])
 return {'OK', redis.call('HGETALL', KEYS[1])}
 """
 )
@@ -78,6 +79,7 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 #   KEYS[1] booking  KEYS[2] niks (NIK hash -> active booking id)
 #   ARGV[1] now (ms)  ARGV[2] the closed day (ISO)  ARGV[3] day hash template
 #   ARGV[4] holds template  ARGV[5] account set template  ARGV[6] reason
+#   ARGV[7] roster template (day marker)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. The flag is set in the same script as
 # the cancellation so that the notice job, which looks for it, can never miss a cancelled booking.
 CLOSE_CANCEL = seat_script(
@@ -94,6 +96,7 @@ end
 if redis.call('HGET', KEYS[2], b.nik_hash) == b.id then redis.call('HDEL', KEYS[2], b.nik_hash) end
 redis.call('SREM', fill(ARGV[5], ACCOUNT_MARK, b.account), b.id)
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'closed', ARGV[6])
+mark(fill(ARGV[7], DAY_MARK, b.day), b.id, KEYS[1])
 return {'OK', redis.call('HGETALL', KEYS[1])}
 """
 )
@@ -166,6 +169,7 @@ return out
 # Mark a booking of a past day that was never checked in as a no-show (idempotent).
 #   KEYS[1] booking  KEYS[2] niks
 #   ARGV[1] the day (ISO)  ARGV[2] now (ms)  ARGV[3] day hash template  ARGV[4] account template
+#   ARGV[5] roster template (day marker)
 # Returns {'marked' | 'no_show' (already) | 'skip', nik hash}.
 NO_SHOW = (
     LUA_HELPERS
@@ -181,6 +185,7 @@ end
 if redis.call('HGET', KEYS[2], b.nik_hash) == b.id then redis.call('HDEL', KEYS[2], b.nik_hash) end
 redis.call('SREM', fill(ARGV[4], ACCOUNT_MARK, b.account), b.id)
 redis.call('HSET', KEYS[1], 'status', 'no_show', 'no_show', ARGV[2])
+mark(fill(ARGV[5], DAY_MARK, b.day), b.id, KEYS[1])
 return {'marked', b.nik_hash}
 """
 )
@@ -402,6 +407,7 @@ class Counter:
                 self._holds_template,
                 self._account_template,
                 reason or "-",
+                self._keys.roster(DAY_MARK),
             ],
         )
         if _text(reply[0]) != "OK":
@@ -413,7 +419,13 @@ class Counter:
         reply = await self._call(
             self._no_show,
             [self._keys.booking(booking_id), self._keys.niks],
-            [day.isoformat(), ms(self._clock.now()), self._day_template, self._account_template],
+            [
+                day.isoformat(),
+                ms(self._clock.now()),
+                self._day_template,
+                self._account_template,
+                self._keys.roster(DAY_MARK),
+            ],
         )
         return _text(reply[0]), _text(reply[1])
 

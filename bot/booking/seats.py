@@ -210,6 +210,20 @@ local function call_order(window, number)
   return (tonumber(string.match(window, '^%d+')) or 0) * 1000000 + tonumber(number)
 end
 
+-- Note that booking `id` of the day of `roster_key` changed (added, moved, a new status): the
+-- roster's version goes up and the change log scores the id with it (OfficeKeys.roster_version,
+-- roster_changes), so that the counter page reads only what changed since it last looked. Both
+-- expire with the booking.
+local function mark(roster_key, id, booking_key)
+  local version = redis.call('INCR', roster_key .. ':version')
+  redis.call('ZADD', roster_key .. ':changes', version, id)
+  local expiry = redis.call('PEXPIRETIME', booking_key)
+  if expiry > 0 then
+    redis.call('PEXPIREAT', roster_key .. ':version', expiry)
+    redis.call('PEXPIREAT', roster_key .. ':changes', expiry)
+  end
+end
+
 local function booking_map(booking_key)
   local flat = redis.call('HGETALL', booking_key)
   local b = {}
@@ -357,6 +371,7 @@ redis.call('HSET', KEYS[5], ARGV[12], id)
 redis.call('SADD', KEYS[4], id)
 redis.call('ZADD', KEYS[8], call_order(window, number), id)
 redis.call('PEXPIREAT', KEYS[8], ARGV[8])
+mark(KEYS[8], id, KEYS[6])
 remind(KEYS[7], id, ARGV[2], window, 17)
 return {'OK', redis.call('HGETALL', KEYS[6])}
 """
@@ -387,6 +402,7 @@ return out
 #   ARGV[1] now (ms)  ARGV[2] '1' to check the owner, '0' for staff/system
 #   ARGV[3] account that asks  ARGV[4] day hash template (day, service markers)
 #   ARGV[5] holds template (day, service markers)  ARGV[6] account set template (account marker)
+#   ARGV[7] roster template (day marker)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}.
 CANCEL = seat_script(
     """
@@ -405,6 +421,7 @@ end
 if redis.call('HGET', KEYS[2], b.nik_hash) == b.id then redis.call('HDEL', KEYS[2], b.nik_hash) end
 redis.call('SREM', fill(ARGV[6], ACCOUNT_MARK, b.account), b.id)
 redis.call('HSET', KEYS[1], 'status', 'cancelled')
+mark(fill(ARGV[7], DAY_MARK, b.day), b.id, KEYS[1])
 return {'OK', redis.call('HGETALL', KEYS[1])}
 """
 )
@@ -446,12 +463,15 @@ redis.call('HINCRBY', new_day, 'booked:' .. window, 1)
 touch(new_day, new_holds)
 local after = 10 + 2 * (tonumber(ARGV[9]) or 0)
 local number = next_number(new_day, window, after + 1)
-redis.call('ZREM', fill(ARGV[after], DAY_MARK, b.day), b.id)
+local old_roster = fill(ARGV[after], DAY_MARK, b.day)
+redis.call('ZREM', old_roster, b.id)
+mark(old_roster, b.id, KEYS[1])
 redis.call('ZADD', KEYS[4], call_order(window, number), b.id)
 redis.call('HSET', KEYS[1], 'day', day, 'window', window, 'number', number, 'rescheduled', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[8])
 redis.call('PEXPIREAT', new_day, ARGV[8])
 redis.call('PEXPIREAT', KEYS[4], ARGV[8])
+mark(KEYS[4], b.id, KEYS[1])
 remind(KEYS[3], b.id, day, window, 9)
 return {'OK', redis.call('HGETALL', KEYS[1])}
 """
@@ -821,6 +841,7 @@ class SeatBook:
                 self._day_template,
                 self._holds_template,
                 self._account_template,
+                self._roster_template,
             ],
         )
         return self._booking(reply)

@@ -87,6 +87,16 @@ class OfficeKeys:
         (window start, then queue number: bot/booking/calls.py); kept by the seat scripts."""
         return f"{self.tag}:roster:{day}"
 
+    def roster_version(self, day: str) -> str:
+        """Counter: the version of one day's roster, raised by every script that changes one of
+        its bookings (scripts derive it from :meth:`roster` by the suffix ``:version``)."""
+        return f"{self.roster(day)}:version"
+
+    def roster_changes(self, day: str) -> str:
+        """Sorted set: id of a booking of the day -> the roster version that last changed it
+        (suffix ``:changes`` of :meth:`roster`): what a reader that saw version v reads."""
+        return f"{self.roster(day)}:changes"
+
     def waiting(self, day: str) -> str:
         """Sorted set of one day's checked-in bookings not called yet, scored like
         :meth:`roster`: what "call next" takes from."""

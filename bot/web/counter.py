@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from bot.booking.app import App
 from bot.booking.calls import MAX_COUNTER, CallRefused, Visit
@@ -56,6 +57,9 @@ NOTICES = {
 }
 # The notice after each call action.
 DONE = {"call": "called", "recall": "recalled", "served": "served", "no_show": "no_show"}
+# Rendered roster rows by (locale, booking state), per web app; cleared when it grows past this.
+ROWS_KEY = web.AppKey("counter_rows", dict[tuple[str, Visit], str])
+MAX_ROWS_KEPT = 50_000
 STATES = ("active", "checked_in", "called", "served", "no_show", "cancelled")
 
 
@@ -98,6 +102,20 @@ def _visit_row(app: App, locale: str, visit: Visit) -> dict[str, Any]:
     }
 
 
+def _row_html(app: App, locale: str, visit: Visit) -> str:
+    """One row of the roster table. Rendered once per booking state and kept (:data:`ROWS_KEY`):
+    a reload after each action re-renders a whole day's roster, of which one row changed."""
+    row = _visit_row(app, locale, visit)
+    state = escape(row["state_text"])
+    if visit.counter and visit.status == "called":
+        state += " · " + escape(app.catalog.t(locale, "web.counter_heading", counter=visit.counter))
+    return (
+        f'<tr id="row-{escape(visit.id)}" class="state-{escape(visit.status)}">'
+        f"<td>{escape(row['number'])}</td><td>{escape(row['name'])}</td>"
+        f'<td>{escape(row["service"])}</td><td class="state">{state}</td></tr>\n'
+    )
+
+
 def _window_label(app: App, day: date, window_id: str) -> str:
     window = app.office.window(day, window_id)
     return window.label if window else window_id
@@ -122,9 +140,15 @@ async def counter_page(request: web.Request) -> web.StreamResponse:
         return render(request, "counter_choose.html", locale, **values)
     day = app.desk.today()
     visits = await app.desk.roster(day)
-    windows: dict[str, list[dict[str, Any]]] = {}
+    rows = request.app[ROWS_KEY]
+    if len(rows) > MAX_ROWS_KEPT:
+        rows.clear()
+    windows: dict[str, list[str]] = {}
     for visit in visits:
-        windows.setdefault(visit.window, []).append(_visit_row(app, locale, visit))
+        html = rows.get((locale, visit))
+        if html is None:
+            html = rows[(locale, visit)] = _row_html(app, locale, visit)
+        windows.setdefault(visit.window, []).append(html)
     current = next((v for v in visits if v.status == "called" and v.counter == counter), None)
     notice = ""
     key = NOTICES.get(request.query.get("n", ""))
@@ -132,7 +156,10 @@ async def counter_page(request: web.Request) -> web.StreamResponse:
         notice = app.catalog.t(locale, key, number=request.query.get("q", "")[:12], counter=counter)
     values.update(
         day=app.catalog.format_day(locale, day),
-        roster=[(_window_label(app, day, window_id), rows) for window_id, rows in windows.items()],
+        roster=[
+            (_window_label(app, day, window_id), Markup("".join(html)))
+            for window_id, html in windows.items()
+        ],
         current=_visit_row(app, locale, current) if current else None,
         waiting=sum(1 for v in visits if v.status == "checked_in"),
         notice=notice,
@@ -318,6 +345,7 @@ def _call_action(action: str) -> Handler:
 
 def add_counter_routes(staff: web.Application) -> None:
     """Add the counter page's routes to the ``/staff`` sub-application."""
+    staff[ROWS_KEY] = {}
     staff.router.add_get("/loket", counter_page)
     staff.router.add_get("/loket/ganti", change_counter)
     staff.router.add_post("/loket/pilih", choose_counter)

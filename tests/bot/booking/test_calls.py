@@ -4,13 +4,14 @@ calling (call next, recall, served, no-show) through the booking desk."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from bot.booking.app import App
-from bot.booking.calls import CallRefused, Visit
+from bot.booking.calls import CallRefused, Calls, Visit
 from bot.booking.errors import CheckInRefused
 from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
@@ -140,3 +141,39 @@ async def test_counters_are_numbered_one_to_twenty(app: App) -> None:
         await app.desk.call_next(21, staff=STAFF)
     with pytest.raises(ValueError):
         await app.desk.recall(0, staff=STAFF)
+
+
+async def test_a_reader_gets_only_the_changes_and_stays_right(
+    app: App, redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    today = app.office.local_today(clock.now())
+    first, second, third, fourth = await book_today(app, 4)
+    reader = Calls(redis, app.office.id, clock)
+    before = await reader.roster(today)
+    assert [v.id for v in before] == [b.id for b in (first, second, third, fourth)]
+    # Another process changes the day every way a booking can change.
+    await app.desk.check_in(first.id, staff=STAFF)
+    await app.desk.check_in(fourth.id, staff=STAFF)
+    await app.desk.cancel(second.id, account=second.account)
+    later = await book_today(app, 1, window=1)
+    await app.desk.call_next(3, staff=STAFF)
+    await app.desk.served(3, staff=STAFF)
+    tomorrow = today + timedelta(days=1)
+    window = app.office.windows(tomorrow)[0]
+    await app.desk.move(third, account=third.account, day=tomorrow, window=window)
+    read = await reader.roster(today)
+    assert read == await Calls(redis, app.office.id, clock).roster(today)
+    assert [(v.id, v.status) for v in read] == [
+        (first.id, "served"),
+        (second.id, "cancelled"),
+        (fourth.id, "checked_in"),
+        (later[0].id, "active"),
+    ]
+    # Only what changed since was read: the version it saw, then nothing new.
+    version = int(await redis.get(f"antrean:{{o:{app.office.id}}}:roster:{today}:version"))
+    assert await reader.roster(today) == read
+    changes = await redis.zrangebyscore(
+        f"antrean:{{o:{app.office.id}}}:roster:{today}:changes", f"({version - 2}", "+inf"
+    )
+    assert changes == [first.id, third.id]  # served at counter 3, then moved away
+    assert [v.id for v in await reader.roster(tomorrow)] == [third.id]
