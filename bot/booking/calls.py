@@ -266,7 +266,7 @@ class Calls:
         )
         version = int(version)
         if version <= seen.version and not int(everything):
-            return seen.ordered  # a reply older than one already applied, or nothing new
+            return list(seen.ordered)  # a reply older than one already applied, or nothing new
         visits = {} if int(everything) else dict(seen.visits)
         for row in rows:
             if row[0] is None:
@@ -276,7 +276,7 @@ class Calls:
         seen.visits = visits
         seen.version = version
         seen.ordered = [v for _, v in sorted(visits.values(), key=lambda ov: (ov[0], ov[1].id))]
-        return seen.ordered
+        return list(seen.ordered)
 
     async def call_next(self, day: date, counter: int, *, staff: str) -> Visit:
         """Call the first applicant of ``day``'s waiting line to ``counter``; raises
