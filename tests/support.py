@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from bot.booking.app import App
 from bot.booking.reminders import due_reminders
-from bot.booking.seats import Booking
+from bot.booking.seats import Booking, number_plan
 from bot.core.channel import Channel, Outcome
 from bot.core.clock import ManualClock, ms
 from bot.core.engine import Engine
@@ -76,6 +76,7 @@ async def confirm_booking(
         name="Budi Santoso",
         locale=locale,
         reminders=due_reminders(office, day, window.id, ms(app.clock.now())) if remind else (),
+        windows=number_plan(office.windows(day), service.id),
     )
 
 

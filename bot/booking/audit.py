@@ -40,7 +40,7 @@ from redis.exceptions import RedisError
 
 from bot.booking.replies import text as _text
 from bot.core.clock import Clock, ms
-from bot.core.writes import Write
+from bot.core.writes import Write, run
 from bot.errors import StorageError
 from bot.infra.keys import StaffKeys
 from bot.infra.logs import anon
@@ -130,6 +130,13 @@ class Audit:
         except RedisError as exc:
             raise StorageError(f"audit log: {exc}") from exc
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def record_all(self, *entries: Write) -> None:
+        """Append several :meth:`entry` writes now, in one round trip (one pipeline)."""
+        try:
+            await run(self._redis, entries)
+        except RedisError as exc:
+            raise StorageError(f"audit log: {exc}") from exc
 
     async def latest(self, limit: int = 50) -> list[Entry]:
         """The newest ``limit`` entries, oldest first."""

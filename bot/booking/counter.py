@@ -41,9 +41,12 @@ from bot.infra.keys import NikKeys, OfficeKeys
 # Mark a booking checked in, once, on its own day.
 #   KEYS[1] booking
 #   ARGV[1] now (ms)  ARGV[2] the office's today (ISO)  ARGV[3] day hash template (day, service
-#   markers)  ARGV[4] staff identity
+#   markers)  ARGV[4] staff identity  ARGV[5] roster template (day marker)  ARGV[6] waiting
+#   template (day marker)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason, booking fields (flat)}; reasons:
-# not_found, checked_in (already), inactive (cancelled / no-show), wrong_day.
+# not_found, checked_in (already), inactive (cancelled / no-show / called / served), wrong_day.
+# A booking checked in joins the day's waiting line that "call next" takes from
+# (bot/booking/calls.py), and its roster (where a booking made before rosters already is).
 # Two counters scanning the same code at once run this one after the other: the second sees
 # status checked_in and is refused, so a code is used exactly once.
 CHECKIN = (
@@ -58,6 +61,17 @@ if b.day ~= ARGV[2] then return {'ERR', 'wrong_day', flat} end
 local day_key = fill(fill(ARGV[3], DAY_MARK, b.day), SERVICE_MARK, b.service)
 redis.call('HINCRBY', day_key, 'checkin:' .. b.window, 1)
 redis.call('HSET', KEYS[1], 'status', 'checked_in', 'checked_in', ARGV[1], 'checked_in_by', ARGV[4])
+local order = call_order(b.window, b.number)
+local roster = fill(ARGV[5], DAY_MARK, b.day)
+local waiting = fill(ARGV[6], DAY_MARK, b.day)
+redis.call('ZADD', roster, order, b.id)
+redis.call('ZADD', waiting, order, b.id)
+local expiry = redis.call('PEXPIRETIME', KEYS[1])
+if expiry > 0 then
+  redis.call('PEXPIREAT', roster, expiry)
+  redis.call('PEXPIREAT', waiting, expiry)
+end
+mark(roster, b.id, KEYS[1])
 return {'OK', redis.call('HGETALL', KEYS[1])}
 """
 )
@@ -66,6 +80,7 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 #   KEYS[1] booking  KEYS[2] niks (NIK hash -> active booking id)
 #   ARGV[1] now (ms)  ARGV[2] the closed day (ISO)  ARGV[3] day hash template
 #   ARGV[4] holds template  ARGV[5] account set template  ARGV[6] reason
+#   ARGV[7] roster template (day marker)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. The flag is set in the same script as
 # the cancellation so that the notice job, which looks for it, can never miss a cancelled booking.
 CLOSE_CANCEL = seat_script(
@@ -82,6 +97,7 @@ end
 if redis.call('HGET', KEYS[2], b.nik_hash) == b.id then redis.call('HDEL', KEYS[2], b.nik_hash) end
 redis.call('SREM', fill(ARGV[5], ACCOUNT_MARK, b.account), b.id)
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'closed', ARGV[6])
+mark(fill(ARGV[7], DAY_MARK, b.day), b.id, KEYS[1])
 return {'OK', redis.call('HGETALL', KEYS[1])}
 """
 )
@@ -147,6 +163,7 @@ return out
 # Mark a booking of a past day that was never checked in as a no-show (idempotent).
 #   KEYS[1] booking  KEYS[2] niks
 #   ARGV[1] the day (ISO)  ARGV[2] now (ms)  ARGV[3] day hash template  ARGV[4] account template
+#   ARGV[5] roster template (day marker)
 # Returns {'marked' | 'no_show' (already) | 'skip', nik hash}.
 NO_SHOW = (
     LUA_HELPERS
@@ -162,6 +179,7 @@ end
 if redis.call('HGET', KEYS[2], b.nik_hash) == b.id then redis.call('HDEL', KEYS[2], b.nik_hash) end
 redis.call('SREM', fill(ARGV[4], ACCOUNT_MARK, b.account), b.id)
 redis.call('HSET', KEYS[1], 'status', 'no_show', 'no_show', ARGV[2])
+mark(fill(ARGV[5], DAY_MARK, b.day), b.id, KEYS[1])
 return {'marked', b.nik_hash}
 """
 )
@@ -293,7 +311,14 @@ class Counter:
         reply = await self._call(
             self._checkin,
             [self._keys.booking(booking_id)],
-            [ms(self._clock.now()), today.isoformat(), self._day_template, staff],
+            [
+                ms(self._clock.now()),
+                today.isoformat(),
+                self._day_template,
+                staff,
+                self._keys.roster(DAY_MARK),
+                self._keys.waiting(DAY_MARK),
+            ],
         )
         fields = _pairs(reply[1] if _text(reply[0]) == "OK" else reply[2])
         booking = Booking.from_fields(fields) if fields else None
@@ -376,6 +401,7 @@ class Counter:
                 self._holds_template,
                 self._account_template,
                 reason or "-",
+                self._keys.roster(DAY_MARK),
             ],
         )
         if _text(reply[0]) != "OK":
@@ -387,7 +413,13 @@ class Counter:
         reply = await self._call(
             self._no_show,
             [self._keys.booking(booking_id), self._keys.niks],
-            [day.isoformat(), ms(self._clock.now()), self._day_template, self._account_template],
+            [
+                day.isoformat(),
+                ms(self._clock.now()),
+                self._day_template,
+                self._account_template,
+                self._keys.roster(DAY_MARK),
+            ],
         )
         return _text(reply[0]), _text(reply[1])
 

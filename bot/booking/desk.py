@@ -15,16 +15,18 @@ script) the entry is written at once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import date
 
 from bot.booking.audit import Audit, applicant
+from bot.booking.calls import NO_SHOW, RECALL, SERVED, CallRefused, Calls, Visit
 from bot.booking.counter import Counter, NikRegistry
 from bot.booking.errors import NikBlocked, NikTaken
 from bot.booking.events import BookingEvents, NoEvents
 from bot.booking.office import Office, Service, Window
 from bot.booking.reminders import due_reminders
-from bot.booking.seats import Booking, SeatBook
+from bot.booking.seats import Booking, SeatBook, number_plan
 from bot.core.clock import Clock, ms
 from bot.core.writes import Write
 from bot.infra.settings import Settings
@@ -48,8 +50,11 @@ class BookingDesk:
         audit: Audit,
         clock: Clock,
         events: BookingEvents | None = None,
+        calls: Calls | None = None,
     ) -> None:
         self.office = office
+        # The day at the counter: the roster and calling applicants (bot/booking/calls.py).
+        self.calls = calls or Calls(seats.redis, office.id, clock)
         self.settings = settings
         self.seats = seats
         self.counter = counter
@@ -121,6 +126,7 @@ class BookingDesk:
                 name=name,
                 locale=locale,
                 reminders=self._reminders(day, window.id),
+                windows=number_plan(self.office.windows(day), service.id),
             )
         except BaseException:
             await self.niks.release(nik_hash, self.office.id, hold_id)
@@ -166,6 +172,7 @@ class BookingDesk:
             window=window.id,
             default_capacity=window.capacity(booking.service),
             reminders=self._reminders(day, window.id),
+            windows=number_plan(self.office.windows(day), booking.service),
         )
         await self.events.moved(moved)
         await self._log(
@@ -182,12 +189,67 @@ class BookingDesk:
         """Staff member ``staff`` checks the applicant in (once, on the booking's own day);
         raises :class:`CheckInRefused`. The NIK is free again."""
         done = await self.counter.check_in(booking_id, staff=staff)
-        await self.niks.release(done.nik_hash, done.office, done.id)
-        await self.audit.record(staff, "checkin", "ok", booking=done.id, number=done.queue_number)
-        await self.audit.record(
-            applicant(done.account), "checked_in", "ok", booking=done.id, by=staff
+        entry = self.audit.entry
+        # Two slots (the NIK's, the staff log's), two connections at once: one round trip's wait.
+        await asyncio.gather(
+            self.niks.release(done.nik_hash, done.office, done.id),
+            self.audit.record_all(
+                entry(staff, "checkin", "ok", booking=done.id, number=done.queue_number),
+                entry(applicant(done.account), "checked_in", "ok", booking=done.id, by=staff),
+            ),
         )
         return done
+
+    def today(self) -> date:
+        return self.office.local_today(self.clock.now())
+
+    async def roster(self, day: date | None = None) -> list[Visit]:
+        """The bookings of ``day`` (the office's today), every status, in call order."""
+        return await self.calls.roster(day or self.today())
+
+    async def call_next(self, counter: int, *, staff: str) -> Visit:
+        """Call today's next checked-in applicant to ``counter`` (1-20), in number order; two
+        counters calling at once never get the same one. Raises :class:`CallRefused` (busy:
+        the counter has not finished its call; empty: nobody is waiting)."""
+        try:
+            visit = await self.calls.call_next(self.today(), counter, staff=staff)
+        except CallRefused as exc:
+            await self.audit.record(staff, "call", "refused", reason=exc.reason, counter=counter)
+            raise
+        await self._counter_log(staff, "call", visit, counter)
+        return visit
+
+    async def recall(self, counter: int, *, staff: str, booking_id: str = "") -> Visit:
+        """Call the counter's applicant again. Raises :class:`CallRefused` (none, stale)."""
+        return await self._finish(counter, RECALL, staff, booking_id)
+
+    async def served(self, counter: int, *, staff: str, booking_id: str = "") -> Visit:
+        """The counter's applicant was served. Raises :class:`CallRefused` (none, stale)."""
+        return await self._finish(counter, SERVED, staff, booking_id)
+
+    async def counter_no_show(self, counter: int, *, staff: str, booking_id: str = "") -> Visit:
+        """The counter's applicant did not come when called (no strike: they checked in).
+        Raises :class:`CallRefused` (none, stale)."""
+        return await self._finish(counter, NO_SHOW, staff, booking_id)
+
+    async def _finish(self, counter: int, action: str, staff: str, booking_id: str) -> Visit:
+        name = {RECALL: "recall", SERVED: "served", NO_SHOW: "counter_no_show"}[action]
+        try:
+            visit = await self.calls.finish(
+                self.today(), counter, action, staff=staff, booking_id=booking_id
+            )
+        except CallRefused as exc:
+            await self.audit.record(
+                staff, name, "refused", reason=exc.reason, counter=counter, booking=booking_id
+            )
+            raise
+        await self._counter_log(staff, name, visit, counter)
+        return visit
+
+    async def _counter_log(self, staff: str, action: str, visit: Visit, counter: int) -> None:
+        await self.audit.record(
+            staff, action, "ok", booking=visit.id, number=visit.queue_number, counter=counter
+        )
 
     async def close_day(self, day: date, reason: str, *, by: str) -> int:
         """Close ``day`` to new bookings and cancel its active bookings; the number cancelled.

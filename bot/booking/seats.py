@@ -11,6 +11,23 @@ touches the counts of a day-service first purges the holds whose expiry lies bef
 returns their seats, so no background job is needed. ``now`` always comes from the injected clock
 (never Redis ``TIME``), which keeps scripts deterministic and lets tests move time by hand.
 
+Queue numbers are issued per window in ranges, so that number order is time order for each
+service's prefix. The first number of a day-service fixes its plan in the day hash: the day's
+windows in time order, each a block (``base:<window>``, ``block:<window>``) sized from its
+capacity then (:func:`block_size`: the capacity plus a margin, rounded up to a multiple of 10, at
+least 10), and ``plan_end``, the last number of the last block. Window k's numbers are
+``base + 1 .. base + block``, counted by ``n:<window>``. A window whose block is used up (staff
+raised its quota past the block after the plan was fixed, or many cancelled seats were booked
+again) or that the plan lacks gets its next numbers from one overflow range past the last block
+(``plan_end + 1, ...``, counted by ``overflow``): numbers never collide, and calling still
+follows time order because the day's roster is ordered by window start first, then number
+(bot/booking/calls.py). A day hash that already has the older single counter ``seq`` keeps
+numbering with it.
+
+Every booking of a day is in the office-day's roster (:meth:`OfficeKeys.roster`), scored by its
+call order: CONFIRM adds it, RESCHEDULE moves it, a cancellation leaves it there marked by the
+booking's status.
+
 Keys a script derives from a booking (its day-service, its account) are not known before the
 script reads the booking, so the script builds them from templates made by :class:`OfficeKeys`
 with marker placeholders. They carry the office's hash tag like every other key of the office, so
@@ -29,6 +46,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from bot.booking.errors import SEAT_ERRORS, SeatError
+from bot.booking.office import Window
 from bot.booking.replies import pairs as _pairs
 from bot.booking.replies import text as _text
 from bot.core.clock import Clock, ms
@@ -185,6 +203,58 @@ local function remind(due_key, id, day, window, first)
   end
 end
 
+-- Queue numbers (see the module's docstring). A window's block: its capacity plus a fifth (at
+-- least 2) for seats cancelled and booked again, rounded up to a multiple of 10, at least 10.
+local function block_size(cap)
+  local want = cap + math.max(2, math.floor(cap / 5))
+  return math.max(10, 10 * math.ceil(want / 10))
+end
+
+-- The next queue number of `window` of a day-service; ARGV from index `first`: the day's window
+-- count m, then m x (window, default capacity), in time order (used once, to fix the plan).
+local function next_number(day_key, window, first)
+  if redis.call('HEXISTS', day_key, 'seq') == 1 then
+    return redis.call('HINCRBY', day_key, 'seq', 1)
+  end
+  if redis.call('HEXISTS', day_key, 'plan_end') == 0 then
+    local base = 0
+    for i = 0, (tonumber(ARGV[first]) or 0) - 1 do
+      local w = ARGV[first + 1 + 2 * i]
+      local cap = counts(day_key, w, ARGV[first + 2 + 2 * i])
+      local block = block_size(cap)
+      redis.call('HSET', day_key, 'base:' .. w, base, 'block:' .. w, block)
+      base = base + block
+    end
+    redis.call('HSET', day_key, 'plan_end', base)
+  end
+  local v = redis.call('HMGET', day_key, 'base:' .. window, 'block:' .. window)
+  if v[1] then
+    local n = redis.call('HINCRBY', day_key, 'n:' .. window, 1)
+    if n <= tonumber(v[2]) then return tonumber(v[1]) + n end
+  end
+  local past = tonumber(redis.call('HGET', day_key, 'plan_end'))
+  return past + redis.call('HINCRBY', day_key, 'overflow', 1)
+end
+
+-- Where a booking stands in its day's call order: its window's start (HHMM), then its number.
+local function call_order(window, number)
+  return (tonumber(string.match(window, '^%d+')) or 0) * 1000000 + tonumber(number)
+end
+
+-- Note that booking `id` of the day of `roster_key` changed (added, moved, a new status): the
+-- roster's version goes up and the change log scores the id with it (OfficeKeys.roster_version,
+-- roster_changes), so that the counter page reads only what changed since it last looked. Both
+-- expire with the booking.
+local function mark(roster_key, id, booking_key)
+  local version = redis.call('INCR', roster_key .. ':version')
+  redis.call('ZADD', roster_key .. ':changes', version, id)
+  local expiry = redis.call('PEXPIRETIME', booking_key)
+  if expiry > 0 then
+    redis.call('PEXPIREAT', roster_key .. ':version', expiry)
+    redis.call('PEXPIREAT', roster_key .. ':changes', expiry)
+  end
+end
+
 local function booking_map(booking_key)
   local flat = redis.call('HGETALL', booking_key)
   local b = {}
@@ -295,6 +365,8 @@ return 1
 #   ARGV[12] NIK hash  ARGV[13] NIK last 4 digits  ARGV[14] name  ARGV[15] locale
 #   ARGV[16] booking key template (id marker)
 #   KEYS[7] the office's reminders due list; ARGV[17] reminder count n, then n x (offset, due ms)
+#   KEYS[8] the day's roster; ARGV[18 + 2n] the day's window count m, then m x (window, default
+#   capacity), in time order: the queue number plan, if this is the day-service's first number
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. An existing booking of the same account
 # is returned unchanged, so a redelivered confirmation never books twice.
 CONFIRM = seat_script(
@@ -319,7 +391,7 @@ if old then
 end
 redis.call('HINCRBY', KEYS[1], 'booked:' .. window, 1)
 touch(KEYS[1], KEYS[2])
-local number = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local number = next_number(KEYS[1], window, 18 + 2 * (tonumber(ARGV[17]) or 0))
 redis.call('HSET', KEYS[6], 'id', id, 'office', ARGV[9], 'day', ARGV[2], 'service', ARGV[10],
   'window', window, 'number', number, 'prefix', ARGV[11], 'nik_hash', ARGV[12],
   'nik_last4', ARGV[13], 'name', ARGV[14], 'account', account, 'locale', ARGV[15],
@@ -330,6 +402,9 @@ redis.call('PEXPIREAT', KEYS[2], ARGV[8])
 redis.call('PEXPIREAT', hold_index(KEYS[2]), ARGV[8])
 redis.call('HSET', KEYS[5], ARGV[12], id)
 redis.call('SADD', KEYS[4], id)
+redis.call('ZADD', KEYS[8], call_order(window, number), id)
+redis.call('PEXPIREAT', KEYS[8], ARGV[8])
+mark(KEYS[8], id, KEYS[6])
 remind(KEYS[7], id, ARGV[2], window, 17)
 return {'OK', redis.call('HGETALL', KEYS[6])}
 """
@@ -360,6 +435,7 @@ return out
 #   ARGV[1] now (ms)  ARGV[2] '1' to check the owner, '0' for staff/system
 #   ARGV[3] account that asks  ARGV[4] day hash template (day, service markers)
 #   ARGV[5] holds template (day, service markers)  ARGV[6] account set template (account marker)
+#   ARGV[7] roster template (day marker)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}.
 CANCEL = seat_script(
     """
@@ -378,6 +454,7 @@ end
 if redis.call('HGET', KEYS[2], b.nik_hash) == b.id then redis.call('HDEL', KEYS[2], b.nik_hash) end
 redis.call('SREM', fill(ARGV[6], ACCOUNT_MARK, b.account), b.id)
 redis.call('HSET', KEYS[1], 'status', 'cancelled')
+mark(fill(ARGV[7], DAY_MARK, b.day), b.id, KEYS[1])
 return {'OK', redis.call('HGETALL', KEYS[1])}
 """
 )
@@ -388,6 +465,8 @@ return {'OK', redis.call('HGETALL', KEYS[1])}
 #   ARGV[5] default capacity of the target window  ARGV[6] day hash template (day, service markers)
 #   ARGV[7] holds template (day, service markers)  ARGV[8] key expiry for the target day (ms)
 #   KEYS[3] the office's reminders due list; ARGV[9] reminder count n, then n x (offset, due ms)
+#   KEYS[4] the target day's roster; ARGV[10 + 2n] roster template (day marker), then the target
+#   day's window count m and m x (window, default capacity), in time order (the number plan)
 # Returns {'OK', booking fields (flat)} | {'ERR', reason}. A refusal changes nothing. The old
 # time's reminders stay on the list: they are dropped there once the booking is found moved.
 RESCHEDULE = seat_script(
@@ -415,10 +494,17 @@ if redis.call('EXISTS', old_day) == 1 then
 end
 redis.call('HINCRBY', new_day, 'booked:' .. window, 1)
 touch(new_day, new_holds)
-local number = redis.call('HINCRBY', new_day, 'seq', 1)
+local after = 10 + 2 * (tonumber(ARGV[9]) or 0)
+local number = next_number(new_day, window, after + 1)
+local old_roster = fill(ARGV[after], DAY_MARK, b.day)
+redis.call('ZREM', old_roster, b.id)
+mark(old_roster, b.id, KEYS[1])
+redis.call('ZADD', KEYS[4], call_order(window, number), b.id)
 redis.call('HSET', KEYS[1], 'day', day, 'window', window, 'number', number, 'rescheduled', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[8])
 redis.call('PEXPIREAT', new_day, ARGV[8])
+redis.call('PEXPIREAT', KEYS[4], ARGV[8])
+mark(KEYS[4], b.id, KEYS[1])
 remind(KEYS[3], b.id, day, window, 9)
 return {'OK', redis.call('HGETALL', KEYS[1])}
 """
@@ -553,6 +639,27 @@ def _flat(reminders: Sequence[tuple[int, int]]) -> list[int]:
     return [len(reminders), *(value for pair in reminders for value in pair)]
 
 
+def _plan(
+    windows: Sequence[tuple[str, int]] | None, window: str, default_capacity: int
+) -> list[str | int]:
+    """The day's windows as a booking script takes them (its count, then window and default
+    capacity of each); without them, ``window`` alone."""
+    pairs = list(windows) if windows is not None else [(window, default_capacity)]
+    return [len(pairs), *(value for pair in pairs for value in pair)]
+
+
+def number_plan(windows: Sequence[Window], service_id: str) -> list[tuple[str, int]]:
+    """``windows`` (in time order) as the ``windows`` of
+    :meth:`SeatBook.confirm`: id and default capacity for ``service_id``."""
+    return [(w.id, w.capacity(service_id)) for w in windows]
+
+
+def block_size(capacity: int) -> int:
+    """The size of a window's block of queue numbers (as the scripts' ``block_size``)."""
+    want = capacity + max(2, capacity // 5)
+    return max(10, -(-want // 10) * 10)
+
+
 def _expiry_ms(day: date) -> int:
     """When the keys of a day expire: RETENTION after the day starts (UTC)."""
     return ms(datetime.combine(day, time(), tzinfo=UTC) + RETENTION)
@@ -580,6 +687,11 @@ class SeatBook:
         self._holds_template = self._keys.holds(DAY_MARK, SERVICE_MARK)
         self._account_template = self._keys.account(ACCOUNT_MARK)
         self._booking_template = self._keys.booking(ID_MARK)
+        self._roster_template = self._keys.roster(DAY_MARK)
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -707,10 +819,14 @@ class SeatBook:
         name: str,
         locale: str,
         reminders: Sequence[tuple[int, int]] = (),
+        windows: Sequence[tuple[str, int]] | None = None,
     ) -> Booking:
         """Book the seat held under ``hold_id``; the booking's id is the hold id. Its
         ``reminders`` (offset minutes, due ms: :func:`bot.booking.reminders.due_reminders`) go on
-        the office's due list in the same script.
+        the office's due list in the same script. ``windows``: the day's windows in time order
+        with their default capacities for ``service`` (:func:`number_plan`), from which the
+        day-service's first booking fixes its queue number plan; without them the plan has
+        ``window`` alone.
 
         Idempotent for the same account. Raises IdCollision (reason "id_collision") if the id
         belongs to another account's booking, DayClosed, NikHasBooking, AccountLimit or SoldOut.
@@ -723,6 +839,7 @@ class SeatBook:
                 self._keys.niks,
                 self._keys.booking(_plain("hold id", hold_id)),
                 self._keys.reminders,
+                self._keys.roster(iso),
             ],
             [
                 self._now(),
@@ -742,6 +859,7 @@ class SeatBook:
                 locale,
                 self._booking_template,
                 *_flat(reminders),
+                *_plan(windows, window, default_capacity),
             ],
         )
         return self._booking(reply)
@@ -761,6 +879,7 @@ class SeatBook:
                 self._day_template,
                 self._holds_template,
                 self._account_template,
+                self._roster_template,
             ],
         )
         return self._booking(reply)
@@ -774,16 +893,22 @@ class SeatBook:
         window: str,
         default_capacity: int,
         reminders: Sequence[tuple[int, int]] = (),
+        windows: Sequence[tuple[str, int]] | None = None,
     ) -> Booking:
         """Move a booking to another day and/or window of its service, with a new queue number
-        and the new time's ``reminders`` (as for :meth:`confirm`).
+        and the new time's ``reminders`` (``windows`` and reminders as for :meth:`confirm`).
 
         Allowed once per booking. Raises BookingNotFound, AlreadyRescheduled, DayClosed or SoldOut;
         a refusal changes nothing.
         """
         reply = await self._call(
             self._reschedule,
-            [self._keys.booking(booking_id), self._keys.closed, self._keys.reminders],
+            [
+                self._keys.booking(booking_id),
+                self._keys.closed,
+                self._keys.reminders,
+                self._keys.roster(day.isoformat()),
+            ],
             [
                 self._now(),
                 account,
@@ -794,6 +919,8 @@ class SeatBook:
                 self._holds_template,
                 _expiry_ms(day),
                 *_flat(reminders),
+                self._roster_template,
+                *_plan(windows, window, default_capacity),
             ],
         )
         return self._booking(reply)

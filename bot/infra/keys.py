@@ -70,7 +70,9 @@ class OfficeKeys:
         self.tag = f"{PREFIX}:{{o:{office_id}}}"
 
     def day(self, day: str, service: str) -> str:
-        """Hash of one office-day-service: cap:<win>, booked:<win>, held:<win>, seq."""
+        """Hash of one office-day-service: cap:<win>, booked:<win>, held:<win>, the queue
+        number plan (base:<win>, block:<win>, n:<win>, plan_end, overflow) or the older
+        single counter seq (bot/booking/seats.py)."""
         return f"{self.tag}:day:{day}:{service}"
 
     def holds(self, day: str, service: str) -> str:
@@ -84,6 +86,31 @@ class OfficeKeys:
 
     def booking(self, booking_id: str) -> str:
         return f"{self.tag}:booking:{booking_id}"
+
+    def roster(self, day: str) -> str:
+        """Sorted set of the ids of one day's bookings, every status, scored by call order
+        (window start, then queue number: bot/booking/calls.py); kept by the seat scripts."""
+        return f"{self.tag}:roster:{day}"
+
+    def roster_version(self, day: str) -> str:
+        """Counter: the version of one day's roster, raised by every script that changes one of
+        its bookings (scripts derive it from :meth:`roster` by the suffix ``:version``)."""
+        return f"{self.roster(day)}:version"
+
+    def roster_changes(self, day: str) -> str:
+        """Sorted set: id of a booking of the day -> the roster version that last changed it
+        (suffix ``:changes`` of :meth:`roster`): what a reader that saw version v reads."""
+        return f"{self.roster(day)}:changes"
+
+    def waiting(self, day: str) -> str:
+        """Sorted set of one day's checked-in bookings not called yet, scored like
+        :meth:`roster`: what "call next" takes from."""
+        return f"{self.tag}:waiting:{day}"
+
+    def counters(self, day: str) -> str:
+        """Hash: counter number -> id of the booking that counter called last and has not
+        finished (served or no-show) on that day."""
+        return f"{self.tag}:counters:{day}"
 
     @property
     def niks(self) -> str:

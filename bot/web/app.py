@@ -21,6 +21,7 @@ from bot.core.channel import Channel
 from bot.core.engine import Engine
 from bot.errors import StorageError
 from bot.infra.metrics import QUEUE_DEPTH
+from bot.web.counter import add_counter_routes
 from bot.web.staff import PREFIX as STAFF_PREFIX
 from bot.web.staff import staff_app
 from workers.jobs import RqJobs
@@ -84,7 +85,9 @@ def build_web_app(
     web_app.router.add_get("/metrics", metrics)
     for channel in channels:
         web_app.router.add_routes(channel.routes(engine.handle))
-    web_app.add_subapp(STAFF_PREFIX, staff_app(app))
+    staff = staff_app(app)
+    add_counter_routes(staff)
+    web_app.add_subapp(STAFF_PREFIX, staff)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         for channel in channels:

@@ -1,4 +1,5 @@
-"""The staff pages under ``/staff``: sign-in from a chat link, a landing page, sign-out.
+"""The staff pages under ``/staff``: sign-in from a chat link, a landing page, sign-out, and
+the counter page (:mod:`bot.web.counter`).
 
 Served by ``antrean run`` as a sub-application (:func:`staff_app`), so that its guard (the
 middleware :func:`guard`) sees every ``/staff`` request and nothing else:
@@ -9,8 +10,9 @@ middleware :func:`guard`) sees every ``/staff`` request and nothing else:
   (compared in constant time); the sign-in POST carries the link's token instead, which is as
   secret. A POST another site's page made (``Sec-Fetch-Site``, else ``Origin``) is refused
   either way, so that nobody can sign a browser in with their own link either.
-- Every response has the security headers of :data:`SECURITY_HEADERS` (no inline script, no
-  framing, no referrer, no caching).
+- Every response has the security headers of :data:`SECURITY_HEADERS` (no script, no
+  framing, no referrer, no caching); a page marked :func:`scripted` may run the package's own
+  static scripts (never inline ones) and use the camera (:data:`SCRIPTED_HEADERS`).
 
 Links and sessions themselves (Redis, expiry, roles) are :mod:`bot.booking.staff_access`.
 Texts come from the booking catalogs' ``web.*`` keys, in the language of the link or session,
@@ -47,10 +49,20 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+# A page marked :func:`scripted` (the counter page: its camera scanner) may run scripts from
+# /staff/static and nowhere else (still no inline script) and use the camera.
+SCRIPTED_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
 }
 # A refused link: used and expired ones are gone for good (410), others forbidden (403).
 REFUSED_STATUS = {"unknown": 403, "not_staff": 403, "used": 410, "expired": 410}
-STATIC_TYPES = {".css": "text/css"}
+STATIC_TYPES = {".css": "text/css", ".js": "text/javascript"}
 
 APP_KEY = web.AppKey("staff_app", App)
 PAGES_KEY = web.AppKey("staff_pages", Environment)
@@ -63,9 +75,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _PUBLIC: set[Handler] = set()
 
 
+_SCRIPTED: set[Handler] = set()
+
+
 def public(handler: Handler) -> Handler:
     """Mark a handler as needing no session (the sign-in pages, static files)."""
     _PUBLIC.add(handler)
+    return handler
+
+
+def scripted(handler: Handler) -> Handler:
+    """Mark a page whose own static scripts may run (:data:`SCRIPTED_HEADERS`)."""
+    _SCRIPTED.add(handler)
     return handler
 
 
@@ -299,16 +320,20 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.warning("staff pages: Redis unreachable: %s", exc)
         response = web.Response(text="503", status=503)
     response.headers.update(SECURITY_HEADERS)
+    if handler in _SCRIPTED:
+        response.headers.update(SCRIPTED_HEADERS)
     return response
 
 
 def _static_files() -> dict[str, bytes]:
-    folder = resources.files("bot.web") / "static"
-    return {
-        entry.name: entry.read_bytes()
-        for entry in folder.iterdir()
-        if entry.is_file() and entry.name[entry.name.rfind(".") :] in STATIC_TYPES
-    }
+    """The files of bot/web/static and its vendor/ folder served (by their path there)."""
+    static = resources.files("bot.web") / "static"
+    out: dict[str, bytes] = {}
+    for folder, prefix in ((static, ""), (static / "vendor", "vendor/")):
+        for entry in folder.iterdir():
+            if entry.is_file() and entry.name[entry.name.rfind(".") :] in STATIC_TYPES:
+                out[prefix + entry.name] = entry.read_bytes()
+    return out
 
 
 def staff_app(app: App) -> web.Application:
@@ -326,5 +351,5 @@ def staff_app(app: App) -> web.Application:
     staff.router.add_get("/masuk", sign_in_page)
     staff.router.add_post("/masuk", sign_in)
     staff.router.add_post("/keluar", sign_out)
-    staff.router.add_get("/static/{name}", static)
+    staff.router.add_get("/static/{name:(vendor/)?[^/]+}", static)
     return staff

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from bot.booking.calls import Calls
 from bot.booking.errors import (
     AccountLimit,
     AlreadyRescheduled,
@@ -22,7 +23,7 @@ from bot.booking.errors import (
     SeatError,
     SoldOut,
 )
-from bot.booking.seats import Availability, Booking, SeatBook
+from bot.booking.seats import Availability, Booking, SeatBook, block_size
 from bot.core.clock import ManualClock, ms
 from bot.errors import StorageError
 from bot.infra.embedded import RedisServer
@@ -61,6 +62,7 @@ async def confirm(
     day: date = DAY,
     capacity: int = 10,
     max_active: int = 3,
+    windows: list[tuple[str, int]] | None = None,
 ) -> Booking:
     return await book.confirm(
         hold_id=hold_id,
@@ -75,6 +77,8 @@ async def confirm(
         nik_last4="1234",
         name="Siti",
         locale="id",
+        # The day's windows in time order, for the queue number plan.
+        windows=windows if windows is not None else [("08", capacity), ("09", capacity)],
     )
 
 
@@ -292,13 +296,14 @@ async def test_active_for_account_is_sorted_by_day_then_window(book: SeatBook) -
 
 
 async def test_reschedule_moves_the_seat_once(book: SeatBook) -> None:
-    await confirm(book, "h0", window="09")
+    first = await confirm(book, "h0", window="09")
     booking = await confirm(book, "h1", account="telegram:1")
-    assert booking.number == 2
+    # Numbers go by window: 08 has 1-20, 09 has 21-40 (capacity 10: blocks of 20).
+    assert (first.number, booking.number) == (21, 1)
     moved = await book.reschedule(
         "h1", account="telegram:1", day=DAY, window="09", default_capacity=10
     )
-    assert (moved.window, moved.number, moved.rescheduled) == ("09", 3, True)
+    assert (moved.window, moved.number, moved.rescheduled) == ("09", 22, True)
     now = await seats(book)
     assert (now["08"].booked, now["09"].booked) == (0, 2)
     with pytest.raises(AlreadyRescheduled):
@@ -536,3 +541,95 @@ async def test_holds_taken_before_the_index_existed_are_still_found(
     assert booking.window == "08"
     # Its own hold became the booking: the window is full with "new"'s hold, not oversold.
     assert (await seats(book, capacity=2))["08"] == Availability(2, 1, 1)
+
+
+# -- queue numbers in time order -----------------------------------------------------------------
+
+DAY_WINDOWS = [("0800-1000", 10), ("1000-1200", 5), ("1300-1500", 30)]
+
+
+async def test_numbers_are_issued_per_window_in_time_order(
+    book: SeatBook, redis: aioredis.Redis
+) -> None:
+    # Booked late window first: the numbers still follow the windows' times.
+    late = await confirm(book, "late", window="1300-1500", capacity=30, windows=DAY_WINDOWS)
+    mid = await confirm(book, "mid", window="1000-1200", capacity=5, windows=DAY_WINDOWS)
+    early = await confirm(book, "early", window="0800-1000", capacity=10, windows=DAY_WINDOWS)
+    early2 = await confirm(book, "early2", window="0800-1000", capacity=10, windows=DAY_WINDOWS)
+    # Blocks: 10 seats -> 20 numbers, 5 -> 10, 30 -> 40 (block_size).
+    assert [block_size(c) for _, c in DAY_WINDOWS] == [20, 10, 40]
+    assert [b.queue_number for b in (early, early2, mid, late)] == [
+        "A-001",
+        "A-002",
+        "A-021",
+        "A-031",
+    ]
+    plan = await redis.hgetall(f"antrean:{{o:{OFFICE}}}:day:{DAY.isoformat()}:{SERVICE}")
+    assert plan["plan_end"] == "70" and "seq" not in plan
+    assert (plan["base:1000-1200"], plan["block:1000-1200"]) == ("20", "10")
+    # The plan is fixed: windows given differently later change nothing.
+    again = await confirm(book, "again", window="1000-1200", capacity=5, windows=[])
+    assert again.number == 22
+
+
+async def test_a_day_numbered_the_old_way_keeps_its_counter(
+    book: SeatBook, redis: aioredis.Redis
+) -> None:
+    day_key = f"antrean:{{o:{OFFICE}}}:day:{DAY.isoformat()}:{SERVICE}"
+    # What an older version left: one counter for the day, three numbers issued.
+    await redis.hset(day_key, mapping={"seq": 3, "booked:0800-1000": 3})
+    first = await confirm(book, "n1", window="1300-1500", capacity=30, windows=DAY_WINDOWS)
+    second = await confirm(book, "n2", window="0800-1000", capacity=10, windows=DAY_WINDOWS)
+    assert (first.number, second.number) == (4, 5)
+    assert "plan_end" not in await redis.hgetall(day_key)
+    # A day with no number yet gets the plan.
+    other = await confirm(
+        book, "n3", window="0800-1000", capacity=10, windows=DAY_WINDOWS, day=DAY + timedelta(1)
+    )
+    assert other.number == 1
+
+
+async def test_a_quota_raised_past_its_block_overflows_past_the_last_block(
+    book: SeatBook, redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    windows = [("08", 10), ("09", 10)]
+    first = await confirm(book, "w0", window="08", windows=windows)
+    assert first.number == 1  # the plan is fixed now: 08 has 1-20, 09 has 21-40
+    # Staff raise 08 to 25 seats: five more than its block holds.
+    await book.set_capacity(day=DAY, service=SERVICE, window="08", capacity=25)
+    late = await confirm(book, "late", window="09", windows=windows)
+    numbers = [first.number]
+    for i in range(1, 25):
+        booking = await confirm(book, f"w{i}", window="08", capacity=25, windows=windows)
+        numbers.append(booking.number)
+    # 1-20 in the block, then 41-45 past the last block: nothing collides.
+    assert numbers == [*range(1, 21), *range(41, 46)]
+    assert late.number == 21 and len(set(numbers) | {late.number}) == 26
+    # Calling order stays time order: every 08 booking before the 09 one.
+    calls = Calls(redis, OFFICE, clock)
+    order = [v.id for v in await calls.roster(DAY)]
+    assert order.index("late") == 25 and order[:20] == [f"w{i}" for i in range(20)]
+
+
+async def test_a_quota_raised_before_the_first_number_sizes_the_plan(book: SeatBook) -> None:
+    await book.set_capacity(day=DAY, service=SERVICE, window="08", capacity=25)
+    booking = await confirm(book, "b", window="09", windows=[("08", 10), ("09", 10)])
+    assert booking.number == block_size(25) + 1 == 31
+
+
+async def test_the_roster_follows_confirm_cancel_and_reschedule(
+    book: SeatBook, redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    calls = Calls(redis, OFFICE, clock)
+    later = DAY + timedelta(days=7)
+    await confirm(book, "a", window="09", account="telegram:1")
+    await confirm(book, "b", window="08")
+    await confirm(book, "c", window="08")
+    assert [v.id for v in await calls.roster(DAY)] == ["b", "c", "a"]
+    await book.cancel("c", account=None)
+    await book.reschedule("a", account="telegram:1", day=later, window="08", default_capacity=10)
+    rows = await calls.roster(DAY)
+    assert [(v.id, v.status) for v in rows] == [("b", "active"), ("c", "cancelled")]
+    [moved] = await calls.roster(later)
+    assert (moved.id, moved.number, moved.window) == ("a", 1, "08")
+    assert rows[0].queue_number == "A-001" and rows[0].nik_last4 == "1234"
