@@ -252,7 +252,9 @@ not from this run; the tables above are this run's.
   turn is half the peer's.
 - **Redis CPU**: Antrean's two scripts a turn do more than the peer's plain commands: they keep a
   redelivery memory, the per-account rate limit, the user's lease and inbox, and read the outbox
-  (begin: about 64 us, finish about 27 us on this machine); the peer has none of these. Its 6.38
+  (begin: about 64 us, finish about 27 us on this machine), and the save counts the replies in
+  two pacing buckets (the recipient's and the platform's) so that broadcasts leave room for
+  conversations; the peer has none of these. Its 6.38
   round trips cost Redis more in network handling, so the two end up close (see the tables).
 - **Burst**: redis-py's default pool refused past 100 connections (thousands of 503s) and
   httpcore's pool scanned every connection on each WhatsApp request (half the process's CPU).
