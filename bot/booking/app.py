@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from bot.booking.audit import Audit
 from bot.booking.codes import BookingCodes
-from bot.booking.counter import Counter, NikRegistry
+from bot.booking.counter import AccountClaims, Counter, NikRegistry
 from bot.booking.desk import BookingDesk
 from bot.booking.events import BookingEvents
 from bot.booking.jobs import BookingJobs
@@ -82,6 +82,9 @@ class App:
     # one's services by office id (the default office's are the fields above).
     network: Network = None  # type: ignore[assignment]  # set in __post_init__ if not given
     offices: dict[str, OfficeServices] = field(default_factory=dict)
+    # The per-account cap across the offices of a network (None in a network of one: the seat
+    # book's own count is the network's); "my booking" finds the account's offices in it.
+    account_claims: AccountClaims | None = None
 
     def __post_init__(self) -> None:
         if self.network is None:
@@ -124,8 +127,9 @@ class App:
         secret = settings.secret()
         codes = BookingCodes(secret)
         nik_registry = NikRegistry(redis, clock)
+        accounts = AccountClaims(redis, clock) if len(network) > 1 else None
         offices = {
-            o.id: _office_services(settings, redis, clock, o, codes, nik_registry, events)
+            o.id: _office_services(settings, redis, clock, o, codes, nik_registry, events, accounts)
             for o in network
         }
         home = offices[next(iter(network)).id]
@@ -154,6 +158,7 @@ class App:
             staff_access=home.staff_access,
             network=network,
             offices=offices,
+            account_claims=accounts,
         )
 
     def at(self, office_id: str) -> OfficeServices:
@@ -221,6 +226,7 @@ def _office_services(
     codes: BookingCodes,
     nik_registry: NikRegistry,
     events: BookingEvents | None,
+    accounts: AccountClaims | None = None,
 ) -> OfficeServices:
     seats = SeatBook(redis, office.id, clock)
     counter = Counter(redis, office, seats, clock)
@@ -234,6 +240,7 @@ def _office_services(
         audit=audit,
         clock=clock,
         events=events,
+        accounts=accounts,
     )
     return OfficeServices(
         office=office,
