@@ -19,6 +19,7 @@ from bot.booking.errors import AccountLimit
 from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
 from bot.core.messages import Image, Location
+from bot.errors import ConfigError
 from tests.channels.drivers.telegram import (
     CHAT_ID,
     TelegramDriver,
@@ -454,3 +455,43 @@ async def test_a_network_of_one_takes_no_account_claim(
 ) -> None:
     app = make_app(redis, clock, tmp_path)
     assert app.account_claims is None and app.desk.accounts is None
+
+
+async def test_broadcast_audiences_take_an_office(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, offices: Path
+) -> None:
+    from workers.broadcasts import find_audience
+
+    staff = STAFF + ",console:9004=admin@kanim-jaksel"
+    app = make_app(redis, clock, tmp_path, offices=offices, staff=staff)
+    await _hold_and_book(app, "kanim-jaksel", "console:6001", NIK_MAN)
+    await _hold_and_book(app, "kanim-makassar", "console:6002", NIK_WOMAN)
+    # The audience names its office, or every office; a network needs one named.
+    assert {r.account for r in await find_audience(app, "@kanim-jaksel active")} == {"console:6001"}
+    everyone = await find_audience(app, "@* active")
+    assert {(r.account, r.office) for r in everyone} == {
+        ("console:6001", "kanim-jaksel"),
+        ("console:6002", "kanim-makassar"),
+    }
+    with pytest.raises(ConfigError):
+        await find_audience(app, "active")
+    with pytest.raises(ConfigError):
+        await find_audience(app, "@kanim-nowhere active")
+    # An admin of one office broadcasts to that office's applicants only.
+    local_admin = User(*make_engine(app), "9004")
+    await local_admin.says("halo")
+    assert "1 pemohon" in await local_admin.says("/broadcast active")
+    await local_admin.says("menu")
+    assert "hanya untuk kantor itu" in await local_admin.says("/broadcast @* active")
+    # An admin of every office names one, or every office; the preview counts per office.
+    admin = User(*make_engine(app), "9002")
+    await admin.says("halo")
+    assert "Sebutkan kantornya" in await admin.says("/broadcast active")
+    assert "Tidak ada kantor" in await admin.says("/broadcast @kanim-nowhere active")
+    assert "2 pemohon" in await admin.says("/broadcast @* active")
+    await admin.says("Kantor tutup besok.")
+    preview = await admin.says("-")
+    assert "Per kantor: Kantor Imigrasi Jakarta Selatan 1, Kantor Imigrasi Makassar 1" in preview
+    assert "@* active" in preview
+    await admin.says("menu")
+    assert "1 pemohon" in await admin.says("/broadcast @kanim-makassar active")
