@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,10 @@ from bot.core.sessions import SessionStore
 from bot.errors import ConfigError
 from bot.infra.claims import Claims
 from bot.infra.settings import Settings
+
+# Where a conversation keeps the office it chose, in its data (``handlers.common.OFFICE`` is
+# this key: handlers sit above the app).
+OFFICE_KEY = "office"
 
 # The booking bot's message catalogs.
 LOCALE_DIR = Path(__file__).parent / "locales"
@@ -211,6 +216,15 @@ class App:
 
     def local_today(self) -> date:
         return self.office.local_today(self.clock.now())
+
+    def turn_label(self, data: Mapping[str, Any]) -> str:
+        """The turn's office (for the turn-latency metric): the only office of a network of
+        one; in a network, the office the conversation chose ("" before it chose one). Only
+        ids of configured offices: a bounded set."""
+        if len(self.offices) == 1:
+            return self.office.id
+        office_id = data.get(OFFICE_KEY)
+        return office_id if isinstance(office_id, str) and office_id in self.offices else ""
 
     def welcome_params(self) -> dict[str, Any]:
         if len(self.offices) > 1:

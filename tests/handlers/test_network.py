@@ -32,7 +32,7 @@ from tests.channels.drivers.telegram import (
 from tests.channels.drivers.whatsapp import open_driver as open_whatsapp
 from tests.fake_graph import envelope, wamid
 from tests.fake_telegram import NOW
-from tests.support import NIK_MAN, NIK_WOMAN, User, make_app, make_engine
+from tests.support import NIK_MAN, NIK_WOMAN, User, hold_and_book, make_app, make_engine
 
 DEMO = Path(__file__).parents[2] / "bot" / "booking" / "demo" / "office.toml"
 # (id, name, timezone, region, city, (lat, lon), aliases)
@@ -370,41 +370,12 @@ def test_150_offices_start_quickly_without_redis(clock: ManualClock, tmp_path: P
     assert took < 2.0, took
 
 
-async def _hold_and_book(app: App, office_id: str, account: str, nik: str) -> Booking:
-    """Hold a seat at ``office_id`` for ``account`` and confirm it through the office's desk."""
-    s = app.at(office_id)
-    day = s.office.bookable_days(app.clock.now())[0]
-    window, service = s.office.windows(day)[0], s.office.services[0]
-    hold_id = app.codes.new_id()
-    await s.seats.hold(
-        hold_id=hold_id,
-        day=day,
-        service=service.id,
-        window=window.id,
-        default_capacity=window.capacity(service.id),
-        account=account,
-        max_active=1,
-        ttl_ms=600_000,
-    )
-    return await s.desk.book(
-        hold_id=hold_id,
-        day=day,
-        service=service,
-        window=window,
-        account=account,
-        nik_hash=app.niks.hash(nik),
-        nik_last4=nik[-4:],
-        name="Budi Santoso",
-        locale="id",
-    )
-
-
 async def test_one_account_in_two_offices_at_once_exactly_one_wins(app: App) -> None:
     # The cap (1) holds across the network: two offices confirm for one account at once.
     account = "console:5001"
     outcomes = await asyncio.gather(
-        _hold_and_book(app, "kanim-jaksel", account, NIK_MAN),
-        _hold_and_book(app, "kanim-makassar", account, NIK_WOMAN),
+        hold_and_book(app, "kanim-jaksel", account, NIK_MAN),
+        hold_and_book(app, "kanim-makassar", account, NIK_WOMAN),
         return_exceptions=True,
     )
     won = [o for o in outcomes if isinstance(o, Booking)]
@@ -422,7 +393,7 @@ async def test_one_account_in_two_offices_at_once_exactly_one_wins(app: App) -> 
     await app.at(won[0].office).desk.cancel(won[0].id, account=account)
     assert await app.account_claims.holders(account) == []
     other = "kanim-jaksel" if won[0].office == "kanim-makassar" else "kanim-makassar"
-    again = await _hold_and_book(app, other, account, NIK_MAN)
+    again = await hold_and_book(app, other, account, NIK_MAN)
     assert again.office == other
 
 
@@ -435,15 +406,15 @@ async def test_a_stale_account_claim_does_not_lock_the_account_out(
     # A process died between claim and confirm: its claim names a booking that never came.
     assert await app.account_claims.try_claim(account, "kanim-jakpus", "ghost", day, 1) is None
     with pytest.raises(AccountLimit):
-        await _hold_and_book(app, "kanim-jaksel", account, NIK_MAN)
+        await hold_and_book(app, "kanim-jaksel", account, NIK_MAN)
     clock.advance(16 * 60)  # past the grace of a booking under way
-    booking = await _hold_and_book(app, "kanim-jaksel", account, NIK_MAN)
+    booking = await hold_and_book(app, "kanim-jaksel", account, NIK_MAN)
     assert await app.account_claims.holders(account) == [("kanim-jaksel", booking.id)]
 
 
 async def test_my_booking_is_found_without_the_memo(app: App) -> None:
     # Booked for the applicant straight through the desk: no memo names the office.
-    booking = await _hold_and_book(app, "kanim-makassar", "console:5003", NIK_MAN)
+    booking = await hold_and_book(app, "kanim-makassar", "console:5003", NIK_MAN)
     user = User(*make_engine(app), "5003")
     await user.says("halo")
     mine = await user.says("2")
@@ -464,8 +435,8 @@ async def test_broadcast_audiences_take_an_office(
 
     staff = STAFF + ",console:9004=admin@kanim-jaksel"
     app = make_app(redis, clock, tmp_path, offices=offices, staff=staff)
-    await _hold_and_book(app, "kanim-jaksel", "console:6001", NIK_MAN)
-    await _hold_and_book(app, "kanim-makassar", "console:6002", NIK_WOMAN)
+    await hold_and_book(app, "kanim-jaksel", "console:6001", NIK_MAN)
+    await hold_and_book(app, "kanim-makassar", "console:6002", NIK_WOMAN)
     # The audience names its office, or every office; a network needs one named.
     assert {r.account for r in await find_audience(app, "@kanim-jaksel active")} == {"console:6001"}
     everyone = await find_audience(app, "@* active")
