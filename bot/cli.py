@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     broadcast.add_argument(
         "audience",
-        help="day:YYYY-MM-DD, window:YYYY-MM-DD:HHMM-HHMM, or active (every active booking)",
+        help="day:YYYY-MM-DD, window:YYYY-MM-DD:HHMM-HHMM, or active (every active booking); "
+        "in a network of offices, '@<office id> ...' or '@* ...' (every office)",
     )
     broadcast.add_argument("--text-id", required=True, help="the text in Bahasa Indonesia")
     broadcast.add_argument("--text-en", help="the text in English (default: the Indonesian)")

@@ -9,7 +9,8 @@ from bot.booking.jobs import EmptyAudience
 from bot.core.dialog import MENU, Prompt, Reply, Steps
 from bot.core.messages import Option
 from bot.errors import ConfigError, InvalidInput
-from handlers.staff import allowed, here, refuse, yes_or_no
+from handlers.common import is_network
+from handlers.staff import allowed, here, refuse, staff_local, yes_or_no
 
 SAME = "-"
 
@@ -17,7 +18,7 @@ SAME = "-"
 async def broadcast(ctx: Context, args: str) -> str | None:
     if not await allowed(ctx, "broadcast", args, "admin"):
         return here(ctx)
-    from workers.broadcasts import find_audience, parse_audience
+    from workers.broadcasts import find_audience, parse_audience, per_office
 
     audience = args.strip()
     if not audience:
@@ -26,11 +27,53 @@ async def broadcast(ctx: Context, args: str) -> str | None:
         parse_audience(audience)
     except (ConfigError, ValueError):
         return await refuse(ctx, "broadcast", args, "usage_broadcast")
-    size = len(await find_audience(ctx.deps, audience))
-    if size == 0:
+    if is_network(ctx):
+        scoped = await _office_scoped(ctx, args)
+        if scoped is None:
+            return here(ctx)
+        audience = scoped
+    try:
+        found = await find_audience(ctx.deps, audience)
+    except ConfigError:
+        return await refuse(ctx, "broadcast", args, "usage_broadcast")
+    if not found:
         return await refuse(ctx, "broadcast", args, "broadcast_empty", audience=audience)
-    ctx.data.update(bc_audience=audience, bc_size=size)
+    ctx.data.update(bc_audience=audience, bc_size=len(found), bc_offices=per_office(found))
     return "staff.broadcast_id"
+
+
+async def _office_scoped(ctx: Context, args: str) -> str | None:
+    """The audience with its office settled, in a network: staff of one office broadcast to
+    that office's applicants only; an admin of every office names one office or ``@*``. None
+    when refused (the user was told why)."""
+    from workers.broadcasts import EVERY_OFFICE, split_office
+
+    deps = ctx.deps
+    scope = deps.settings.staff_scope(ctx.identity) or EVERY_OFFICE
+    named, rest = split_office(args)
+    if scope != EVERY_OFFICE:
+        if named not in (None, scope):
+            office = deps.offices[scope].office.name
+            await refuse(ctx, "broadcast", args, "other_office", office=office)
+            return None
+        return f"@{scope} {rest}"
+    if named is None:
+        await refuse(ctx, "broadcast", args, "broadcast_which_office")
+        return None
+    if named != EVERY_OFFICE and named not in deps.offices:
+        await refuse(ctx, "broadcast", args, "unknown_office", value=named)
+        return None
+    return f"@{named} {rest}"
+
+
+def _per_office_line(ctx: Context) -> str:
+    """ "Per office: Kantor Imigrasi Jakarta Selatan 3, ..." for the preview, in a network."""
+    counts = ctx.data.get("bc_offices") or {}
+    if not is_network(ctx) or not isinstance(counts, dict) or not counts:
+        return ""
+    names = {o: s.office.name for o, s in ctx.deps.offices.items()}
+    shown = ", ".join(f"{names.get(o, o)} {n}" for o, n in sorted(counts.items()))
+    return ctx.t("staff.broadcast_per_office", counts=shown) + "\n"
 
 
 class TextId:
@@ -64,7 +107,7 @@ class Confirm:
     goes_to = ()
 
     async def ask(self, ctx: Context) -> Prompt:
-        text = ctx.t(
+        text = _per_office_line(ctx) + ctx.t(
             "staff.broadcast_preview",
             audience=ctx.data.get("bc_audience", ""),
             size=ctx.data.get("bc_size", 0),
@@ -81,9 +124,9 @@ class Confirm:
             raise InvalidInput("staff.confirm_unclear")
         audience = ctx.data.get("bc_audience", "")
         texts = {"id": ctx.data.get("bc_id", ""), "en": ctx.data.get("bc_en", "")}
-        for key in ("bc_audience", "bc_size", "bc_id", "bc_en"):
+        for key in ("bc_audience", "bc_size", "bc_offices", "bc_id", "bc_en"):
             ctx.data.pop(key, None)
-        audit = ctx.deps.audit
+        audit = staff_local(ctx).audit
         if choice == "no":
             # The text is not logged: it may name people, and the log is kept for months.
             await audit.record(ctx.identity, "broadcast", "abandoned", audience=audience)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from bot.booking import availability
-from bot.booking.app import Context, OfficeServices
+from bot.booking.app import OFFICE_KEY, Context, OfficeServices
 from bot.booking.network import zone_label
 from bot.booking.seats import Availability
 from bot.core.dialog import MENU, Goto
 from bot.core.messages import Option
 
 # Session data: the office this conversation is about (a network's; a network of one needs none).
-OFFICE = "office"
+OFFICE = OFFICE_KEY
 # In the user's memo: the office last used (offered first next time).
 LAST_OFFICE = "office"
 

@@ -94,9 +94,10 @@ def _about(ctx: Context, office_id: str, booking_id: str) -> None:
 
 
 async def _active_bookings(ctx: Context) -> list[tuple[str, Booking]]:
-    """The account's active bookings, with their office's id. In a network, only the offices
-    the memo says the account booked at are read (one round trip each, usually one): never a
-    scan of the network. The account index is per office."""
+    """The account's active bookings, with their office's id. In a network, the offices the
+    account's claims name (bot/booking/counter.py, AccountClaims: one round trip) and the ones
+    the memo says it booked at are read (one round trip each, usually one): never a scan of the
+    network. The account index is per office."""
     deps = ctx.deps
     if not is_network(ctx):
         return [(deps.office.id, b) for b in await deps.seats.active_for_account(ctx.identity)]
@@ -104,6 +105,11 @@ async def _active_bookings(ctx: Context) -> list[tuple[str, Booking]]:
     last = ctx.memo.get(LAST_OFFICE)
     if not booked_at and isinstance(last, str) and last in deps.offices:
         booked_at = [last]
+    if deps.account_claims is not None:
+        # Not only the memo: a booking made on another device, by staff for the applicant, or
+        # after the memo was lost is named by its claim.
+        claimed = [o for o, _ in await deps.account_claims.holders(ctx.identity)]
+        booked_at += [o for o in dict.fromkeys(claimed) if o in deps.offices and o not in booked_at]
     found: list[tuple[str, Booking]] = []
     still: list[str] = []
     for office_id in booked_at:

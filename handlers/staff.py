@@ -523,11 +523,12 @@ async def checkin(ctx: Context, args: str) -> str | None:
 # -- /masuk, /login --------------------------------------------------------------------------
 
 
-async def sign_in_link(ctx: Context, command: str) -> str | None:
+async def sign_in_link(ctx: Context, command: str, args: str = "") -> str | None:
     """A single-use link to the staff pages, bound to this identity, its role and the office
-    (bot/booking/staff_access.py). The grant is stored with the turn's save, like the audit
-    entry: no round trip of its own."""
-    rest = await admitted(ctx, command, "", "officer")
+    (bot/booking/staff_access.py; in a network the link names the office, whose pages the
+    session is then bound to: an admin of every office names it, ``/masuk @office``). The grant
+    is stored with the turn's save, like the audit entry: no round trip of its own."""
+    rest = await admitted(ctx, command, args.strip(), "officer")
     if rest is None:
         return here(ctx)
     role = role_of(ctx)
@@ -537,17 +538,19 @@ async def sign_in_link(ctx: Context, command: str) -> str | None:
     ctx.later(grant)
     base = ctx.deps.settings.public_base_url()
     link = f"{base}/staff/masuk?t={token}&lang={ctx.locale}"
+    if is_network(ctx):
+        link += f"&o={staff_local(ctx).office.id}"
     ctx.say(ctx.t("staff.signin_link", link=link, minutes=access.link_minutes))
     ctx.later(staff_local(ctx).audit.entry(ctx.identity, "signin_link", "ok", role=role))
     return here(ctx)
 
 
 async def masuk(ctx: Context, args: str) -> str | None:
-    return await sign_in_link(ctx, "masuk")
+    return await sign_in_link(ctx, "masuk", args)
 
 
 async def login(ctx: Context, args: str) -> str | None:
-    return await sign_in_link(ctx, "login")
+    return await sign_in_link(ctx, "login", args)
 
 
 def register(steps: Steps) -> None:

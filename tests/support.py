@@ -144,3 +144,32 @@ async def start_worker(env: Mapping[str, str], *args: str) -> asyncio.subprocess
         env=dict(env),
         start_new_session=True,
     )
+
+
+async def hold_and_book(app: App, office_id: str, account: str, nik: str) -> Booking:
+    """Hold a seat at ``office_id`` for ``account`` and confirm it through the office's desk."""
+    s = app.at(office_id)
+    day = s.office.bookable_days(app.clock.now())[0]
+    window, service = s.office.windows(day)[0], s.office.services[0]
+    hold_id = app.codes.new_id()
+    await s.seats.hold(
+        hold_id=hold_id,
+        day=day,
+        service=service.id,
+        window=window.id,
+        default_capacity=window.capacity(service.id),
+        account=account,
+        max_active=1,
+        ttl_ms=600_000,
+    )
+    return await s.desk.book(
+        hold_id=hold_id,
+        day=day,
+        service=service,
+        window=window,
+        account=account,
+        nik_hash=app.niks.hash(nik),
+        nik_last4=nik[-4:],
+        name="Budi Santoso",
+        locale="id",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -11,7 +12,7 @@ import redis.asyncio as aioredis
 
 from bot.booking.audit import Audit
 from bot.booking.codes import BookingCodes
-from bot.booking.counter import Counter, NikRegistry
+from bot.booking.counter import AccountClaims, Counter, NikRegistry
 from bot.booking.desk import BookingDesk
 from bot.booking.events import BookingEvents
 from bot.booking.jobs import BookingJobs
@@ -29,6 +30,10 @@ from bot.core.sessions import SessionStore
 from bot.errors import ConfigError
 from bot.infra.claims import Claims
 from bot.infra.settings import Settings
+
+# Where a conversation keeps the office it chose, in its data (``handlers.common.OFFICE`` is
+# this key: handlers sit above the app).
+OFFICE_KEY = "office"
 
 # The booking bot's message catalogs.
 LOCALE_DIR = Path(__file__).parent / "locales"
@@ -82,6 +87,9 @@ class App:
     # one's services by office id (the default office's are the fields above).
     network: Network = None  # type: ignore[assignment]  # set in __post_init__ if not given
     offices: dict[str, OfficeServices] = field(default_factory=dict)
+    # The per-account cap across the offices of a network (None in a network of one: the seat
+    # book's own count is the network's); "my booking" finds the account's offices in it.
+    account_claims: AccountClaims | None = None
 
     def __post_init__(self) -> None:
         if self.network is None:
@@ -124,8 +132,9 @@ class App:
         secret = settings.secret()
         codes = BookingCodes(secret)
         nik_registry = NikRegistry(redis, clock)
+        accounts = AccountClaims(redis, clock) if len(network) > 1 else None
         offices = {
-            o.id: _office_services(settings, redis, clock, o, codes, nik_registry, events)
+            o.id: _office_services(settings, redis, clock, o, codes, nik_registry, events, accounts)
             for o in network
         }
         home = offices[next(iter(network)).id]
@@ -154,6 +163,7 @@ class App:
             staff_access=home.staff_access,
             network=network,
             offices=offices,
+            account_claims=accounts,
         )
 
     def at(self, office_id: str) -> OfficeServices:
@@ -207,6 +217,15 @@ class App:
     def local_today(self) -> date:
         return self.office.local_today(self.clock.now())
 
+    def turn_label(self, data: Mapping[str, Any]) -> str:
+        """The turn's office (for the turn-latency metric): the only office of a network of
+        one; in a network, the office the conversation chose ("" before it chose one). Only
+        ids of configured offices: a bounded set."""
+        if len(self.offices) == 1:
+            return self.office.id
+        office_id = data.get(OFFICE_KEY)
+        return office_id if isinstance(office_id, str) and office_id in self.offices else ""
+
     def welcome_params(self) -> dict[str, Any]:
         if len(self.offices) > 1:
             return {"office": self.settings.network_name}
@@ -221,6 +240,7 @@ def _office_services(
     codes: BookingCodes,
     nik_registry: NikRegistry,
     events: BookingEvents | None,
+    accounts: AccountClaims | None = None,
 ) -> OfficeServices:
     seats = SeatBook(redis, office.id, clock)
     counter = Counter(redis, office, seats, clock)
@@ -234,6 +254,7 @@ def _office_services(
         audit=audit,
         clock=clock,
         events=events,
+        accounts=accounts,
     )
     return OfficeServices(
         office=office,

@@ -94,6 +94,7 @@ def applicant(identity: str) -> str:
 class Audit:
     def __init__(self, redis: aioredis.Redis, office_id: str, clock: Clock) -> None:
         self._redis = redis
+        self._office = office_id
         self._key = StaffKeys(office_id).audit
         self._clock = clock
 
@@ -119,7 +120,7 @@ class Audit:
                 # like a NIK is blanked rather than refused, so that a mistyped command is logged.
                 fields += [name, redact(str(value))]
         if result == "ok" and action in BOOKING_ACTIONS:
-            BOOKING_EVENTS.labels(BOOKING_ACTIONS[action]).inc()
+            BOOKING_EVENTS.labels(BOOKING_ACTIONS[action], self._office).inc()
         return Write(("XADD", self._key, "MAXLEN", "~", MAX_ENTRIES, "*", *fields))
 
     async def record(self, actor: str, action: str, result: str, **details: object) -> str:

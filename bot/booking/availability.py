@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from bot.booking.office import Office
@@ -86,7 +88,12 @@ async def seats_left(office: Office, seats: SeatBook, now: datetime) -> dict[tup
     return left
 
 
-async def report_seats_left(office: Office, seats: SeatBook, now: datetime) -> None:
-    """Set the seats-left gauge (``antrean_seats_left``) from Redis, read now."""
-    for (day, service), free in (await seats_left(office, seats, now)).items():
-        SEATS_LEFT.labels(office.id, day.isoformat(), service).set(free)
+async def report_seats_left(offices: Sequence[tuple[Office, SeatBook]], now: datetime) -> None:
+    """Set the seats-left gauge (``antrean_seats_left``) from Redis, read now, for every office
+    (of the configuration: a bounded set) and its bookable days only: the days that left the
+    horizon are dropped, so the series stay bounded in a process that runs for months."""
+    read = await asyncio.gather(*(seats_left(office, seats, now) for office, seats in offices))
+    SEATS_LEFT.clear()
+    for (office, _), left in zip(offices, read, strict=True):
+        for (day, service), free in left.items():
+            SEATS_LEFT.labels(office.id, day.isoformat(), service).set(free)

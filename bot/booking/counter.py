@@ -9,6 +9,7 @@ with the seat book in two phases (see :class:`NikRegistry`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from bot.booking.errors import CheckInRefused
 from bot.booking.office import Office
@@ -36,7 +37,7 @@ from bot.booking.seats import (
 )
 from bot.core.clock import Clock, ms
 from bot.errors import StorageError
-from bot.infra.keys import NikKeys, OfficeKeys
+from bot.infra.keys import AccountKeys, NikKeys, OfficeKeys
 
 # Mark a booking checked in, once, on its own day.
 #   KEYS[1] booking
@@ -230,6 +231,27 @@ if cur and string.sub(cur, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
   return redis.call('DEL', KEYS[1])
 end
 return 0
+"""
+
+# Claim one of an account's active bookings across offices, up to its cap.
+#   KEYS[1] the account's bookings (hash: "<office>|<booking id>" -> claimed at, ms)
+#   ARGV[1] our member "<office>|<booking id>"  ARGV[2] now (ms)  ARGV[3] the cap
+#   ARGV[4] expiry (ms)  ARGV[5..] stale members to drop first (their bookings are not live)
+# Returns {'OK'} | {'FULL', claims (flat: member, claimed at, ...)}. Claiming again for the same
+# booking succeeds. Two offices confirming for one account at once run this one after the other:
+# with the cap reached, the second is refused.
+ACCOUNT_CLAIM = """
+for i = 5, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+    return {'FULL', redis.call('HGETALL', KEYS[1])}
+  end
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+end
+return {'OK'}
 """
 
 # A claim whose booking does not exist yet is an applicant between claim and confirm; after this
@@ -510,24 +532,45 @@ class NikRegistry:
         holds it."""
         return await self.try_claim(nik_hash, office_id, booking_id, day) is None
 
+    def claim_call(
+        self, nik_hash: str, office_id: str, booking_id: str, day: date, now: int
+    ) -> tuple[str, list[str], list[str | int]]:
+        """The first claim of :meth:`try_claim` as (script, keys, args), to pipeline it with
+        another slot's script (:func:`claim_together`)."""
+        keys = NikKeys(nik_hash)
+        args: list[str | int] = [f"{office_id}|{booking_id}|{now}", "", _expiry_ms(day), now]
+        return NIK_CLAIM, [keys.active, keys.blocked], args
+
     async def try_claim(
-        self, nik_hash: str, office_id: str, booking_id: str, day: date
+        self,
+        nik_hash: str,
+        office_id: str,
+        booking_id: str,
+        day: date,
+        *,
+        first: Any = None,
+        now: int | None = None,
     ) -> ClaimRefused | None:
         """Claim the NIK for this booking, or say why not (:class:`ClaimRefused`): blocked for
         no-shows, or held by another live booking. One round trip when the claim is taken (the
-        block is checked in the same script); a refusal reads the holder's booking too."""
-        now = ms(self.clock.now())
+        block is checked in the same script); a refusal reads the holder's booking too.
+        ``first``: the reply of the first claim already made (:func:`claim_together`), at
+        ``now``."""
+        now = ms(self.clock.now()) if now is None else now
         ours = f"{office_id}|{booking_id}|{now}"
         keys = NikKeys(nik_hash)
         stale = ""
         refusal = ClaimRefused()
         for _ in range(2):
-            reply = await self._run(
-                "claim",
-                NIK_CLAIM,
-                [keys.active, keys.blocked],
-                [ours, stale, _expiry_ms(day), now],
-            )
+            if first is not None:
+                reply, first = first, None
+            else:
+                reply = await self._run(
+                    "claim",
+                    NIK_CLAIM,
+                    [keys.active, keys.blocked],
+                    [ours, stale, _expiry_ms(day), now],
+                )
             status = _text(reply[0])
             if status == "OK":
                 return None
@@ -572,16 +615,7 @@ class NikRegistry:
         within :data:`PENDING_GRACE`), and the booking's account once it exists."""
         office_id, _, rest = entry.partition("|")
         booking_id, _, claimed = rest.partition("|")
-        try:
-            status, account = await self.redis.hmget(
-                OfficeKeys(office_id).booking(booking_id), ["status", "account"]
-            )
-        except RedisError as exc:
-            raise StorageError(f"NIK registry: {exc}") from exc
-        if status is not None:
-            return _text(status) == "active", _text(account) if account is not None else None
-        grace = PENDING_GRACE.total_seconds() * 1000
-        return claimed.isdigit() and now - int(claimed) <= grace, None
+        return await _live(self.redis, office_id, booking_id, claimed, now, "NIK registry")
 
     async def strike(
         self,
@@ -630,3 +664,150 @@ class NikRegistry:
             return await self._script(name, body)(keys=keys, args=args)
         except RedisError as exc:
             raise StorageError(f"NIK registry: {exc}") from exc
+
+
+async def _live(
+    redis: aioredis.Redis, office_id: str, booking_id: str, claimed: str, now: int, what: str
+) -> tuple[bool, str | None]:
+    """Whether a claim of the booking ``booking_id`` of ``office_id``, taken at ``claimed`` (ms,
+    as text), is live: its booking is active, or does not exist yet within
+    :data:`PENDING_GRACE`; and the booking's account once it exists."""
+    try:
+        status, account = await redis.hmget(
+            OfficeKeys(office_id).booking(booking_id), ["status", "account"]
+        )
+    except RedisError as exc:
+        raise StorageError(f"{what}: {exc}") from exc
+    if status is not None:
+        return _text(status) == "active", _text(account) if account is not None else None
+    grace = PENDING_GRACE.total_seconds() * 1000
+    return claimed.isdigit() and now - int(claimed) <= grace, None
+
+
+@dataclass
+class AccountClaims:
+    """The per-account cap on active bookings across every office of a network.
+
+    The seat book counts an account's active bookings per office (its account set, in the
+    office's slot); across offices the account needs a key of its own, in its own slot
+    (:class:`bot.infra.keys.AccountKeys`), which no seat script can touch. So, as for the NIK
+    (:class:`NikRegistry`), booking is two-phase: :meth:`try_claim` a place under the cap for
+    the booking id before confirming; release it when the seat book refuses, and when the
+    booking stops being active (cancelled, checked in, a no-show, a closed day). A claim whose
+    release never happened is found stale (its booking not active, or missing past
+    :data:`PENDING_GRACE`) when it stands in the way, and dropped.
+
+    In a network of one office the seat book's own count is the whole network's: the desk
+    takes no claim there (no round trip added).
+    """
+
+    redis: aioredis.Redis
+    clock: Clock
+    _scripts: dict[str, Any] = field(default_factory=dict)
+
+    def claim_call(
+        self, account: str, office_id: str, booking_id: str, day: date, cap: int, now: int
+    ) -> tuple[str, list[str], list[str | int]]:
+        """The first claim of :meth:`try_claim` as (script, keys, args)."""
+        keys = [AccountKeys(account).bookings]
+        return ACCOUNT_CLAIM, keys, [f"{office_id}|{booking_id}", now, cap, _expiry_ms(day)]
+
+    async def try_claim(
+        self,
+        account: str,
+        office_id: str,
+        booking_id: str,
+        day: date,
+        cap: int,
+        *,
+        first: Any = None,
+        now: int | None = None,
+    ) -> list[tuple[str, str]] | None:
+        """Claim a place under ``cap`` for this booking; None when taken, else the (office id,
+        booking id) of the live claims that fill the cap. ``first``: the reply of the first
+        claim already made (:func:`claim_together`), at ``now``."""
+        now = ms(self.clock.now()) if now is None else now
+        script, keys, args = self.claim_call(account, office_id, booking_id, day, cap, now)
+        holders: list[tuple[str, str]] = []
+        for _ in range(2):
+            reply = first if first is not None else await self._run(script, keys, args)
+            first = None
+            if _text(reply[0]) == "OK":
+                return None
+            claims = _pairs(reply[1])
+            stale: list[str] = []
+            holders = []
+            for member, claimed in claims.items():
+                holder_office, _, holder_id = member.partition("|")
+                live, _ = await _live(
+                    self.redis, holder_office, holder_id, claimed, now, "account claims"
+                )
+                if live:
+                    holders.append((holder_office, holder_id))
+                else:
+                    stale.append(member)
+            if not stale:
+                return holders
+            args = [*args[:4], *stale]
+        return holders
+
+    async def release(self, account: str, office_id: str, booking_id: str) -> None:
+        """Give the booking's place under the cap back (nothing if it holds none)."""
+        try:
+            await self.redis.hdel(AccountKeys(account).bookings, f"{office_id}|{booking_id}")
+        except RedisError as exc:
+            raise StorageError(f"account claims: {exc}") from exc
+
+    async def holders(self, account: str) -> list[tuple[str, str]]:
+        """(office id, booking id) of every claim of the account, oldest first, in one round
+        trip: where its active bookings are, without a scan of offices (a claim may be stale:
+        the caller reads the booking)."""
+        try:
+            raw = await self.redis.hgetall(AccountKeys(account).bookings)
+        except RedisError as exc:
+            raise StorageError(f"account claims: {exc}") from exc
+        claims = sorted(
+            ((int(_text(at) or 0), _text(member)) for member, at in raw.items()),
+        )
+        return [(m.partition("|")[0], m.partition("|")[2]) for _, m in claims]
+
+    async def _run(self, body: str, keys: list[str], args: list[str | int]) -> Any:
+        if body not in self._scripts:
+            self._scripts[body] = self.redis.register_script(body)
+        try:
+            return await self._scripts[body](keys=keys, args=args)
+        except RedisError as exc:
+            raise StorageError(f"account claims: {exc}") from exc
+
+
+async def claim_together(
+    redis: aioredis.Redis, calls: Sequence[tuple[str, list[str], list[str | int]]]
+) -> list[Any]:
+    """Run the first claims of several slots' scripts (``claim_call``) in one pipeline: one
+    round trip for the NIK's claim and the account's. A server that does not know a script yet
+    (fresh or flushed) gets it loaded and the call made again, on its own."""
+    pipe = redis.pipeline(transaction=False)
+    for body, keys, args in calls:
+        pipe.execute_command("EVALSHA", _sha(body), len(keys), *keys, *args)
+    try:
+        replies = list(await pipe.execute(raise_on_error=False))
+    except RedisError as exc:
+        raise StorageError(f"claims: {exc}") from exc
+    for i, (reply, (body, keys, args)) in enumerate(zip(replies, calls, strict=True)):
+        if isinstance(reply, NoScriptError):
+            try:
+                replies[i] = await redis.eval(body, len(keys), *keys, *args)
+            except RedisError as exc:
+                raise StorageError(f"claims: {exc}") from exc
+        elif isinstance(reply, Exception):
+            raise StorageError(f"claims: {reply}")
+    return replies
+
+
+_SHAS: dict[str, str] = {}
+
+
+def _sha(body: str) -> str:
+    if body not in _SHAS:
+        _SHAS[body] = hashlib.sha1(body.encode()).hexdigest()  # Redis names a script by it
+    return _SHAS[body]

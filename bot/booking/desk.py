@@ -21,8 +21,8 @@ from datetime import date
 
 from bot.booking.audit import Audit, applicant
 from bot.booking.calls import NO_SHOW, RECALL, SERVED, CallRefused, Calls, Visit
-from bot.booking.counter import Counter, NikRegistry
-from bot.booking.errors import NikBlocked, NikTaken
+from bot.booking.counter import AccountClaims, ClaimRefused, Counter, NikRegistry, claim_together
+from bot.booking.errors import AccountLimit, NikBlocked, NikTaken
 from bot.booking.events import BookingEvents, NoEvents
 from bot.booking.office import Office, Service, Window
 from bot.booking.reminders import due_reminders
@@ -51,8 +51,12 @@ class BookingDesk:
         clock: Clock,
         events: BookingEvents | None = None,
         calls: Calls | None = None,
+        accounts: AccountClaims | None = None,
     ) -> None:
         self.office = office
+        # The per-account cap across a network's offices; None in a network of one, where the
+        # seat book's count per office is the network's.
+        self.accounts = accounts
         # The day at the counter: the roster and calling applicants (bot/booking/calls.py).
         self.calls = calls or Calls(seats.redis, office.id, clock)
         self.settings = settings
@@ -92,8 +96,17 @@ class BookingDesk:
         decides whether to give it back. ``by`` names who booked for the applicant (in the
         audit entry), if not themselves.
         """
-        refused = await self.niks.try_claim(nik_hash, self.office.id, hold_id, day)
+        refused, full = await self._claim(nik_hash, account, hold_id, day)
+        if refused is None and full is not None:
+            # The account's cap is reached at other offices (or at this one, under way).
+            await self._release(nik_hash, None, hold_id)
+            await self._log(
+                later, applicant(account), "book", "refused", reason="account_limit", by=by
+            )
+            raise AccountLimit()
         if refused is not None:
+            if full is None:
+                await self._release(None, account, hold_id)
             if refused.blocked_until is not None:
                 # Repeated no-shows are how booked numbers get resold: the seat went unused.
                 await self._log(
@@ -129,7 +142,7 @@ class BookingDesk:
                 windows=number_plan(self.office.windows(day), service.id),
             )
         except BaseException:
-            await self.niks.release(nik_hash, self.office.id, hold_id)
+            await self._release(nik_hash, account, hold_id)
             raise
         await self._log(
             later,
@@ -143,13 +156,57 @@ class BookingDesk:
         await self.events.booked(booking)
         return booking
 
+    async def _claim(
+        self, nik_hash: str, account: str, hold_id: str, day: date
+    ) -> tuple[ClaimRefused | None, list[tuple[str, str]] | None]:
+        """Claim the NIK and, in a network, a place under the account's cap: (why the NIK was
+        refused or None, the claims filling the account's cap or None). In a network both
+        first claims go in one pipeline (one round trip; different slots)."""
+        office_id = self.office.id
+        if self.accounts is None:
+            return await self.niks.try_claim(nik_hash, office_id, hold_id, day), None
+        now = ms(self.clock.now())
+        cap = self.office.booking.max_active_per_account
+        nik_reply, account_reply = await claim_together(
+            self.seats.redis,
+            [
+                self.niks.claim_call(nik_hash, office_id, hold_id, day, now),
+                self.accounts.claim_call(account, office_id, hold_id, day, cap, now),
+            ],
+        )
+        refused = await self.niks.try_claim(
+            nik_hash, office_id, hold_id, day, first=nik_reply, now=now
+        )
+        full = await self.accounts.try_claim(
+            account, office_id, hold_id, day, cap, first=account_reply, now=now
+        )
+        return refused, full
+
+    async def _release(self, nik_hash: str | None, account: str | None, booking_id: str) -> None:
+        """Give back the NIK's claim and the account's place under the cap (either may be None:
+        not to give back), at once."""
+        office_id = self.office.id
+        work = []
+        if nik_hash is not None:
+            work.append(self.niks.release(nik_hash, office_id, booking_id))
+        if account is not None and self.accounts is not None:
+            work.append(self.accounts.release(account, office_id, booking_id))
+        await asyncio.gather(*work)
+
+    async def _released(self, booking: Booking) -> None:
+        """A booking stopped being active: its NIK and its account's place are free again."""
+        work = [self.niks.release(booking.nik_hash, booking.office, booking.id)]
+        if self.accounts is not None:
+            work.append(self.accounts.release(booking.account, booking.office, booking.id))
+        await asyncio.gather(*work)
+
     async def cancel(self, booking_id: str, *, account: str, later: Later | None = None) -> Booking:
         """The applicant ``account`` cancels their booking; raises :class:`BookingNotFound` when
         it is not an active booking of theirs. The NIK may book again (at any office)."""
         cancelled = await self.seats.cancel(booking_id, account=account)
         await self.events.cancelled(cancelled)
         # The registry would also expire the claim, but the person may want to book now.
-        await self.niks.release(cancelled.nik_hash, cancelled.office, cancelled.id)
+        await self._released(cancelled)
         await self._log(later, applicant(account), "cancelled", "ok", booking=cancelled.id)
         return cancelled
 
@@ -192,7 +249,7 @@ class BookingDesk:
         entry = self.audit.entry
         # Two slots (the NIK's, the staff log's), two connections at once: one round trip's wait.
         await asyncio.gather(
-            self.niks.release(done.nik_hash, done.office, done.id),
+            self._released(done),
             self.audit.record_all(
                 entry(staff, "checkin", "ok", booking=done.id, number=done.queue_number),
                 entry(applicant(done.account), "checked_in", "ok", booking=done.id, by=staff),
@@ -268,7 +325,7 @@ class BookingDesk:
             if booking is None:
                 continue
             count += 1
-            await self.niks.release(booking.nik_hash, booking.office, booking.id)
+            await self._released(booking)
             await self.events.cancelled(booking)
             await self.audit.record(
                 applicant(booking.account),
@@ -311,7 +368,7 @@ class BookingDesk:
                 window_days=settings.noshow_window_days,
                 block_days=settings.noshow_block_days,
             )
-            await self.niks.release(nik_hash, self.office.id, booking_id)
+            await self._release(nik_hash, fields.get("account"), booking_id)
             if outcome == "marked":
                 await self.audit.record(
                     applicant(fields["account"]), "no_show", "ok", booking=booking_id, day=day

@@ -3,6 +3,7 @@ that needs more: the booking bot's is :class:`bot.booking.app.App`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, tzinfo
 from typing import Any
@@ -55,3 +56,6 @@ class Deps:
 
     def welcome_params(self) -> dict[str, Any]:
         return {}
+
+    def turn_label(self, data: Mapping[str, Any]) -> str:
+        return ""

@@ -72,6 +72,12 @@ class Services(Protocol):
         """The parameters of the welcome message (``welcome``, ``session.expired``, ...)."""
         ...
 
+    def turn_label(self, data: Mapping[str, Any]) -> str:
+        """What the turn-latency metric is labelled with besides the channel, from the
+        conversation's ``data``: one of a few values the bot knows at start-up (never anything
+        a user typed), or "" for none."""
+        ...
+
 
 # The bot's dependencies, as a turn's context hands them to the bot's steps.
 D = TypeVar("D", bound=Services)

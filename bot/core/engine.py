@@ -144,10 +144,14 @@ class Engine:
         lease = Lease(outbox_pending=turn.outbox_pending)
         while in_flight is not None:
             started = time.perf_counter()
+            # The turn's label (the booking bot: its office), as the turn found the
+            # conversation or, when it had none, as the turn left it.
+            before = self.deps.turn_label(session.data)
             # One pacing count per bucket for the keyboard the tap removed and the replies.
             writes = Pacer.merged(carried + await self._settle(session, inbound, in_flight, lease))
             carried = []
-            TURN_SECONDS.labels(inbound.channel).observe(time.perf_counter() - started)
+            label = before or self.deps.turn_label(session.data)
+            TURN_SECONDS.labels(inbound.channel, label).observe(time.perf_counter() - started)
             try:
                 in_flight = await sessions.finish(
                     inbound.identity, turn.token, session, self._now_ms(), writes

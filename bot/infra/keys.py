@@ -155,6 +155,19 @@ class NikKeys:
         self.blocked = f"{tag}:blocked"
 
 
+class AccountKeys:
+    """Keys of one account (channel identity) across every office, in the account's own slot
+    ``{acct:<identity>}``: the per-account cap on active bookings holds across the network, so it
+    cannot live in an office's slot (bot/booking/counter.py, AccountClaims)."""
+
+    __slots__ = ("bookings",)
+
+    def __init__(self, identity: str) -> None:
+        # Hash: "<office>|<booking id>" -> when claimed (ms): the account's active bookings (and
+        # bookings under way) in every office.
+        self.bookings = f"{PREFIX}:{{acct:{identity}}}:bookings"
+
+
 class StaffKeys:
     """Keys of one office's staff work that no seat-book script touches, in their own slot."""
 

@@ -2,6 +2,8 @@
 and on ``antrean worker --metrics-port N`` for workers.
 
 Labels never carry an identity, a NIK or a token: channels, outcomes, codes and office-days only.
+Offices come from the configuration (a bounded set, known at start-up), days from the bookable
+horizon; nothing a user typed is ever a label.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from prometheus_client import Counter, Gauge, Histogram
 UPDATES = Counter("antrean_updates_total", "Messages received from users", ["channel", "outcome"])
 TURN_SECONDS = Histogram(
     "antrean_turn_seconds",
-    "Time to handle one message and send the answer",
-    ["channel"],
+    "Time to handle one message and send the answer, by channel and office "
+    "('' before one is chosen in a network)",
+    ["channel", "office"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 BOOKING_EVENTS = Counter(
     "antrean_booking_events_total",
-    "Bookings made, cancelled, rescheduled, checked in and missed",
-    ["event"],
+    "Bookings made, cancelled, rescheduled, checked in and missed, by office",
+    ["event", "office"],
 )
 SENDS = Counter("antrean_sends_total", "Answers sent to platforms", ["channel", "result"])
 PLATFORM_ERRORS = Counter(

@@ -49,7 +49,9 @@ async def metrics(request: web.Request) -> web.Response:
     process reports the same figures for them."""
     app = request.app[APP_KEY]
     try:
-        await report_seats_left(app.office, app.seats, app.clock.now())
+        await report_seats_left(
+            [(s.office, s.seats) for s in app.offices.values()], app.clock.now()
+        )
         jobs = request.app.get(JOBS_KEY)
         if jobs is not None:
             QUEUE_DEPTH.set(await jobs.waiting())

@@ -68,6 +68,9 @@ def _staff(request: web.Request) -> tuple[App, StaffSession, str] | web.Response
     officer's or admin's of this office."""
     app = request.app[APP_KEY]
     session = staff_session(request)
+    if session.office in app.offices:
+        # The office the session is bound to (a network's staff sign in at their own office).
+        app = app.view(session.office)
     locale = page_locale(request, session.locale)
     if session.role not in ROLES or session.office != app.office.id:
         t = app.catalog.t

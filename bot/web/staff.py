@@ -31,8 +31,8 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from bot.booking.app import App
-from bot.booking.staff_access import Grant, Refused, StaffSession, mask_identity
+from bot.booking.app import App, OfficeServices
+from bot.booking.staff_access import Grant, Refused, StaffAccess, StaffSession, mask_identity
 from bot.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,38 @@ def staff_session(request: web.Request) -> StaffSession:
     return _SESSION.get()
 
 
+# In a network, the cookie is "<office id>.<session id>": the session lives in its office's
+# slot, and is bound to that office (neither part can hold a dot).
+_OFFICE_SEP = "."
+
+
+def _office(request: web.Request, office_id: str | None) -> OfficeServices | None:
+    """The services of the office a link or cookie names (none named: the default office;
+    None for an office that is not in the network)."""
+    app = request.app[APP_KEY]
+    if not office_id:
+        return app.home
+    return app.offices.get(office_id)
+
+
+def _cookie(office: OfficeServices, session_id: str, app: App) -> str:
+    if office.office.id == app.office.id:
+        return session_id
+    return f"{office.office.id}{_OFFICE_SEP}{session_id}"
+
+
+def _from_cookie(request: web.Request) -> tuple[OfficeServices | None, str]:
+    """The office and session id of the request's cookie."""
+    raw = request.cookies.get(COOKIE, "")
+    office_id, _, session_id = raw.rpartition(_OFFICE_SEP)
+    return _office(request, office_id), session_id
+
+
+def _link_office(request: web.Request) -> str | None:
+    """The office a sign-in link names (``o=``), if any."""
+    return request.query.get("o") or None
+
+
 # -- pages -----------------------------------------------------------------------------------
 
 
@@ -112,7 +144,8 @@ def render(
         return app.catalog.t(locale, key, **params)
 
     page = request.app[PAGES_KEY].get_template(template)
-    body = page.render(t=t, lang=locale, office=app.office.name, **values)
+    values.setdefault("office", app.office.name)
+    body = page.render(t=t, lang=locale, **values)
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
 
 
@@ -139,6 +172,8 @@ def _ask_for_link(
 
 def _refused(request: web.Request, refused: Refused) -> web.Response:
     app = request.app[APP_KEY]
+    if refused.grant is not None and refused.grant.office in app.offices:
+        app = app.view(refused.grant.office)
     locale = _locale(request, refused.grant.locale if refused.grant else None)
     reason = app.catalog.t(
         locale, f"web.refused_{refused.reason}", minutes=app.staff_access.link_minutes
@@ -167,10 +202,15 @@ async def sign_in_page(request: web.Request) -> web.StreamResponse:
         locale = _locale(request)
         out = [app.catalog.t(locale, "web.signed_out")] if "out" in request.query else []
         return _ask_for_link(request, locale, *out)
-    grant = await app.staff_access.peek(token)
+    office = _office(request, _link_office(request))
+    grant = await _access(office).peek(token)
     if isinstance(grant, Refused):
         return _refused(request, grant)
+    assert office is not None  # a link to no office of the network is refused as unknown
     locale = _locale(request, grant.locale)
+    query = {"lang": locale}
+    if office.office.id != app.office.id:
+        query["o"] = office.office.id
     return render(
         request,
         "signin.html",
@@ -178,8 +218,23 @@ async def sign_in_page(request: web.Request) -> web.StreamResponse:
         who=mask_identity(grant.identity),
         role=_role(request, locale, grant.role),
         token=token,
-        action=SIGN_IN_PATH + "?" + urlencode({"lang": locale}),
+        action=SIGN_IN_PATH + "?" + urlencode(query),
+        office=office.office.name,
     )
+
+
+class _NoOffice:
+    """The sign-in of a link naming an office that is not in the network: refused as unknown."""
+
+    async def peek(self, token: str) -> Refused:
+        return Refused("unknown")
+
+    async def sign_in(self, token: str) -> Refused:
+        return Refused("unknown")
+
+
+def _access(office: OfficeServices | None) -> StaffAccess | _NoOffice:
+    return office.staff_access if office is not None else _NoOffice()
 
 
 @public
@@ -188,22 +243,25 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     app = request.app[APP_KEY]
     form = await request.post()
     token = str(form.get("t", ""))
-    outcome = await app.staff_access.sign_in(token)
+    office = _office(request, _link_office(request))
+    outcome = await _access(office).sign_in(token)
+    audit = (office or app.home).audit
     if isinstance(outcome, Refused):
         grant: Grant | None = outcome.grant
         actor = grant.identity if grant else "web"
-        await app.audit.record(actor, "signin", "refused", reason=outcome.reason)
+        await audit.record(actor, "signin", "refused", reason=outcome.reason)
         return _refused(request, outcome)
+    assert office is not None
     session = outcome.session
-    old = request.cookies.get(COOKIE)
-    if old:  # a session this browser had before: ended, not left behind
-        await app.staff_access.sign_out(old)
-    await app.audit.record(session.identity, "signin", "ok", role=session.role)
+    old_office, old = _from_cookie(request)
+    if old and old_office is not None:  # a session this browser had before: ended, not left
+        await old_office.staff_access.sign_out(old)
+    await audit.record(session.identity, "signin", "ok", role=session.role)
     response = see_other(_with_lang(PREFIX, request))
     seconds = max(1, int((session.expires - app.clock.now()).total_seconds()))
     response.set_cookie(
         COOKIE,
-        outcome.session_id,
+        _cookie(office, outcome.session_id, app),
         path=PREFIX,
         max_age=seconds,
         httponly=True,
@@ -215,7 +273,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
 async def home(request: web.Request) -> web.StreamResponse:
     """GET /staff: who is signed in, where, as what, until when; and sign-out."""
-    app = request.app[APP_KEY]
+    app = request.app[APP_KEY].view(staff_session(request).office)
     session = staff_session(request)
     locale = _locale(request, session.locale)
     ends = session.expires.astimezone(app.office.tz)
@@ -228,14 +286,15 @@ async def home(request: web.Request) -> web.StreamResponse:
         until=f"{app.catalog.format_day(locale, ends.date())} {ends:%H:%M} {ends.tzname()}",
         csrf=session.csrf,
         signout=f"{PREFIX}/keluar" + ("?" + urlencode({"lang": locale})),
+        office=app.office.name,
     )
 
 
 async def sign_out(request: web.Request) -> web.StreamResponse:
     """POST /staff/keluar: end the session, drop the cookie."""
-    app = request.app[APP_KEY]
+    app = request.app[APP_KEY].view(staff_session(request).office)
     session = staff_session(request)
-    await app.staff_access.sign_out(request.cookies.get(COOKIE, ""))
+    await app.staff_access.sign_out(_from_cookie(request)[1])
     await app.audit.record(session.identity, "signout", "ok", role=session.role)
     locale = _locale(request, session.locale)
     response = see_other(SIGN_IN_PATH + "?" + urlencode({"out": 1, "lang": locale}))
@@ -287,7 +346,9 @@ async def _authorise(request: web.Request, handler: Handler) -> web.StreamRespon
         return _forbidden(request, _locale(request))
     if handler in _PUBLIC:
         return await handler(request)
-    session = await app.staff_access.session(request.cookies.get(COOKIE))
+    office, session_id = _from_cookie(request)
+    # Bound to its office: the office's sessions only (StaffAccess.session checks the office).
+    session = await office.staff_access.session(session_id) if office is not None else None
     if session is None:
         if request.method in ("GET", "HEAD"):  # a bookmark, a session ended: not an attempt
             return see_other(_with_lang(SIGN_IN_PATH, request))

@@ -15,8 +15,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.booking.app import App
+from bot.booking.errors import AccountLimit
+from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
 from bot.core.messages import Image, Location
+from bot.errors import ConfigError
 from tests.channels.drivers.telegram import (
     CHAT_ID,
     TelegramDriver,
@@ -29,7 +32,7 @@ from tests.channels.drivers.telegram import (
 from tests.channels.drivers.whatsapp import open_driver as open_whatsapp
 from tests.fake_graph import envelope, wamid
 from tests.fake_telegram import NOW
-from tests.support import NIK_MAN, User, make_app, make_engine
+from tests.support import NIK_MAN, NIK_WOMAN, User, hold_and_book, make_app, make_engine
 
 DEMO = Path(__file__).parents[2] / "bot" / "booking" / "demo" / "office.toml"
 # (id, name, timezone, region, city, (lat, lon), aliases)
@@ -365,3 +368,101 @@ def test_150_offices_start_quickly_without_redis(clock: ManualClock, tmp_path: P
     took = time.perf_counter() - started
     assert len(app.offices) == 150
     assert took < 2.0, took
+
+
+async def test_one_account_in_two_offices_at_once_exactly_one_wins(app: App) -> None:
+    # The cap (1) holds across the network: two offices confirm for one account at once.
+    account = "console:5001"
+    outcomes = await asyncio.gather(
+        hold_and_book(app, "kanim-jaksel", account, NIK_MAN),
+        hold_and_book(app, "kanim-makassar", account, NIK_WOMAN),
+        return_exceptions=True,
+    )
+    won = [o for o in outcomes if isinstance(o, Booking)]
+    lost = [o for o in outcomes if not isinstance(o, Booking)]
+    assert len(won) == 1 and len(lost) == 1 and isinstance(lost[0], AccountLimit)
+    jaksel = await app.at("kanim-jaksel").seats.active_for_account(account)
+    makassar = await app.at("kanim-makassar").seats.active_for_account(account)
+    assert len(jaksel) + len(makassar) == 1
+    # The loser's NIK claim was given back: that NIK may book (for another account).
+    loser_nik = NIK_WOMAN if won[0].nik_hash == app.niks.hash(NIK_MAN) else NIK_MAN
+    assert await app.nik_registry.holder(app.niks.hash(loser_nik)) is None
+    assert app.account_claims is not None
+    assert await app.account_claims.holders(account) == [(won[0].office, won[0].id)]
+    # Cancelling frees the account's place: it may book at the other office now.
+    await app.at(won[0].office).desk.cancel(won[0].id, account=account)
+    assert await app.account_claims.holders(account) == []
+    other = "kanim-jaksel" if won[0].office == "kanim-makassar" else "kanim-makassar"
+    again = await hold_and_book(app, other, account, NIK_MAN)
+    assert again.office == other
+
+
+async def test_a_stale_account_claim_does_not_lock_the_account_out(
+    app: App, clock: ManualClock
+) -> None:
+    account = "console:5002"
+    assert app.account_claims is not None
+    day = app.at("kanim-jaksel").office.bookable_days(clock.now())[0]
+    # A process died between claim and confirm: its claim names a booking that never came.
+    assert await app.account_claims.try_claim(account, "kanim-jakpus", "ghost", day, 1) is None
+    with pytest.raises(AccountLimit):
+        await hold_and_book(app, "kanim-jaksel", account, NIK_MAN)
+    clock.advance(16 * 60)  # past the grace of a booking under way
+    booking = await hold_and_book(app, "kanim-jaksel", account, NIK_MAN)
+    assert await app.account_claims.holders(account) == [("kanim-jaksel", booking.id)]
+
+
+async def test_my_booking_is_found_without_the_memo(app: App) -> None:
+    # Booked for the applicant straight through the desk: no memo names the office.
+    booking = await hold_and_book(app, "kanim-makassar", "console:5003", NIK_MAN)
+    user = User(*make_engine(app), "5003")
+    await user.says("halo")
+    mine = await user.says("2")
+    assert booking.queue_number in mine
+
+
+async def test_a_network_of_one_takes_no_account_claim(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    app = make_app(redis, clock, tmp_path)
+    assert app.account_claims is None and app.desk.accounts is None
+
+
+async def test_broadcast_audiences_take_an_office(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, offices: Path
+) -> None:
+    from workers.broadcasts import find_audience
+
+    staff = STAFF + ",console:9004=admin@kanim-jaksel"
+    app = make_app(redis, clock, tmp_path, offices=offices, staff=staff)
+    await hold_and_book(app, "kanim-jaksel", "console:6001", NIK_MAN)
+    await hold_and_book(app, "kanim-makassar", "console:6002", NIK_WOMAN)
+    # The audience names its office, or every office; a network needs one named.
+    assert {r.account for r in await find_audience(app, "@kanim-jaksel active")} == {"console:6001"}
+    everyone = await find_audience(app, "@* active")
+    assert {(r.account, r.office) for r in everyone} == {
+        ("console:6001", "kanim-jaksel"),
+        ("console:6002", "kanim-makassar"),
+    }
+    with pytest.raises(ConfigError):
+        await find_audience(app, "active")
+    with pytest.raises(ConfigError):
+        await find_audience(app, "@kanim-nowhere active")
+    # An admin of one office broadcasts to that office's applicants only.
+    local_admin = User(*make_engine(app), "9004")
+    await local_admin.says("halo")
+    assert "1 pemohon" in await local_admin.says("/broadcast active")
+    await local_admin.says("menu")
+    assert "hanya untuk kantor itu" in await local_admin.says("/broadcast @* active")
+    # An admin of every office names one, or every office; the preview counts per office.
+    admin = User(*make_engine(app), "9002")
+    await admin.says("halo")
+    assert "Sebutkan kantornya" in await admin.says("/broadcast active")
+    assert "Tidak ada kantor" in await admin.says("/broadcast @kanim-nowhere active")
+    assert "2 pemohon" in await admin.says("/broadcast @* active")
+    await admin.says("Kantor tutup besok.")
+    preview = await admin.says("-")
+    assert "Per kantor: Kantor Imigrasi Jakarta Selatan 1, Kantor Imigrasi Makassar 1" in preview
+    assert "@* active" in preview
+    await admin.says("menu")
+    assert "1 pemohon" in await admin.says("/broadcast @kanim-makassar active")

@@ -19,13 +19,23 @@ counts and the texts staff get) and :mod:`.cli` (``antrean broadcast``).
 
 from bot.booking.jobs import EmptyAudience
 from bot.infra.keys import BroadcastKeys
-from workers.broadcasts.audience import Recipient, find_audience, interleave, parse_audience
+from workers.broadcasts.audience import (
+    EVERY_OFFICE,
+    Recipient,
+    find_audience,
+    interleave,
+    parse_audience,
+    per_office,
+    scope_of,
+    split_office,
+)
 from workers.broadcasts.cli import progress_bar, run_broadcast_cli
 from workers.broadcasts.job import send_batch
 from workers.broadcasts.plan import cancel_broadcast, create_broadcast, resume_broadcast
 from workers.broadcasts.progress import Progress, progress, tally_text
 
 __all__ = [
+    "EVERY_OFFICE",
     "BroadcastKeys",
     "EmptyAudience",
     "Progress",
@@ -35,10 +45,13 @@ __all__ = [
     "find_audience",
     "interleave",
     "parse_audience",
+    "per_office",
     "progress",
     "progress_bar",
     "resume_broadcast",
     "run_broadcast_cli",
+    "scope_of",
     "send_batch",
+    "split_office",
     "tally_text",
 ]

@@ -1,5 +1,9 @@
 """Who a broadcast goes to: the accounts with an active booking in an audience, in the order the
-channels' rates would serve them."""
+channels' rates would serve them.
+
+An audience is ``[@<office> | @*] active | day:<YYYY-MM-DD> | window:<YYYY-MM-DD>:<window>``: in a
+network, the office whose applicants get it (``@*``: every office's); without an office, the
+only office of a network of one (a network of several needs one named: :func:`scope_of`)."""
 
 from __future__ import annotations
 
@@ -22,11 +26,50 @@ DEFAULT_RATE = 1000.0
 class Recipient:
     account: str
     locale: str
+    # The office of the booking that put the account in the audience (the first one found).
+    office: str = ""
+
+
+# The office part of an audience that means every office of the network.
+EVERY_OFFICE = "*"
+
+
+def split_office(audience: str) -> tuple[str | None, str]:
+    """``@kanim-jaksel day:2030-03-05`` -> ("kanim-jaksel", "day:2030-03-05"); ``@* active`` ->
+    ("*", "active"); no ``@``: (None, audience)."""
+    audience = audience.strip()
+    if not audience.startswith("@"):
+        return None, audience
+    office, _, rest = audience.partition(" ")
+    return office[1:].strip().lower() or None, rest.strip()
+
+
+def scope_of(app: App, audience: str) -> list[str]:
+    """The ids of the offices whose applicants ``audience`` names; ConfigError for an office
+    that is not in the network, or none named in a network of several."""
+    office, _ = split_office(audience)
+    if office is None:
+        if len(app.offices) > 1:
+            raise ConfigError(
+                f"audience {audience!r}: name the office (@<office id>) or every office (@*)"
+            )
+        return [app.office.id]
+    if office == EVERY_OFFICE:
+        return list(app.offices)
+    if office not in app.offices:
+        raise ConfigError(f"audience {audience!r}: no office {office!r} in the network")
+    return [office]
+
+
+def per_office(recipients: Sequence[Recipient]) -> dict[str, int]:
+    """How many recipients each office's bookings put in the audience (for the preview)."""
+    return dict(Counter(r.office for r in recipients))
 
 
 def parse_audience(audience: str) -> tuple[str, str | None, str | None]:
-    """``active``, ``day:<YYYY-MM-DD>`` or ``window:<YYYY-MM-DD>:<window>`` -> kind, day, window."""
-    kind, _, rest = audience.partition(":")
+    """``active``, ``day:<YYYY-MM-DD>`` or ``window:<YYYY-MM-DD>:<window>`` -> kind, day, window
+    (after an ``@office``, if any: :func:`split_office`)."""
+    kind, _, rest = split_office(audience)[1].partition(":")
     if kind == "active" and not rest:
         return "active", None, None
     if kind == "day" and (day := parse_day(rest)) is not None:
@@ -40,17 +83,23 @@ def parse_audience(audience: str) -> tuple[str, str | None, str | None]:
 
 
 async def find_audience(app: App, audience: str) -> list[Recipient]:
-    """Everyone with an active booking matching ``audience``, once per account, in no order.
+    """Everyone with an active booking matching ``audience`` (at its offices: :func:`scope_of`),
+    once per account, in no order.
 
-    There is no per-day index of bookings, so this SCANs the office's booking hashes; it reads
-    them in pipelined pages and runs once per broadcast.
+    There is no per-day index of bookings, so this SCANs the booking hashes (one office's, or
+    every office's in one scan); it reads them in pipelined pages and runs once per broadcast.
     """
     kind, day, window = parse_audience(audience)
-    pattern = OfficeKeys(app.office.id).booking("*")
+    offices = scope_of(app, audience)
+    # Every office's bookings in one scan rather than one scan of the keyspace per office.
+    pattern = OfficeKeys(offices[0] if len(offices) == 1 else "*").booking("*")
+    wanted = set(offices)
     found: dict[str, Recipient] = {}
     try:
         page: list[str] = []
         async for key in app.redis.scan_iter(match=pattern, count=1000):
+            if _office_of(key) not in wanted:
+                continue
             page.append(key)
             if len(page) >= 500:
                 await _read_page(app, page, kind, day, window, found)
@@ -59,6 +108,12 @@ async def find_audience(app: App, audience: str) -> list[Recipient]:
     except (RedisError, OSError) as exc:
         raise StorageError(f"could not read the bookings: {exc}") from exc
     return list(found.values())
+
+
+def _office_of(key: str | bytes) -> str:
+    """The office id in a booking key's ``{o:<office>}`` tag."""
+    text = key.decode() if isinstance(key, bytes) else key
+    return text.partition("{o:")[2].partition("}")[0]
 
 
 async def _read_page(
@@ -75,14 +130,17 @@ async def _read_page(
         for key in keys:
             pipe.hmget(key, "status", "day", "window", "account", "locale")
         rows = await pipe.execute()
-    for status, b_day, b_window, account, locale in rows:
+    for key, (status, b_day, b_window, account, locale) in zip(keys, rows, strict=True):
         if status != "active" or not account:
             continue
         if kind in ("day", "window") and b_day != day:
             continue
         if kind == "window" and b_window != window:
             continue
-        found.setdefault(account, Recipient(account, locale or app.settings.default_locale))
+        found.setdefault(
+            account,
+            Recipient(account, locale or app.settings.default_locale, _office_of(key)),
+        )
 
 
 def interleave(recipients: Sequence[Recipient], rates: Mapping[str, float]) -> list[Recipient]:

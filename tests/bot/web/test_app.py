@@ -80,3 +80,29 @@ async def test_a_serving_process_leaves_its_start_up_heap_out_of_full_collection
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+async def test_metrics_show_each_offices_series(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    from bot.core.messages import Inbound
+    from tests.handlers.test_network import network_folder
+    from tests.support import NIK_MAN, NIK_WOMAN, hold_and_book
+
+    app = make_app(redis, clock, tmp_path, offices=network_folder(tmp_path))
+    engine, _ = make_engine(app)
+    await hold_and_book(app, "kanim-jaksel", "console:7001", NIK_MAN)
+    await hold_and_book(app, "kanim-makassar", "console:7002", NIK_WOMAN)
+    for n, text in enumerate(("halo", "1", "jaksel", "1")):  # a turn at the chosen office
+        await engine.handle(Inbound("console", "7003", f"m{n}", text))
+    async with run_server(build_web_app(app, engine, [])) as base, httpx.AsyncClient() as http:
+        text = (await http.get(f"{base}/metrics")).text
+    for office in ("kanim-jaksel", "kanim-makassar"):
+        assert f'antrean_booking_events_total{{event="booked",office="{office}"}}' in text
+        day = app.at(office).office.bookable_days(clock.now())[0].isoformat()
+        service = app.at(office).office.services[0].id
+        assert f'antrean_seats_left{{day="{day}",office="{office}",service="{service}"}}' in text
+    assert 'antrean_turn_seconds_count{channel="console",office="kanim-jaksel"}' in text
+    # Before an office is chosen, a turn has none: never a label from what a user typed.
+    assert 'antrean_turn_seconds_count{channel="console",office=""}' in text
+    assert "7003" not in text

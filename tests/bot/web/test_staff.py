@@ -200,3 +200,53 @@ async def test_the_stylesheet_ships_with_the_package(site: Site) -> None:
     for name in ("nope.css", "%2e%2e%2fapp.py", "..%2F..%2Fapp.py"):
         missing = await site.http.get(f"{site.base}/staff/static/{name}")
         assert missing.status_code == 404, name
+
+
+async def test_staff_of_another_office_sign_in_there_and_stay_bound_to_it(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    from tests.handlers.test_network import STAFF as NETWORK_STAFF
+    from tests.handlers.test_network import network_folder
+
+    app = make_app(redis, clock, tmp_path, offices=network_folder(tmp_path), staff=NETWORK_STAFF)
+    assert app.office.id == "kanim-jakpus"  # the default office; the officer is Jaksel's
+    engine, _ = make_engine(app)
+    async with (
+        run_server(build_web_app(app, engine, [])) as base,
+        httpx.AsyncClient(follow_redirects=False) as http,
+    ):
+        site = Site(app, base, http, {})
+        link = await site.link("9001")  # officer@kanim-jaksel
+        assert "o=kanim-jaksel" in link
+        page = await http.get(link)
+        assert page.status_code == 200 and "Kantor Imigrasi Jakarta Selatan" in page.text
+        token = link.split("t=")[1].split("&")[0]
+        # The same token at another office's sign-in is unknown there.
+        elsewhere = await http.post(f"{base}/staff/masuk?o=kanim-jakpus", data={"t": token})
+        assert elsewhere.status_code == 403
+        assert (await http.post(f"{base}/staff/masuk", data={"t": token})).status_code == 403
+        signed = await http.post(f"{base}/staff/masuk?o=kanim-jaksel", data={"t": token})
+        http.cookies.clear()
+        assert signed.status_code == 303
+        value = signed.cookies[COOKIE]
+        assert value.startswith("kanim-jaksel.")
+        home = await http.get(f"{base}/staff", headers=cookie(value))
+        assert home.status_code == 200 and "Kantor Imigrasi Jakarta Selatan" in home.text
+        counter = await http.get(f"{base}/staff/loket", headers=cookie(value))
+        assert counter.status_code in (200, 303)  # the page, or choosing a counter first
+        assert counter.status_code == 200 or "/staff/masuk" not in counter.headers["location"]
+        # The session is bound to its office: the same id under another office is no session.
+        forged = "kanim-jakpus." + value.partition(".")[2]
+        away = await http.get(f"{base}/staff", headers=cookie(forged))
+        assert away.status_code == 303 and away.headers["location"] == "/staff/masuk"
+        assert (
+            await http.get(f"{base}/staff?x", headers=cookie("kanim-nowhere.x"))
+        ).status_code == 303
+        jaksel_log = [(e.actor, e.action) for e in await app.at("kanim-jaksel").audit.latest()]
+        assert ("console:9001", "signin") in jaksel_log
+        # An admin of every office names the office of the link.
+        admin = User(*make_engine(app), "9002")
+        await admin.says("halo")
+        assert "Sebutkan kantornya" in await admin.says("/masuk")
+        reply = await admin.says("/masuk @kanim-makassar")
+        assert "o=kanim-makassar" in reply
