@@ -22,6 +22,7 @@ from bot.core.engine import Engine
 from bot.errors import StorageError
 from bot.infra.metrics import QUEUE_DEPTH
 from bot.web.counter import add_counter_routes
+from bot.web.display import add_display_routes
 from bot.web.staff import PREFIX as STAFF_PREFIX
 from bot.web.staff import staff_app
 from workers.jobs import RqJobs
@@ -88,6 +89,7 @@ def build_web_app(
     staff = staff_app(app)
     add_counter_routes(staff)
     web_app.add_subapp(STAFF_PREFIX, staff)
+    add_display_routes(web_app, app)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         for channel in channels:
