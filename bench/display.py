@@ -35,6 +35,10 @@ from bot.booking.seats import number_plan
 from bot.infra.embedded import free_port
 
 
+def stage(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 def rss_kib(pid: int) -> int:
     for text in Path(f"/proc/{pid}/status").read_text().splitlines():
         if text.startswith("VmRSS:"):
@@ -89,28 +93,33 @@ async def bench(seconds: float, displays: int, interval: float) -> str:
             day = office.local_today(app.clock.now())
             service = office.services[0]
             windows = office.windows(day)
-            booked = 0
-            for window in windows:
-                capacity = window.capacity(service.id)
-                for _ in range(min(capacity, calls_wanted - booked)):
-                    booking_id = app.codes.new_id()
-                    await app.seats.confirm(
-                        hold_id=booking_id,
-                        day=day,
-                        service=service.id,
-                        window=window.id,
-                        default_capacity=capacity,
-                        prefix=service.prefix,
-                        account=f"console:applicant{booked}",
-                        max_active=1,
-                        nik_hash=f"nik-{booking_id}",
-                        nik_last4="0000",
-                        name=f"Pemohon {booked}",
-                        locale="id",
-                        windows=number_plan(windows, service.id),
-                    )
-                    await app.desk.counter.check_in(booking_id, staff="console:bench")
-                    booked += 1
+            window = windows[0]
+            capacity = window.capacity(service.id)
+            plan = number_plan(windows, service.id)
+
+            async def book_and_check_in(n: int) -> None:
+                booking_id = app.codes.new_id()
+                await app.seats.confirm(
+                    hold_id=booking_id,
+                    day=day,
+                    service=service.id,
+                    window=window.id,
+                    default_capacity=capacity,
+                    prefix=service.prefix,
+                    account=f"console:applicant{n}",
+                    max_active=1,
+                    nik_hash=f"nik-{booking_id}",
+                    nik_last4="0000",
+                    name=f"Pemohon {n}",
+                    locale="id",
+                    windows=plan,
+                )
+                await app.desk.counter.check_in(booking_id, staff="console:bench")
+
+            stage(f"booking and checking in {calls_wanted} applicants")
+            for first in range(0, calls_wanted, 100):
+                batch = range(first, min(first + 100, calls_wanted))
+                await asyncio.gather(*(book_and_check_in(n) for n in batch))
             base = f"http://127.0.0.1:{port}"
             for _ in range(200):
                 try:
@@ -119,6 +128,7 @@ async def bench(seconds: float, displays: int, interval: float) -> str:
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.05)
             rss_idle = rss_kib(process.pid)
+            stage(f"opening {displays} displays")
             watchers = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
             sessions.append(watchers)
             screens = [
@@ -153,11 +163,13 @@ async def bench(seconds: float, displays: int, interval: float) -> str:
                     await counter.post("/staff/loket/selesai")
                     await asyncio.sleep(max(0.0, interval - (time.perf_counter() - started)))
 
+            stage(f"calling for {seconds:.0f} s")
             began = time.perf_counter()
             await asyncio.gather(*(calling(c) for c in counters))
             ran = time.perf_counter() - began
             await asyncio.sleep(1.0)  # the last events on their way
             rss_end = rss_kib(process.pid)
+            stage("done")
             delivery = [
                 (screen.seen[number] - at) * 1000
                 for screen in screens
