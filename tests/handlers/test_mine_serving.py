@@ -1,5 +1,5 @@
-"""My booking, on the day of the booking shows the number being served now (the office's
-latest call to a counter); other days it does not."""
+"""On the day of a booking, "my booking" shows the number being served now (the office's latest
+call to a counter); other days it does not."""
 
 from __future__ import annotations
 
