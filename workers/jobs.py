@@ -56,15 +56,22 @@ class RqJobs:
         await self._day_job(dayend.notify_reopened, "notify_reopened", office_id, day, stamp)
 
     async def tell_called(self, office_id: str, day: date, booking_id: str, calls: int) -> None:
-        await self._day_job(
-            calls_notices.tell_called,
-            "tell_called",
-            office_id,
-            day,
-            f"{booking_id}-{calls}",
-            booking_id,
-            str(calls),
-        )
+        # Hundreds of calls a day: results are not kept (the sent-markers say who was told).
+        def enqueue() -> None:
+            self.queue.enqueue(
+                calls_notices.tell_called,
+                office_id,
+                day.isoformat(),
+                booking_id,
+                str(calls),
+                job_id=f"tell_called-{office_id}-{booking_id}-{calls}",
+                result_ttl=0,
+                failure_ttl=7 * 24 * 3600,
+                retry=Retry(3, [5, 30, 120]),
+                description=f"call notices: {booking_id}",
+            )
+
+        await self._run(enqueue)
 
     async def broadcast(
         self, app: App, *, audience: str, texts: Mapping[str, str], starter: str

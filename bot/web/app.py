@@ -1,5 +1,6 @@
-"""The web app every ``antrean run`` process serves: a health check, each channel's webhook, and
-the staff pages under ``/staff`` (:mod:`bot.web.staff`).
+"""The web app every ``antrean run`` process serves: a health check, each channel's webhook, the
+staff pages under ``/staff`` (:mod:`bot.web.staff`) and the waiting-room displays under
+``/display`` (:mod:`bot.web.display`).
 
 Several processes may serve the same bot at once: all state is in Redis, and the engine's
 per-user lease keeps one user's messages in order whichever process receives them.

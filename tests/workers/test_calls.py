@@ -17,6 +17,7 @@ from bot.infra.embedded import RedisServer
 from tests.channels.drivers.telegram import TelegramDriver
 from tests.handlers.test_staff import STAFF, book, telegram, visit_day
 from tests.support import make_app
+from tests.workers.test_reminders import CHAT, open_world
 from workers import calls
 from workers.calls import tell_called_core
 from workers.jobs import RqJobs
@@ -114,3 +115,22 @@ async def test_a_call_asks_for_its_notices_through_the_job_queue(
         (calls.tell_called, (app.office.id, day, visit.id, "2")),
     ]
     queue.connection.close()
+
+
+async def test_a_real_worker_sends_the_call_notice_once(
+    redis_server: RedisServer, redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    async for world in open_world(redis_server, redis, clock, tmp_path):
+        app = world.app
+        app.desk.jobs = RqJobs(world.queue)
+        booking = await book(app, f"telegram:{CHAT}", "c" * 32)
+        visit_day(app, booking, clock)
+        await app.desk.check_in(booking.id, staff=STAFF)
+        visit = await app.desk.call_next(2, staff=STAFF)
+        await world.burst()
+        wanted = f"Nomor {booking.queue_number}, silakan ke Loket 2."
+        assert [c.params["text"] for c in world.fake.of("sendMessage", CHAT)] == [wanted]
+        # The same job again (a retry, a job queued twice): nobody is told twice.
+        await app.desk.jobs.tell_called(app.office.id, booking.day, visit.id, visit.calls)
+        await world.burst()
+        assert len(world.fake.of("sendMessage", CHAT)) == 1
