@@ -11,7 +11,8 @@ opens ``--displays`` event streams (``/display/<office>/events``, as EventSource
 
 Prints the delivery time of each call to each display (from the call's POST being sent to the
 event carrying it read by the display: p50/p99/max), how many calls every display saw, and the
-web process's memory (VmRSS) with the displays connected before the calls and at the end.
+web process's memory (VmRSS) idle, with the displays connected before the calls, after each
+quarter of the run and at the end.
 """
 
 from __future__ import annotations
@@ -165,7 +166,16 @@ async def bench(seconds: float, displays: int, interval: float) -> str:
 
             stage(f"calling for {seconds:.0f} s")
             began = time.perf_counter()
+            samples: list[int] = []
+
+            async def sampling() -> None:
+                while True:
+                    await asyncio.sleep(seconds / 4)
+                    samples.append(rss_kib(process.pid))
+
+            sampler = asyncio.create_task(sampling())
             await asyncio.gather(*(calling(c) for c in counters))
+            sampler.cancel()
             ran = time.perf_counter() - began
             await asyncio.sleep(1.0)  # the last events on their way
             rss_end = rss_kib(process.pid)
@@ -195,7 +205,9 @@ async def bench(seconds: float, displays: int, interval: float) -> str:
             line("call-next POST", posts),
             f"web process RSS: idle {rss_idle / 1024:.1f} MiB, {displays} displays connected "
             f"{rss_start / 1024:.1f} MiB, end {rss_end / 1024:.1f} MiB "
-            f"({(rss_end - rss_start) / 1024:+.1f} MiB over the run)",
+            f"({(rss_end - rss_start) / 1024:+.1f} MiB over the run); each quarter of the run: "
+            + ", ".join(f"{kib / 1024:.1f}" for kib in samples)
+            + " MiB",
         ]
     )
 
