@@ -92,6 +92,8 @@ async def open_app(
         jobs = RqJobs(default_queue(queue_conn))
         deps = App.build(settings, redis, clock=clock, office=office)
         deps.jobs = jobs
+        for services in deps.offices.values():
+            services.desk.jobs = jobs  # the chat notices of calls to a counter
         # Bookings get their reminders on the office's due list, which workers send from. One-shot
         # tools change sample bookings only: ``demo-bookings`` gives nobody a reminder.
         deps.reminders = role != "tool"

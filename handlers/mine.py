@@ -125,6 +125,20 @@ async def _active_bookings(ctx: Context) -> list[tuple[str, Booking]]:
     return found
 
 
+async def _serving_now(ctx: Context, b: Booking) -> str:
+    """For a booking of today: the number called last at the office (one read), else ''."""
+    desk = local(ctx).desk
+    if b.day != desk.today():
+        return ""
+    latest = await desk.calls.latest(b.day, 1)
+    if not latest:
+        return "\n" + ctx.t("mine.serving_none")
+    now = latest[0]
+    return "\n" + ctx.t(
+        "mine.serving_now", number=now.number, counter=ctx.t("calls.counter", counter=now.counter)
+    )
+
+
 class BookingActions:
     name = "mine.booking"
     goes_to = ("mine", "mine.cancel", "mine.move_day")
@@ -141,6 +155,7 @@ class BookingActions:
             nik=mask("0" * 12 + b.nik_last4),
             code=_code(ctx, b),
         )
+        text += await _serving_now(ctx, b)
         options = [Option("code", ctx.t("mine.show_code")), Option("cancel", ctx.t("mine.cancel"))]
         if not b.rescheduled:
             options.append(Option("move", ctx.t("mine.move")))

@@ -18,6 +18,7 @@ from rq import Queue, Retry
 from bot.booking.app import App
 from bot.core.outbox import CLAIM_MS
 from bot.errors import StorageError
+from workers import calls as calls_notices
 from workers import dayend, outbox
 
 # One job sends a user's replies one after the other, each within the send time.
@@ -53,6 +54,24 @@ class RqJobs:
 
     async def tell_reopened(self, office_id: str, day: date, *, stamp: str) -> None:
         await self._day_job(dayend.notify_reopened, "notify_reopened", office_id, day, stamp)
+
+    async def tell_called(self, office_id: str, day: date, booking_id: str, calls: int) -> None:
+        # Hundreds of calls a day: results are not kept (the sent-markers say who was told).
+        def enqueue() -> None:
+            self.queue.enqueue(
+                calls_notices.tell_called,
+                office_id,
+                day.isoformat(),
+                booking_id,
+                str(calls),
+                job_id=f"tell_called-{office_id}-{booking_id}-{calls}",
+                result_ttl=0,
+                failure_ttl=7 * 24 * 3600,
+                retry=Retry(3, [5, 30, 120]),
+                description=f"call notices: {booking_id}",
+            )
+
+        await self._run(enqueue)
 
     async def broadcast(
         self, app: App, *, audience: str, texts: Mapping[str, str], starter: str

@@ -20,6 +20,7 @@ day-end no-show: it records no strike against the NIK (bot/booking/desk.py mark_
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -32,7 +33,7 @@ from bot.booking.replies import text as _text
 from bot.booking.seats import ID_MARK, LUA_HELPERS, RETENTION
 from bot.core.clock import Clock, ms
 from bot.errors import StorageError
-from bot.infra.keys import OfficeKeys
+from bot.infra.keys import CALLS_CHANNEL, OfficeKeys
 
 # Days whose roster :meth:`Calls.roster` keeps, at most (it starts again past that).
 KEPT_DAYS = 4
@@ -53,16 +54,46 @@ SHOWN = (
     "calls",
 )
 
+# How many calls a day's call list keeps (a display shows the newest SHOWN_CALLS of them).
+KEPT_CALLS = 20
+
+# Announce a call (a call next or a recall) to the waiting-room displays: the entry goes first
+# on the day's call list (trimmed, expiring with the counters hash) and is published on
+# CALLS_CHANNEL. Its ``seq`` is the roster version the call made (raised by ``mark`` just
+# before), so it grows with every call of the day: the displays' event id.
+#   announce(list_key, roster_key, channel, office, day, id, booking_key, counter, expiry_ms)
+ANNOUNCE = (
+    """
+local function announce(list_key, roster_key, channel, office, day, id, booking_key, counter,
+    expiry)
+  local b = redis.call('HMGET', booking_key, 'prefix', 'number', 'calls')
+  local entry = cjson.encode({
+    seq = tonumber(redis.call('GET', roster_key .. ':version') or '0'),
+    office = office, day = day, id = id, counter = tonumber(counter),
+    number = string.format('%s-%03d', b[1] or '', tonumber(b[2] or '0')),
+    calls = tonumber(b[3] or '1')})
+  redis.call('LPUSH', list_key, entry)
+  redis.call('LTRIM', list_key, 0, """
+    + str(KEPT_CALLS - 1)
+    + """)
+  if expiry and expiry > 0 then redis.call('PEXPIREAT', list_key, expiry) end
+  redis.call('PUBLISH', channel, entry)
+end
+"""
+)
+
 # Call the next applicant of the waiting line to a counter.
 #   KEYS[1] the day's waiting line  KEYS[2] the day's counters (counter -> called booking)
 #   KEYS[3] the day's roster (its version and change log are noted)
 #   ARGV[1] now (ms)  ARGV[2] counter  ARGV[3] staff identity  ARGV[4] booking template (id
 #   marker)  ARGV[5] expiry of the counters hash (ms)
+#   KEYS[4] the day's call list  ARGV[6] the calls channel  ARGV[7] office id  ARGV[8] day
 # Returns {'OK', booking fields (flat)} | {'ERR', 'busy', fields of the booking the counter has
 # called and not finished} | {'ERR', 'empty', {}}. Ids on the line whose booking is no longer
 # checked in (or is gone) are dropped on the way.
 CALL_NEXT = (
     LUA_HELPERS
+    + ANNOUNCE
     + """
 local current = redis.call('HGET', KEYS[2], ARGV[2])
 if current then
@@ -81,6 +112,8 @@ while true do
     redis.call('HSET', KEYS[2], ARGV[2], popped[1])
     redis.call('PEXPIREAT', KEYS[2], ARGV[5])
     mark(KEYS[3], popped[1], key)
+    announce(KEYS[4], KEYS[3], ARGV[6], ARGV[7], ARGV[8], popped[1], key, ARGV[2],
+      tonumber(ARGV[5]))
     return {'OK', redis.call('HGETALL', key)}
   end
 end
@@ -92,10 +125,13 @@ end
 #   ARGV[1] now (ms)  ARGV[2] counter  ARGV[3] staff identity  ARGV[4] booking template
 #   ARGV[5] the booking id the page showed ('' for whichever it is)
 #   ARGV[6] 'recall' | 'served' | 'no_show'
+#   KEYS[3] the day's call list  ARGV[7] the calls channel  ARGV[8] office id  ARGV[9] day
+#   (a recall is announced like a call: :data:`ANNOUNCE`)
 # Returns {'OK', booking fields (flat)} | {'ERR', 'none', {}} (the counter has no call open) |
 # {'ERR', 'stale', fields of the counter's call} (the page showed another booking).
 FINISH = (
     LUA_HELPERS
+    + ANNOUNCE
     + """
 local id = redis.call('HGET', KEYS[1], ARGV[2])
 if not id then return {'ERR', 'none', {}} end
@@ -113,6 +149,10 @@ else
   redis.call('HDEL', KEYS[1], ARGV[2])
 end
 mark(KEYS[2], id, key)
+if ARGV[6] == 'recall' then
+  announce(KEYS[3], KEYS[2], ARGV[7], ARGV[8], ARGV[9], id, key, ARGV[2],
+    redis.call('PEXPIRETIME', KEYS[1]))
+end
 return {'OK', redis.call('HGETALL', key)}
 """
 )
@@ -218,6 +258,36 @@ class Visit:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Called:
+    """One call to a counter as the call list keeps it (:data:`ANNOUNCE`)."""
+
+    seq: int
+    office: str
+    day: str
+    id: str
+    number: str
+    counter: int
+    calls: int
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Called:
+        v = json.loads(raw)
+        return cls(
+            seq=int(v["seq"]),
+            office=str(v["office"]),
+            day=str(v["day"]),
+            id=str(v["id"]),
+            number=str(v["number"]),
+            counter=int(v["counter"]),
+            calls=int(v.get("calls") or 1),
+        )
+
+    def shown(self) -> dict[str, Any]:
+        """What a display gets of it (no booking id)."""
+        return {"seq": self.seq, "number": self.number, "counter": self.counter}
+
+
 class CallRefused(Exception):
     """A call the counter cannot make: ``reason`` is busy (it has a call open: ``visit``),
     empty (nobody checked in is waiting), none (no call open) or stale (the page showed another
@@ -284,13 +354,21 @@ class Calls:
         iso = day.isoformat()
         reply = await self._call(
             self._call_next,
-            [self._keys.waiting(iso), self._keys.counters(iso), self._keys.roster(iso)],
+            [
+                self._keys.waiting(iso),
+                self._keys.counters(iso),
+                self._keys.roster(iso),
+                self._keys.calls(iso),
+            ],
             [
                 self._now(),
                 check_counter(counter),
                 staff,
                 self._booking_template,
                 ms(_day_start(day) + RETENTION),
+                CALLS_CHANNEL,
+                self._office,
+                iso,
             ],
         )
         return self._visit(reply)
@@ -303,9 +381,10 @@ class Calls:
         :class:`CallRefused` (none, stale)."""
         if action not in (RECALL, SERVED, NO_SHOW):
             raise ValueError(f"unknown action {action!r}")
+        iso = day.isoformat()
         reply = await self._call(
             self._finish,
-            [self._keys.counters(day.isoformat()), self._keys.roster(day.isoformat())],
+            [self._keys.counters(iso), self._keys.roster(iso), self._keys.calls(iso)],
             [
                 self._now(),
                 check_counter(counter),
@@ -313,9 +392,46 @@ class Calls:
                 self._booking_template,
                 booking_id,
                 action,
+                CALLS_CHANNEL,
+                self._office,
+                iso,
             ],
         )
         return self._visit(reply)
+
+    async def latest(self, day: date, count: int = KEPT_CALLS) -> list[Called]:
+        """The newest ``count`` calls of ``day`` (call next and recall), newest first: one
+        round trip."""
+        try:
+            raw = await self._redis.lrange(self._keys.calls(day.isoformat()), 0, count - 1)
+        except RedisError as exc:
+            raise StorageError(f"calls of {self._office}: {exc}") from exc
+        return [Called.from_json(entry) for entry in raw]
+
+    async def notice_targets(
+        self, day: date, booking_id: str, ahead: int
+    ) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """For the chat notices after a call: the called booking's fields, and the fields of
+        the first ``ahead + 1`` bookings of ``day``'s waiting line (in line order; position i
+        has i numbers ahead of it). Two round trips."""
+        wanted = ("account", "locale", "prefix", "number", "status", "day")
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(self._keys.booking(booking_id))
+                pipe.zrange(self._keys.waiting(day.isoformat()), 0, ahead)
+                fields, line = await pipe.execute()
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for other in line:
+                    pipe.hmget(self._keys.booking(_text(other)), *wanted)
+                rows = await pipe.execute() if line else []
+        except RedisError as exc:
+            raise StorageError(f"calls of {self._office}: {exc}") from exc
+        waiting = []
+        for other, values in zip(line, rows, strict=True):
+            row = {k: _text(v) for k, v in zip(wanted, values, strict=True) if v is not None}
+            if row.get("status") == "checked_in":
+                waiting.append({"id": _text(other), **row})
+        return _pairs_text(fields), waiting
 
     def _now(self) -> int:
         return ms(self._clock.now())
@@ -332,6 +448,10 @@ class Calls:
             return await script(keys=keys, args=args)
         except RedisError as exc:
             raise StorageError(f"calls of {self._office}: {exc}") from exc
+
+
+def _pairs_text(fields: Any) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in dict(fields or {}).items()}
 
 
 def _day_start(day: date) -> datetime:

@@ -16,6 +16,7 @@ script) the entry is written at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import date
 
@@ -24,12 +25,16 @@ from bot.booking.calls import NO_SHOW, RECALL, SERVED, CallRefused, Calls, Visit
 from bot.booking.counter import AccountClaims, ClaimRefused, Counter, NikRegistry, claim_together
 from bot.booking.errors import AccountLimit, NikBlocked, NikTaken
 from bot.booking.events import BookingEvents, NoEvents
+from bot.booking.jobs import BookingJobs
 from bot.booking.office import Office, Service, Window
 from bot.booking.reminders import due_reminders
 from bot.booking.seats import Booking, SeatBook, number_plan
 from bot.core.clock import Clock, ms
 from bot.core.writes import Write
+from bot.errors import StorageError
 from bot.infra.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Where an audit entry goes: the turn's save (``ctx.later``).
 Later = Callable[[Write], None]
@@ -70,6 +75,9 @@ class BookingDesk:
         self.reminders = True
         # Replaceable after start-up (the process wires its reminder scheduling in).
         self.events: BookingEvents = events or NoEvents()
+        # Where calls to a counter ask for their chat notices (the process's job queue; None:
+        # nobody is told, as in a process without workers).
+        self.jobs: BookingJobs | None = None
 
     async def book(
         self,
@@ -274,6 +282,7 @@ class BookingDesk:
             await self.audit.record(staff, "call", "refused", reason=exc.reason, counter=counter)
             raise
         await self._counter_log(staff, "call", visit, counter)
+        await self._tell_called(visit)
         return visit
 
     async def recall(self, counter: int, *, staff: str, booking_id: str = "") -> Visit:
@@ -301,7 +310,20 @@ class BookingDesk:
             )
             raise
         await self._counter_log(staff, name, visit, counter)
+        if action == RECALL:
+            await self._tell_called(visit)
         return visit
+
+    async def _tell_called(self, visit: Visit) -> None:
+        """Ask for the chat notices of a call (the applicant called, those now few numbers
+        away): a job, paced like every send, never sent from here. The call stands if the
+        queue is unreachable (the display still shows it)."""
+        if self.jobs is None:
+            return
+        try:
+            await self.jobs.tell_called(self.office.id, self.today(), visit.id, visit.calls)
+        except StorageError as exc:
+            log.warning("call notices of %s not queued: %s", visit.queue_number, exc)
 
     async def _counter_log(self, staff: str, action: str, visit: Visit, counter: int) -> None:
         await self.audit.record(

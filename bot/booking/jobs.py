@@ -31,6 +31,11 @@ class BookingJobs(Jobs, Protocol):
         """Tell those whose booking the closing cancelled that ``day`` is open again."""
         ...
 
+    async def tell_called(self, office_id: str, day: date, booking_id: str, calls: int) -> None:
+        """Tell the applicant of ``booking_id`` that their number is called to a counter (its
+        ``calls``-th call), and those few numbers behind it how many are ahead of them."""
+        ...
+
     async def broadcast(
         self, app: App, *, audience: str, texts: Mapping[str, str], starter: str
     ) -> str:

@@ -14,6 +14,9 @@ PREFIX = "antrean"
 # availability snapshots (bot/booking/snapshot.py). One channel for all offices: a Cluster
 # delivers a PUBLISH to every node, so any node's subscribers hear every office.
 SEATS_CHANNEL = f"{PREFIX}:seats"
+# Pub/sub channel of every office's calls to a counter (call next, recall), published by the call
+# scripts (bot/booking/calls.py) for the waiting-room displays (bot/web/display.py).
+CALLS_CHANNEL = f"{PREFIX}:calls"
 
 
 class SessionKeys:
@@ -112,6 +115,11 @@ class OfficeKeys:
         finished (served or no-show) on that day."""
         return f"{self.tag}:counters:{day}"
 
+    def calls(self, day: str) -> str:
+        """List of one day's latest calls to a counter, newest first (JSON entries, trimmed by
+        the call scripts): what a waiting-room display shows on connect."""
+        return f"{self.tag}:calls:{day}"
+
     @property
     def niks(self) -> str:
         """Hash: NIK hash -> id of that NIK's active booking."""
@@ -189,6 +197,14 @@ class StaffKeys:
     def admitted_notice(self, day: str, service: str, account: str) -> str:
         """Sent-marker of the notice that a pre-queued account was admitted."""
         return f"{self.tag}:admitted-notice:{day}:{service}:{account}"
+
+    def called_notice(self, booking_id: str, calls: int) -> str:
+        """Sent-marker of the chat notice of a booking's ``calls``-th call to a counter."""
+        return f"{self.tag}:called-notice:{booking_id}:{calls}"
+
+    def ahead_notice(self, booking_id: str) -> str:
+        """Sent-marker of the chat notice that few numbers are ahead of a booking (once)."""
+        return f"{self.tag}:ahead-notice:{booking_id}"
 
     def signin(self, token_hash: str) -> str:
         """String: a staff sign-in link's grant (JSON), by the SHA-256 of its token; once used,

@@ -1,5 +1,6 @@
-"""The web app every ``antrean run`` process serves: a health check, each channel's webhook, and
-the staff pages under ``/staff`` (:mod:`bot.web.staff`).
+"""The web app every ``antrean run`` process serves: a health check, each channel's webhook, the
+staff pages under ``/staff`` (:mod:`bot.web.staff`) and the waiting-room displays under
+``/display`` (:mod:`bot.web.display`).
 
 Several processes may serve the same bot at once: all state is in Redis, and the engine's
 per-user lease keeps one user's messages in order whichever process receives them.
@@ -22,6 +23,7 @@ from bot.core.engine import Engine
 from bot.errors import StorageError
 from bot.infra.metrics import QUEUE_DEPTH
 from bot.web.counter import add_counter_routes
+from bot.web.display import add_display_routes
 from bot.web.staff import PREFIX as STAFF_PREFIX
 from bot.web.staff import staff_app
 from workers.jobs import RqJobs
@@ -90,6 +92,7 @@ def build_web_app(
     staff = staff_app(app)
     add_counter_routes(staff)
     web_app.add_subapp(STAFF_PREFIX, staff)
+    add_display_routes(web_app, app)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         for channel in channels:

@@ -1,0 +1,136 @@
+"""The chat notices of calls to a counter (workers/calls.py) over the fake Bot API: the applicant
+called is told once per call, those few numbers away once per booking, even if the job runs
+twice; and the desk asks for them through the job queue (RQ, as closure notices)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis as sync_redis
+import redis.asyncio as aioredis
+from rq import Queue
+
+from bot.booking.app import App
+from bot.booking.seats import Booking
+from bot.core.clock import ManualClock
+from bot.infra.embedded import RedisServer
+from tests.channels.drivers.telegram import TelegramDriver
+from tests.handlers.test_staff import STAFF, book, telegram, visit_day
+from tests.support import make_app
+from tests.workers.test_reminders import CHAT, open_world
+from workers import calls
+from workers.calls import tell_called_core
+from workers.jobs import RqJobs
+
+__all__ = ["telegram"]  # fixtures
+
+CHATS = [7001, 7002, 7003, 7004, 7005, 7006]
+
+
+async def checked_in(app: App, clock: ManualClock, count: int) -> list[Booking]:
+    bookings = [
+        await book(app, f"telegram:{chat}", f"{chat:032d}", locale="en" if i == 0 else "id")
+        for i, chat in enumerate(CHATS[:count])
+    ]
+    visit_day(app, bookings[0], clock)
+    for booking in bookings:
+        await app.desk.check_in(booking.id, staff=STAFF)
+    return bookings
+
+
+def texts(driver: TelegramDriver, chat: int) -> list[str]:
+    return [call.params["text"] for call in driver.fake.of("sendMessage", chat)]
+
+
+async def test_the_called_applicant_is_told_once_per_call(
+    telegram: tuple[TelegramDriver, App], clock: ManualClock
+) -> None:
+    driver, app = telegram
+    channels = {"telegram": driver.channel}  # type: ignore[attr-defined]
+    [booking] = await checked_in(app, clock, 1)
+    visit = await app.desk.call_next(3, staff=STAFF)
+    assert visit.id == booking.id
+    day = booking.day
+    assert await tell_called_core(app, channels, day, visit.id, visit.calls) == {"sent": 1}
+    # The job again (an RQ retry, a worker dying after the send): nobody is told twice.
+    assert await tell_called_core(app, channels, day, visit.id, visit.calls) == {"skipped": 1}
+    assert texts(driver, CHATS[0]) == [f"Number {booking.queue_number}, please go to counter 3."]
+    # A recall is a new call: told again, once.
+    again = await app.desk.recall(3, staff=STAFF)
+    assert await tell_called_core(app, channels, day, again.id, again.calls) == {"sent": 1}
+    assert await tell_called_core(app, channels, day, again.id, again.calls) == {"skipped": 1}
+    assert len(texts(driver, CHATS[0])) == 2
+    # Served: a late job for the call tells nobody.
+    await app.desk.served(3, staff=STAFF)
+    assert await tell_called_core(app, channels, day, again.id, 3) == {}
+
+
+async def test_those_three_numbers_away_are_told_once(
+    telegram: tuple[TelegramDriver, App], clock: ManualClock
+) -> None:
+    driver, app = telegram
+    channels = {"telegram": driver.channel}  # type: ignore[attr-defined]
+    bookings = await checked_in(app, clock, 6)
+    day = bookings[0].day
+    first = await app.desk.call_next(1, staff=STAFF)
+    # Called: the first; waiting: 2nd (next), 3rd (1 ahead), 4th (2 ahead), 5th (3 ahead); the
+    # 6th has four ahead: not yet.
+    tally = await tell_called_core(app, channels, day, first.id, first.calls)
+    assert tally == {"sent": 5}
+    assert texts(driver, CHATS[1]) == [
+        f"Nomor {bookings[1].queue_number}: Anda berikutnya. Mohon bersiap di ruang tunggu."
+    ]
+    assert "tinggal 3 nomor lagi" in texts(driver, CHATS[4])[0]
+    assert texts(driver, CHATS[5]) == []
+    # The job again: nobody is told twice.
+    assert await tell_called_core(app, channels, day, first.id, first.calls) == {"skipped": 5}
+    # The next call: the 6th is three numbers away now, told once; the others not again.
+    second = await app.desk.call_next(2, staff=STAFF)
+    assert await tell_called_core(app, channels, day, second.id, second.calls) == {
+        "sent": 2,
+        "skipped": 3,
+    }
+    assert "tinggal 3 nomor lagi" in texts(driver, CHATS[5])[0]
+    assert texts(driver, CHATS[1])[-1].startswith(f"Nomor {bookings[1].queue_number}, silakan")
+    assert sum(len(texts(driver, chat)) for chat in CHATS) == 7
+
+
+async def test_a_call_asks_for_its_notices_through_the_job_queue(
+    redis: aioredis.Redis,
+    redis_server: RedisServer,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    app = make_app(redis, clock, tmp_path, staff=STAFF)
+    queue = Queue(connection=sync_redis.Redis(port=redis_server.port))
+    jobs = RqJobs(queue)
+    app.desk.jobs = jobs
+    [booking] = await checked_in(app, clock, 1)
+    visit = await app.desk.call_next(2, staff=STAFF)
+    await app.desk.recall(2, staff=STAFF)
+    queued = [(job.func, job.args) for job in queue.jobs]
+    day = booking.day.isoformat()
+    assert queued == [
+        (calls.tell_called, (app.office.id, day, visit.id, "1")),
+        (calls.tell_called, (app.office.id, day, visit.id, "2")),
+    ]
+    queue.connection.close()
+
+
+async def test_a_real_worker_sends_the_call_notice_once(
+    redis_server: RedisServer, redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    async for world in open_world(redis_server, redis, clock, tmp_path):
+        app = world.app
+        app.desk.jobs = RqJobs(world.queue)
+        booking = await book(app, f"telegram:{CHAT}", "c" * 32)
+        visit_day(app, booking, clock)
+        await app.desk.check_in(booking.id, staff=STAFF)
+        visit = await app.desk.call_next(2, staff=STAFF)
+        await world.burst()
+        wanted = f"Nomor {booking.queue_number}, silakan ke Loket 2."
+        assert [c.params["text"] for c in world.fake.of("sendMessage", CHAT)] == [wanted]
+        # The same job again (a retry, a job queued twice): nobody is told twice.
+        await app.desk.jobs.tell_called(app.office.id, booking.day, visit.id, visit.calls)
+        await world.burst()
+        assert len(world.fake.of("sendMessage", CHAT)) == 1
