@@ -39,6 +39,8 @@ class Call:
     result: Any = None
     # When it arrived (time.monotonic()).
     at: float = 0.0
+    # Whether the body came in chunks (no Content-Length).
+    chunked: bool = False
 
 
 @dataclass
@@ -150,7 +152,8 @@ class FakeTelegram:
                     params[key] = json.loads(value)
                 else:
                     params[key] = value
-        self.calls.append(Call(method, params, files, at=time.monotonic()))
+        chunked = request.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        self.calls.append(Call(method, params, files, at=time.monotonic(), chunked=chunked))
         hang = self._hangs.pop(0) if self._hangs and method.startswith(("send", "edit")) else 0
         if hang and not await stall(request, hang):
             return web.Response(status=499)  # the client went away: nothing was sent

@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import redis.asyncio as aioredis
 from aiogram import Bot
@@ -34,15 +34,8 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import (
-    EditMessageReplyMarkup,
-    GetUpdates,
-    SendMessage,
-    SetMyCommands,
-    SetWebhook,
-    TelegramMethod,
-)
-from aiogram.types import BotCommand, InlineKeyboardMarkup
+from aiogram.methods import GetUpdates, SetMyCommands, SetWebhook, TelegramMethod
+from aiogram.types import BotCommand
 from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -63,6 +56,7 @@ from channels.telegram.render import (
     NAV_PREFIX,
     PAGE_SIZE,
     PAGES_TTL,
+    Markup,
     dump_pages,
     keyboard,
     load_pages,
@@ -70,9 +64,11 @@ from channels.telegram.render import (
     page_count,
     page_keyboard,
     page_number,
+    send_text,
+    set_keyboard,
     split_text,
 )
-from channels.telegram.session import JsonSession
+from channels.telegram.session import JsonCall, JsonSession
 from channels.telegram.webhook import SECRET_RE, WEBHOOK_PATH, receive
 from channels.webhook import READ_TIMEOUT
 
@@ -222,28 +218,16 @@ class TelegramChannel(PacedChannel):
         options = message.options
         paged = self.redis is not None and len(options) > PAGE_SIZE
         if paged:
-            markup: InlineKeyboardMarkup | None = page_keyboard(options, 0)
+            markup: Markup | None = page_keyboard(options, 0)
         else:
             markup = keyboard(options) if options else None
         pieces = split_text(message.text) or [""]
         for piece in pieces[:-1]:
-            await self._call(
-                SendMessage(chat_id=chat_id, text=piece, parse_mode=None),
-                chat_id,
-                pace="chat",
-                deadline=deadline,
-            )
+            await self._call(send_text(chat_id, piece), chat_id, pace="chat", deadline=deadline)
         # The keyboard hangs off the last piece; Telegram refuses an empty text.
+        last = pieces[-1] if pieces[-1].strip() else "…"
         sent = await self._call(
-            SendMessage(
-                chat_id=chat_id,
-                text=pieces[-1] if pieces[-1].strip() else "…",
-                parse_mode=None,
-                reply_markup=markup,
-            ),
-            chat_id,
-            pace="chat",
-            deadline=deadline,
+            send_text(chat_id, last, markup), chat_id, pace="chat", deadline=deadline
         )
         if paged:
             # If this write fails, the first page is on screen and typed numbers reach every
@@ -252,6 +236,18 @@ class TelegramChannel(PacedChannel):
             return [Write(("SET", ChannelKeys(self.name, chat_id).pages, data, "EX", PAGES_TTL))]
         return []
 
+    @overload
+    async def _call(
+        self,
+        method: JsonCall,
+        user_id: str,
+        *,
+        pace: Pace | None = None,
+        pacer: Pacer | None = None,
+        deadline: Deadline | None = None,
+    ) -> Any: ...
+
+    @overload
     async def _call(
         self,
         method: TelegramMethod[T],
@@ -260,7 +256,17 @@ class TelegramChannel(PacedChannel):
         pace: Pace | None = None,
         pacer: Pacer | None = None,
         deadline: Deadline | None = None,
-    ) -> T:
+    ) -> T: ...
+
+    async def _call(
+        self,
+        method: TelegramMethod[T] | JsonCall,
+        user_id: str,
+        *,
+        pace: Pace | None = None,
+        pacer: Pacer | None = None,
+        deadline: Deadline | None = None,
+    ) -> Any:
         """One Bot API call with Telegram's rate limits honoured and transient failures retried,
         all of it over by ``deadline`` (default: :attr:`budget` from now).
 
@@ -270,7 +276,7 @@ class TelegramChannel(PacedChannel):
         a send after a network error may duplicate a message that did arrive: better than
         losing a queue number.
         """
-        name = method.__api_method__
+        name = method.api_method if isinstance(method, JsonCall) else method.__api_method__
         # A long poll (getUpdates) is meant to wait on the server for its own timeout.
         held = float(getattr(method, "timeout", None) or 0) if isinstance(method, GetUpdates) else 0
         if deadline is None:
@@ -286,6 +292,8 @@ class TelegramChannel(PacedChannel):
                 # The whole request (a free pooled connection, connecting, the answer) within
                 # the limit: a slow Bot API or a full pool cannot hold a turn past its lease.
                 async with asyncio.timeout(limit):
+                    if isinstance(method, JsonCall):
+                        return await self._send_json(method, math.ceil(limit))
                     return await self.bot(method, request_timeout=math.ceil(limit))
             except TelegramRetryAfter as exc:
                 waits += 1
@@ -340,6 +348,12 @@ class TelegramChannel(PacedChannel):
                     f"telegram {name}: {self._redact(str(exc))}", code="bad_response"
                 ) from exc
 
+    async def _send_json(self, call: JsonCall, timeout: int) -> Any:  # noqa: ASYNC109
+        """A call written as JSON; through aiogram's model where the session is not ours."""
+        if isinstance(self.bot.session, JsonSession):
+            return await self.bot.session.send_json(self.bot, call, timeout=timeout)
+        return await self.bot(call.as_method(), request_timeout=timeout)
+
     async def _pause(
         self, pace: Pace | None, pacer: Pacer | None, user_id: str, seconds: float
     ) -> None:
@@ -359,7 +373,7 @@ class TelegramChannel(PacedChannel):
         return text.replace(self.bot.token, "<token>")
 
     async def _try(
-        self, method: TelegramMethod[Any], user_id: str, *, carry: bool = False
+        self, method: TelegramMethod[Any] | JsonCall, user_id: str, *, carry: bool = False
     ) -> list[Write]:
         """A call whose failure must not stop the user's message from being handled (a keyboard
         edit, a page turn, the reply to a sticker). Each one that reaches a chat counts in the
@@ -427,18 +441,13 @@ class TelegramChannel(PacedChannel):
             stored = load_pages(raw) if raw is not None else None
         if stored is None or stored[0] != message_id:
             # An older keyboard (its options may no longer be on offer): take it away.
-            await self._try(
-                EditMessageReplyMarkup(chat_id=chat_id, message_id=message_id), message.user_id
-            )
+            await self._try(set_keyboard(chat_id, message_id), message.user_id)
             return []
         options = stored[1]
         page = page_number(page_text)
         if page is None or page >= page_count(options):
             return []  # the "n/N" button, or a page that does not exist: nothing to change
         await self._try(
-            EditMessageReplyMarkup(
-                chat_id=chat_id, message_id=message_id, reply_markup=page_keyboard(options, page)
-            ),
-            message.user_id,
+            set_keyboard(chat_id, message_id, page_keyboard(options, page)), message.user_id
         )
         return []

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup
+from aiogram.methods import AnswerCallbackQuery
 
 from bot.core.channel import Handle, deliver
 from bot.core.messages import ACTION, LOCATION, Inbound, valid_location
 from bot.core.writes import Write
 from channels.telegram import update as telegram_update
 from channels.telegram.commands import command_text
-from channels.telegram.render import NAV_PREFIX
+from channels.telegram.render import NAV_PREFIX, set_keyboard
 
 if TYPE_CHECKING:
     from channels.telegram.channel import TelegramChannel
@@ -101,9 +101,7 @@ async def tap(
         # Remove the keyboard: a second tap on a stale button cannot pick anything. Its
         # pacing count rides with the tap's turn (no round trip of its own).
         carried = await channel._try(
-            EditMessageReplyMarkup(chat_id=tapped.chat.id, message_id=tapped.message_id),
-            user_id,
-            carry=True,
+            set_keyboard(tapped.chat.id, tapped.message_id), user_id, carry=True
         )
     locale = query.from_user.language_code
     if query.data is None:

@@ -2,6 +2,10 @@
 inline-keyboard buttons whose callback data is the option's :func:`~bot.core.messages.option_token`
 (the id, or a short hash of a long one: the Bot API caps callback data at 64 bytes), long lists
 paged with a navigation row. Pure functions: nothing here sends or stores anything.
+
+Texts and keyboards, the calls of every turn, are written as the Bot API's JSON
+(:class:`~channels.telegram.session.JsonCall`, an ``InlineKeyboardMarkup`` object as a dict);
+photos and places as aiogram's methods.
 """
 
 from __future__ import annotations
@@ -12,10 +16,18 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from aiogram.methods import SendLocation, SendMessage, SendPhoto, SendVenue, TelegramMethod
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.methods import (
+    EditMessageReplyMarkup,
+    SendLocation,
+    SendMessage,
+    SendPhoto,
+    SendVenue,
+    TelegramMethod,
+)
+from aiogram.types import BufferedInputFile
 
 from bot.core.messages import Image, Location, Option, Text, option_token
+from channels.telegram.session import JsonCall
 
 MAX_TEXT = 4096  # sendMessage text, in UTF-16 code units
 MAX_CAPTION = 1024  # sendPhoto caption
@@ -79,36 +91,43 @@ def button_text(option: Option) -> str:
     return f"{option.title} ({option.description})" if option.description else option.title
 
 
-def option_rows(options: Sequence[Option]) -> list[list[InlineKeyboardButton]]:
+# An InlineKeyboardButton and an InlineKeyboardMarkup as the Bot API reads them.
+Button = dict[str, str]
+Markup = dict[str, list[list[Button]]]
+
+
+def button(text: str, data: str) -> Button:
+    return {"text": text, "callback_data": data}
+
+
+def option_rows(options: Sequence[Option]) -> list[list[Button]]:
     # One button per row: titles (dates, office services) are too long to sit side by side.
-    return [
-        [InlineKeyboardButton(text=button_text(o), callback_data=callback_data(o))] for o in options
-    ]
+    return [[button(button_text(o), callback_data(o))] for o in options]
 
 
-def keyboard(options: Sequence[Option]) -> InlineKeyboardMarkup:
+def keyboard(options: Sequence[Option]) -> Markup:
     """Every option, unpaged."""
-    return InlineKeyboardMarkup(inline_keyboard=option_rows(options))
+    return {"inline_keyboard": option_rows(options)}
 
 
 def page_count(options: Sequence[Option]) -> int:
     return max(1, math.ceil(len(options) / PAGE_SIZE))
 
 
-def page_keyboard(options: Sequence[Option], page: int) -> InlineKeyboardMarkup:
+def page_keyboard(options: Sequence[Option], page: int) -> Markup:
     """Page ``page`` (0-based) of ``options``, with a navigation row when there is more than one
     page. Only arrows that lead somewhere are shown."""
     pages = page_count(options)
     rows = option_rows(options[page * PAGE_SIZE : (page + 1) * PAGE_SIZE])
     if pages > 1:
-        nav: list[InlineKeyboardButton] = []
+        nav: list[Button] = []
         if page > 0:
-            nav.append(InlineKeyboardButton(text=PREV, callback_data=f"{NAV_PREFIX}{page - 1}"))
-        nav.append(InlineKeyboardButton(text=f"{page + 1}/{pages}", callback_data=NAV_NOOP))
+            nav.append(button(PREV, f"{NAV_PREFIX}{page - 1}"))
+        nav.append(button(f"{page + 1}/{pages}", NAV_NOOP))
         if page < pages - 1:
-            nav.append(InlineKeyboardButton(text=NEXT, callback_data=f"{NAV_PREFIX}{page + 1}"))
+            nav.append(button(NEXT, f"{NAV_PREFIX}{page + 1}"))
         rows.append(nav)
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return {"inline_keyboard": rows}
 
 
 def dump_pages(message_id: int, options: Sequence[Option]) -> str:
@@ -142,7 +161,24 @@ def page_number(text: str) -> int | None:
     return int(text) if PAGE_RE.fullmatch(text) else None
 
 
-def methods(chat_id: str, message: Text | Image | Location) -> list[TelegramMethod[Any]]:
+def send_text(chat_id: str | int, text: str, markup: Markup | None = None) -> JsonCall:
+    """A sendMessage. No parse_mode, ever: user-supplied text (names) must never be read as
+    markup."""
+    fields: dict[str, Any] = {"chat_id": chat_id, "text": text}
+    if markup is not None:
+        fields["reply_markup"] = markup
+    return JsonCall(SendMessage, fields)
+
+
+def set_keyboard(chat_id: int, message_id: int, markup: Markup | None = None) -> JsonCall:
+    """An editMessageReplyMarkup: ``markup`` on the message, or no keyboard at all."""
+    fields: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id}
+    if markup is not None:
+        fields["reply_markup"] = markup
+    return JsonCall(EditMessageReplyMarkup, fields)
+
+
+def methods(chat_id: str, message: Text | Image | Location) -> list[TelegramMethod[Any] | JsonCall]:
     """The Bot API calls that show ``message`` in chat ``chat_id``, in order."""
     if isinstance(message, Location):
         # A venue needs a title and an address; a bare point is a location.
@@ -157,13 +193,8 @@ def methods(chat_id: str, message: Text | Image | Location) -> list[TelegramMeth
                 )
             ]
         return [SendLocation(chat_id=chat_id, latitude=message.lat, longitude=message.lon)]
-    # parse_mode=None always: user-supplied text (names) must never be read as markup.
     if isinstance(message, Text):
-        return [
-            SendMessage(chat_id=chat_id, text=piece, parse_mode=None)
-            for piece in split_text(message.text)
-            if piece.strip()
-        ]
+        return [send_text(chat_id, piece) for piece in split_text(message.text) if piece.strip()]
     photo = BufferedInputFile(message.data, filename=message.filename)
     if utf16_len(message.caption) <= MAX_CAPTION:
         return [

@@ -8,21 +8,23 @@ upload a file (the QR code's photo) still go as form data, through aiogram's own
 A custom session is aiogram's extension point for this (``Bot(token, session=...)``); errors are
 raised as aiogram raises them, so the channel's handling stays the same.
 
-The two calls of every turn, ``sendMessage`` and ``editMessageReplyMarkup``, are written to JSON
-straight from the method's fields, without ``model_dump`` and aiogram's value preparation; and the
-answers to the sends whose result the channel does not read are not validated into aiogram's
-models: only ``ok`` is looked at, and a sent message comes back as a :class:`Sent` (its id and
-chat) (issue #17: the two were 10-15% of a turn). Errors still go through aiogram's
+The two calls of every turn, ``sendMessage`` and ``editMessageReplyMarkup``, are built by the
+channel as a :class:`JsonCall`, the JSON the Bot API reads, without aiogram's method and keyboard
+models (building them, then dumping them again, was about 5% of a turn), and sent by
+:meth:`JsonSession.send_json`; other calls built as aiogram methods are written to JSON from
+``model_dump``. The answers to the sends whose result the channel does not read are not validated
+into aiogram's models: only ``ok`` is looked at, and a sent message comes back as a :class:`Sent`
+(its id and chat) (issue #17: the two were 10-15% of a turn). Errors still go through aiogram's
 ``check_response``, which maps them (``error_code``, ``parameters.retry_after``) to its
-exceptions.
+exceptions, with the call as aiogram's method model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import (
@@ -35,8 +37,8 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import InlineKeyboardMarkup, InputFile
-from aiohttp import ClientError, ClientTimeout
+from aiogram.types import BufferedInputFile, InputFile
+from aiohttp import ClientError, ClientTimeout, FormData
 from aiohttp.payload import BytesPayload
 
 if TYPE_CHECKING:
@@ -58,50 +60,31 @@ _UNREAD: tuple[type[TelegramMethod[Any]], ...] = (
     AnswerCallbackQuery,
     DeleteMessage,
 )
-# The fields the channel sets on the calls written to JSON directly; a call with any other field
-# set (or a bot with default properties, which would fill some in) takes aiogram's way.
-_DIRECT: dict[type[TelegramMethod[Any]], frozenset[str]] = {
-    SendMessage: frozenset({"chat_id", "text", "parse_mode", "reply_markup"}),
-    EditMessageReplyMarkup: frozenset({"chat_id", "message_id", "reply_markup"}),
-}
-_NO_DEFAULTS = DefaultBotProperties()
 # Built once and kept (see _RESPONSE_MODELS).
 _ANY_RESPONSE = Response[Any]
 
 
-def _markup(markup: InlineKeyboardMarkup) -> dict[str, Any] | None:
-    """An inline keyboard as the Bot API's JSON, or None if a button has more than scalars."""
-    rows = []
-    for row in markup.inline_keyboard:
-        buttons = []
-        for button in row:
-            fields = {k: v for k, v in button.__dict__.items() if v is not None}
-            if not all(isinstance(v, str | int) for v in fields.values()):
-                return None
-            buttons.append(fields)
-        rows.append(buttons)
-    return {"inline_keyboard": rows}
+@dataclass(frozen=True, slots=True)
+class JsonCall:
+    """A Bot API call as the JSON fields the Bot API reads (strings, integers, and lists and
+    dicts of them), with the aiogram method type it stands for: ``model`` names the API method,
+    and the fields become that model where aiogram needs one (an error to map, a session other
+    than :class:`JsonSession`). The caller sets every field it means: a bot's default properties
+    are not filled in."""
 
+    model: type[TelegramMethod[Any]]
+    fields: dict[str, Any]
 
-def direct_fields(bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
-    """The JSON fields of a sendMessage or editMessageReplyMarkup the channel built, or None when
-    the call needs aiogram's own preparation (another method, other fields, bot defaults)."""
-    allowed = _DIRECT.get(type(method))
-    if allowed is None or not method.model_fields_set <= allowed or bot.default != _NO_DEFAULTS:
-        return None
-    fields: dict[str, Any] = {}
-    for key in method.model_fields_set:
-        value = getattr(method, key)
-        if value is None:
-            continue
-        if isinstance(value, InlineKeyboardMarkup):
-            value = _markup(value)
-            if value is None:
-                return None
-        elif not isinstance(value, str | int):
-            return None
-        fields[key] = value
-    return fields
+    @property
+    def api_method(self) -> str:
+        return self.model.__api_method__
+
+    @property
+    def chat_id(self) -> Any:
+        return self.fields.get("chat_id")
+
+    def as_method(self) -> TelegramMethod[Any]:
+        return self.model.model_validate(self.fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +114,11 @@ class JsonSession(AiohttpSession):
         if kind not in _RESPONSE_MODELS:
             _RESPONSE_MODELS[kind] = Response[method.__returning__]  # type: ignore[name-defined]
         if any(isinstance(value, InputFile) for value in method.__dict__.values()):
-            # An upload (the QR photo): aiogram's form encoding, without preparing twice.
-            return await super().make_request(bot, method, timeout)
-        fields = direct_fields(bot, method)
-        if fields is None:
+            # An upload (the QR photo): multipart form data, as one buffer.
+            body = await self._form_body(bot, method)
+            if body is None:
+                return await super().make_request(bot, method, timeout)
+        else:
             files: dict[str, InputFile] = {}
             fields = {}
             for key, value in method.model_dump(warnings=False).items():
@@ -143,23 +127,94 @@ class JsonSession(AiohttpSession):
                     fields[key] = prepared
             if files:
                 return await super().make_request(bot, method, timeout)
+            body = self._json_body(fields)
+        name = method.__api_method__
+        status, content = await self._post(bot, name, body, timeout, lambda: method)
+        answer = self.check_response(bot=bot, method=method, status_code=status, content=content)
+        return cast(TelegramType, answer.result)
+
+    async def send_json(
+        self,
+        bot: Bot,
+        call: JsonCall,
+        timeout: int | None = None,  # noqa: ASYNC109 - as make_request's
+    ) -> Any:
+        """Send ``call``; its result (:class:`Sent` for a sent message, True for an edit)."""
+        body = self._json_body(call.fields)
+        status, content = await self._post(bot, call.api_method, body, timeout, call.as_method)
+        light = self._light_result(call.model, status, content)
+        if light is not None:
+            return light
+        answer = super().check_response(bot, call.as_method(), status, content)
+        return answer.result
+
+    def _json_body(self, fields: dict[str, Any]) -> BytesPayload:
+        # A ready payload: aiohttp skips looking up a payload type for a str body.
+        return BytesPayload(self.json_dumps(fields).encode(), content_type="application/json")
+
+    async def _post(
+        self,
+        bot: Bot,
+        api_method: str,
+        body: BytesPayload,
+        timeout: int | None,  # noqa: ASYNC109 - as make_request's
+        method: Callable[[], TelegramMethod[Any]],
+    ) -> tuple[int, str]:
+        """One POST; its status and body. Network failures are raised as aiogram raises them
+        (``method`` gives the call's model, built only then)."""
         session = await self.create_session()
-        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        url = self.api.api_url(token=bot.token, method=api_method)
         limit = ClientTimeout(total=self.timeout if timeout is None else timeout)
         try:
-            # A ready payload: aiohttp skips looking up a payload type for a str body.
-            body = BytesPayload(self.json_dumps(fields).encode(), content_type="application/json")
             async with session.post(url, data=body, timeout=limit) as response:
-                content = await response.text()
+                return response.status, await response.text()
         except TimeoutError as exc:
-            raise TelegramNetworkError(method=method, message="Request timeout error") from exc
+            raise TelegramNetworkError(method=method(), message="Request timeout error") from exc
         except ClientError as exc:
             message = f"{type(exc).__name__}: {exc}"
-            raise TelegramNetworkError(method=method, message=message) from exc
-        answer = self.check_response(
-            bot=bot, method=method, status_code=response.status, content=content
-        )
-        return cast(TelegramType, answer.result)
+            raise TelegramNetworkError(method=method(), message=message) from exc
+
+    def _light_result(
+        self, kind: type[TelegramMethod[Any]], status_code: int, content: str
+    ) -> Sent | bool | None:
+        """A successful answer to a send the channel does not read: True or the sent message's
+        :class:`Sent`; None for anything else (an error above all), for aiogram to check."""
+        if not issubclass(kind, _UNREAD) or not 200 <= status_code < 300:
+            return None
+        try:
+            data = self.json_loads(content)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("ok") is not True:
+            return None
+        result = data.get("result")
+        light = _sent(result) if isinstance(result, dict) else result
+        return light if light is True or isinstance(light, Sent) else None
+
+    async def _form_body(
+        self, bot: Bot, method: TelegramMethod[TelegramType]
+    ) -> BytesPayload | None:
+        """An upload's form (aiogram's fields and encoding) written out to one buffer, so it
+        goes out with its length in one write: aiogram streams an in-memory file as a chunked
+        body, about twenty socket writes for the QR photo (strace, issue #17). None for a file
+        that is not already in memory, which keeps aiogram's streaming."""
+        form = FormData(quote_fields=False)
+        files: dict[str, InputFile] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self.prepare_value(value, bot=bot, files=files)
+            if prepared:
+                form.add_field(key, prepared)
+        for key, file in files.items():
+            if not isinstance(file, BufferedInputFile):
+                return None
+            form.add_field(
+                key,
+                file.data,
+                filename=file.filename or key,
+                content_type="application/octet-stream",
+            )
+        writer = form()
+        return BytesPayload(await writer.as_bytes(), content_type=writer.content_type)
 
     def check_response(
         self,
@@ -170,14 +225,7 @@ class JsonSession(AiohttpSession):
     ) -> Response[TelegramType]:
         """A successful answer to a send the channel does not read, taken as it is; anything
         else (an error above all) as aiogram checks it."""
-        if isinstance(method, _UNREAD) and 200 <= status_code < 300:
-            try:
-                data = self.json_loads(content)
-            except ValueError:
-                data = None
-            if isinstance(data, dict) and data.get("ok") is True:
-                result = data.get("result")
-                light = _sent(result) if isinstance(result, dict) else result
-                if light is True or isinstance(light, Sent):
-                    return _ANY_RESPONSE.model_construct(ok=True, result=light)
+        light = self._light_result(type(method), status_code, content)
+        if light is not None:
+            return _ANY_RESPONSE.model_construct(ok=True, result=light)
         return super().check_response(bot, method, status_code, content)

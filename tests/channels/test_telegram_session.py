@@ -8,13 +8,16 @@ from typing import Any
 import pytest
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
-from aiogram.methods import EditMessageReplyMarkup, GetMe, SendMessage, TelegramMethod
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, User
+from aiogram.methods import EditMessageReplyMarkup, GetMe, SendMessage, SendPhoto, TelegramMethod
+from aiogram.types import BufferedInputFile, InputFile, User
 
 from bot.core.messages import Option
-from channels.telegram.render import keyboard
-from channels.telegram.session import JsonSession, Sent, direct_fields
+from channels.telegram.render import keyboard, page_keyboard, send_text, set_keyboard
+from channels.telegram.session import JsonCall, JsonSession, Sent
+from tests.fake_telegram import FakeTelegram
+from tests.web_support import run_server
 
 TOKEN = "123456:AAFakeTokenForTheFakeBotApiServer000"
 
@@ -37,44 +40,63 @@ async def bot() -> Any:
     await session.close()
 
 
+ROWS = [Option("a", "Satu"), Option("b", "Dua", "sisa 3")]
+DAYS = [Option(str(n), f"Hari {n}") for n in range(20)]
+
+
 @pytest.mark.parametrize(
-    "method",
+    "call",
     [
-        SendMessage(chat_id="42", text="Pilih", parse_mode=None),
-        SendMessage(
-            chat_id="42",
-            text="Pilih",
-            parse_mode=None,
-            reply_markup=keyboard([Option("a", "Satu"), Option("b", "Dua")]),
+        send_text("42", "Pilih"),
+        send_text(42, "Pilih", keyboard(ROWS)),
+        send_text(
+            42, "Halaman", page_keyboard([Option(str(n), f"Hari {n}") for n in range(20)], 1)
         ),
-        SendMessage(chat_id=42, text="tanpa parse_mode"),
-        EditMessageReplyMarkup(chat_id=42, message_id=7),
-        EditMessageReplyMarkup(chat_id=42, message_id=7, reply_markup=keyboard([Option("a", "1")])),
+        set_keyboard(42, 7),
+        set_keyboard(42, 7, keyboard([Option("a", "1")])),
     ],
 )
-async def test_a_turns_call_is_written_as_aiogram_would_write_it(
-    bot: Bot, method: TelegramMethod[Any]
+async def test_a_turns_call_is_what_aiogram_would_write_for_its_model(
+    bot: Bot, call: JsonCall
 ) -> None:
+    """The JSON the channel writes is the JSON aiogram writes for the same call as its model
+    (built from the JSON, validated): nothing is lost or added, no parse mode."""
     assert isinstance(bot.session, JsonSession)
-    fields = direct_fields(bot, method)
-    assert fields is not None
-    assert json.loads(json.dumps(fields)) == aiogram_fields(bot.session, bot, method)
+    method = call.as_method()
+    assert type(method) is call.model and call.api_method == method.__api_method__
+    assert json.loads(json.dumps(call.fields)) == aiogram_fields(bot.session, bot, method)
+    assert "parse_mode" not in call.fields
 
 
-async def test_other_calls_and_bot_defaults_take_aiograms_way(bot: Bot) -> None:
-    assert direct_fields(bot, GetMe()) is None
-    url_button = InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text="x", url="https://example.com")]]
-    )
-    assert direct_fields(bot, SendMessage(chat_id=1, text="x", reply_markup=url_button)) == {
-        "chat_id": 1,
-        "text": "x",
-        "reply_markup": {"inline_keyboard": [[{"text": "x", "url": "https://example.com"}]]},
-    }
-    assert direct_fields(bot, SendMessage(chat_id=1, text="x", disable_notification=True)) is None
+async def test_a_json_call_goes_out_as_json_and_its_answer_is_light() -> None:
+    fake = FakeTelegram()
+    async with run_server(fake.app()) as base:
+        session = JsonSession(api=TelegramAPIServer.from_base(base))
+        bot = Bot(TOKEN, session=session)
+        try:
+            sent = await session.send_json(bot, send_text(42, "Pilih", keyboard(ROWS)))
+            edited = await session.send_json(bot, set_keyboard(42, sent.message_id))
+            fake.rate_limit(42, retry_after=3)
+            with pytest.raises(TelegramRetryAfter) as caught:
+                await session.send_json(bot, send_text(42, "lagi"))
+        finally:
+            await session.close()
+    # An edited message comes back as the message (https://core.telegram.org/bots/api#updating-messages).
+    assert sent == Sent(fake.of("sendMessage")[0].result["message_id"], 42) == edited
+    assert caught.value.retry_after == 3 and isinstance(caught.value.method, SendMessage)
+    first = fake.of("sendMessage")[0]
+    assert first.params["reply_markup"] == keyboard(ROWS)
+    assert fake.of("editMessageReplyMarkup")[0].params == {"chat_id": "42", "message_id": "2"}
+
+
+async def test_other_calls_keep_aiograms_way(bot: Bot) -> None:
+    """A call the channel builds as aiogram's model is written from its ``model_dump``, bot
+    defaults included."""
     styled = Bot(TOKEN, session=JsonSession(), default=DefaultBotProperties(parse_mode="HTML"))
     try:
-        assert direct_fields(styled, SendMessage(chat_id=1, text="x")) is None
+        method = SendMessage(chat_id=1, text="x")
+        assert isinstance(styled.session, JsonSession)
+        assert aiogram_fields(styled.session, styled, method)["parse_mode"] == "HTML"
     finally:
         await styled.session.close()
 
@@ -113,3 +135,23 @@ async def test_errors_are_mapped_as_aiogram_maps_them(bot: Bot) -> None:
     # An "ok" answer with a status that is not 2xx is not taken as a success here either.
     with pytest.raises(TelegramBadRequest):
         bot.session.check_response(bot, method, 400, json.dumps(bad | {"ok": True}))
+
+
+async def test_a_photo_goes_as_one_form_with_its_length() -> None:
+    """The QR photo: the fields and the file aiogram would send, in one body with its length
+    (aiogram streams an in-memory file in chunks, a socket write each)."""
+    fake = FakeTelegram()
+    async with run_server(fake.app()) as base:
+        session = JsonSession(api=TelegramAPIServer.from_base(base))
+        bot = Bot(TOKEN, session=session)
+        try:
+            png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+            photo = BufferedInputFile(png, filename="antrean.png")
+            sent = await bot(SendPhoto(chat_id=42, photo=photo, caption="Antrean A-001"))
+        finally:
+            await session.close()
+    (call,) = fake.of("sendPhoto")
+    assert not call.chunked
+    assert call.params["chat_id"] == "42" and call.params["caption"] == "Antrean A-001"
+    assert list(call.files.values()) == [png]
+    assert sent == Sent(call.result["message_id"], 42)
