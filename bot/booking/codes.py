@@ -165,7 +165,8 @@ def _bilevel_png(matrix: Sequence[bytes | bytearray], scale: int, border: int) -
         (
             b"\x89PNG\r\n\x1a\n",
             _chunk(b"IHDR", header),
-            _chunk(b"IDAT", zlib.compress(b"".join(lines), 9)),
+            # Level 6: level 9 took eight times as long (0.6 ms a code) for no smaller file.
+            _chunk(b"IDAT", zlib.compress(b"".join(lines), 6)),
             _chunk(b"IEND", b""),
         )
     )
@@ -175,7 +176,16 @@ def _bilevel_png(matrix: Sequence[bytes | bytearray], scale: int, border: int) -
 _MODULE_BITS = bytes.maketrans(b"\x00\x01", b"10")
 
 
+# At 8 pixels a module, a module is one byte of the scanline: 0xff light, 0x00 dark.
+_MODULE_BYTES = bytes.maketrans(b"\x00\x01", b"\xff\x00")
+
+
 def _scanline(modules: bytes, scale: int, padding: int) -> bytes:
+    if scale % 8 == 0:
+        row = modules.translate(_MODULE_BYTES)
+        if scale > 8:
+            row = bytes(byte for byte in row for _ in range(scale // 8))
+        return b"\x00" + row  # filter type 0: none; no padding, whole bytes already
     bits = modules.translate(_MODULE_BITS).decode()
     if scale > 1:
         bits = "".join(bit * scale for bit in bits)

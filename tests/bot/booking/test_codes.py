@@ -216,6 +216,9 @@ def test_qr_png_is_the_qr_code_of_the_text() -> None:
 def test_qr_png_scale() -> None:
     assert len(read_png_greyscale(qr_png("X", scale=1))) == 21 + 8
     assert len(read_png_greyscale(qr_png("X", scale=3))) == (21 + 8) * 3
+    # Whole bytes a module (scale 8, 16) and bits (scale 3) draw the same modules.
+    drawn = [modules_of(qr_png("X", scale=s), scale=s, border=4) for s in (3, 8, 16)]
+    assert drawn[0] == drawn[1] == drawn[2]
     with pytest.raises(ValueError):
         qr_png("X", scale=0)
 
