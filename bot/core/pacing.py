@@ -37,7 +37,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.core.clock import Clock, ms
-from bot.core.writes import Write
+from bot.core.writes import Arg, Write
 from bot.errors import StorageError
 from bot.infra.keys import ChannelKeys, channel_pace
 from bot.infra.metrics import BUCKET_WAIT, PLATFORM_ERRORS
@@ -54,20 +54,37 @@ Sleep = Callable[[float], Awaitable[None]]
 # GCRA: a message conforms when it is no earlier than tat - burst * interval; reserving moves tat
 # on by one interval from max(tat, now), so an idle bucket refills to ``burst`` by itself. The key
 # expires once it could not hold anything back any more.
-TAKE = """
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local v = redis.call('HMGET', KEYS[1], 'tat', 'until')
-local tat = math.max(tonumber(v[1]) or now, now)
-local pause_end = tonumber(v[2]) or 0
-local new_tat = tat + interval * (tonumber(ARGV[5]) or 1)
-local wait = math.max(new_tat - now - burst * interval, pause_end - now, 0)
-if ARGV[4] == '1' then wait = 0 end
-redis.call('HSET', KEYS[1], 'tat', tostring(new_tat))
-redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(new_tat, pause_end) - now) + 60000)
-return math.ceil(wait)
+TAKE_FUNCTION = """
+local function take(key, now, interval, burst, force, count)
+  local v = redis.call('HMGET', key, 'tat', 'until')
+  local tat = math.max(tonumber(v[1]) or now, now)
+  local pause_end = tonumber(v[2]) or 0
+  local new_tat = tat + interval * count
+  local wait = math.max(new_tat - now - burst * interval, pause_end - now, 0)
+  if force then wait = 0 end
+  redis.call('HSET', key, 'tat', tostring(new_tat))
+  redis.call('PEXPIRE', key, math.ceil(math.max(new_tat, pause_end) - now) + 60000)
+  return math.ceil(wait)
+end
 """
+TAKE = (
+    TAKE_FUNCTION
+    + """
+return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1',
+            tonumber(ARGV[5]) or 1)
+"""
+)
+
+
+def forced_count(write: Write) -> tuple[str, tuple[Arg, Arg, Arg, Arg]] | None:
+    """A write made by :meth:`Pacer.counting` as (bucket key, (now, interval, burst, count)),
+    for a script of the bucket's slot to take it in its stead (the session's save takes the
+    user's own bucket: bot/core/sessions.py); None for any other write."""
+    args = write.args
+    if write.script != TAKE or len(args) != 9 or args[7] != "1":
+        return None
+    return str(args[3]), (args[4], args[5], args[6], args[8])
+
 
 # Hold a bucket back until now + the pause (never shortening a longer pause already set).
 #   KEYS[1] bucket hash   ARGV[1] now (ms)   ARGV[2] pause (ms)

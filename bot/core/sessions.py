@@ -34,9 +34,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.core.i18n import LOCALES
 from bot.core.messages import Inbound
-from bot.core.writes import Write, settle
+from bot.core.pacing import TAKE_FUNCTION, forced_count
+from bot.core.writes import Arg, Write, settle
 from bot.errors import SessionLost, StorageError
-from bot.infra.keys import SessionKeys
+from bot.infra.keys import SessionKeys, hash_tag
 
 SCHEMA_VERSION = 1
 # How long the id of a message dropped by the rate limit is remembered: it was answered 200, so
@@ -86,11 +87,12 @@ BEGIN = (
 local msgid, token, entry = ARGV[1], ARGV[2], ARGV[3]
 local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[6])
 
+-- The set lives as long as the longest memory: no id in it is remembered for longer.
+local longest = math.max(tonumber(ARGV[9]), tonumber(ARGV[10]))
 local function remember(id, ms)
   redis.call('ZADD', KEYS[4], now + ms, id)
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-  local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIRE', KEYS[4], math.max(1, tonumber(last[2]) - now))
+  redis.call('PEXPIRE', KEYS[4], longest)
 end
 
 local live, inflight, attempts = false, nil, 0
@@ -137,13 +139,13 @@ end
 
 -- Nobody holds the lease, or its holder died: we take it. A dead holder's message runs again
 -- first, then the inbox, then this message.
-local run, tries = inflight, attempts + 1
+local run, tries, inbox = inflight, attempts + 1, true
 if not seen and wait == 0 then
   remember(msgid, tonumber(ARGV[9]))
   if run or redis.call('LLEN', KEYS[3]) > 0 then
     redis.call('RPUSH', KEYS[3], entry)
   else
-    run = entry
+    run, inbox = entry, false
   end
 end
 if not run then
@@ -154,7 +156,8 @@ if not run then
   if wait < 0 then return {'silenced'} end
   return {'duplicate'}
 end
-redis.call('PEXPIRE', KEYS[3], ttl)
+-- (An empty inbox is no key: nothing to keep.)
+if inbox then redis.call('PEXPIRE', KEYS[3], ttl) end
 redis.call('SET', KEYS[2], token .. '|' .. (now + tonumber(ARGV[5])) .. '|' .. tries .. '|' .. run,
            'PX', ttl)
 return {'run', redis.call('GET', KEYS[1]), run, tries, math.max(wait, 0),
@@ -162,12 +165,21 @@ return {'run', redis.call('GET', KEYS[1]), run, tries, math.max(wait, 0),
 """
 )
 
-# Save the session, and pass on to the next queued message or release the lease.
-#   KEYS[1] session  KEYS[2] lease  KEYS[3] inbox
+# Save the session, and pass on to the next queued message or release the lease. First, the
+# turn's replies are counted in the user's own pacing buckets (they are out, lease or not).
+#   KEYS[1] session  KEYS[2] lease  KEYS[3] inbox  KEYS[4...] pacing buckets in the user's slot
 #   ARGV[1] our lease token  ARGV[2] session JSON  ARGV[3] now (ms)  ARGV[4] lease length (ms)
 #   ARGV[5] TTL of the lease and inbox keys (ms)  ARGV[6] session TTL (s)
+#   ARGV[7...] for each bucket, 4 values: now (ms), interval (ms), burst, messages to count
 # Returns {"lost"} | {"done"} | {"next", entry}.
-FINISH = """
+FINISH = (
+    TAKE_FUNCTION
+    + """
+for i = 4, #KEYS do
+  local a = 7 + (i - 4) * 4
+  take(KEYS[i], tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), true,
+       tonumber(ARGV[a + 3]))
+end
 local token, now = ARGV[1], tonumber(ARGV[3])
 local lease = redis.call('GET', KEYS[2])
 if not lease or string.sub(lease, 1, string.len(token) + 1) ~= token .. '|' then
@@ -184,6 +196,7 @@ end
 redis.call('DEL', KEYS[2])
 return {'done'}
 """
+)
 
 
 @dataclass(slots=True)
@@ -388,10 +401,12 @@ class SessionStore:
         """Save and pass on. Returns the next queued message of this user (we still hold the
         lease and must handle it), or None once the lease is released.
 
-        ``writes`` (bot/core/writes.py) go in the same round trip, after the save."""
+        ``writes`` (bot/core/writes.py) go in the same round trip, after the save; the counts
+        of the user's own pacing buckets are taken by the save's script itself (one script call
+        fewer a turn)."""
         keys = SessionKeys(identity)
         session.touched_ms = now_ms
-        args: list[str | int] = [
+        args: list[Arg] = [
             token,
             session.dumps(),
             now_ms,
@@ -400,6 +415,16 @@ class SessionStore:
             self.session_ttl_s,
         ]
         script_keys = [keys.session, keys.lease, keys.inbox]
+        own_slot = hash_tag(keys.session)
+        rest: list[Write] = []
+        for write in writes:
+            counted = forced_count(write)
+            if counted is not None and hash_tag(counted[0]) == own_slot:
+                script_keys.append(counted[0])
+                args.extend(counted[1])
+            else:
+                rest.append(write)
+        writes = rest
         if writes:
             reply = await self._finish_with(script_keys, args, writes)
         else:
@@ -411,9 +436,7 @@ class SessionStore:
             return InFlight(read_entry(_text(reply[1]) or ""))
         return None
 
-    async def _finish_with(
-        self, keys: list[str], args: list[str | int], writes: Sequence[Write]
-    ) -> Any:
+    async def _finish_with(self, keys: list[str], args: list[Arg], writes: Sequence[Write]) -> Any:
         """The finish script and ``writes`` in one pipeline. A write that fails is logged and
         dropped: it must not undo a turn whose replies are already out."""
         pipe = self.redis.pipeline(transaction=False)
@@ -436,7 +459,7 @@ class SessionStore:
         return reply
 
     @staticmethod
-    async def _run(script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
+    async def _run(script: AsyncScript, keys: list[str], args: Sequence[Arg]) -> Any:
         """One script call, with redis-py's failures turned into our StorageError."""
         try:
             return await script(keys=keys, args=args)

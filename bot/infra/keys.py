@@ -19,6 +19,17 @@ SEATS_CHANNEL = f"{PREFIX}:seats"
 CALLS_CHANNEL = f"{PREFIX}:calls"
 
 
+def hash_tag(key: str) -> str:
+    """What Redis Cluster hashes of ``key``: the text between its first ``{`` and the next
+    ``}`` when not empty, else the whole key (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags)."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
 class SessionKeys:
     """Keys of one user's conversation, all in the user's slot."""
 

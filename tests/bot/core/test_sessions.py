@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 
 from bot.core.clock import ManualClock, ms
 from bot.core.messages import Inbound
+from bot.core.pacing import Pacer, Rate, channel_key, recipient_key
 from bot.core.sessions import (
     DROPPED_REMEMBER_MS,
     SCHEMA_VERSION,
@@ -396,3 +397,30 @@ async def test_a_message_over_the_limit_still_takes_a_dead_holder_over(
     assert turn.status == "run" and turn.retry_after_ms > 0
     assert await drain(store, turn, now + 2000) == ["m1", "m2"]
     assert (await store.begin(msg(4), now + 2001)).status == "silenced"
+
+
+async def test_the_save_counts_the_users_own_pacing_bucket_itself(
+    redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    """A turn's reply count goes to the user's bucket inside the save's script (same slot), and
+    to the channel's bucket as a write of its own: the buckets end as two separate takes leave
+    them, with one script call fewer."""
+    pacer = Pacer(redis, clock, {"telegram": 30.0}, {"telegram": Rate(1.0, 3)})
+    store = SessionStore(redis)
+    now = ms(clock.now())
+    turn = await store.begin(msg(1), now)
+    writes = pacer.counting("telegram", "42", 2)
+    assert len(writes) == 2
+    await redis.config_resetstat()
+    await store.finish("telegram:42", turn.token, Session("telegram:42"), now, writes)
+    stats = await redis.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 2  # the save, the channel's bucket
+    own = await redis.hget(recipient_key("telegram", "42"), "tat")
+    channel = await redis.hget(channel_key("telegram"), "tat")
+    assert float(own) == now + 2 * 1000.0
+    assert float(channel) == pytest.approx(now + 2 * 1000.0 / 30.0, abs=1)
+    # Lease or not, the replies are out: a lost lease still counts them.
+    writes = pacer.counting("telegram", "42", 1)
+    with pytest.raises(SessionLost):
+        await store.finish("telegram:42", turn.token, Session("telegram:42"), now, writes)
+    assert float(await redis.hget(recipient_key("telegram", "42"), "tat")) == now + 3 * 1000.0

@@ -4,7 +4,7 @@ Redis was written under: a change here would orphan it."""
 from __future__ import annotations
 
 from bot.core.pacing import channel_key, recipient_key
-from bot.infra.keys import ChannelKeys, SessionKeys, channel_pace
+from bot.infra.keys import ChannelKeys, SessionKeys, channel_pace, hash_tag
 
 
 def test_channel_keys_are_the_strings_of_before() -> None:
@@ -28,3 +28,12 @@ def test_a_users_channel_keys_share_the_sessions_slot() -> None:
     """One hash tag: a script may touch the session and the channel's keys of one user."""
     session = SessionKeys("telegram:42").session
     assert session.startswith(ChannelKeys("telegram", "42").tag + ":")
+
+
+def test_hash_tags_are_read_as_redis_cluster_reads_them() -> None:
+    assert hash_tag("antrean:{u:telegram:42}:pace") == "u:telegram:42"
+    assert hash_tag(SessionKeys("telegram:42").session) == hash_tag(recipient_key("telegram", "42"))
+    assert hash_tag(channel_pace("telegram")) == "pace:telegram"
+    # An empty tag, or none, hashes the whole key; only the first "{" counts.
+    assert hash_tag("a{}b") == "a{}b" and hash_tag("plain") == "plain"
+    assert hash_tag("a{{x}}") == "{x" and hash_tag("a{x}{y}") == "x"
