@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,15 +16,18 @@ import redis.asyncio as aioredis
 from bot.booking.app import App
 from bot.booking.audit import applicant
 from bot.booking.seats import Booking
+from bot.booking.survey import RECORDED
 from bot.core.channel import Channel
 from bot.core.clock import ManualClock
 from tests.channels.drivers import Driver, Seen, discover
 from tests.channels.drivers.console import ConsoleDriver
 from tests.channels.drivers.telegram import CHAT_ID, TelegramDriver, callback_update
 from tests.channels.drivers.whatsapp import WA_ID, WhatsAppDriver, seen_of
-from tests.handlers.test_staff import STAFF, book, visit_day
+from tests.handlers.test_staff import STAFF, Office, book, office, visit_day
 from tests.support import make_app
 from workers.calls import tell_served_core
+
+__all__ = ["office"]  # fixtures
 
 DRIVERS = discover()
 IDENTITY = {
@@ -246,3 +250,28 @@ async def test_whatsapp_outside_its_window_gets_the_text_and_types_survei(
         # The session expired meanwhile: greeted, then the survey.
         seen = await driver.type("/survei")
         assert "(1/9)" in seen.all_text and len(seen.options) == 5
+
+
+async def test_stats_shows_the_days_ikm(office: Office, clock: ManualClock) -> None:
+    app = office.app
+    bookings = [await book(app, f"telegram:{800 + i}", f"{i:032d}") for i in range(3)]
+    visit_day(app, bookings[0], clock)
+    admin = office.user("admin")
+    await admin.says("halo")
+    assert "IKM: belum ada responden." in await admin.says("/stats")
+    answers = ([4] * 9, [3] * 9, [4, 4, 3, 4, 3, 4, 4, 3, 4])
+    for booking, scores in zip(bookings, answers, strict=True):
+        await serve(app, booking)
+        outcome = await app.desk.surveys.record(
+            booking.id, account=booking.account, day=booking.day, scores=scores, comment=""
+        )
+        assert outcome == RECORDED
+    # Sums 11,11,10,11,10,11,11,10,11 of 3: IKM = 96 / 27 = 3.5556; x 25 = 88.89: A.
+    stats = await admin.says("/stats")
+    assert "IKM: 3 responden · nilai 88.89 · mutu A (Sangat Baik)" in stats
+    # Another day has its own.
+    other = (bookings[0].day + timedelta(days=1)).isoformat()
+    assert "IKM: belum ada responden." in await admin.says(f"/stats {other}")
+    assert "English" in await admin.says("language")
+    await admin.says("2")
+    assert "IKM: 3 respondents · score 88.89 · grade A (Very good)" in await admin.says("/stats")
