@@ -90,7 +90,7 @@ async def tell_served_core(
     app: App, channels: Mapping[str, Channel], booking_id: str
 ) -> dict[str, int]:
     """Thank the applicant of ``booking_id`` and invite them to the survey, once; nothing for
-    a booking that is not served (or has no account, or was surveyed already)."""
+    a booking that is not served (or has no account)."""
     booking = await app.seats.get(booking_id)
     if booking is None or booking.status != "served" or not booking.account:
         return {}
