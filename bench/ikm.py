@@ -33,8 +33,10 @@ async def survey_costs(url: str) -> tuple[float, float, float, float]:
     surveys = Surveys(client, "bench", ManualClock(datetime(2030, 3, 5, 9, tzinfo=UTC)))
     async with client.pipeline(transaction=False) as pipe:
         for n in range(ANSWERS):
-            fields = {"account": f"telegram:{n}", "status": "served", "day": DAY.isoformat()}
-            pipe.hset(keys.booking(f"b{n}"), mapping=fields)
+            pipe.hset(
+                keys.booking(f"b{n}"),
+                mapping={"account": f"telegram:{n}", "status": "served", "day": DAY.isoformat()},
+            )
         await pipe.execute()
     comment = "Antrean tertib, petugas ramah, tapi ruang tunggu panas. " * 3
 
