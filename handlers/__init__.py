@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.dialog import CANCEL, HELP, LANGUAGE, MENU, TO_MENU, Steps
-from handlers import booking, broadcast, closing, menu, mine, offices, staff
+from handlers import booking, broadcast, closing, menu, mine, offices, staff, survey
 
 # Words that work at every step, in both languages. Commands like /start are the same words.
 WORDS = {
@@ -46,4 +46,5 @@ def build_steps() -> Steps:
     staff.register(steps)
     closing.register(steps)
     broadcast.register(steps)
+    survey.register(steps)
     return steps

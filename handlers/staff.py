@@ -313,9 +313,24 @@ async def stats(ctx: Context, args: str) -> str | None:
                         no_show=row.no_show,
                     )
                 )
+    lines.append(await _ikm_line(ctx, day))
     ctx.say("\n".join(lines))
     await staff_local(ctx).audit.record(ctx.identity, "stats", "ok", day=day.isoformat())
     return here(ctx)
+
+
+async def _ikm_line(ctx: Context, day: date) -> str:
+    """The day's satisfaction index (handlers/survey.py): respondents, score and grade."""
+    found = (await staff_local(ctx).desk.surveys.day(day, comments=0)).index
+    if found is None:
+        return ctx.t("ikm.stats_none")
+    return ctx.t(
+        "ikm.stats_line",
+        respondents=found.respondents,
+        score=found.converted,
+        grade=found.category,
+        label=ctx.t(f"ikm.grade_{found.category}"),
+    )
 
 
 async def _closed_day_stats(ctx: Context, counter: Counter, day: date, reason: str, by: str) -> str:

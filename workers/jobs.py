@@ -73,6 +73,22 @@ class RqJobs:
 
         await self._run(enqueue)
 
+    async def tell_served(self, office_id: str, day: date, booking_id: str) -> None:
+        def enqueue() -> None:
+            self.queue.enqueue(
+                calls_notices.tell_served,
+                office_id,
+                day.isoformat(),
+                booking_id,
+                job_id=f"tell_served-{office_id}-{booking_id}",
+                result_ttl=0,
+                failure_ttl=7 * 24 * 3600,
+                retry=Retry(3, [5, 30, 120]),
+                description=f"survey invitation: {booking_id}",
+            )
+
+        await self._run(enqueue)
+
     async def broadcast(
         self, app: App, *, audience: str, texts: Mapping[str, str], starter: str
     ) -> str:

@@ -29,6 +29,7 @@ from bot.booking.jobs import BookingJobs
 from bot.booking.office import Office, Service, Window
 from bot.booking.reminders import due_reminders
 from bot.booking.seats import Booking, SeatBook, number_plan
+from bot.booking.survey import Surveys
 from bot.core.clock import Clock, ms
 from bot.core.writes import Write
 from bot.errors import StorageError
@@ -64,6 +65,8 @@ class BookingDesk:
         self.accounts = accounts
         # The day at the counter: the roster and calling applicants (bot/booking/calls.py).
         self.calls = calls or Calls(seats.redis, office.id, clock)
+        # The satisfaction survey after "served" (bot/booking/survey.py).
+        self.surveys = Surveys(seats.redis, office.id, clock)
         self.settings = settings
         self.seats = seats
         self.counter = counter
@@ -312,6 +315,8 @@ class BookingDesk:
         await self._counter_log(staff, name, visit, counter)
         if action == RECALL:
             await self._tell_called(visit)
+        elif action == SERVED:
+            await self._tell_served(visit)
         return visit
 
     async def _tell_called(self, visit: Visit) -> None:
@@ -324,6 +329,16 @@ class BookingDesk:
             await self.jobs.tell_called(self.office.id, self.today(), visit.id, visit.calls)
         except StorageError as exc:
             log.warning("call notices of %s not queued: %s", visit.queue_number, exc)
+
+    async def _tell_served(self, visit: Visit) -> None:
+        """Ask for the thank-you and survey invitation to the applicant served (a job, like the
+        call notices); being served stands if the queue is unreachable."""
+        if self.jobs is None:
+            return
+        try:
+            await self.jobs.tell_served(self.office.id, self.today(), visit.id)
+        except StorageError as exc:
+            log.warning("survey invitation of %s not queued: %s", visit.queue_number, exc)
 
     async def _counter_log(self, staff: str, action: str, visit: Visit, counter: int) -> None:
         await self.audit.record(

@@ -36,6 +36,11 @@ class BookingJobs(Jobs, Protocol):
         ``calls``-th call), and those few numbers behind it how many are ahead of them."""
         ...
 
+    async def tell_served(self, office_id: str, day: date, booking_id: str) -> None:
+        """Thank the applicant of ``booking_id`` (served at a counter on ``day``) and invite
+        them to the satisfaction survey, once."""
+        ...
+
     async def broadcast(
         self, app: App, *, audience: str, texts: Mapping[str, str], starter: str
     ) -> str:

@@ -152,6 +152,12 @@ Reset = Callable[["Context[Any]"], Awaitable[None]]
 # Returns the step to ask next, or None when the command is not for this user (e.g. a staff
 # command from an applicant): the message is then handled exactly like any other text.
 Command = Callable[["Context[Any]", str], Awaitable[str | None]]
+# An option that works at every step, whatever is on offer: a button of a message sent outside
+# the conversation (a worker's notice), whose id is ``<name>:<rest>``. Following it leaves what
+# the user was doing (the reset hooks run, the data is cleared); the handler gets the context and
+# ``<rest>`` and returns the step to ask next (the menu, having said why, for a link no longer
+# any good).
+Link = Callable[["Context[Any]", str], Awaitable[str]]
 
 
 class UnknownStep(ConfigError):
@@ -174,6 +180,8 @@ class Steps:
     words: Mapping[str, str] = field(default_factory=lambda: dict(WORDS))
     # The steps each command may send the user to (besides the menu).
     command_targets: dict[str, Collection[str]] = field(default_factory=dict)
+    links: dict[str, Link] = field(default_factory=dict)
+    link_targets: dict[str, Collection[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, *steps: Step, **choices: Any) -> Steps:
@@ -198,6 +206,24 @@ class Steps:
         self.command_targets[name] = tuple(goes_to)
         return handler
 
+    def link(self, name: str, handler: Link, goes_to: Collection[str] = ()) -> Link:
+        """Register the options ``<name>:...`` as a link (see :data:`Link`), which may send the
+        user to the steps ``goes_to`` (besides the menu)."""
+        if not name or ":" in name:
+            raise ValueError(f"a link's name has no ':' ({name!r})")
+        if name in self.links:
+            raise ValueError(f"link {name!r} is registered twice")
+        self.links[name] = handler
+        self.link_targets[name] = tuple(goes_to)
+        return handler
+
+    def link_of(self, option: str | None) -> tuple[str, str] | None:
+        """The registered link ``option`` follows and the rest of its id, or None."""
+        if option is None:
+            return None
+        name, colon, rest = option.partition(":")
+        return (name, rest) if colon and name in self.links else None
+
     def on_reset(self, hook: Reset) -> Reset:
         self.resets.append(hook)
         return hook
@@ -214,18 +240,29 @@ class Steps:
             raise UnknownStep(f"global words do {sorted(unknown)}, which the engine does not know")
         declared = [(f"step {n!r}", step.goes_to) for n, step in self.steps.items()]
         declared += [(f"command /{n}", targets) for n, targets in self.command_targets.items()]
+        declared += [(f"link {n!r}", targets) for n, targets in self.link_targets.items()]
         for who, targets in declared:
             for target in targets:
                 if target != ANYWHERE and target not in self.steps:
                     raise UnknownStep(f"{who} goes to {target!r}, which is not a registered step")
 
-    def allows(self, source: str | None, target: str, *, command: str | None = None) -> bool:
-        """Whether step ``source`` (or ``command``) may send the user to step ``target``."""
+    def allows(
+        self,
+        source: str | None,
+        target: str,
+        *,
+        command: str | None = None,
+        link: str | None = None,
+    ) -> bool:
+        """Whether step ``source`` (or ``command``, or ``link``) may send the user to step
+        ``target``."""
         if target not in self.steps:
             return False
         if target == self.menu or target == source:
             return True
-        if command is not None:
+        if link is not None:
+            declared = self.link_targets.get(link, ())
+        elif command is not None:
             declared = self.command_targets.get(command, ())
         else:
             step = self.steps.get(source or "")

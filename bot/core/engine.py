@@ -367,7 +367,11 @@ class Engine:
             ctx.say(ctx.t(greeting.get(session.restarted, "welcome"), **self.deps.welcome_params()))
             # A known command (a staff member's first /stats) is carried out after the greeting;
             # anything else starts at the menu.
-            if word not in (LANGUAGE, HELP) and not self._is_command(text, message):
+            if (
+                word not in (LANGUAGE, HELP)
+                and not self._is_command(text, message)
+                and self._link(session, message) is None
+            ):
                 await self._goto(ctx, self.steps.menu)
                 return
 
@@ -393,6 +397,15 @@ class Engine:
             if session.step not in (None, self.steps.menu, self.steps.language):
                 session.data[RESUME] = session.step
             await self._goto(ctx, self.steps.language)
+            return
+
+        link = self._link(session, message)
+        if link is not None:
+            link_name, rest = link
+            await self._reset(ctx)
+            followed = await self.steps.links[link_name](ctx, rest)
+            self._check(session.step, followed, link=link_name)
+            await self._goto(ctx, followed)
             return
 
         if text.startswith("/") and message.option is None:
@@ -434,11 +447,19 @@ class Engine:
         self._check(step.name, target)
         await self._goto(ctx, target)
 
-    def _check(self, source: str | None, target: str, *, command: str | None = None) -> None:
-        """A step (or command) sending the user to a step it does not declare is a bug: the
-        turn fails (logged; the user gets the generic error and the menu)."""
-        if not self.steps.allows(source, target, command=command):
+    def _check(
+        self,
+        source: str | None,
+        target: str,
+        *,
+        command: str | None = None,
+        link: str | None = None,
+    ) -> None:
+        """A step (or command, or link) sending the user to a step it does not declare is a bug:
+        the turn fails (logged; the user gets the generic error and the menu)."""
+        if not self.steps.allows(source, target, command=command, link=link):
             who = f"command /{command}" if command is not None else f"step {source!r}"
+            who = f"link {link!r}" if link is not None else who
             raise UnknownStep(f"{who} went to {target!r}, which it does not declare in goes_to")
 
     def _is_command(self, text: str, message: Inbound) -> bool:
@@ -446,6 +467,14 @@ class Engine:
             return False
         name = text[1:].partition(" ")[0].split("@")[0].casefold()
         return name in self.steps.commands
+
+    def _link(self, session: Session, message: Inbound) -> tuple[str, str] | None:
+        """The link (its name, the rest of its id) a tapped option follows: a registered link's
+        option that is not among the options on offer (those are the step's own)."""
+        found = self.steps.link_of(message.option)
+        if found is None or self._match(session, message.option, "") is not None:
+            return None
+        return found
 
     def _match(self, session: Session, option: str | None, text: str) -> Reply | None:
         """Resolve a tapped option or typed text against the options on offer."""

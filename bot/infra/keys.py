@@ -42,6 +42,7 @@ class SessionKeys:
         "rate",
         "seen",
         "session",
+        "survey",
     )
 
     def __init__(self, identity: str) -> None:
@@ -61,6 +62,9 @@ class SessionKeys:
         self.outbox = f"{tag}:outbox"
         self.outbox_ids = f"{tag}:outbox:ids"
         self.outbox_claim = f"{tag}:outbox:claim"
+        # String "<office>:<booking id>": the satisfaction survey the user was last invited to
+        # (bot/booking/survey.py), for typing /survei where the invitation's buttons are not.
+        self.survey = f"{tag}:survey"
 
     def all(self) -> list[str]:
         return [
@@ -72,6 +76,7 @@ class SessionKeys:
             self.outbox,
             self.outbox_ids,
             self.outbox_claim,
+            self.survey,
         ]
 
 
@@ -130,6 +135,16 @@ class OfficeKeys:
         """List of one day's latest calls to a counter, newest first (JSON entries, trimmed by
         the call scripts): what a waiting-room display shows on connect."""
         return f"{self.tag}:calls:{day}"
+
+    def ikm(self, day: str) -> str:
+        """Hash of one day's satisfaction survey answers (bot/booking/survey.py): ``n`` the
+        respondents, ``u1``..``u9`` the sum of each element's scores. Expires with
+        :meth:`ikm_comments` (SURVEY_RETENTION after the day)."""
+        return f"{self.tag}:ikm:{day}"
+
+    def ikm_comments(self, day: str) -> str:
+        """List of one day's survey comments, newest first, capped (JSON ``{"at", "text"}``)."""
+        return f"{self.tag}:ikm-comments:{day}"
 
     @property
     def niks(self) -> str:
@@ -212,6 +227,10 @@ class StaffKeys:
     def called_notice(self, booking_id: str, calls: int) -> str:
         """Sent-marker of the chat notice of a booking's ``calls``-th call to a counter."""
         return f"{self.tag}:called-notice:{booking_id}:{calls}"
+
+    def served_notice(self, booking_id: str) -> str:
+        """Sent-marker of the thank-you and survey invitation after a booking was served."""
+        return f"{self.tag}:served-notice:{booking_id}"
 
     def ahead_notice(self, booking_id: str) -> str:
         """Sent-marker of the chat notice that few numbers are ahead of a booking (once)."""

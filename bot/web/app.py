@@ -24,6 +24,7 @@ from bot.errors import StorageError
 from bot.infra.metrics import QUEUE_DEPTH
 from bot.web.counter import add_counter_routes
 from bot.web.display import add_display_routes
+from bot.web.ikm import add_ikm_routes
 from bot.web.staff import PREFIX as STAFF_PREFIX
 from bot.web.staff import staff_app
 from workers.jobs import RqJobs
@@ -91,6 +92,7 @@ def build_web_app(
         web_app.router.add_routes(channel.routes(engine.handle))
     staff = staff_app(app)
     add_counter_routes(staff)
+    add_ikm_routes(staff)
     web_app.add_subapp(STAFF_PREFIX, staff)
     add_display_routes(web_app, app)
 

@@ -19,7 +19,7 @@ from tests.handlers.test_staff import STAFF, book, telegram, visit_day
 from tests.support import make_app
 from tests.workers.test_reminders import CHAT, open_world
 from workers import calls
-from workers.calls import tell_called_core
+from workers.calls import tell_called_core, tell_served_core
 from workers.jobs import RqJobs
 
 __all__ = ["telegram"]  # fixtures
@@ -134,3 +134,51 @@ async def test_a_real_worker_sends_the_call_notice_once(
         await app.desk.jobs.tell_called(app.office.id, booking.day, visit.id, visit.calls)
         await world.burst()
         assert len(world.fake.of("sendMessage", CHAT)) == 1
+
+
+async def test_served_asks_for_the_survey_invitation_through_the_job_queue(
+    redis: aioredis.Redis,
+    redis_server: RedisServer,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    app = make_app(redis, clock, tmp_path, staff=STAFF)
+    queue = Queue(connection=sync_redis.Redis(port=redis_server.port))
+    app.desk.jobs = RqJobs(queue)
+    first, second = await checked_in(app, clock, 2)
+    await app.desk.call_next(2, staff=STAFF)
+    await app.desk.counter_no_show(2, staff=STAFF)  # no invitation for a no-show
+    await app.desk.call_next(2, staff=STAFF)
+    await app.desk.served(2, staff=STAFF)
+    served = [(job.func, job.args) for job in queue.jobs if job.func is not calls.tell_called]
+    assert served == [(calls.tell_served, (app.office.id, first.day.isoformat(), second.id))]
+    queue.connection.close()
+
+
+async def test_a_real_worker_invites_the_served_applicant_once(
+    redis_server: RedisServer, redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    async for world in open_world(redis_server, redis, clock, tmp_path):
+        app = world.app
+        app.desk.jobs = RqJobs(world.queue)
+        booking = await book(app, f"telegram:{CHAT}", "c" * 32)
+        visit_day(app, booking, clock)
+        await app.desk.check_in(booking.id, staff=STAFF)
+        await app.desk.call_next(2, staff=STAFF)
+        await app.desk.served(2, staff=STAFF)
+        await world.burst()
+        # The call's job ran after "served": it tells nobody; the thank-you with its buttons.
+        [sent] = world.fake.of("sendMessage", CHAT)
+        invitation = sent.params
+        assert f"nomor {booking.queue_number} sudah selesai dilayani" in invitation["text"]
+        buttons = [b[0] for b in invitation["reply_markup"]["inline_keyboard"]]
+        assert [b["callback_data"] for b in buttons] == [
+            f"ikm:go:{app.office.id}:{booking.id}",
+            f"ikm:no:{app.office.id}:{booking.id}",
+        ]
+        # The same job again: nobody is invited twice; a booking not served gets nothing.
+        await app.desk.jobs.tell_served(app.office.id, booking.day, booking.id)
+        await world.burst()
+        assert len(world.fake.of("sendMessage", CHAT)) == 1
+        other = await book(app, "telegram:7002", "e" * 32)
+        assert await tell_served_core(app, {}, other.id) == {}

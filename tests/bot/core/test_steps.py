@@ -84,3 +84,50 @@ async def test_going_to_an_undeclared_step_is_a_logged_bug(
     [bug] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "turn failed" in bug.getMessage() and bug.exc_info is not None
     assert "went to 'greet', which it does not declare" in str(bug.exc_info[1])
+
+
+async def test_a_link_works_at_any_step_and_is_checked_like_a_command(
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> None:
+    """A link (Steps.link): a notice's button, followed whatever step the user is at, leaving
+    that step's data (the reset hooks run); an option on offer with the same prefix stays the
+    step's own."""
+    deps = tiny_deps(redis, clock, tmp_path)
+    followed: list[str] = []
+    resets: list[str] = []
+
+    async def colour_link(ctx: Context, rest: str) -> str:
+        followed.append(rest)
+        ctx.data["picked"] = rest
+        return "colour"
+
+    async def on_reset(ctx: Context) -> None:
+        resets.append(str(ctx.session.step))
+
+    steps = tiny_steps()
+    steps.link("paint", colour_link, goes_to=("colour",))
+    steps.on_reset(on_reset)
+    engine, recorder = tiny_engine(deps, steps)
+    await engine.handle(Inbound("console", "u", "1", "hi"))
+    await engine.handle(Inbound("console", "u", "2", option="echo"))
+    await engine.handle(Inbound("console", "u", "3", "kata"))  # at the echo step
+    await engine.handle(Inbound("console", "u", "4", option="paint:red:1"))
+    assert followed == ["red:1"] and resets == ["echo"]
+    assert "Pilih warna:" in said(recorder, "u")[-1]
+    # The colour step's own options still work.
+    await engine.handle(Inbound("console", "u", "5", option="blue"))
+    assert followed == ["red:1"] and "Warna Biru." in said(recorder, "u")[-1]
+    # A fresh session (a first message that is a link): greeted, then the link.
+    await engine.handle(Inbound("console", "v", "1", option="paint:x"))
+    assert followed == ["red:1", "x"] and "Pilih warna:" in said(recorder, "v")[-1]
+    # Typed text never follows a link.
+    await engine.handle(Inbound("console", "w", "1", "hi"))
+    await engine.handle(Inbound("console", "w", "2", "paint:red"))
+    assert followed == ["red:1", "x"]
+    # An undeclared target fails at start-up, like a command's.
+    bad = tiny_steps()
+    bad.link("paint", colour_link, goes_to=("colur",))
+    with pytest.raises(UnknownStep, match="link 'paint' goes to 'colur'"):
+        Engine(deps, bad, {"console": Recorder()})
+    with pytest.raises(ValueError):
+        bad.link("pa:int", colour_link)

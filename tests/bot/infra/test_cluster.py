@@ -46,6 +46,11 @@ from tests.bot.booking.test_seats import (  # noqa: F401 - collected again, on t
 from tests.bot.booking.test_snapshot import (  # noqa: F401 - collected again, on the cluster
     test_a_hold_elsewhere_reaches_the_snapshot,
 )
+from tests.bot.booking.test_survey import (  # noqa: F401 - collected again, on the cluster
+    survey_app,
+    test_a_booking_surveyed_by_many_racing_answers_counts_once,
+    test_a_served_booking_is_surveyed_once_by_its_account,
+)
 from tests.bot.core.test_sessions import (  # noqa: F401 - collected again, on the cluster
     test_a_dead_holders_lease_expires_and_nothing_is_lost,
     test_a_redelivered_message_is_a_duplicate,
