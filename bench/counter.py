@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -117,6 +118,12 @@ class Counter:
             return found.group(1) if found else ""
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def timed(samples: list[float], action: object) -> object:
     started = time.perf_counter()
     result = await action  # type: ignore[misc]
@@ -184,7 +191,8 @@ async def bench(bookings: int, profile: str | None = None) -> str:
                 check_in: list[float] = []
                 call_next: list[float] = []
                 served: list[float] = []
-                pages: list[float] = []
+                pages_in: list[float] = []
+                pages_call: list[float] = []
 
                 async def check_in_all(counter: Counter) -> None:
                     for code in codes[counter.number - 1 :: COUNTERS]:
@@ -192,23 +200,27 @@ async def bench(bookings: int, profile: str | None = None) -> str:
                             check_in, counter.post("/staff/loket/hadir", code=code)
                         )
                         assert notice == "checked_in", notice
-                        await timed(pages, counter.page())
+                        await timed(pages_in, counter.page())
 
                 async def call_all(counter: Counter) -> None:
                     while True:
                         notice = await timed(call_next, counter.post("/staff/loket/panggil"))
-                        await timed(pages, counter.page())
+                        await timed(pages_call, counter.page())
                         if notice == "empty":
                             return
                         assert notice == "called", notice
                         await timed(served, counter.post("/staff/loket/selesai"))
 
+                cpu = process_cpu(process.pid)
                 started = time.perf_counter()
                 await asyncio.gather(*(check_in_all(c) for c in counters))
                 check_in_s = time.perf_counter() - started
+                check_in_cpu = process_cpu(process.pid) - cpu
+                cpu = process_cpu(process.pid)
                 started = time.perf_counter()
                 await asyncio.gather(*(call_all(c) for c in counters))
                 call_s = time.perf_counter() - started
+                call_cpu = process_cpu(process.pid) - cpu
             finally:
                 for session in sessions:
                     await session.close()
@@ -226,8 +238,12 @@ async def bench(bookings: int, profile: str | None = None) -> str:
             line("check-in POST", check_in),
             line("call-next POST", call_next),
             line("served POST", served),
-            line("page GET (roster)", pages),
+            line("page GET (roster)", pages_in + pages_call),
             f"check-in phase {check_in_s:.1f} s, call phase {call_s:.1f} s",
+            "web process CPU per request (the load's own share of the machine aside): "
+            f"check-in phase {1000 * check_in_cpu / (len(check_in) + len(pages_in)):.2f} ms, "
+            f"call phase {1000 * call_cpu / (len(call_next) + len(served) + len(pages_call)):.2f} "
+            "ms",
         ]
     )
 
