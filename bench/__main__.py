@@ -210,6 +210,11 @@ not from this run; the tables above are this run's.
   `channels/telegram/session.py`), answers taps in the webhook's reply (one request fewer on 5 of
   8 turns), and keeps aiogram's response models built: pydantic caches them weakly, so after each
   garbage collection aiogram rebuilt them, ~5 ms each, 10% of the process (16% of the peer's).
+  The calls of every turn (`sendMessage`, `editMessageReplyMarkup`) are written as the Bot API's
+  JSON without aiogram's method and keyboard models (`JsonCall`: building and dumping them was
+  about 5% of the process), and the QR photo goes as one buffered form (aiogram streamed the
+  in-memory PNG as a chunked body: 18 socket writes a confirmation, strace). Together: 0.53 →
+  0.45-0.48 x the peer's CPU at 100 in flight, in side-by-side runs made while building this.
 - **Turn writes ride with the save**: the replies' count in the pacing buckets, a paged keyboard's
   options and the audit entry go in one pipeline with the session's finish script (over HTTP
   4.12 → 2.88 round trips a turn).
@@ -224,8 +229,10 @@ not from this run; the tables above are this run's.
 - **Holds found by id**: HOLD and CONFIRM scanned every live hold of the day to find the
   applicant's; an id index makes it a lookup (with 450 live holds a confirmation went from 250
   to 78 us of Redis CPU).
-- **QR code**: segno's PNG writer built every pixel in Python, 3.0 → 0.6 ms a booking (both
-  sides use `bot.booking.codes.qr_png`, so both gained).
+- **QR code**: segno's PNG writer built every pixel in Python, 3.0 → 0.6 ms a booking; then
+  zlib level 9 → 6 (0.6 → 0.07 ms of compression, the file no larger) and a module a byte at 8
+  pixels a module (both sides use `bot.booking.codes.qr_png`, so both gained). segno's own
+  encoding, about 0.9 ms a booking in pure Python, is what is left of it.
 - **Before these changes** (the previous BENCHMARKS.md, one system after the other): over HTTP
   3.68 vs 4.34 ms a turn (0.85 x) and 4.12 round trips; in process 1.37 vs 2.61 ms (0.52 x).
 - **Still over 0.5 x over HTTP** (in process the ratio moved between 0.45 and 0.6 over the runs
@@ -248,14 +255,26 @@ not from this run; the tables above are this run's.
   bot process sleeps between turns while the load generator, the fakes and Redis take the two
   cores, so its caches are cold again at each turn: py-spy shows the same functions taking two to
   four times as long per turn as at 100 in flight). That penalty is about the same for both
-  systems, so the ratio drifts from about 0.5 toward 0.6-0.7 x although Antrean's own work per
-  turn is half the peer's.
+  systems, so the ratio drifts from about 0.45 toward 0.6 x although Antrean's own work per
+  turn is under half the peer's. Where it goes: at one in flight every socket write wakes a
+  sleeping process (the fake Bot API, Redis, the load generator), and py-spy puts the growth
+  from 100 in flight to 1 almost entirely in socket writes (aiohttp's request and response
+  writes, `_SelectorSocketTransport.write`). The largest single piece is the call that removes
+  the tapped keyboard (6 taps in 8 turns): with it switched off, in a side-by-side run of 120
+  applicants one at a time, the ratio went 0.60 → 0.48 x. Antrean keeps it: a stale keyboard
+  left in the chat invites taps on choices that are gone. Editing the tapped message into the
+  next prompt would make it one call instead of two, a change of how the conversation looks on
+  Telegram that is not taken here.
 - **Redis CPU**: Antrean's two scripts a turn do more than the peer's plain commands: they keep a
   redelivery memory, the per-account rate limit, the user's lease and inbox, and read the outbox
   (begin: about 64 us, finish about 27 us on this machine), and the save counts the replies in
   two pacing buckets (the recipient's and the platform's) so that broadcasts leave room for
-  conversations; the peer has none of these. Its 6.38
-  round trips cost Redis more in network handling, so the two end up close (see the tables).
+  conversations; the peer has none of these. A script call costs Redis 30-40 us here whatever it
+  does (`INFO commandstats`), so the count of calls is what matters: the save's script now takes
+  the recipient's bucket itself (same slot) and begin makes two calls fewer, 4.38 → 3.38 script
+  calls a turn, which brought Redis CPU per turn from 1.17-1.19 x the peer's to 0.96 x at 100 in
+  flight in side-by-side runs. Its 6.38 round trips cost Redis more in network handling, so
+  the two end up close (see the tables).
 - **Burst**: redis-py's default pool refused past 100 connections (thousands of 503s) and
   httpcore's pool scanned every connection on each WhatsApp request (half the process's CPU).
   With a waiting pool and httpx over aiohttp's pool (`httpx-aiohttp`), one process went from
