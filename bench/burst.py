@@ -44,7 +44,6 @@ import ctypes
 import hashlib
 import hmac
 import json
-import os
 import random
 import re
 import signal
@@ -700,12 +699,10 @@ async def bot_processes(
     graph_base: str,
     server_args: Sequence[str],
     logs: list[str],
-    env: dict[str, str] | None = None,
 ) -> AsyncIterator[list[str]]:
     """``count`` bot processes, each serving both webhooks; yields their base URLs.
-    ``server_args``: the office's (``--office FILE`` or ``--offices FOLDER``); ``env``: added to
-    this process's environment. What they log (stderr) is appended to ``logs`` once they are
-    stopped."""
+    ``server_args``: the office's (``--office FILE`` or ``--offices FOLDER``). What they log
+    (stderr) is appended to ``logs`` once they are stopped."""
     ports = [free_port() for _ in range(count)]
     children: list[asyncio.subprocess.Process] = []
     with TemporaryDirectory() as tmp:
@@ -726,7 +723,6 @@ async def bot_processes(
                         *server_args,
                         stdout=log_file,
                         stderr=log_file,
-                        env={**os.environ, **(env or {})},
                         preexec_fn=_die_with_parent,
                     )
                 )
@@ -865,10 +861,9 @@ async def rig(
     redis_url: str,
     server_args: Sequence[str],
     in_flight: int = IN_FLIGHT,
-    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Rig]:
-    """The fakes and ``processes`` bot processes (``server_args``, ``env``: see
-    :func:`bot_processes`), started and warmed up."""
+    """The fakes and ``processes`` bot processes (``server_args``: see :func:`bot_processes`),
+    started and warmed up."""
     telegram = FakeTelegram(token=TOKEN)
     graph = FakeGraph(phone_number_id=WHATSAPP_PHONE_NUMBER_ID, token=WHATSAPP_TOKEN)
     logs: list[str] = []
@@ -876,7 +871,7 @@ async def rig(
         run_server(telegram.app()) as telegram_base,
         run_server(graph.app()) as graph_url,
         bot_processes(
-            processes, redis_url, telegram_base, f"{graph_url}/{VERSION}", server_args, logs, env
+            processes, redis_url, telegram_base, f"{graph_url}/{VERSION}", server_args, logs
         ) as bases,
     ):
         connector = aiohttp.TCPConnector(limit=in_flight, limit_per_host=0)
