@@ -1,4 +1,5 @@
-"""Run every benchmark, print the tables and write BENCHMARKS.md (about five minutes on 2 cores)."""
+"""Run every benchmark, print the tables and write BENCHMARKS.md (about twelve minutes on 2
+cores)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import broadcast, burst, dialog, dialog_http, memory
+from bench import broadcast, burst, dialog, dialog_http, memory, network_burst, network_turns
 from bench.common import Result
 
 Row = tuple[str, str, bool]
@@ -110,12 +111,26 @@ def main() -> None:
         burst.compare,
         burst.report,
     )
+    networks, network_burst_table = run(
+        "network burst: 20 offices in two time zones, 5,000 applicants, a 3-master Redis Cluster",
+        lambda: asyncio.wait_for(
+            network_burst.compare(singles=bursts), network_burst.TOTAL_TIMEOUT_S
+        ),
+        network_burst.report,
+    )
+    network_turn_results, network_turns_table = run(
+        "CPU per turn with 1, 2 and 150 offices over HTTP: 800 applicants each, 100 at a time",
+        network_turns.compare,
+        network_turns.report,
+    )
     paced, broadcast_table = run(
         "broadcast pacing: 10,000 recipients at 30/s and 80/s", broadcast.compare, broadcast.report
     )
     memory_rows, memory_table = run("memory", memory.measure, memory.report)
     rows = dialog_targets(in_process, over_http, one_at_a_time, memory_rows)
     rows += burst.targets(bursts)
+    rows += network_burst.targets(networks)
+    rows += network_turns.targets(network_turn_results)
     rows += [(t.name, t.measured, t.met) for t in paced.targets()]
     targets = targets_table(rows)
     print("\n" + targets)
@@ -180,6 +195,18 @@ One at a time (40 applicants, rounds of 20), where batching cannot help:
 {burst.__doc__.split(chr(10) + chr(10), 1)[1].strip() if burst.__doc__ else ""}
 
 {burst_table}
+
+## A network of offices: a simultaneous opening
+
+{network_burst.__doc__.split(chr(10) + chr(10), 1)[1].strip() if network_burst.__doc__ else ""}
+
+{network_burst_table}
+
+## A network of offices: CPU per turn with 1 and 150 offices
+
+{network_turns.__doc__.split(chr(10) + chr(10), 1)[1].strip() if network_turns.__doc__ else ""}
+
+{network_turns_table}
 
 ## Broadcast pacing
 

@@ -50,7 +50,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -58,7 +58,6 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 import aiohttp
-import redis.asyncio as aioredis
 
 from bench.common import nik, percentile, redis_server
 from bench.dialog import Sink
@@ -70,6 +69,7 @@ from bench.servers import (
     WHATSAPP_TOKEN,
 )
 from bot.booking.app import LOCALE_DIR, App
+from bot.booking.network import Network
 from bot.booking.office import Office, parse_office
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
@@ -77,6 +77,7 @@ from bot.core.i18n import Catalog
 from bot.core.messages import Inbound
 from bot.infra.embedded import free_port
 from bot.infra.keys import OfficeKeys, prequeue
+from bot.infra.redis import client_for
 from bot.infra.settings import load_settings
 from channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from channels.whatsapp.webhook import PATH as WHATSAPP_PATH
@@ -164,6 +165,9 @@ class Applicant:
     nik: str
     scalper: bool
     refresher: bool
+    # The office they book at (its id), and what they type to choose it in a network.
+    office: str = OFFICE_ID
+    office_text: str = ""
     sent: int = 0
     # What happened: admitted | full | other (the answer to "go"), then booked, nik_taken, ...
     first: str = ""
@@ -210,32 +214,48 @@ def release_instant(office: Office) -> datetime:
     return office.release_at(OPENING_DAY).astimezone(UTC)
 
 
-async def stage(redis_url: str, people: list[Applicant], var: Path) -> float:
-    """Walk everyone into the day's pre-queue, five minutes before it opens; return seconds."""
+async def stage(
+    redis_url: str,
+    people: list[Applicant],
+    var: Path,
+    *,
+    network: Network | None = None,
+    at: datetime | None = None,
+    flush: bool = True,
+    until: str = "pre-queue",
+) -> float:
+    """Walk everyone into the day's pre-queue of their office, at ``at`` (default: five minutes
+    before the burst office opens); return seconds. ``network``: the offices (default: the burst
+    office alone); in a network each applicant types ``office_text`` at the office question.
+    ``flush``: empty Redis first. ``until``: ``"pre-queue"``, or only as far as the question
+    ``"service"`` (which service)."""
     started = time.perf_counter()
     # More connections than redis-py's default 100: every walk may have a command in flight.
-    client = aioredis.Redis.from_url(
-        redis_url, decode_responses=True, max_connections=4 * STAGING_CONCURRENCY
-    )
+    client = client_for(redis_url, max_connections=4 * STAGING_CONCURRENCY)
     try:
-        await client.flushall()
-        office = burst_office()
-        the_clock = ManualClock(release_instant(office) - timedelta(minutes=5))
+        if flush:
+            await client.flushall()
+        network = network or Network([burst_office()])
+        when = at or release_instant(burst_office()) - timedelta(minutes=5)
+        the_clock = ManualClock(when)
         settings = load_settings(secret_key=SECRET, var_dir=var, rate_limit_per_minute=0)
-        app = App.build(settings, client, clock=the_clock, office=office)
-        if app.release.upcoming(the_clock.now()) != OPENING_DAY:
-            raise RuntimeError("the burst office does not open the expected day")
+        app = App.build(settings, client, clock=the_clock, network=network)
+        prequeued = until == "pre-queue"
+        for office in {person.office for person in people} if prequeued else set():
+            if app.at(office).release.upcoming(the_clock.now()) != OPENING_DAY:
+                raise RuntimeError(f"office {office} does not open the expected day")
         sinks: dict[str, Sink] = {"telegram": Sink(), "whatsapp": WhatsAppSink()}
         engine = Engine(app, build_steps(), sinks)
         gate = asyncio.Semaphore(STAGING_CONCURRENCY)
-        steps: list[tuple[str, str | None]] = [
-            ("start", None),
-            ("", "book"),
-            ("", SERVICE),
-            ("", f"pre:{OPENING_DAY.isoformat()}"),
-        ]
 
         async def walk(person: Applicant) -> None:
+            steps: list[tuple[str, str | None]] = [
+                ("start", None),
+                ("", "book"),
+                *([(person.office_text, None)] if person.office_text else []),
+            ]
+            if prequeued:
+                steps += [("", SERVICE), ("", f"pre:{OPENING_DAY.isoformat()}")]
             async with gate:
                 for text, option in steps:
                     message_id = f"stage-{person.next_id()}"
@@ -244,15 +264,19 @@ async def stage(redis_url: str, people: list[Applicant], var: Path) -> float:
                     )
                     if await engine.handle(inbound) != "handled":
                         raise RuntimeError(f"staging: {person.identity} not handled")
-                if sinks[person.channel].last.get(person.user) != ["go"]:
-                    raise RuntimeError(f"staging: {person.identity} is not in the pre-queue")
+                last = sinks[person.channel].last.get(person.user) or []
+                if last != ["go"] if prequeued else SERVICE not in last:
+                    raise RuntimeError(f"staging: {person.identity} is not where expected")
 
         await asyncio.gather(*(walk(person) for person in people))
-        waiting = await client.zcard(
-            prequeue(OfficeKeys(OFFICE_ID), OPENING_DAY.isoformat(), SERVICE)
-        )
-        if waiting != len(people):
-            raise RuntimeError(f"staging: {waiting} in the pre-queue, expected {len(people)}")
+        offices = Counter(person.office for person in people)
+        for office, count in offices.items() if prequeued else ():
+            key = prequeue(OfficeKeys(office), OPENING_DAY.isoformat(), SERVICE)
+            waiting = await client.zcard(key)
+            if waiting != count:
+                raise RuntimeError(
+                    f"staging: {waiting} in the pre-queue of {office}, expected {count}"
+                )
     finally:
         await client.aclose()
     return time.perf_counter() - started
@@ -378,6 +402,8 @@ class BurstResult:
     bot_log: list[str] = field(default_factory=list)
     refusals: dict[int, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # Seats sold per office (read from Redis).
+    sold_by_office: dict[str, int] = field(default_factory=dict)
 
     @property
     def webhooks_per_s(self) -> float:
@@ -407,6 +433,8 @@ class Markers:
         # The same refusal, said as soon as the NIK is typed.
         self.nik_elsewhere = head("book.nik_elsewhere")
         self.go = catalog.t("id", "release.go")
+        # In a network: which office (the applicant types its name).
+        self.office = head("office.prompt")
         # The bot asking again: a NIK or name it refused, an option it does not offer.
         keys = [f"nik.{k}" for k in ("digits", "length", "province", "region", "birthdate")]
         keys += ["nik.serial", "name.empty", "name.too_long", "name.letters", "name.characters"]
@@ -439,6 +467,18 @@ class Load:
         self.by_kind: dict[str, list[float]] = {}
         # Every delivery: (started, step, channel, seconds, HTTP status), for a closer look.
         self.records: list[Record] = []
+
+    def absorb(self, other: Load) -> None:
+        """Count ``other``'s deliveries as this one's too (a run of several phases)."""
+        self.latencies += other.latencies
+        self.statuses += other.statuses
+        self.errors += other.errors
+        self.last_answer = max(self.last_answer, other.last_answer)
+        self.kinds.update(other.kinds)
+        self.redelivered += other.redelivered
+        for kind, latencies in other.by_kind.items():
+            self.by_kind.setdefault(kind, []).extend(latencies)
+        self.records += other.records
 
     async def post(
         self, kind: str, person: Applicant, update: dict[str, Any] | None, raw: bytes
@@ -558,20 +598,25 @@ def callback(update_id: int, person: Applicant, data: str, message_id: int) -> d
 
 @dataclass
 class Race:
-    """Shared by the applicants of one run."""
+    """Shared by the applicants of one run. ``seats``: each office's seats on the day."""
 
     load: Load
     markers: Markers
-    seats: int
+    seats: dict[str, int]
     started: float = 0.0
     confirmed_at: list[float] = field(default_factory=list)
-    sold_out: asyncio.Event = field(default_factory=asyncio.Event)
+    confirmed: Counter[str] = field(default_factory=Counter)
+    sold_out: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.sold_out = {office: asyncio.Event() for office in self.seats}
 
     def booked(self, person: Applicant) -> None:
         person.outcome = "booked"
         self.confirmed_at.append(time.perf_counter() - self.started)
-        if len(self.confirmed_at) >= self.seats:
-            self.sold_out.set()
+        self.confirmed[person.office] += 1
+        if self.confirmed[person.office] >= self.seats[person.office]:
+            self.sold_out[person.office].set()
 
 
 MAX_STEPS = 12 + 3 * REFRESH_TRIES
@@ -615,6 +660,8 @@ async def applicant(person: Applicant, race: Race) -> None:
             seen = await load.tap("refresh: window", person, window, seen)
         elif SERVICE in seen.ids:
             seen = await load.tap("refresh: service", person, SERVICE, seen)
+        elif person.office_text and seen.says(mark.office):
+            seen = await load.type("refresh: office", person, person.office_text)
         else:
             # A dead end: the day is full, this NIK has a booking, or something else.
             if seen.says(mark.nik_taken):
@@ -624,9 +671,10 @@ async def applicant(person: Applicant, race: Race) -> None:
             if not person.refresher or "book" not in seen.ids or refreshes >= REFRESH_TRIES:
                 return
             refreshes += 1
+            sold_out = race.sold_out[person.office]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(race.sold_out.wait(), REFRESH_S)
-            if race.sold_out.is_set():
+                await asyncio.wait_for(sold_out.wait(), REFRESH_S)
+            if sold_out.is_set():
                 return
             seen = await load.tap("refresh: book", person, "book", seen)
     person.outcome = "too many steps"
@@ -649,11 +697,12 @@ async def bot_processes(
     redis_url: str,
     telegram_base: str,
     graph_base: str,
-    office_file: Path,
+    server_args: Sequence[str],
     logs: list[str],
 ) -> AsyncIterator[list[str]]:
-    """``count`` bot processes, each serving both webhooks; yields their base URLs. What they
-    log (stderr) is appended to ``logs`` once they are stopped."""
+    """``count`` bot processes, each serving both webhooks; yields their base URLs.
+    ``server_args``: the office's (``--office FILE`` or ``--offices FOLDER``). What they log
+    (stderr) is appended to ``logs`` once they are stopped."""
     ports = [free_port() for _ in range(count)]
     children: list[asyncio.subprocess.Process] = []
     with TemporaryDirectory() as tmp:
@@ -671,8 +720,7 @@ async def bot_processes(
                         telegram_base,
                         "--graph-api-base",
                         graph_base,
-                        "--office",
-                        str(office_file),
+                        *server_args,
                         stdout=log_file,
                         stderr=log_file,
                         preexec_fn=_die_with_parent,
@@ -754,33 +802,194 @@ async def warm_up(load: Load, processes: int) -> None:
 # -- verification -------------------------------------------------------------------------------
 
 
-async def verify(redis_url: str, result: BurstResult) -> None:
-    """Seats sold and duplicates, from the booking hashes and the seat counters in Redis."""
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+async def verify(
+    redis_url: str, result: BurstResult, offices: Sequence[str] = (OFFICE_ID,)
+) -> None:
+    """Seats sold (per office) and duplicate NIKs and accounts among them (across the offices),
+    from the booking hashes and the seat counters in Redis."""
+    client = client_for(redis_url)
     try:
-        keys = OfficeKeys(OFFICE_ID)
-        names = [k async for k in client.scan_iter(match=keys.booking("*"), count=1000)]
-        async with client.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.hgetall(name)
-            bookings: list[dict[str, str]] = await pipe.execute()
-        sold = [
-            b
-            for b in bookings
-            if b.get("day") == OPENING_DAY.isoformat() and b.get("status") == "active"
-        ]
+        sold: list[dict[str, str]] = []
+        result.counter_booked = 0
+        for office in offices:
+            keys = OfficeKeys(office)
+            names = [k async for k in client.scan_iter(match=keys.booking("*"), count=1000)]
+            bookings: list[dict[str, str]] = [
+                await client.hgetall(name)  # type: ignore[misc]
+                for name in names
+            ]
+            here = [
+                b
+                for b in bookings
+                if b.get("day") == OPENING_DAY.isoformat() and b.get("status") == "active"
+            ]
+            result.sold_by_office[office] = len(here)
+            sold += here
+            counters = await client.hgetall(keys.day(OPENING_DAY.isoformat(), SERVICE))
+            result.counter_booked += sum(
+                int(v) for k, v in counters.items() if str(k).startswith("booked:")
+            )
         result.sold = len(sold)
         result.duplicate_niks = len(sold) - len({b["nik_hash"] for b in sold})
         result.duplicate_accounts = len(sold) - len({b["account"] for b in sold})
-        counters = await client.hgetall(keys.day(OPENING_DAY.isoformat(), SERVICE))
-        result.counter_booked = sum(
-            int(v) for k, v in counters.items() if str(k).startswith("booked:")
-        )
     finally:
         await client.aclose()
 
 
 # -- one run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    """One run's fakes, bot processes and the load generator's HTTP session."""
+
+    http: aiohttp.ClientSession
+    bases: list[str]
+    telegram: FakeTelegram
+    graph: FakeGraph
+    in_flight: int
+    # What the bot processes logged: filled once they are stopped.
+    logs: list[str]
+
+    def load(self) -> Load:
+        return Load(self.http, self.bases, Outbox(self.telegram, self.graph), self.in_flight)
+
+
+@contextlib.asynccontextmanager
+async def rig(
+    processes: int,
+    redis_url: str,
+    server_args: Sequence[str],
+    in_flight: int = IN_FLIGHT,
+) -> AsyncIterator[Rig]:
+    """The fakes and ``processes`` bot processes (``server_args``: see :func:`bot_processes`),
+    started and warmed up."""
+    telegram = FakeTelegram(token=TOKEN)
+    graph = FakeGraph(phone_number_id=WHATSAPP_PHONE_NUMBER_ID, token=WHATSAPP_TOKEN)
+    logs: list[str] = []
+    async with (
+        run_server(telegram.app()) as telegram_base,
+        run_server(graph.app()) as graph_url,
+        bot_processes(
+            processes, redis_url, telegram_base, f"{graph_url}/{VERSION}", server_args, logs
+        ) as bases,
+    ):
+        connector = aiohttp.TCPConnector(limit=in_flight, limit_per_host=0)
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            await wait_ready(http, bases)
+            ready = Rig(http, bases, telegram, graph, in_flight, logs)
+            await warm_up(ready.load(), processes)
+            yield ready
+
+
+@dataclass
+class Phase:
+    """One timed race: first tap to last answer, the bot processes' CPU meanwhile, and what
+    went wrong on the applicants' side."""
+
+    burst_s: float
+    cpu_s: float
+    errors: list[str]
+
+
+async def race_from(
+    the_rig: Rig,
+    race: Race,
+    people: Sequence[Applicant],
+    when: datetime,
+    act: Callable[[Applicant, Race], Awaitable[None]] | None = None,
+    limit_s: float = BURST_TIMEOUT_S,
+) -> Phase:
+    """Every bot process's clock to ``when`` (running), then ``people`` all at once: each one
+    does ``act`` (default: :func:`applicant`), for at most ``limit_s`` seconds."""
+    act = act or applicant
+    http, bases = the_rig.http, the_rig.bases
+    await start_clocks(http, bases, when)
+    cpu_before = await bot_cpu(http, bases)
+    race.started = time.perf_counter()
+    tasks = [asyncio.ensure_future(act(person, race)) for person in people]
+    try:
+        done, pending = await asyncio.wait(tasks, timeout=limit_s)
+    finally:
+        # Also when this run is cancelled (a total time limit): no applicant outlives it.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    burst_s = max(race.load.last_answer, race.started) - race.started
+    cpu = await bot_cpu(http, bases) - cpu_before
+    errors = []
+    if pending:
+        errors.append(f"{len(pending)} applicants still going after {limit_s:.0f} s")
+    stuck = Counter(p.outcome for p in people if p.outcome in ("stuck", "too many steps"))
+    errors += [f"{n} applicants ended {outcome!r}" for outcome, n in stuck.items()]
+    for task in done:
+        if task.exception() is not None:
+            errors.append(f"applicant failed: {task.exception()!r}")
+            break
+    return Phase(burst_s, cpu, errors)
+
+
+def result_of(
+    processes: int,
+    people: Sequence[Applicant],
+    load: Load,
+    confirmed_at: list[float],
+    seats: int,
+    phase: Phase,
+    staging_s: float,
+    logs: list[str],
+) -> BurstResult:
+    """What a run's applicants and deliveries add up to (Redis not read yet: :func:`verify`)."""
+    confirmed = sorted(confirmed_at)
+    return BurstResult(
+        processes=processes,
+        applicants=len(people),
+        seats=seats,
+        sold=0,
+        duplicate_niks=0,
+        sell_out_s=confirmed[seats - 1] if len(confirmed) >= seats else None,
+        webhooks=len(load.statuses),
+        burst_s=phase.burst_s,
+        p50_ms=percentile(load.latencies, 50),
+        p99_ms=percentile(load.latencies, 99),
+        non_2xx=sum(1 for s in load.statuses if not 200 <= s < 300),
+        staging_s=staging_s,
+        admitted=sum(1 for p in people if p.first == "admitted"),
+        told_full=sum(1 for p in people if p.first == "full"),
+        nik_refused=sum(1 for p in people if p.outcome == "nik_taken"),
+        resold=sum(1 for p in people if p.outcome == "booked" and p.first != "admitted"),
+        confirmed_seen=len(confirmed),
+        bot_cpu_s=phase.cpu_s,
+        redelivered=load.redelivered,
+        bot_log=summarize_logs(logs),
+        kinds=dict(load.kinds),
+        p99_by_kind={k: percentile(v, 99) for k, v in load.by_kind.items()},
+        p99_by_channel={
+            channel: percentile([r[3] * 1000 for r in load.records if r[2] == channel], 99)
+            for channel in ("telegram", "whatsapp")
+        },
+        refusals=dict(Counter(s for s in load.statuses if not 200 <= s < 300)),
+        errors=list(load.errors) + phase.errors,
+    )
+
+
+def check(result: BurstResult, people: Sequence[Applicant]) -> None:
+    """What the applicants saw against what Redis holds, once :func:`verify` has read it."""
+    unanswered = sum(1 for p in people if p.first == "?")
+    if unanswered:
+        result.errors.append(f"{unanswered} applicants got no usable answer to their tap on go")
+    if result.duplicate_accounts:
+        result.errors.append(f"{result.duplicate_accounts} accounts with two bookings")
+    if result.counter_booked != result.sold:
+        result.errors.append(
+            f"the seat counters say {result.counter_booked} booked, the bookings {result.sold}"
+        )
+    if result.confirmed_seen != result.sold:
+        result.errors.append(
+            f"{result.confirmed_seen} applicants saw their booking confirmed, "
+            f"{result.sold} bookings in Redis"
+        )
 
 
 async def run(
@@ -796,96 +1005,18 @@ async def run(
     (redis-py reads pool options there, e.g. ``max_connections=1000``); empty: as in
     production."""
     people = applicants(count)
-    logs: list[str] = []
     staging_s = await stage(redis_url, people, var)
-    telegram = FakeTelegram(token=TOKEN)
-    graph = FakeGraph(phone_number_id=WHATSAPP_PHONE_NUMBER_ID, token=WHATSAPP_TOKEN)
-    office = burst_office()
-    async with (
-        run_server(telegram.app()) as telegram_base,
-        run_server(graph.app()) as graph_url,
-        bot_processes(
-            processes,
-            f"{redis_url}?{bot_redis_options}" if bot_redis_options else redis_url,
-            telegram_base,
-            f"{graph_url}/{VERSION}",
-            office_file,
-            logs,
-        ) as bases,
-    ):
-        connector = aiohttp.TCPConnector(limit=in_flight, limit_per_host=0)
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-            await wait_ready(http, bases)
-            load = Load(http, bases, Outbox(telegram, graph), in_flight)
-            await warm_up(load, processes)
-            load = Load(http, bases, Outbox(telegram, graph), in_flight)
-            race = Race(load, Markers(), SEATS)
-            await start_clocks(http, bases, release_instant(office) + timedelta(seconds=1))
-            cpu_before = await bot_cpu(http, bases)
-            race.started = time.perf_counter()
-            tasks = [asyncio.ensure_future(applicant(person, race)) for person in people]
-            done, pending = await asyncio.wait(tasks, timeout=BURST_TIMEOUT_S)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            burst_s = max(load.last_answer, race.started) - race.started
-            cpu = await bot_cpu(http, bases) - cpu_before
-    errors = list(load.errors)
-    if pending:
-        errors.append(f"{len(pending)} applicants still going after {BURST_TIMEOUT_S:.0f} s")
-    stuck = Counter(p.outcome for p in people if p.outcome in ("stuck", "too many steps"))
-    errors += [f"{n} applicants ended {outcome!r}" for outcome, n in stuck.items()]
-    for task in done:
-        if task.exception() is not None:
-            errors.append(f"applicant failed: {task.exception()!r}")
-            break
-    confirmed = sorted(race.confirmed_at)
-    result = BurstResult(
-        processes=processes,
-        applicants=len(people),
-        seats=SEATS,
-        sold=0,
-        duplicate_niks=0,
-        sell_out_s=confirmed[SEATS - 1] if len(confirmed) >= SEATS else None,
-        webhooks=len(load.statuses),
-        burst_s=burst_s,
-        p50_ms=percentile(load.latencies, 50),
-        p99_ms=percentile(load.latencies, 99),
-        non_2xx=sum(1 for s in load.statuses if not 200 <= s < 300),
-        staging_s=staging_s,
-        admitted=sum(1 for p in people if p.first == "admitted"),
-        told_full=sum(1 for p in people if p.first == "full"),
-        nik_refused=sum(1 for p in people if p.outcome == "nik_taken"),
-        resold=sum(1 for p in people if p.outcome == "booked" and p.first != "admitted"),
-        confirmed_seen=len(confirmed),
-        bot_cpu_s=cpu,
-        redelivered=load.redelivered,
-        bot_log=summarize_logs(logs),
-        kinds=dict(load.kinds),
-        p99_by_kind={k: percentile(v, 99) for k, v in load.by_kind.items()},
-        p99_by_channel={
-            channel: percentile([r[3] * 1000 for r in load.records if r[2] == channel], 99)
-            for channel in ("telegram", "whatsapp")
-        },
-        refusals=dict(Counter(s for s in load.statuses if not 200 <= s < 300)),
-        errors=errors,
+    bot_url = f"{redis_url}?{bot_redis_options}" if bot_redis_options else redis_url
+    async with rig(processes, bot_url, ["--office", str(office_file)], in_flight) as the_rig:
+        load = the_rig.load()
+        race = Race(load, Markers(), {OFFICE_ID: SEATS})
+        opening = release_instant(burst_office()) + timedelta(seconds=1)
+        phase = await race_from(the_rig, race, people, opening)
+    result = result_of(
+        processes, people, load, race.confirmed_at, SEATS, phase, staging_s, the_rig.logs
     )
     await verify(redis_url, result)
-    unanswered = sum(1 for p in people if p.first == "?")
-    if unanswered:
-        result.errors.append(f"{unanswered} applicants got no usable answer to their tap on go")
-    if result.duplicate_accounts:
-        result.errors.append(f"{result.duplicate_accounts} accounts with two bookings")
-    if result.counter_booked != result.sold:
-        result.errors.append(
-            f"the seat counters say {result.counter_booked} booked, the bookings {result.sold}"
-        )
-    if result.confirmed_seen != result.sold:
-        result.errors.append(
-            f"{result.confirmed_seen} applicants saw their booking confirmed, "
-            f"{result.sold} bookings in Redis"
-        )
+    check(result, people)
     LAST_RUN[processes] = (race.started, load.records)
     return result
 

@@ -119,8 +119,8 @@ def callback_update(update_id: int, chat_id: int, data: str) -> dict[str, Any]:
 
 
 def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
+    if len(values) < 2:
+        return values[0] if values else 0.0
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -71,7 +71,10 @@ async def drive(
     concurrency: int,
     latencies: list[float],
     first: int,
+    office_for: Callable[[int], str] | None = None,
 ) -> int:
+    """``applicants`` conversations, ``concurrency`` at a time; returns the non-200 answers.
+    ``office_for``: in a network, what applicant ``n`` types at the office question."""
     gate = asyncio.Semaphore(concurrency)
     failures = 0
 
@@ -101,6 +104,9 @@ async def drive(
         async with gate:
             await post(text_update(uid + 1, chat, "/start"))
             await tap(uid + 2, "book")
+            if office_for is not None:
+                uid += 1
+                await post(text_update(uid + 2, chat, office_for(n)))
             await tap(uid + 3, "paspor-baru")
             await tap(uid + 4)
             await tap(uid + 5)
@@ -116,9 +122,25 @@ class System:
     """One bot process behind its webhook, with its own fake Bot API and Redis server, and what
     its measured rounds added up to."""
 
-    def __init__(self, name: str, system: str, redis_url: str, concurrency: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        system: str,
+        redis_url: str,
+        concurrency: int,
+        server_args: Sequence[str] = (),
+        office_for: Callable[[int], str] | None = None,
+        warm_up: int = 10,
+    ) -> None:
+        """``server_args``: more arguments of ``bench.servers``; ``office_for``: see
+        :func:`drive` (the conversation then has one turn more); ``warm_up``: conversations
+        before the measured rounds."""
         self.name, self.system, self.redis_url = name, system, redis_url
         self.concurrency = concurrency
+        self.server_args = server_args
+        self.office_for = office_for
+        self.warm_up = warm_up
+        self.turns = TURNS + (office_for is not None)
         self.fake = FakeTelegram()
         self.tally = Tally(name)
         self.failures = 0
@@ -134,7 +156,7 @@ class System:
             shipped = ["--shipped"] if self.system == "antrean" else []
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.servers", self.system, str(port), self.redis_url,
-                api_base, *shipped,
+                api_base, *shipped, *self.server_args,
             )  # fmt: skip
 
             async def stop() -> None:
@@ -157,7 +179,7 @@ class System:
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.05)
             # The first ~40 turns of a process cost several times a warm one's (PERF-NOTES.md).
-            await drive(self.http, self.fake, 10, 5, [], first=9000)
+            await drive(self.http, self.fake, self.warm_up, 5, [], 9000, self.office_for)
             yield self
 
     async def stats(self) -> dict[str, Any]:
@@ -172,7 +194,13 @@ class System:
         redis_before = await redis_cpu(self.admin)
         wall = time.perf_counter()
         self.failures += await drive(
-            self.http, self.fake, applicants, self.concurrency, self.tally.latencies, first=first
+            self.http,
+            self.fake,
+            applicants,
+            self.concurrency,
+            self.tally.latencies,
+            first,
+            self.office_for,
         )
         wall = time.perf_counter() - wall
         after = await self.stats()
@@ -182,7 +210,7 @@ class System:
             after["cpu"] - before["cpu"],
             after["round_trips"] - before["round_trips"],
         )
-        self.tally.add(applicants * TURNS, wall, cpu, round_trips, commands, redis_used)
+        self.tally.add(applicants * self.turns, wall, cpu, round_trips, commands, redis_used)
 
     def result(self) -> Result:
         return self.tally.result(self.failures)

@@ -16,28 +16,11 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from bot.booking.network import Network, load_network
+from tests.networks import write_offices
 
-DEMO = Path(__file__).parents[1] / "bot/booking/demo/office.toml"
 OFFICES = 150
 RUNS = 5
 LOOKUPS = 2000
-ZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
-
-
-def write_offices(folder: Path, count: int, rng: random.Random) -> None:
-    demo = DEMO.read_text()
-    for n in range(count):
-        zone = ZONES[n % len(ZONES)]
-        lat, lon = rng.uniform(-10.5, 5.5), rng.uniform(95.5, 140.5)
-        header = (
-            f'id = "office-{n}"\nname = "Kantor Imigrasi Kota {n}"\n'
-            f'region = "Provinsi {n % 38}"\ncity = "Kota {n}"\n'
-            f"location = {{ lat = {lat:.4f}, lon = {lon:.4f} }}\n"
-        )
-        text = demo.replace('id = "kanim-jakpus"\n', header, 1)
-        text = text.replace('name = "Kantor Imigrasi Kelas I Khusus TPI Jakarta Pusat"\n', "", 1)
-        text = text.replace('timezone = "Asia/Jakarta"', f'timezone = "{zone}"', 1)
-        (folder / f"office-{n}.toml").write_text(text)
 
 
 def per_lookup_us(network: Network, rng: random.Random) -> tuple[float, float]:
@@ -57,8 +40,8 @@ def per_lookup_us(network: Network, rng: random.Random) -> tuple[float, float]:
 def main() -> None:
     rng = random.Random(14)
     with TemporaryDirectory() as one_dir, TemporaryDirectory() as many_dir:
-        write_offices(Path(one_dir), 1, rng)
-        write_offices(Path(many_dir), OFFICES, rng)
+        write_offices(Path(one_dir), 1, rng=rng)
+        write_offices(Path(many_dir), OFFICES, rng=rng)
         loads = []
         for _ in range(RUNS):
             started = time.perf_counter()

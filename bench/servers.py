@@ -12,7 +12,10 @@ day's quota that way); ``running`` lets it go on at the pace of real time from t
 
 Antrean only: ``--graph-api-base`` also serves WhatsApp (its webhook route, signed with
 :data:`WHATSAPP_APP_SECRET`, the replies going to a fake Graph API at that base URL); ``--office``
-reads the office from a TOML file instead of ``bench.common.BENCH_OFFICE``.
+reads the office from a TOML file instead of ``bench.common.BENCH_OFFICE``; ``--offices`` serves a
+network, a folder of office files (``ANTREAN_OFFICES``). A ``redis-cluster://`` REDIS_URL gets the
+production cluster client (bot/infra/redis.py), whose round trips are not counted (0 in the
+stats).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import redis.asyncio as aioredis
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -42,7 +46,13 @@ from bot.core.channel import Channel
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
 from bot.core.pacing import Pacer
-from bot.infra.redis import DEFAULT_MAX_CONNECTIONS, POOL_WAIT_S, WaitingPool
+from bot.infra.redis import (
+    DEFAULT_MAX_CONNECTIONS,
+    POOL_WAIT_S,
+    WaitingPool,
+    client_for,
+    parse_url,
+)
 from bot.infra.settings import load_settings
 from bot.web import build_web_app
 from channels.telegram import TelegramChannel
@@ -86,9 +96,11 @@ def bench_clock() -> BenchClock:
     return BenchClock(clock().now())
 
 
-def stats_routes(client: CountingRedis, the_clock: BenchClock) -> list[web.RouteDef]:
+def stats_routes(client: aioredis.Redis, the_clock: BenchClock) -> list[web.RouteDef]:
     async def stats(_: web.Request) -> web.Response:
-        return web.json_response({"cpu": time.process_time(), "round_trips": client.round_trips})
+        # A cluster client does not count its round trips: 0.
+        round_trips = getattr(client, "round_trips", 0)
+        return web.json_response({"cpu": time.process_time(), "round_trips": round_trips})
 
     async def move_clock(request: web.Request) -> web.Response:
         body = await request.json()
@@ -105,18 +117,20 @@ def stats_routes(client: CountingRedis, the_clock: BenchClock) -> list[web.Route
 
 
 async def antrean_app(
-    client: CountingRedis,
+    client: aioredis.Redis,
     redis_url: str,
     api_base: str,
     var: Path,
     graph_api_base: str | None = None,
     office: Office | None = None,
     shipped: bool = False,
+    offices: Path | None = None,
 ) -> web.Application:
     """Antrean's web app as ``antrean run`` builds it. ``shipped``: built by the same code
     (bot/compose.py ``open_app(settings, "run")``: settings' defaults, the rate limit on,
     reminders on the due list in the same Redis, the web app frozen); without, the rate limit is
-    off (the burst, whose scalpers retype on purpose)."""
+    off (the burst, whose scalpers retype on purpose). ``offices``: a network's folder of office
+    files, read as ``antrean run`` reads ``ANTREAN_OFFICES`` (instead of ``office``)."""
     whatsapp: dict[str, object] = {}
     if graph_api_base is not None:
         whatsapp = {
@@ -133,11 +147,13 @@ async def antrean_app(
         telegram_api_base=api_base,
         telegram_webhook_secret=WEBHOOK_SECRET,
         redis_url=redis_url,
+        **({} if offices is None else {"offices": offices}),
         **({} if shipped else {"rate_limit_per_minute": 0}),
         **whatsapp,
     )
     the_clock = bench_clock()
-    office = office or bench_office()
+    if offices is None:
+        office = office or bench_office()
     if shipped:
         stack = AsyncExitStack()
         process = await stack.enter_async_context(
@@ -151,6 +167,7 @@ async def antrean_app(
 
         web_app.on_cleanup.append(close)
     else:
+        # office None: the network of the settings' folder.
         app = App.build(settings, client, clock=the_clock, office=office)
         # As in production (channels/registry.py): replies count in the shared pacing buckets.
         pacer = Pacer.from_settings(settings, client, app.clock)
@@ -223,19 +240,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="antrean only: the office TOML file (default: bench.common.BENCH_OFFICE)",
     )
     parser.add_argument(
+        "--offices",
+        type=Path,
+        default=None,
+        help="antrean only: a network, a folder of office files (as ANTREAN_OFFICES)",
+    )
+    parser.add_argument(
         "--shipped",
         action="store_true",
         help="antrean only: the rate limit on and reminders on the due list, as antrean run has",
     )
     args = parser.parse_args(argv)
-    if args.system != "antrean" and (args.graph_api_base or args.office):
-        parser.error("--graph-api-base and --office are for antrean only")
+    if args.system != "antrean" and (args.graph_api_base or args.office or args.offices):
+        parser.error("--graph-api-base, --office and --offices are for antrean only")
+    if args.office and args.offices:
+        parser.error("--office (one office file) or --offices (a folder of them), not both")
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.system == "antrean":
+    client: aioredis.Redis
+    if args.system == "antrean" and parse_url(args.redis_url).kind == "cluster":
+        # The production cluster client, as bot.infra.redis.connect() makes it.
+        client = client_for(args.redis_url, max_connections=DEFAULT_MAX_CONNECTIONS)
+    elif args.system == "antrean":
         # As bot.redis.client_for() makes it in production: a burst waits for a connection.
         pool = WaitingPool.from_url(
             args.redis_url,
@@ -248,7 +277,6 @@ def main(argv: list[str] | None = None) -> None:
     else:
         # As an aiogram bot gets it from RedisStorage.from_url(): redis-py's default pool.
         client = CountingRedis.from_url(args.redis_url, decode_responses=True)
-    assert isinstance(client, CountingRedis)
     with TemporaryDirectory() as var:
 
         async def application() -> web.Application:
@@ -262,8 +290,10 @@ def main(argv: list[str] | None = None) -> None:
                     args.graph_api_base,
                     office,
                     shipped=args.shipped,
+                    offices=args.offices,
                 )
             else:
+                assert isinstance(client, CountingRedis)
                 built = peer_app(client, args.api_base, pinned=args.system == "peer-pinned")
 
             async def close_redis(_: web.Application) -> None:

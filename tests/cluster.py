@@ -43,6 +43,11 @@ class LocalCluster:
             for i in range(masters)
         ]
 
+    @staticmethod
+    def port_of(node: RedisServer) -> int:
+        assert node.port is not None  # made with a port
+        return node.port
+
     @property
     def url(self) -> str:
         return "redis-cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
@@ -50,13 +55,13 @@ class LocalCluster:
     def start(self, timeout: float = 30.0) -> None:
         for node in self.nodes:
             node.start()
-        clients = [redis.Redis(port=n.port) for n in self.nodes]
+        clients = [redis.Redis(port=self.port_of(n)) for n in self.nodes]
         share = SLOTS // len(clients)
         for i, client in enumerate(clients):
             last = SLOTS - 1 if i == len(clients) - 1 else (i + 1) * share - 1
-            client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * share, last)
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * share, last)  # type: ignore[no-untyped-call]
         for node in self.nodes[1:]:
-            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)  # type: ignore[no-untyped-call]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             infos = [c.cluster("INFO") for c in clients]

@@ -129,6 +129,7 @@ class App:
                 else network_of(settings.offices, settings.office_config)
             )
         _check_scopes(settings, network)
+        _check_prequeue(settings, network)
         secret = settings.secret()
         codes = BookingCodes(secret)
         nik_registry = NikRegistry(redis, clock)
@@ -279,6 +280,25 @@ def _check_scopes(settings: Settings, network: Network) -> None:
     if unknown:
         raise ConfigError(
             "ANTREAN_STAFF names offices that are not in the network: " + ", ".join(unknown)
+        )
+
+
+def _check_prequeue(settings: Settings, network: Network) -> None:
+    """An applicant waiting in a pre-queue (bot/booking/release.py) may say nothing from joining
+    it, up to ``prerelease_minutes`` before the opening, until they take the seat held for them
+    at the opening, up to the office's ``hold_minutes`` after it. Their conversation must not go
+    idle meanwhile: it would start again from the menu, and the held seat would be lost."""
+    if settings.prerelease_minutes == 0:
+        return
+    longest = max(network, key=lambda o: o.booking.hold_minutes)
+    wait = settings.prerelease_minutes + longest.booking.hold_minutes
+    if wait > settings.session_idle_minutes:
+        raise ConfigError(
+            f"ANTREAN_PRERELEASE_MINUTES ({settings.prerelease_minutes}) plus the hold of office "
+            f"{longest.id!r} (booking.hold_minutes, {longest.booking.hold_minutes}) is longer "
+            f"than ANTREAN_SESSION_IDLE_MINUTES ({settings.session_idle_minutes}): an applicant "
+            "waiting in the pre-queue would find their conversation restarted and the seat held "
+            f"for them lost; raise ANTREAN_SESSION_IDLE_MINUTES to {wait} or more"
         )
 
 

@@ -32,6 +32,7 @@ from tests.channels.drivers.telegram import (
 from tests.channels.drivers.whatsapp import open_driver as open_whatsapp
 from tests.fake_graph import envelope, wamid
 from tests.fake_telegram import NOW
+from tests.networks import write_offices
 from tests.support import NIK_MAN, NIK_WOMAN, User, hold_and_book, make_app, make_engine
 
 DEMO = Path(__file__).parents[2] / "bot" / "booking" / "demo" / "office.toml"
@@ -355,12 +356,9 @@ def test_150_offices_start_quickly_without_redis(clock: ManualClock, tmp_path: P
 
     from redis.asyncio import Redis
 
-    demo = DEMO.read_text()
     folder = tmp_path / "many"
     folder.mkdir()
-    for i in range(150):
-        text = re.sub(r'(?m)^id = "kanim-jakpus"$', f'id = "kanim-{i:03d}"', demo, count=1)
-        (folder / f"kanim-{i:03d}.toml").write_text(text)
+    write_offices(folder, 150)
     # A client of a port nobody listens on: building the app must not talk to Redis.
     nowhere = Redis(port=1)
     started = time.perf_counter()

@@ -6,15 +6,17 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 
 from bot.booking.counter import NikRegistry
 from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
 from bot.core.engine import Engine
+from bot.errors import ConfigError
 from bot.infra.keys import StaffKeys
 from handlers import build_steps
-from tests.support import Recorder, User, make_app
+from tests.support import Recorder, User, make_app, make_engine
 from workers.dayend import dayend_core
 
 # 06:55 in Jakarta on Tue 5 March 2030: 2030-03-19 opens at 07:00 (14 days ahead).
@@ -142,3 +144,36 @@ async def test_two_no_shows_block_the_nik_when_confirming(
     assert "Budi Santoso" in await user.says(nik("01", 8))
     assert "A-0" in await user.says("1")
     assert await NikRegistry(redis, clock).blocked_until(app.niks.hash(the_nik)) is not None
+
+
+async def test_a_silent_wait_in_the_pre_queue_keeps_the_seat_held_at_the_opening(
+    redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    # The longest wait allowed: joined 20 minutes before the opening, the seat held for 10
+    # minutes after it, a conversation idle after 30.
+    clock = ManualClock(OPENING - timedelta(minutes=20))
+    app = make_app(redis, clock, tmp_path, prerelease_minutes=20, session_idle_minutes=30)
+    user = User(*make_engine(app), "6001")
+    await user.says("halo")
+    await user.says("1")  # book
+    await user.says("1")  # the service
+    assert "pra-antrean" in await user.says(option=f"pre:{DAY.isoformat()}")
+    clock.set(OPENING + timedelta(minutes=9, seconds=50))  # said nothing since
+    reply = await user.says("1")  # Continue
+    assert "ditahan" in reply and reply.endswith("Ketik NIK Anda (16 angka sesuai e-KTP):")
+    assert "tidak aktif" not in reply
+
+
+def test_a_pre_queue_that_outlasts_the_conversation_is_refused_at_start_up(
+    redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    # Found by bench/network_burst.py: with the pre-queue open 70 minutes before the opening,
+    # applicants who joined it early and then waited were greeted at the opening with "the
+    # conversation was idle, starting again", and the seat held for them was lost.
+    clock = ManualClock(BEFORE_OPENING)
+    with pytest.raises(ConfigError, match=r"ANTREAN_SESSION_IDLE_MINUTES to 35 or more"):
+        make_app(redis, clock, tmp_path, prerelease_minutes=25, session_idle_minutes=30)
+    with pytest.raises(ConfigError, match="ANTREAN_PRERELEASE_MINUTES"):
+        make_app(redis, clock, tmp_path, prerelease_minutes=70)
+    make_app(redis, clock, tmp_path, prerelease_minutes=70, session_idle_minutes=80)
+    make_app(redis, clock, tmp_path, prerelease_minutes=0, session_idle_minutes=5)
