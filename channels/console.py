@@ -18,10 +18,21 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.core.channel import Channel
-from bot.core.messages import Choices, Image, Inbound, Location, Outbound, Text
+from bot.core.messages import (
+    LOCATION,
+    AskLocation,
+    Choices,
+    Image,
+    Inbound,
+    Location,
+    Outbound,
+    Text,
+    valid_location,
+)
 
 # *bold*, as the platforms mark it up: a terminal shows the words, not the asterisks.
 _BOLD = re.compile(r"\*([^*\n]+)\*")
+_TYPED_LOCATION = re.compile(r"(-?[0-9]{1,3}\.[0-9]+)\s*,\s*(-?[0-9]{1,3}\.[0-9]+)")
 _ANSI_BOLD, _ANSI_DIM, _ANSI_RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
 
 
@@ -40,6 +51,9 @@ def render(message: Outbound, *, ansi: bool = False, numbered: bool = True) -> s
         text = "\n".join(lines)
     elif isinstance(message, Location):
         text = message.as_text()
+    elif isinstance(message, AskLocation):
+        # No location picker in a terminal: how to type one (ConsoleSession reads it).
+        text = f"{message.text}\n  ({message.typed})" if message.typed else message.text
     else:
         text = f"[{message.caption}]"
     return _BOLD.sub(rf"{_ANSI_BOLD}\1{_ANSI_RESET}" if ansi else r"\1", text)
@@ -99,7 +113,21 @@ class ConsoleSession:
 
     def inbound(self, text: str) -> Inbound:
         self._count += 1
-        return Inbound("console", self.user_id, f"{self._prefix}-{self._count}", text=text)
+        message_id = f"{self._prefix}-{self._count}"
+        place = typed_location(text)
+        if place is not None:
+            return Inbound("console", self.user_id, message_id, kind=LOCATION, location=place)
+        return Inbound("console", self.user_id, message_id, text=text)
+
+
+def typed_location(text: str) -> tuple[float, float] | None:
+    """A location typed as ``lat,lon`` in decimal degrees (``-6.2088,106.8456``), the console's
+    stand-in for the platforms' location sharing; None for anything else. Both numbers need a
+    decimal point, so that no answer typed at another step ("1,2") is taken for a place."""
+    found = _TYPED_LOCATION.fullmatch(text.strip())
+    if found is None:
+        return None
+    return valid_location(float(found[1]), float(found[2]))
 
 
 async def read_lines(stream: TextIO, prompt: str = "> ") -> str | None:

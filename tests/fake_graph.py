@@ -6,10 +6,10 @@ either at once or, as Meta mostly does, by accepting them and reporting a ``fail
 It refuses interactive messages over Meta's documented limits (131009), and answers a read of the
 phone number (``GET /{phone_number_id}``) as the channel's start-up check.
 
-Shapes follow Meta's references: Messages API (text, interactive reply buttons and list messages,
-template), media upload (``{"id": ...}``), the ``messages`` webhook and its statuses, and the
-WhatsApp error codes (HTTP 401 for 190; HTTP 400 for 130429, 131026, 131047, 131056, 131009;
-HTTP 500 for 131000).
+Shapes follow Meta's references: Messages API (text, interactive reply buttons, list messages and
+location request messages, template), media upload (``{"id": ...}``), the ``messages`` webhook
+and its statuses, and the WhatsApp error codes (HTTP 401 for 190; HTTP 400 for 130429, 131026,
+131047, 131056, 131009; HTTP 500 for 131000).
 """
 
 from __future__ import annotations
@@ -159,6 +159,11 @@ def invalid_interactive(interactive: dict[str, Any]) -> str | None:
                 return f"Row title length invalid. Min length: 1, Max length: {MAX_ROW_TITLE}"
             if "description" in row and _too_long(row["description"], MAX_ROW_DESCRIPTION):
                 return f"Row description length invalid. Max length: {MAX_ROW_DESCRIPTION}"
+        return None
+    if interactive.get("type") == "location_request_message":
+        # Body text and WhatsApp's own "send location" button: nothing else to configure.
+        if action.get("name") != "send_location":
+            return "Action name must be send_location"
         return None
     return f"Interactive type {interactive.get('type')!r} is not supported here"
 

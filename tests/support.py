@@ -17,7 +17,7 @@ from bot.booking.seats import Booking, number_plan
 from bot.core.channel import Channel, Outcome
 from bot.core.clock import ManualClock, ms
 from bot.core.engine import Engine
-from bot.core.messages import Choices, Image, Inbound, Location, Outbound, Text
+from bot.core.messages import AskLocation, Choices, Image, Inbound, Location, Outbound, Text
 from bot.infra.settings import load_settings
 from handlers import build_steps
 
@@ -94,6 +94,8 @@ def text_of(message: Outbound) -> str:
         )
     if isinstance(message, Location):
         return message.as_text()
+    if isinstance(message, AskLocation):
+        return f"{message.text} [{message.button}]"
     assert isinstance(message, Text)
     return message.text
 

@@ -10,7 +10,7 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.core.channel import Channel, Outcome, PacedChannel
@@ -30,7 +30,16 @@ from bot.core.dialog import (
     UnknownStep,
 )
 from bot.core.matching import match
-from bot.core.messages import ACTION, TEXT, Choices, Inbound, Outbound, Text, option_token
+from bot.core.messages import (
+    ACTION,
+    TEXT,
+    AskLocation,
+    Choices,
+    Inbound,
+    Outbound,
+    Text,
+    option_token,
+)
 from bot.core.outbox import CLAIM_MS, Outbox
 from bot.core.pacing import Pacer
 from bot.core.sessions import InFlight, Session
@@ -64,6 +73,8 @@ def coalesce(messages: list[Outbound]) -> list[Outbound]:
             joined[-1] = Text(f"{previous.text}\n\n{message.text}")
         elif isinstance(previous, Text) and isinstance(message, Choices):
             joined[-1] = Choices(f"{previous.text}\n\n{message.text}", message.options)
+        elif isinstance(previous, Text) and isinstance(message, AskLocation):
+            joined[-1] = replace(message, text=f"{previous.text}\n\n{message.text}")
         else:
             joined.append(message)
     return joined
@@ -426,7 +437,9 @@ class Engine:
             return
 
         if message.location is not None and session.data.get("_loc"):
-            # A shared location, where the step asked for one.
+            # A shared location, where the step asked for one. The platform's control was used
+            # (Telegram's one-time keyboard hides): asked again, the step shows it again.
+            session.data["_loc"] = 1
             step = self.steps[session.step]
             target = await step.answer(ctx, Reply(location=message.location))
             self._check(step.name, target)
@@ -529,14 +542,23 @@ class Engine:
             session.data["_free"] = 1
         else:
             session.data.pop("_free", None)
+        # Whether this step's request for a location is on screen already (the step asked
+        # again after typed text): a Telegram reply keyboard stays, so it is not sent twice.
+        shown = session.data.get("_loc") == name
         if prompt.location:
-            session.data["_loc"] = 1
+            session.data["_loc"] = name
         else:
             session.data.pop("_loc", None)
         if prompt.options:
             ctx.outbox.append(Choices(prompt.text, tuple(prompt.options)))
         else:
             ctx.outbox.append(Text(prompt.text))
+        if prompt.location and not shown:
+            ctx.outbox.append(
+                AskLocation(
+                    ctx.t("location.ask"), ctx.t("location.button"), ctx.t("location.typed")
+                )
+            )
 
     async def _reset(self, ctx: Context[Services]) -> None:
         for hook in self.steps.resets:

@@ -162,4 +162,17 @@ class Location:
         return f"{head}\n{line}" if head else line
 
 
-Outbound = Text | Choices | Image | Location
+@dataclass(frozen=True, slots=True)
+class AskLocation:
+    """A request for the user's location, with the platform's own "send my location" control:
+    WhatsApp's location request message (``text`` and WhatsApp's button), a Telegram message
+    with a one-time reply-keyboard button labelled ``button``. A channel without one (the
+    console) shows ``text`` and ``typed``: how to type a location (``lat,lon``). The location
+    the user shares arrives as a :data:`LOCATION` inbound."""
+
+    text: str
+    button: str = ""
+    typed: str = ""
+
+
+Outbound = Text | Choices | Image | Location | AskLocation

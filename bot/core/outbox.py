@@ -37,7 +37,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.core.messages import Choices, Image, Location, Option, Outbound, Text
+from bot.core.messages import AskLocation, Choices, Image, Location, Option, Outbound, Text
 from bot.errors import StorageError
 from bot.infra.keys import SessionKeys
 
@@ -116,6 +116,13 @@ def dump_message(message: Outbound) -> dict[str, Any]:
             "name": message.name,
             "address": message.address,
         }
+    if isinstance(message, AskLocation):
+        return {
+            "k": "ask_location",
+            "text": message.text,
+            "button": message.button,
+            "typed": message.typed,
+        }
     return {
         "k": "image",
         "data": base64.b64encode(message.data).decode(),
@@ -135,6 +142,8 @@ def load_message(data: dict[str, Any]) -> Outbound:
         return Location(
             float(data["lat"]), float(data["lon"]), str(data["name"]), str(data["address"])
         )
+    if data["k"] == "ask_location":
+        return AskLocation(str(data["text"]), str(data["button"]), str(data["typed"]))
     return Image(
         base64.b64decode(data["data"]),
         caption=str(data["caption"]),

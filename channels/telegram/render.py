@@ -26,12 +26,13 @@ from aiogram.methods import (
 )
 from aiogram.types import BufferedInputFile
 
-from bot.core.messages import Image, Location, Option, Text, option_token
+from bot.core.messages import AskLocation, Image, Location, Option, Text, option_token
 from channels.telegram.session import JsonCall
 
 MAX_TEXT = 4096  # sendMessage text, in UTF-16 code units
 MAX_CAPTION = 1024  # sendPhoto caption
 MAX_VENUE_TEXT = 256  # sendVenue title and address (not documented: kept modest)
+MAX_BUTTON_TEXT = 64  # a reply-keyboard button's label (not documented: kept short)
 MAX_CALLBACK_DATA = 64  # bytes of UTF-8; option_token() stays well below it
 # Option buttons per keyboard page: a phone screen's worth, so the navigation row stays in view.
 PAGE_SIZE = 8
@@ -161,7 +162,7 @@ def page_number(text: str) -> int | None:
     return int(text) if PAGE_RE.fullmatch(text) else None
 
 
-def send_text(chat_id: str | int, text: str, markup: Markup | None = None) -> JsonCall:
+def send_text(chat_id: str | int, text: str, markup: dict[str, Any] | None = None) -> JsonCall:
     """A sendMessage. No parse_mode, ever: user-supplied text (names) must never be read as
     markup."""
     fields: dict[str, Any] = {"chat_id": chat_id, "text": text}
@@ -178,8 +179,27 @@ def set_keyboard(chat_id: int, message_id: int, markup: Markup | None = None) ->
     return JsonCall(EditMessageReplyMarkup, fields)
 
 
-def methods(chat_id: str, message: Text | Image | Location) -> list[TelegramMethod[Any] | JsonCall]:
+def location_keyboard(label: str) -> dict[str, Any]:
+    """A ReplyKeyboardMarkup of one button that shares the user's location
+    (``request_location``), shown once: the app hides it when it is used."""
+    return {
+        "keyboard": [[{"text": label[:MAX_BUTTON_TEXT], "request_location": True}]],
+        "one_time_keyboard": True,
+        "resize_keyboard": True,
+    }
+
+
+def methods(
+    chat_id: str, message: Text | Image | Location | AskLocation
+) -> list[TelegramMethod[Any] | JsonCall]:
     """The Bot API calls that show ``message`` in chat ``chat_id``, in order."""
+    if isinstance(message, AskLocation):
+        pieces = [p for p in split_text(message.text) if p.strip()] or ["📍"]
+        *head, last = pieces
+        return [
+            *(send_text(chat_id, piece) for piece in head),
+            send_text(chat_id, last, location_keyboard(message.button or "📍")),
+        ]
     if isinstance(message, Location):
         # A venue needs a title and an address; a bare point is a location.
         if message.name and message.address:

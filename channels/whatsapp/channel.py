@@ -36,7 +36,16 @@ from redis.exceptions import RedisError
 
 from bot.core.channel import Deadline, Handle, Notice, PacedChannel, left
 from bot.core.clock import Clock, ms
-from bot.core.messages import Choices, Image, Inbound, Location, Option, Outbound, Text
+from bot.core.messages import (
+    AskLocation,
+    Choices,
+    Image,
+    Inbound,
+    Location,
+    Option,
+    Outbound,
+    Text,
+)
 from bot.core.pacing import Rate
 from bot.core.writes import Write, apply
 from bot.errors import ChannelError, ConfigError, StorageError
@@ -64,6 +73,7 @@ from channels.whatsapp.render import (
     Payload,
     choices_payloads,
     location_payload,
+    location_request_payloads,
     template_payload,
     text_payloads,
 )
@@ -296,6 +306,9 @@ class WhatsAppChannel(PacedChannel):
                 await self._post_message(
                     user_id, location_payload(message), counted=True, deadline=deadline
                 )
+            elif isinstance(message, AskLocation):
+                for payload in location_request_payloads(message):
+                    await self._post_message(user_id, payload, counted=True, deadline=deadline)
             elif isinstance(message, Image):
                 media_id = await self._upload(message, deadline)
                 image: Payload = {"id": media_id}

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from bot.core.messages import Choices, Location, Option, option_token
+from bot.core.messages import AskLocation, Choices, Location, Option, option_token
 
 MAX_TEXT = 4096
 MAX_BODY = 1024
@@ -202,3 +202,16 @@ def location_payload(location: Location) -> Payload:
     if location.address:
         where["address"] = location.address[:MAX_LOCATION_TEXT]
     return {"type": "location", "location": where}
+
+
+def location_request_payloads(ask: AskLocation) -> list[Payload]:
+    """A location request message: the body text (its overflow sent first, as for any
+    interactive message) and WhatsApp's own "Send location" button; the place the user shares
+    comes back as a ``location`` message."""
+    overflow, body = _body(ask.text)
+    interactive: Payload = {
+        "type": "location_request_message",
+        "body": {"text": body},
+        "action": {"name": "send_location"},
+    }
+    return [*overflow, {"type": "interactive", "interactive": interactive}]

@@ -134,3 +134,15 @@ def test_the_worker_labels_every_console_message_with_its_recipient(
         "[untuk console:me] Mohon maaf: kantor tutup.",
         "[untuk console:me]   • Pilih hari lain",
     ]
+
+
+def test_a_typed_lat_lon_is_a_shared_location() -> None:
+    from bot.core.messages import LOCATION, TEXT
+
+    session = ConsoleSession("tester")
+    shared = session.inbound(" -6.2088, 106.8456 ")
+    assert shared.kind == LOCATION and shared.location == (-6.2088, 106.8456)
+    # Whole numbers, off the globe, or anything else: typed text as ever.
+    for text in ("1,2", "-95.0,10.5", "10.00-12.00", "Budi, Santoso"):
+        message = session.inbound(text)
+        assert message.kind == TEXT and message.text == text and message.location is None

@@ -25,6 +25,18 @@ async def driver(
         yield opened
 
 
+@pytest.fixture(params=sorted(DRIVERS))
+async def network_driver(
+    request: pytest.FixtureRequest, redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+) -> AsyncIterator[Driver]:
+    """A channel's driver on a network of three offices (tests/handlers/test_network.py)."""
+    from tests.handlers.test_network import network_folder
+
+    offices = network_folder(tmp_path)
+    async with DRIVERS[request.param](redis, clock, tmp_path, offices=offices) as opened:
+        yield opened
+
+
 def test_every_channel_has_a_driver() -> None:
     assert {"console", "telegram", "whatsapp"} <= set(DRIVERS)
 
@@ -104,3 +116,23 @@ async def test_a_notice_with_a_button(driver: Driver) -> None:
         Notice(text, template="antrean_notice", params=(text,), locale="id", messages=(button,))
     )
     assert text in seen.all_text and seen.options == ["Ambil antrean lagi"]
+
+
+async def test_the_office_step_asks_for_a_location(network_driver: Driver) -> None:
+    """Each platform's own "share my location" control (WhatsApp's location request message,
+    Telegram's request_location button, the console's ``lat,lon`` hint); the shared place gives
+    the three nearest offices, nearest first."""
+    driver = network_driver
+    await driver.type("halo")
+    seen = await driver.choose(1)
+    assert "Di kantor mana" in seen.all_text and seen.location_asked
+    assert "tiga kantor terdekat" in seen.all_text
+    # Typed text that finds nothing asks again, without a second location request.
+    seen = await driver.type("zzzz")
+    assert "Tidak ada kantor" in seen.all_text and not seen.location_asked
+    seen = await driver.share(-6.2440, 106.8000)  # near Blok M, South Jakarta
+    assert len(seen.options) == 3 and not seen.location_asked
+    # (WhatsApp shortens a list row's title to 24 characters, the whole name in its description.)
+    assert all(title.startswith("Kantor Imigrasi") for title in seen.options)
+    seen = await driver.choose(1)
+    assert "Paspor baru" in seen.options

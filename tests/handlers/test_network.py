@@ -9,7 +9,6 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,18 +19,9 @@ from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
 from bot.core.messages import Image, Location
 from bot.errors import ConfigError
-from tests.channels.drivers.telegram import (
-    CHAT_ID,
-    TelegramDriver,
-    open_channel,
-    private_chat,
-)
-from tests.channels.drivers.telegram import (
-    user as telegram_user,
-)
+from tests.channels.drivers.telegram import TelegramDriver, location_update, open_channel
 from tests.channels.drivers.whatsapp import open_driver as open_whatsapp
 from tests.fake_graph import envelope, wamid
-from tests.fake_telegram import NOW
 from tests.networks import write_offices
 from tests.support import NIK_MAN, NIK_WOMAN, User, hold_and_book, make_app, make_engine
 
@@ -159,18 +149,6 @@ async def test_a_requirements_list_is_per_office(app: App) -> None:
     assert "e-KTP" in await user.says("1")
 
 
-def location_update(lat: float, lon: float, chat_id: int = CHAT_ID) -> dict[str, Any]:
-    update_id = 880_000 + int(abs(lat * 1000)) % 1000
-    message = {
-        "message_id": update_id,
-        "from": telegram_user(chat_id),
-        "chat": private_chat(chat_id),
-        "date": NOW,
-        "location": {"latitude": lat, "longitude": lon},
-    }
-    return {"update_id": update_id, "message": message}
-
-
 @pytest.fixture
 async def telegram(
     redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, offices: Path
@@ -187,7 +165,13 @@ async def telegram(
 async def test_a_telegram_location_gives_the_three_nearest(telegram: TelegramDriver) -> None:
     await telegram.type("halo")
     seen = await telegram.choose(1)
-    assert "lokasi" in seen.all_text
+    assert "lokasi" in seen.all_text and seen.location_asked
+    # A one-time reply keyboard with one button that sends the location.
+    [asked] = [c for c in telegram.fake.of("sendMessage") if "request_location" in str(c.params)]
+    markup = asked.params["reply_markup"]
+    assert markup["one_time_keyboard"] is True and markup["resize_keyboard"] is True
+    [[button]] = markup["keyboard"]
+    assert button["request_location"] is True and button["text"] == "📍 Bagikan lokasi saya"
     # Near Blok M, South Jakarta.
     seen = await telegram.deliver(location_update(-6.2440, 106.8000))
     names = [

@@ -55,3 +55,17 @@ async def test_one_sender_at_a_time_and_only_the_holder_removes(redis: aioredis.
     assert await outbox.done(IDENTITY, mine, second.id)
     assert await outbox.claim(IDENTITY, mine) == "empty"
     assert await outbox.claim(IDENTITY, other) == "empty"
+
+
+def test_every_kind_of_message_survives_the_outbox() -> None:
+    """A reply kept for later comes back as it was, whatever its kind."""
+    from bot.core.messages import AskLocation, Location
+
+    for message in (
+        Text("satu"),
+        Choices("Pilih", (Option("a", "A", "x"),)),
+        Image(b"png", caption="A-001"),
+        Location(-6.2, 106.8, "Kanim", "Jl. Merdeka"),
+        AskLocation("Bagikan lokasi", "📍 Lokasi", "lintang,bujur"),
+    ):
+        assert Entry.loads(Entry("m:0", "whatsapp", "62", message).dumps()).message == message

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
@@ -28,6 +28,9 @@ class Seen:
     # Titles of the options offered last (buttons, list rows or numbered lines).
     options: list[str] = field(default_factory=list)
     images: int = 0
+    # Whether the user was asked for their location with the platform's own control (or, on
+    # the console, told how to type one).
+    location_asked: bool = False
 
     @property
     def all_text(self) -> str:
@@ -44,13 +47,24 @@ class Driver(Protocol):
         platform lets them (tapping a button, picking a list row, typing the number)."""
         ...
 
+    async def share(self, lat: float, lon: float) -> Seen:
+        """The user shares a location the way the platform lets them (Telegram's location
+        message, WhatsApp's location message, ``lat,lon`` typed on the console)."""
+        ...
+
     async def notify(self, notice: Notice) -> Seen:
         """The bot tells the user ``notice`` unprompted (the channel's ``notify``, as the
         workers call it)."""
         ...
 
 
-OpenDriver = Callable[[aioredis.Redis, ManualClock, Path], AbstractAsyncContextManager[Driver]]
+class OpenDriver(Protocol):
+    """A driver's ``open_driver``: the channel with the real dialog, on an app made with
+    ``settings`` (tests/support.py make_app)."""
+
+    def __call__(
+        self, redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, **settings: Any
+    ) -> AbstractAsyncContextManager[Driver]: ...
 
 
 def discover() -> dict[str, OpenDriver]:

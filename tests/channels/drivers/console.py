@@ -6,6 +6,7 @@ import io
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -35,6 +36,9 @@ class ConsoleDriver:
     async def type(self, text: str) -> Seen:
         return await self._printed(self.engine.handle(self.session.inbound(text)))
 
+    async def share(self, lat: float, lon: float) -> Seen:
+        return await self.type(f"{lat},{lon}")
+
     async def notify(self, notice: Notice) -> Seen:
         assert self.console is not None, "a driver opened without its channel"
         return await self._printed(self.console.notify(self.session.user_id, notice))
@@ -57,6 +61,8 @@ class ConsoleDriver:
                 seen.options = [ln.split(". ", 1)[1] for ln in numbered]
             else:
                 seen.texts.append(block.strip())
+            if "lintang,bujur" in block or "latitude,longitude" in block:
+                seen.location_asked = True
         return seen
 
     async def choose(self, number: int) -> Seen:
@@ -65,10 +71,12 @@ class ConsoleDriver:
 
 @asynccontextmanager
 async def open_driver(
-    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, **settings: Any
 ) -> AsyncIterator[ConsoleDriver]:
     output = io.StringIO()
     image_dir = tmp_path / "images"
     console = ConsoleChannel(output=output, image_dir=image_dir)
-    engine = Engine(make_app(redis, clock, tmp_path), build_steps(), {"console": console})
+    engine = Engine(
+        make_app(redis, clock, tmp_path, **settings), build_steps(), {"console": console}
+    )
     yield ConsoleDriver(engine, output, image_dir, console)

@@ -76,6 +76,19 @@ def callback_update(data: str, message_id: int, chat_id: int = CHAT_ID) -> dict[
     }
 
 
+def location_update(lat: float, lon: float, chat_id: int = CHAT_ID) -> dict[str, Any]:
+    """A message sharing a location (the reply keyboard's request_location button sends one)."""
+    update_id = 880_000 + int(abs(lat * 1000)) % 1000
+    message = {
+        "message_id": update_id,
+        "from": user(chat_id),
+        "chat": private_chat(chat_id),
+        "date": NOW,
+        "location": {"latitude": lat, "longitude": lon},
+    }
+    return {"update_id": update_id, "message": message}
+
+
 class TelegramDriver:
     def __init__(
         self,
@@ -115,9 +128,13 @@ class TelegramDriver:
                     seen.texts.append(call.params["caption"])
             elif call.method == "sendMessage":
                 seen.texts.append(call.params["text"])
-                rows = call.params.get("reply_markup", {}).get("inline_keyboard", [])
+                markup = call.params.get("reply_markup", {})
+                rows = markup.get("inline_keyboard", [])
                 if rows:
                     self.show(seen, self.sent_message_id(call), rows)
+                buttons = [b for row in markup.get("keyboard", []) for b in row]
+                if any(b.get("request_location") for b in buttons):
+                    seen.location_asked = True
             elif call.method == "editMessageReplyMarkup":
                 # Another page of the same keyboard (an edit without markup removes it).
                 rows = call.params.get("reply_markup", {}).get("inline_keyboard", [])
@@ -143,6 +160,9 @@ class TelegramDriver:
 
     async def type(self, text: str) -> Seen:
         return await self.deliver(text_update(text))
+
+    async def share(self, lat: float, lon: float) -> Seen:
+        return await self.deliver(location_update(lat, lon))
 
     async def notify(self, notice: Notice) -> Seen:
         assert self.channel is not None, "a driver opened without its channel"
@@ -192,10 +212,10 @@ async def open_channel(
 
 @asynccontextmanager
 async def open_driver(
-    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
+    redis: aioredis.Redis, clock: ManualClock, tmp_path: Path, **settings: Any
 ) -> AsyncIterator[TelegramDriver]:
     async with (
-        open_channel(redis, clock, tmp_path) as (fake, _, channel, base),
+        open_channel(redis, clock, tmp_path, **settings) as (fake, _, channel, base),
         aiohttp.ClientSession() as http,
     ):
         yield TelegramDriver(fake, http, base, channel)

@@ -29,6 +29,7 @@ from tests.fake_graph import (
     run_fake_graph,
     signed,
     text_message,
+    wamid,
 )
 from tests.support import make_app
 from tests.web_support import run_server
@@ -54,10 +55,24 @@ def seen_of(messages: list[dict[str, Any]]) -> Seen:
             seen.texts.append(interactive["body"]["text"])
             if interactive["type"] == "button":
                 seen.options = [b["reply"]["title"] for b in interactive["action"]["buttons"]]
+            elif interactive["type"] == "location_request_message":
+                seen.location_asked = True
             else:
                 rows = interactive["action"]["sections"][0]["rows"]
                 seen.options = [row["title"] for row in rows]
     return seen
+
+
+def location_message(wa_id: str, lat: float, lon: float) -> dict[str, Any]:
+    """A shared location, as the ``messages`` webhook carries it (name and address are there
+    only when the user picked a named place)."""
+    return {
+        "from": wa_id,
+        "id": wamid(),
+        "timestamp": "1700000000",
+        "type": "location",
+        "location": {"latitude": lat, "longitude": lon},
+    }
 
 
 class WhatsAppDriver:
@@ -91,6 +106,9 @@ class WhatsAppDriver:
     async def type(self, text: str) -> Seen:
         return await self._deliver(text_message(self.wa_id, text))
 
+    async def share(self, lat: float, lon: float) -> Seen:
+        return await self._deliver(location_message(self.wa_id, lat, lon))
+
     async def notify(self, notice: Notice) -> Seen:
         before = len(self.fake.to(self.wa_id))
         await self.channel.notify(self.wa_id, notice)
@@ -102,6 +120,8 @@ class WhatsAppDriver:
             if message.get("type") != "interactive":
                 continue
             interactive = message["interactive"]
+            if interactive["type"] == "location_request_message":
+                continue
             if interactive["type"] == "button":
                 reply = interactive["action"]["buttons"][number - 1]["reply"]
                 tap = reply_message(self.wa_id, "button_reply", reply["id"], reply["title"])
