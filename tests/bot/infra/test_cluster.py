@@ -63,6 +63,12 @@ from tests.handlers.test_booking import (  # noqa: F401 - the whole conversation
     test_a_whole_booking,
     user,
 )
+from tests.handlers.test_network import (  # noqa: F401 - the network's seat book, on the cluster
+    app,
+    offices,
+    test_one_account_in_two_offices_at_once_exactly_one_wins,
+    test_one_nik_in_two_offices_at_once_exactly_one_wins,
+)
 
 
 class WholeCluster(WaitingCluster):
@@ -103,6 +109,18 @@ async def test_the_offices_of_these_tests_live_on_different_shards(
         node = redis.get_node_from_key(f"antrean:{{o:{office}}}:niks")  # type: ignore[attr-defined]
         owners[office] = node.port
     assert len(set(owners.values())) == 2, (slots, owners)
+
+
+async def test_the_network_offices_of_these_tests_live_on_different_shards(
+    redis: aioredis.Redis,
+) -> None:
+    """The two offices the network's races use: their keys on two different masters, so that
+    the NIK and account claims are the only thing the two confirmations share."""
+    owners = {
+        office: redis.get_node_from_key(f"antrean:{{o:{office}}}:niks").port  # type: ignore[attr-defined]
+        for office in ("kanim-jaksel", "kanim-makassar")
+    }
+    assert len(set(owners.values())) == 2, owners
 
 
 def test_cluster_urls_parse() -> None:
