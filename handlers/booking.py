@@ -66,6 +66,38 @@ def note_office(ctx: Context, office_id: str) -> None:
     ctx.memo[LAST_OFFICE] = office_id
 
 
+async def active_bookings(ctx: Context) -> list[tuple[str, Booking]]:
+    """The account's active bookings, with their office's id. In a network, the offices the
+    account's claims name (bot/booking/counter.py, AccountClaims: one round trip) and the ones
+    the memo says it booked at are read (one round trip each, usually one): never a scan of the
+    network. The account index is per office."""
+    deps = ctx.deps
+    if not is_network(ctx):
+        return [(deps.office.id, b) for b in await deps.seats.active_for_account(ctx.identity)]
+    booked_at = [o for o in ctx.memo.get(BOOKED_AT, []) if o in deps.offices]
+    last = ctx.memo.get(LAST_OFFICE)
+    if not booked_at and isinstance(last, str) and last in deps.offices:
+        booked_at = [last]
+    if deps.account_claims is not None:
+        # Not only the memo: a booking made on another device, by staff for the applicant, or
+        # after the memo was lost is named by its claim.
+        claimed = [o for o, _ in await deps.account_claims.holders(ctx.identity)]
+        booked_at += [o for o in dict.fromkeys(claimed) if o in deps.offices and o not in booked_at]
+    found: list[tuple[str, Booking]] = []
+    still: list[str] = []
+    for office_id in booked_at:
+        bookings = await deps.at(office_id).seats.active_for_account(ctx.identity)
+        found += [(office_id, b) for b in bookings]
+        if bookings:
+            still.append(office_id)
+    # Offices where nothing is active any more are not read next time.
+    if still:
+        ctx.memo[BOOKED_AT] = still
+    else:
+        ctx.memo.pop(BOOKED_AT, None)
+    return found
+
+
 def _service(ctx: Context) -> Service:
     service = local(ctx).office.service(ctx.data.get("svc", ""))
     if service is None:
@@ -95,11 +127,17 @@ class ChooseService:
         if ctx.memo.get(BOOKED):
             # Seen with a booking: say now if the cap is reached rather than after the window.
             # Everyone else skips the read; the hold refuses them there with the same message.
+            # The cap is the network's (the confirmation checks the account's claims): in a
+            # network, the bookings at every office the claims and the memo name are counted
+            # (one round trip more than a network of one, which reads its one office).
             limit = local(ctx).office.booking.max_active_per_account
-            active = await local(ctx).seats.active_for_account(ctx.identity)
-            note_booked(ctx, bool(active))
-            if len(active) >= limit:
-                ctx.say(ctx.t("book.limit", count=len(active)))
+            if is_network(ctx):
+                active = len(await active_bookings(ctx))
+            else:
+                active = len(await local(ctx).seats.active_for_account(ctx.identity))
+            note_booked(ctx, active > 0)
+            if active >= limit:
+                ctx.say(ctx.t("book.limit", count=active))
                 raise Goto(MENU)
         services = local(ctx).office.services
         return Prompt(ctx.t("book.service"), [Option(s.id, s.name(ctx.locale)) for s in services])

@@ -13,9 +13,8 @@ from bot.core.clock import parse_day
 from bot.core.dialog import MENU, Goto, Prompt, Reply
 from bot.core.messages import Image, Option
 from bot.errors import InvalidInput
-from handlers.booking import BOOKED_AT, note_booked
+from handlers.booking import active_bookings, note_booked
 from handlers.common import (
-    LAST_OFFICE,
     OFFICE,
     day_options,
     format_day,
@@ -57,7 +56,7 @@ class MyBookings:
     goes_to = ("mine.booking",)
 
     async def ask(self, ctx: Context) -> Prompt:
-        found = await _active_bookings(ctx)
+        found = await active_bookings(ctx)
         note_booked(ctx, bool(found))  # read anyway: the hint is kept true for free
         if not found:
             ctx.say(ctx.t("mine.none"))
@@ -91,38 +90,6 @@ def _about(ctx: Context, office_id: str, booking_id: str) -> None:
     ctx.data["bk"] = booking_id
     if is_network(ctx):
         ctx.data[OFFICE] = office_id
-
-
-async def _active_bookings(ctx: Context) -> list[tuple[str, Booking]]:
-    """The account's active bookings, with their office's id. In a network, the offices the
-    account's claims name (bot/booking/counter.py, AccountClaims: one round trip) and the ones
-    the memo says it booked at are read (one round trip each, usually one): never a scan of the
-    network. The account index is per office."""
-    deps = ctx.deps
-    if not is_network(ctx):
-        return [(deps.office.id, b) for b in await deps.seats.active_for_account(ctx.identity)]
-    booked_at = [o for o in ctx.memo.get(BOOKED_AT, []) if o in deps.offices]
-    last = ctx.memo.get(LAST_OFFICE)
-    if not booked_at and isinstance(last, str) and last in deps.offices:
-        booked_at = [last]
-    if deps.account_claims is not None:
-        # Not only the memo: a booking made on another device, by staff for the applicant, or
-        # after the memo was lost is named by its claim.
-        claimed = [o for o, _ in await deps.account_claims.holders(ctx.identity)]
-        booked_at += [o for o in dict.fromkeys(claimed) if o in deps.offices and o not in booked_at]
-    found: list[tuple[str, Booking]] = []
-    still: list[str] = []
-    for office_id in booked_at:
-        bookings = await deps.at(office_id).seats.active_for_account(ctx.identity)
-        found += [(office_id, b) for b in bookings]
-        if bookings:
-            still.append(office_id)
-    # Offices where nothing is active any more are not read next time.
-    if still:
-        ctx.memo[BOOKED_AT] = still
-    else:
-        ctx.memo.pop(BOOKED_AT, None)
-    return found
 
 
 async def _serving_now(ctx: Context, b: Booking) -> str:

@@ -19,8 +19,10 @@ from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
 from bot.core.messages import Image, Location
 from bot.errors import ConfigError
+from bot.infra.embedded import RedisServer
 from tests.channels.drivers.telegram import TelegramDriver, location_update, open_channel
 from tests.channels.drivers.whatsapp import open_driver as open_whatsapp
+from tests.counting import CountingRedis
 from tests.fake_graph import envelope, wamid
 from tests.networks import write_offices
 from tests.support import NIK_MAN, NIK_WOMAN, User, hold_and_book, make_app, make_engine
@@ -448,3 +450,36 @@ async def test_broadcast_audiences_take_an_office(
     assert "@* active" in preview
     await admin.says("menu")
     assert "1 pemohon" in await admin.says("/broadcast @kanim-makassar active")
+
+
+async def test_an_account_at_the_cap_is_told_before_choosing_a_day_at_another_office(
+    redis_server: RedisServer, clock: ManualClock, tmp_path: Path, offices: Path
+) -> None:
+    """The book turn's early check counts the account's bookings across the network (its
+    claims and the offices the memo names), not only the chosen office's: at the cap, the
+    applicant hears so on choosing the office, for one round trip more than a network of one
+    (tests/handlers/test_booking.py: begin, read, save)."""
+    client = CountingRedis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    app = make_app(client, clock, tmp_path, offices=offices, staff=STAFF)
+    user = User(*make_engine(app), user_id="6001")
+    await to_office_question(user)
+    await user.says("jaksel")
+    for _ in range(3):
+        await user.says("1")
+    await user.says(NIK_MAN)
+    await user.says("Budi Santoso")
+    assert any(isinstance(m, Image) for m in await user.say("1"))
+    await user.says("menu")
+    await user.says("1")  # book: which office?
+    await app.seats.active_for_account("warm")  # the script loaded, as a running process has it
+    client.round_trips = 0
+    told = await user.says("makassar")
+    assert "batas" in told and "Pilih layanan" not in told
+    assert client.round_trips == 4  # begin, the account's claims, jaksel's bookings, save
+    # Cancelled at Jakarta Selatan: Makassar offers its services again.
+    [booking] = await app.at("kanim-jaksel").seats.active_for_account("console:6001")
+    await app.at("kanim-jaksel").desk.cancel(booking.id, account="console:6001")
+    await user.says("1")
+    assert "Pilih layanan" in await user.says("makassar")
+    await client.aclose()
