@@ -665,6 +665,23 @@ def _expiry_ms(day: date) -> int:
     return ms(datetime.combine(day, time(), tzinfo=UTC) + RETENTION)
 
 
+def parse_day_seats(
+    requests: Sequence[tuple[date, str, Mapping[str, int]]], flat: Sequence[Any]
+) -> list[DaySeats]:
+    """The AVAILABILITY script's reply to ``requests``, one :class:`DaySeats` each."""
+    result: list[DaySeats] = []
+    i = 0
+    for _, _, windows in requests:
+        closed, first = int(flat[i]) == 1, _text(flat[i + 1])
+        i += 2
+        seats: dict[str, Availability] = {}
+        for window in windows:
+            seats[window] = Availability(int(flat[i]), int(flat[i + 1]), int(flat[i + 2]))
+            i += 3
+        result.append(DaySeats(seats, closed, int(float(first)) if first else None))
+    return result
+
+
 class SeatBook:
     """The seat book of one office. Every state change is one script call (one round trip)."""
 
@@ -711,6 +728,15 @@ class SeatBook:
         earliest live hold's expiry (what a snapshot of it needs)."""
         if not requests:
             return []
+        keys, args = self.availability_call(requests)
+        return parse_day_seats(requests, await self._call(self._availability, keys, args))
+
+    def availability_call(
+        self, requests: Sequence[tuple[date, str, Mapping[str, int]]]
+    ) -> tuple[list[str], list[str | int]]:
+        """The keys and arguments of the AVAILABILITY script for ``requests`` (at least one),
+        for a caller that pipelines it with other offices' (``/metrics``): the keys are all
+        this office's, in its slot. Its reply is read by :func:`parse_day_seats`."""
         keys: list[str] = [self._keys.closed]
         args: list[str | int] = [self._now()]
         for day, service, windows in requests:
@@ -722,18 +748,7 @@ class SeatBook:
             args += [iso, len(windows)]
             for window, default_capacity in windows.items():
                 args += [_plain("window", window), default_capacity]
-        flat = await self._call(self._availability, keys, args)
-        result: list[DaySeats] = []
-        i = 0
-        for _, _, windows in requests:
-            closed, first = int(flat[i]) == 1, _text(flat[i + 1])
-            i += 2
-            seats: dict[str, Availability] = {}
-            for window in windows:
-                seats[window] = Availability(int(flat[i]), int(flat[i + 1]), int(flat[i + 2]))
-                i += 3
-            result.append(DaySeats(seats, closed, int(float(first)) if first else None))
-        return result
+        return keys, args
 
     async def get(self, booking_id: str) -> Booking | None:
         try:

@@ -4,6 +4,12 @@ and on ``antrean worker --metrics-port N`` for workers.
 Labels never carry an identity, a NIK or a token: channels, outcomes, codes and office-days only.
 Offices come from the configuration (a bounded set, known at start-up), days from the bookable
 horizon; nothing a user typed is ever a label.
+
+The bound on series: ``antrean_seats_left`` has one per office, service and bookable day (the days
+that leave the horizon are dropped at each scrape), so at most offices x services x horizon days
+(150 offices of 3 services with a 14-day horizon: 6,300); the counters and histograms with an
+``office`` label have one set per office (and ``""``). A scrape reads every office's seats in one
+pipelined round trip (bot/booking/availability.py, read_seats_left).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ BROADCAST_SENDS = Counter(
 )
 SEATS_LEFT = Gauge(
     "antrean_seats_left",
-    "Free seats of each open day (read at scrape)",
+    "Free seats of each bookable day, by office and service (read at scrape, one round trip)",
     ["office", "day", "service"],
 )
 QUEUE_DEPTH = Gauge("antrean_queue_depth", "Jobs waiting in the RQ queue (read at scrape)")

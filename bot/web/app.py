@@ -49,11 +49,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition. Seats left and queue depth are read from Redis now, so every
-    process reports the same figures for them."""
+    process reports the same figures for them: the seats of every office in one pipelined
+    round trip, however many offices."""
     app = request.app[APP_KEY]
     try:
         await report_seats_left(
-            [(s.office, s.seats) for s in app.offices.values()], app.clock.now()
+            app.redis, [(s.office, s.seats) for s in app.offices.values()], app.clock.now()
         )
         jobs = request.app.get(JOBS_KEY)
         if jobs is not None:

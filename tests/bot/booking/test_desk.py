@@ -280,7 +280,7 @@ async def test_seats_left_per_day_and_service_sets_the_gauge(app: App) -> None:
     assert after[day, service.id] == before[day, service.id] - 1
     assert set(after) == {(d, s.id) for d in app.office.bookable_days(app.clock.now())
                           for s in app.office.services}  # fmt: skip
-    await report_seats_left([(app.office, app.seats)], app.clock.now())
+    await report_seats_left(app.redis, [(app.office, app.seats)], app.clock.now())
     gauge = SEATS_LEFT.labels(app.office.id, day.isoformat(), service.id)
     assert gauge._value.get() == after[day, service.id]
 

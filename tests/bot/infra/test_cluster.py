@@ -15,6 +15,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.cluster import key_slot
 
+from bot.booking.app import App
+from bot.core.clock import ManualClock
 from bot.infra.redis import WaitingCluster, client_for, parse_url
 from tests.bot.booking.test_seats import (  # noqa: F401 - collected again, on the cluster
     book,
@@ -129,3 +131,24 @@ def test_cluster_urls_parse() -> None:
     assert topology.password == "secret"
     sentinel = parse_url("redis-sentinel://s1:26379,s2:26379/mymaster/2")
     assert (sentinel.kind, sentinel.master, sentinel.db) == ("sentinel", "mymaster", 2)
+
+
+async def test_a_scrape_reads_every_offices_seats_across_the_masters(
+    redis: aioredis.Redis,
+    clock: ManualClock,
+    app: App,  # noqa: F811 - the network's fixture, imported above
+) -> None:
+    """``/metrics``' one pipeline (bot/booking/availability.py) holds offices of every master:
+    each office's call goes to its own, the script is loaded on all of them when unknown."""
+    from bot.booking.availability import read_seats_left, seats_left
+    from tests.support import NIK_MAN, hold_and_book
+
+    booked = await hold_and_book(app, "kanim-makassar", "console:8001", NIK_MAN)
+    books = [(s.office, s.seats) for s in app.offices.values()]
+    await redis.script_flush()
+    read = await read_seats_left(redis, books, clock.now())
+    for (office, seats), left in zip(books, read, strict=True):
+        assert left == await seats_left(office, seats, clock.now())
+    by_office = dict(zip(app.offices, read, strict=True))
+    key = (booked.day, booked.service)
+    assert by_office["kanim-makassar"][key] == by_office["kanim-jaksel"][key] - 1

@@ -6,7 +6,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from bot.core.clock import ManualClock
-from bot.infra.embedded import free_port
+from bot.infra.embedded import RedisServer, free_port
 from bot.web import build_web_app
 from tests.support import make_app, make_engine
 from tests.web_support import run_server
@@ -106,3 +106,48 @@ async def test_metrics_show_each_offices_series(
     # Before an office is chosen, a turn has none: never a label from what a user typed.
     assert 'antrean_turn_seconds_count{channel="console",office=""}' in text
     assert "7003" not in text
+
+
+async def test_a_scrape_of_150_offices_is_one_round_trip(
+    redis_server: RedisServer, clock: ManualClock, tmp_path: Path
+) -> None:
+    """``/metrics`` reads the seats of every office in one pipeline: a scrape costs Redis the
+    same with 150 offices as with one (and one round trip more, plus the script's loading,
+    on a server that does not know the script yet). The seats-left series are bounded as
+    bot/infra/metrics.py says: offices x services x bookable days, nothing else."""
+    from tests.counting import CountingRedis
+    from tests.networks import write_offices
+    from tests.support import NIK_MAN, hold_and_book
+
+    client = CountingRedis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    folder = tmp_path / "many"
+    folder.mkdir()
+    write_offices(folder, 150)
+    app = make_app(client, clock, tmp_path, offices=folder)
+    booked = await hold_and_book(app, "office-077", "console:7001", NIK_MAN)
+    engine, _ = make_engine(app)
+    async with run_server(build_web_app(app, engine, [])) as base, httpx.AsyncClient() as http:
+        await client.script_flush()
+        client.round_trips = 0
+        first = (await http.get(f"{base}/metrics")).text
+        assert client.round_trips == 3  # refused (script unknown), SCRIPT LOAD, read again
+        client.round_trips = 0
+        text = (await http.get(f"{base}/metrics")).text
+        assert client.round_trips == 1
+    await client.aclose()
+    series = [line for line in text.splitlines() if line.startswith("antrean_seats_left{")]
+    assert series == [ln for ln in first.splitlines() if ln.startswith("antrean_seats_left{")]
+    office = app.at("office-077").office
+    days = office.bookable_days(clock.now())
+    assert len(series) == 150 * len(office.services) * len(days)
+    assert {line.split('office="')[1].split('"')[0] for line in series} == set(app.offices)
+
+    def free(office_id: str) -> float:
+        label = (
+            f'{{day="{booked.day.isoformat()}",office="{office_id}",service="{booked.service}"}}'
+        )
+        [line] = [ln for ln in series if ln.startswith("antrean_seats_left" + label)]
+        return float(line.split()[-1])
+
+    assert free("office-077") == free("office-078") - 1
