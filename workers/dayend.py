@@ -142,7 +142,9 @@ async def notify_reopened_core(
 
 
 async def dayend_core(app: App, day: date) -> dict[str, int]:
-    """Mark ``day``'s bookings never checked in as no-shows and strike their NIKs.
+    """Mark ``day``'s bookings never checked in as no-shows and strike their NIKs; in a network,
+    the first run at an office also gives its bookings made before account claims existed
+    their claims (AccountClaims.backfill; later runs skip it).
 
     Only for a day that is over, one instance at a time (a lock with a TTL, so a dead worker
     does not block the next run); a second run finds nothing new to mark and records no new
@@ -155,7 +157,13 @@ async def dayend_core(app: App, day: date) -> dict[str, int]:
     if not await app.claims.claim(keys.dayend_lock, token, LOCK_TTL_MS):
         return {"locked": 1}
     try:
-        return await app.desk.mark_no_shows(day)
+        tally = await app.desk.mark_no_shows(day)
+        if app.account_claims is not None:
+            # Once per office, in a network: the claims of bookings made before they existed.
+            added = await app.account_claims.backfill(app.office.id, app.seats)
+            if added is not None:
+                tally["claims_backfilled"] = added
+        return tally
     finally:
         await app.claims.give_back(keys.dayend_lock, token)
 

@@ -254,6 +254,20 @@ end
 return {'OK'}
 """
 
+# The claim of a booking made before account claims existed (AccountClaims.backfill): taken
+# whatever the cap (the booking is there already), never over a claim the account has, and the
+# hash kept as long as the booking's day needs it (as ACCOUNT_CLAIM does).
+#   KEYS[1] account's claims  ARGV[1] "<office>|<booking id>"  ARGV[2] claimed (ms)
+#   ARGV[3] expiry (ms)
+# Returns 1 when the claim was added, 0 when the account had it already.
+ACCOUNT_BACKFILL = """
+local added = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+return added
+"""
+
 # A claim whose booking does not exist yet is an applicant between claim and confirm; after this
 # long it is a process that died in between, and the claim is void.
 PENDING_GRACE = timedelta(minutes=15)
@@ -750,6 +764,28 @@ class AccountClaims:
                 return holders
             args = [*args[:4], *stale]
         return holders
+
+    async def backfill(self, office_id: str, seats: SeatBook) -> int | None:
+        """Give every active booking of the office its account's claim, once: the bookings made
+        before account claims existed count under the cap across the network like the others.
+        Idempotent (a claim there is kept as it is; a second run after the marker is set reads
+        nothing). One script call in the office's slot, one pipeline of one call per booking in
+        the accounts' slots, then the marker. How many claims were added; None when it was done
+        already."""
+        bookings = await seats.unclaimed_bookings()
+        if bookings is None:
+            return None
+        calls: list[tuple[str, list[str], list[str | int]]] = [
+            (
+                ACCOUNT_BACKFILL,
+                [AccountKeys(account).bookings],
+                [f"{office_id}|{booking_id}", created, _expiry_ms(day)],
+            )
+            for account, booking_id, day, created in bookings
+        ]
+        added = sum(int(reply) for reply in await claim_together(self.redis, calls))
+        await seats.mark_claims_backfilled()
+        return added
 
     async def release(self, account: str, office_id: str, booking_id: str) -> None:
         """Give the booking's place under the cap back (nothing if it holds none)."""

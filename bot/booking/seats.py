@@ -430,6 +430,26 @@ return out
 """
 )
 
+# The office's active bookings, found by its NIK index (every active booking has its NIK's entry;
+# an entry whose booking is no longer active is skipped), unless the backfill of their account
+# claims is done already (bot/booking/counter.py, AccountClaims.backfill).
+#   KEYS[1] niks  KEYS[2] the backfill's marker   ARGV[1] booking key template (id marker)
+# Returns false when done, else {account, booking id, day, created (ms)} of each.
+ACTIVE_BOOKINGS = (
+    LUA_HELPERS
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then return false end
+local out = {}
+for _, id in ipairs(redis.call('HVALS', KEYS[1])) do
+  local f = redis.call('HMGET', fill(ARGV[1], ID_MARK, id), 'status', 'account', 'day', 'created')
+  if f[1] == 'active' and f[2] then
+    out[#out + 1] = {f[2], id, f[3], f[4] or '0'}
+  end
+end
+return out
+"""
+)
+
 # Cancel an active booking: its seat returns, its NIK and account slot are freed.
 #   KEYS[1] booking  KEYS[2] niks
 #   ARGV[1] now (ms)  ARGV[2] '1' to check the owner, '0' for staff/system
@@ -695,6 +715,7 @@ class SeatBook:
         self._release = redis.register_script(RELEASE)
         self._confirm = redis.register_script(CONFIRM)
         self._active = redis.register_script(ACTIVE_FOR_ACCOUNT)
+        self._active_bookings = redis.register_script(ACTIVE_BOOKINGS)
         self._cancel = redis.register_script(CANCEL)
         self._reschedule = redis.register_script(RESCHEDULE)
         self._set_capacity = redis.register_script(SET_CAPACITY)
@@ -766,6 +787,28 @@ class SeatBook:
         )
         bookings = [Booking.from_fields(_pairs(flat)) for flat in replies]
         return sorted((b for b in bookings if b.active), key=lambda b: (b.day, b.window, b.number))
+
+    async def unclaimed_bookings(self) -> list[tuple[str, str, date, int]] | None:
+        """(account, booking id, day, created ms) of every active booking, for the one-off
+        backfill of account claims (one script call); None once :meth:`mark_claims_backfilled`
+        said it is done."""
+        reply = await self._call(
+            self._active_bookings,
+            [self._keys.niks, self._keys.claims_backfilled],
+            [self._booking_template],
+        )
+        if reply is None:
+            return None
+        return [
+            (_text(a), _text(i), date.fromisoformat(_text(d)), int(_text(c) or 0))
+            for a, i, d, c in reply
+        ]
+
+    async def mark_claims_backfilled(self) -> None:
+        try:
+            await self._redis.set(self._keys.claims_backfilled, "1")
+        except RedisError as exc:
+            raise StorageError(f"seat book of {self._office}: {exc}") from exc
 
     # -- holds ------------------------------------------------------------------------------
 

@@ -156,6 +156,12 @@ class OfficeKeys:
         return f"{self.tag}:account:{identity}"
 
     @property
+    def claims_backfilled(self) -> str:
+        """Set once the office's active bookings all have their account's claim (the one-off
+        backfill of bookings made before account claims existed: bot/booking/counter.py)."""
+        return f"{self.tag}:claims_backfilled"
+
+    @property
     def reminders(self) -> str:
         """Reminders to send, a sorted set scored by when each is due (ms): members
         ``<booking id>|<day>|<window>|<offset minutes>``, added by the booking scripts."""

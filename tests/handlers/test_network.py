@@ -483,3 +483,40 @@ async def test_an_account_at_the_cap_is_told_before_choosing_a_day_at_another_of
     await user.says("1")
     assert "Pilih layanan" in await user.says("makassar")
     await client.aclose()
+
+
+async def test_bookings_from_before_account_claims_get_theirs_at_the_day_end(
+    app: App, redis: aioredis.Redis
+) -> None:
+    """A one-off backfill at each office's first day-end run: its active bookings without their
+    account's claim (made before claims existed) get one, so the cap across the network counts
+    them; a claim there is kept, cancelled bookings get none, and later runs read nothing."""
+    from datetime import timedelta
+
+    from bot.infra.keys import AccountKeys
+    from workers.dayend import dayend_core
+
+    assert app.account_claims is not None
+    old, kept, gone = "console:9101", "console:9102", "console:9103"
+    made = await hold_and_book(app, "kanim-jaksel", old, NIK_MAN)
+    has = await hold_and_book(app, "kanim-jaksel", kept, NIK_WOMAN)
+    cancelled = await hold_and_book(app, "kanim-jaksel", gone, "3171015001900003")
+    await app.at("kanim-jaksel").desk.cancel(cancelled.id, account=gone)
+    # As before account claims existed: the booking is there, its claim is not.
+    await redis.delete(AccountKeys(old).bookings)
+    before = await redis.hgetall(AccountKeys(kept).bookings)
+
+    office = app.at("kanim-jaksel").office
+    yesterday = office.local_today(app.clock.now()) - timedelta(days=1)
+    tally = await dayend_core(app.view("kanim-jaksel"), yesterday)
+    assert tally.get("claims_backfilled") == 1
+    assert await app.account_claims.holders(old) == [("kanim-jaksel", made.id)]
+    assert await redis.pexpiretime(AccountKeys(old).bookings) > 0
+    assert await redis.hgetall(AccountKeys(kept).bookings) == before
+    assert await app.account_claims.holders(gone) == []
+    # Done once: the next run reads nothing and says nothing of it.
+    assert "claims_backfilled" not in await dayend_core(app.view("kanim-jaksel"), yesterday)
+    # The backfilled claim counts under the cap (1) across the network.
+    with pytest.raises(AccountLimit):
+        await hold_and_book(app, "kanim-makassar", old, "3171015001900004")
+    assert [b.id for b in await app.at("kanim-jaksel").seats.active_for_account(has.account)]

@@ -68,6 +68,7 @@ from tests.handlers.test_booking import (  # noqa: F401 - the whole conversation
 from tests.handlers.test_network import (  # noqa: F401 - the network's seat book, on the cluster
     app,
     offices,
+    test_bookings_from_before_account_claims_get_theirs_at_the_day_end,
     test_one_account_in_two_offices_at_once_exactly_one_wins,
     test_one_nik_in_two_offices_at_once_exactly_one_wins,
 )
