@@ -361,9 +361,10 @@ class Outbox:
                 if interactive["type"] == "button":
                     buttons = interactive["action"]["buttons"]
                     seen.options = [(b["reply"]["id"], b["reply"]["title"]) for b in buttons]
-                else:
+                elif interactive["type"] == "list":
                     rows = interactive["action"]["sections"][0]["rows"]
                     seen.options = [(row["id"], row["title"]) for row in rows]
+                # (a location_request_message offers no options)
         return seen
 
 
