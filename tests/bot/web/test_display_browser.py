@@ -32,7 +32,9 @@ async def test_the_display_shows_a_call_from_the_counter_page_without_a_reload(
         await display.goto(f"{served.base}/display/{served.app.office.id}")
         assert await display.inner_text("#none") == "Belum ada panggilan."
         # The stream is open and its first event (no calls yet) rendered.
-        await display.wait_for_function("document.body.dataset.events === '1'")
+        # (Selectors, not wait_for_function: its polling evaluates a string, which the page's
+        # Content-Security-Policy refuses when the first check is not already true.)
+        await display.wait_for_selector("body[data-events='1']", state="attached")
         await display.click("#chime")  # the chime on (Web Audio, after a gesture)
         assert await display.inner_text("#chime") == "Matikan bunyi"
         page = await counter.counter_page(served, desk, 5)
@@ -48,9 +50,8 @@ async def test_the_display_shows_a_call_from_the_counter_page_without_a_reload(
         await page.click("#served")
         await page.wait_for_selector("#call-next")
         await page.click("#call-next")
-        await display.wait_for_function(
-            f"document.querySelector('#list li.newest .number').textContent === "
-            f"'{bookings[1].queue_number}'"
+        await display.wait_for_selector(
+            f"#list li.newest .number:text-is('{bookings[1].queue_number}')"
         )
         rows = [" ".join(r.split()) for r in await display.locator("#list li").all_inner_texts()]
         assert rows == [
