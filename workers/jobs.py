@@ -57,34 +57,36 @@ class RqJobs:
 
     async def tell_called(self, office_id: str, day: date, booking_id: str, calls: int) -> None:
         # Hundreds of calls a day: results are not kept (the sent-markers say who was told).
-        def enqueue() -> None:
-            self.queue.enqueue(
-                calls_notices.tell_called,
-                office_id,
-                day.isoformat(),
-                booking_id,
-                str(calls),
-                job_id=f"tell_called-{office_id}-{booking_id}-{calls}",
-                result_ttl=0,
-                failure_ttl=7 * 24 * 3600,
-                retry=Retry(3, [5, 30, 120]),
-                description=f"call notices: {booking_id}",
-            )
-
-        await self._run(enqueue)
+        await self._notice(
+            calls_notices.tell_called,
+            (office_id, day.isoformat(), booking_id, str(calls)),
+            job_id=f"tell_called-{office_id}-{booking_id}-{calls}",
+            description=f"call notices: {booking_id}",
+        )
 
     async def tell_served(self, office_id: str, day: date, booking_id: str) -> None:
+        await self._notice(
+            calls_notices.tell_served,
+            (office_id, day.isoformat(), booking_id),
+            job_id=f"tell_served-{office_id}-{booking_id}",
+            description=f"survey invitation: {booking_id}",
+        )
+
+    async def _notice(
+        self, func: Callable[..., Any], args: tuple[str, ...], *, job_id: str, description: str
+    ) -> None:
+        """Queue a counter notice job: one per job id (queued twice, it runs once), retried
+        three times, its failures kept a week."""
+
         def enqueue() -> None:
             self.queue.enqueue(
-                calls_notices.tell_served,
-                office_id,
-                day.isoformat(),
-                booking_id,
-                job_id=f"tell_served-{office_id}-{booking_id}",
+                func,
+                *args,
+                job_id=job_id,
                 result_ttl=0,
                 failure_ttl=7 * 24 * 3600,
                 retry=Retry(3, [5, 30, 120]),
-                description=f"survey invitation: {booking_id}",
+                description=description,
             )
 
         await self._run(enqueue)
