@@ -12,10 +12,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import broadcast, burst, dialog, dialog_http, memory, network_burst, network_turns
-from bench.common import Result
+from bench import (
+    broadcast,
+    burst,
+    counter,
+    dialog,
+    dialog_http,
+    display,
+    memory,
+    network_burst,
+    network_turns,
+)
+from bench.common import Result, Row, targets_table
 
-Row = tuple[str, str, bool]
 T = TypeVar("T")
 
 
@@ -61,12 +70,6 @@ def dialog_targets(
         ),
         ("Redis bytes per idle session < 1 KiB", f"{session:,.0f}", session < 1024),
     ]
-
-
-def targets_table(rows: list[Row]) -> str:
-    lines = ["| target | measured | met |", "| --- | ---: | --- |"]
-    lines += [f"| {name} | {value} | {'yes' if met else '**no**'} |" for name, value, met in rows]
-    return "\n".join(lines)
 
 
 def machine() -> str:
@@ -126,12 +129,24 @@ def main() -> None:
     paced, broadcast_table = run(
         "broadcast pacing: 10,000 recipients at 30/s and 80/s", broadcast.compare, broadcast.report
     )
+    counters, counter_table = run(
+        "the counter page: 20 counters at once, 600 check-ins and calls",
+        counter.bench,
+        counter.report,
+    )
+    displays, display_table = run(
+        "the waiting-room display: 50 displays and 20 counters, a day compressed",
+        display.bench,
+        display.report,
+    )
     memory_rows, memory_table = run("memory", memory.measure, memory.report)
     rows = dialog_targets(in_process, over_http, one_at_a_time, memory_rows)
     rows += burst.targets(bursts)
     rows += network_burst.targets(networks)
     rows += network_turns.targets(network_turn_results)
     rows += [(t.name, t.measured, t.met) for t in paced.targets()]
+    rows += counter.targets(counters)
+    rows += display.targets(displays)
     targets = targets_table(rows)
     print("\n" + targets)
     minutes = (time.monotonic() - started) / 60
@@ -213,6 +228,18 @@ One at a time (40 applicants, rounds of 20), where batching cannot help:
 {broadcast.__doc__.split(chr(10) + chr(10), 1)[1].strip() if broadcast.__doc__ else ""}
 
 {broadcast_table}
+
+## The day at the counter
+
+{counter.__doc__.split(chr(10) + chr(10), 1)[1].strip() if counter.__doc__ else ""}
+
+{counter_table}
+
+## The waiting-room display
+
+{display.__doc__.split(chr(10) + chr(10), 1)[1].strip() if display.__doc__ else ""}
+
+{display_table}
 
 ## Memory
 

@@ -118,6 +118,16 @@ def callback_update(update_id: int, chat_id: int, data: str) -> dict[str, Any]:
     }
 
 
+# A target of the issue, what was measured, and whether it is met (BENCHMARKS.md's first table).
+Row = tuple[str, str, bool]
+
+
+def targets_table(rows: list[Row]) -> str:
+    lines = ["| target | measured | met |", "| --- | ---: | --- |"]
+    lines += [f"| {name} | {value} | {'yes' if met else '**no**'} |" for name, value, met in rows]
+    return "\n".join(lines)
+
+
 def percentile(values: list[float], q: float) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
