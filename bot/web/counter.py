@@ -62,7 +62,9 @@ DONE = {"call": "called", "recall": "recalled", "served": "served", "no_show": "
 # (bot/booking/calls.py), so a lookup is an int's hash and an identity check, where hashing the
 # Visit compared all its fields (a fifth of a page's CPU with 600 bookings, cProfile). Holding
 # the Visit keeps its id from being reused.
-ROWS_KEY = web.AppKey("counter_rows", dict[tuple[str, int], tuple[Visit, str]])
+# locale -> id(visit) -> (the visit, its row): a row is kept while its Visit object is the one
+# the roster holds (bot/booking/calls.py keeps a Visit object until the booking changes).
+ROWS_KEY = web.AppKey("counter_rows", dict[str, dict[int, tuple[Visit, str]]])
 # Per web app; cleared when it grows past this.
 MAX_ROWS_KEPT = 50_000
 STATES = ("active", "checked_in", "called", "served", "no_show", "cancelled")
@@ -148,19 +150,30 @@ async def counter_page(request: web.Request) -> web.StreamResponse:
         return render(request, "counter_choose.html", locale, **values)
     day = app.desk.today()
     visits = await app.desk.roster(day)
-    rows = request.app[ROWS_KEY]
+    rows = request.app[ROWS_KEY].setdefault(locale, {})
     if len(rows) > MAX_ROWS_KEPT:
         rows.clear()
+    # One pass over a day that may hold thousands of bookings, on every reload: kept rows are
+    # looked up by identity, and the roster is in call order, so a window's rows come together.
+    kept_row = rows.get
     windows: dict[str, list[str]] = {}
+    html: list[str] = []
+    window_id = None
+    waiting = 0
+    current = None
     for visit in visits:
-        kept = rows.get((locale, id(visit)))
-        if kept is not None and kept[0] is visit:
-            html = kept[1]
-        else:
-            html = _row_html(app, locale, visit)
-            rows[(locale, id(visit))] = (visit, html)
-        windows.setdefault(visit.window, []).append(html)
-    current = next((v for v in visits if v.status == "called" and v.counter == counter), None)
+        kept = kept_row(id(visit))
+        if kept is None or kept[0] is not visit:
+            kept = rows[id(visit)] = (visit, _row_html(app, locale, visit))
+        if visit.window != window_id:
+            window_id = visit.window
+            html = windows.setdefault(window_id, [])
+        html.append(kept[1])
+        status = visit.status
+        if status == "checked_in":
+            waiting += 1
+        elif status == "called" and current is None and visit.counter == counter:
+            current = visit
     notice = ""
     key = NOTICES.get(request.query.get("n", ""))
     if key:
@@ -172,7 +185,7 @@ async def counter_page(request: web.Request) -> web.StreamResponse:
             for window_id, html in windows.items()
         ],
         current=_visit_row(app, locale, current) if current else None,
-        waiting=sum(1 for v in visits if v.status == "checked_in"),
+        waiting=waiting,
         notice=notice,
         notice_kind="bad" if request.query.get("n") in ("busy", "empty", "none", "stale") else "ok",
     )
