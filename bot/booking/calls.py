@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 
 from bot.booking.replies import pairs as _pairs
 from bot.booking.replies import text as _text
-from bot.booking.seats import ID_MARK, LUA_HELPERS, RETENTION
+from bot.booking.seats import DAY_MARK, ID_MARK, LUA_HELPERS, RETENTION
 from bot.core.clock import Clock, ms
 from bot.errors import StorageError
 from bot.infra.keys import CALLS_CHANNEL, OfficeKeys
@@ -194,6 +194,37 @@ return {version, all and 1 or 0, out}
 """
 )
 
+# The one-off backfill of the office's rosters (a process runs it before its first roster read):
+# an active booking made before rosters existed joins its day's roster in call order, marked as
+# changed, so the counter page lists it as booked before it is checked in. Found by the office's
+# NIK index (every active booking has its NIK's entry); a booking already there is left as it is.
+# The marker makes it run once per office.
+#   KEYS[1] niks  KEYS[2] the backfill's marker  ARGV[1] booking template (id marker)
+#   ARGV[2] roster template (day marker)
+# Returns how many bookings were added; false when it was done already.
+ROSTER_BACKFILL = (
+    LUA_HELPERS
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then return false end
+local added = 0
+for _, id in ipairs(redis.call('HVALS', KEYS[1])) do
+  local booking_key = fill(ARGV[1], ID_MARK, id)
+  local f = redis.call('HMGET', booking_key, 'status', 'day', 'window', 'number')
+  if f[1] == 'active' and f[2] and f[3] and tonumber(f[4]) then
+    local roster = fill(ARGV[2], DAY_MARK, f[2])
+    if redis.call('ZADD', roster, 'NX', call_order(f[3], f[4]), id) == 1 then
+      added = added + 1
+      local expiry = redis.call('PEXPIRETIME', booking_key)
+      if expiry > 0 then redis.call('PEXPIREAT', roster, expiry) end
+      mark(roster, id, booking_key)
+    end
+  end
+end
+redis.call('SET', KEYS[2], '1')
+return added
+"""
+)
+
 
 @dataclass
 class _Day:
@@ -316,13 +347,17 @@ class Calls:
         self._call_next = redis.register_script(CALL_NEXT)
         self._finish = redis.register_script(FINISH)
         self._roster = redis.register_script(ROSTER)
+        self._backfill = redis.register_script(ROSTER_BACKFILL)
         self._booking_template = self._keys.booking(ID_MARK)
         self._days: dict[str, _Day] = {}
+        self._backfilled = False
 
     async def roster(self, day: date) -> list[Visit]:
         """Every booking of ``day`` in call order, in one script call. This process keeps what
         it read and asks only for what changed since (a counter page reloaded after each action
         re-reads a whole day of which one booking changed)."""
+        if not self._backfilled:
+            await self.backfill()
         iso = day.isoformat()
         seen = self._days.get(iso)
         if seen is None:
@@ -347,6 +382,18 @@ class Calls:
         seen.version = version
         seen.ordered = [v for _, v in sorted(visits.values(), key=lambda ov: (ov[0], ov[1].id))]
         return list(seen.ordered)
+
+    async def backfill(self) -> int | None:
+        """Put the office's active bookings made before rosters existed in their day's roster,
+        once per office (one script call; this process asks once). How many were added; None
+        when it was done already."""
+        added = await self._call(
+            self._backfill,
+            [self._keys.niks, self._keys.rosters_backfilled],
+            [self._booking_template, self._keys.roster(DAY_MARK)],
+        )
+        self._backfilled = True
+        return None if added is None else int(added)
 
     async def call_next(self, day: date, counter: int, *, staff: str) -> Visit:
         """Call the first applicant of ``day``'s waiting line to ``counter``; raises

@@ -156,6 +156,12 @@ class OfficeKeys:
         return f"{self.tag}:account:{identity}"
 
     @property
+    def rosters_backfilled(self) -> str:
+        """Set once the office's active bookings are all in their day's roster (the one-off
+        backfill of bookings made before rosters existed: bot/booking/calls.py)."""
+        return f"{self.tag}:rosters_backfilled"
+
+    @property
     def claims_backfilled(self) -> str:
         """Set once the office's active bookings all have their account's claim (the one-off
         backfill of bookings made before account claims existed: bot/booking/counter.py)."""

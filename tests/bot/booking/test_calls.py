@@ -177,3 +177,47 @@ async def test_a_reader_gets_only_the_changes_and_stays_right(
     )
     assert changes == [first.id, third.id]  # served at counter 3, then moved away
     assert [v.id for v in await reader.roster(tomorrow)] == [third.id]
+
+
+async def test_bookings_made_before_rosters_join_them_once(
+    app: App, redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    today = app.office.local_today(clock.now())
+    tomorrow = today + timedelta(days=1)
+    first, second = await book_today(app, 2)
+    cancelled, *_ = await book_today(app, 1, window=1)
+    await app.desk.cancel(cancelled.id, account=cancelled.account)
+    later = await app.desk.book(
+        hold_id=app.codes.new_id(),
+        day=tomorrow,
+        service=app.office.services[0],
+        window=app.office.windows(tomorrow)[0],
+        account="console:tomorrow",
+        nik_hash="nik-tomorrow",
+        nik_last4="1234",
+        name="Pemohon besok",
+        locale="id",
+    )
+    # As a store written before rosters existed has them: no roster at all, no marker.
+    tag = f"antrean:{{o:{app.office.id}}}"
+    for day in (today, tomorrow):
+        await redis.delete(
+            f"{tag}:roster:{day}", f"{tag}:roster:{day}:version", f"{tag}:roster:{day}:changes"
+        )
+    await redis.delete(f"{tag}:rosters_backfilled")
+    reader = Calls(redis, app.office.id, clock)
+    # The active bookings are listed as booked, in call order, on their own day; the cancelled
+    # one (no longer in the NIK index) is not brought back.
+    assert [(v.id, v.status) for v in await reader.roster(today)] == [
+        (first.id, "active"),
+        (second.id, "active"),
+    ]
+    assert [v.id for v in await reader.roster(tomorrow)] == [later.id]
+    assert await redis.pexpiretime(f"{tag}:roster:{today}") > 0
+    # Checked in, called and served like any booking.
+    await app.desk.check_in(second.id, staff=STAFF)
+    assert (await app.desk.call_next(2, staff=STAFF)).id == second.id
+    # Once per office: a second process does not scan again.
+    await redis.zrem(f"{tag}:roster:{today}", first.id)
+    assert await Calls(redis, app.office.id, clock).backfill() is None
+    assert [v.id for v in await Calls(redis, app.office.id, clock).roster(today)] == [second.id]
