@@ -415,6 +415,7 @@ async def _preview_quota(ctx: Context, pending: Pending) -> str:
         )
     ]
     lines += [_quota_line(ctx, "quota_would_", change, seats) for change in changes]
+    lines += _overflow_lines(ctx, changes, seats)
     lines.append(
         ctx.t(
             "staff.quota_one_service",
@@ -437,6 +438,19 @@ def _quota_line(ctx: Context, key: str, change: QuotaChange, seats: int) -> str:
         booked=change.booked,
         held=change.held,
     )
+
+
+def _overflow_lines(ctx: Context, changes: list[QuotaChange], seats: int) -> list[str]:
+    """A note per service whose new capacity passes its window's range of queue numbers."""
+    return [
+        ctx.t(
+            "staff.quota_overflow",
+            service=_service_name(ctx, change.service),
+            block=change.block,
+        )
+        for change in changes
+        if change.overflows(seats)
+    ]
 
 
 async def _apply_quota(ctx: Context, pending: Pending) -> None:
@@ -466,6 +480,7 @@ async def _set_quota(
         )
     ]
     lines += [_quota_line(ctx, "quota_", change, seats) for change in changes]
+    lines += _overflow_lines(ctx, changes, seats)
     ctx.say("\n".join(lines))
 
     def ids(outcome: str) -> str | None:

@@ -135,8 +135,10 @@ return {redis.call('SISMEMBER', KEYS[1], ARGV[1]), redis.call('HGET', KEYS[2], A
 #   ARGV[1] now (ms)  ARGV[2] window  ARGV[3] new capacity  ARGV[4] expiry of the day hashes (ms)
 #   ARGV[5] '1' for a dry run (a preview: nothing is written but expired holds)
 #   ARGV[5+k] default capacity of service k
-# Returns, per service, {outcome, capacity before, booked, held}: 'set', 'same' (it was that
-# already) or 'below' (more seats are booked than the new capacity: that service is unchanged).
+# Returns, per service, {outcome, capacity before, booked, held, block}: 'set', 'same' (it was
+# that already) or 'below' (more seats are booked than the new capacity: that service is
+# unchanged); block: the size of the window's range of queue numbers once the day's numbering plan
+# is fixed, else 0 (bot/booking/seats.py).
 QUOTA = seat_script(
     """
 local window, cap = ARGV[2], tonumber(ARGV[3])
@@ -155,7 +157,11 @@ for k = 1, #KEYS / 2 do
     touch(day_key, holds_key)
     redis.call('PEXPIREAT', day_key, ARGV[4])
   end
-  table.insert(out, {outcome, before, booked, held})
+  local block = 0
+  if redis.call('HEXISTS', day_key, 'seq') == 0 then
+    block = tonumber(redis.call('HGET', day_key, 'block:' .. window) or '0')
+  end
+  table.insert(out, {outcome, before, booked, held, block})
 end
 return out
 """
@@ -299,13 +305,20 @@ class Closure:
 
 @dataclass(frozen=True, slots=True)
 class QuotaChange:
-    """What a quota change did to one service: ``outcome`` is set, same or below."""
+    """What a quota change did to one service: ``outcome`` is set, same or below. ``block``:
+    how many queue numbers the window's range holds once the day's numbering plan is fixed (0
+    before the first booking): seats past it are numbered from the day's overflow range."""
 
     service: str
     outcome: str
     before: int
     booked: int
     held: int
+    block: int = 0
+
+    def overflows(self, capacity: int) -> bool:
+        """Whether ``capacity`` seats would take numbers past the window's range."""
+        return self.outcome == "set" and 0 < self.block < capacity
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +434,7 @@ class Counter:
             ],
         )
         return [
-            QuotaChange(service, _text(row[0]), int(row[1]), int(row[2]), int(row[3]))
+            QuotaChange(service, _text(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
             for service, row in zip(services, reply, strict=True)
         ]
 

@@ -168,6 +168,29 @@ async def test_quota_for_every_service_previews_and_waits_for_a_yes(office: Offi
     assert (entry.action, entry.result, entry.details["capacity"]) == ("quota", "cancelled", "7")
 
 
+async def test_quota_past_a_windows_range_of_numbers_says_where_numbers_go(
+    office: Office,
+) -> None:
+    app = office.app
+    admin = office.user("admin")
+    await admin.says("halo")
+    # The first booking fixes the day's numbering plan: 0800-1000 of "Paspor baru" has a range
+    # of 50 numbers (40 seats and a margin).
+    booking = await book(app, "telegram:77", "a" * 32)
+    iso = booking.day.isoformat()
+    preview = await admin.says(f"/quota {iso} 0800-1000 60")
+    assert "Paspor baru: 40 → 60" in preview
+    assert (
+        "Catatan, Paspor baru: nomor antrean jam ini sudah direncanakan untuk 50 kursi" in preview
+    )
+    # No plan yet for the other services (nobody booked them that day): nothing to say.
+    assert preview.count("Catatan") == 1
+    await admin.says("tidak")
+    assert "Catatan" not in await admin.says(f"/quota {iso} 0800-1000 50 A")
+    done = await admin.says(f"/quota {iso} 0800-1000 51 A")
+    assert "diubah 50 → 51" in done and "direncanakan untuk 50 kursi" in done
+
+
 @pytest.mark.parametrize(
     "named", ["C", "c", "paspor-hilang-rusak", "Paspor hilang / rusak", "LOST / DAMAGED PASSPORT"]
 )
