@@ -164,6 +164,7 @@ class TelegramChannel(PacedChannel):
         )
 
     async def aclose(self) -> None:
+        await super().aclose()
         await self.bot.session.close()
 
     # -- outgoing ---------------------------------------------------------------------------
