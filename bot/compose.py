@@ -130,7 +130,7 @@ def _open_run(process: Process) -> None:
     from handlers import build_steps
 
     deps = process.deps
-    channels = configured_channels(process.settings, deps.redis, deps.clock, coalesce_counts=True)
+    channels = configured_channels(process.settings, deps.redis, deps.clock)
     process.channels = {c.name: c for c in channels}
     process.engine = Engine(deps, build_steps(), process.channels)
     # The web app starts the channels when it starts serving, and closes them when it stops.

@@ -9,21 +9,14 @@ from bot.core.clock import Clock
 from bot.infra.settings import Settings
 
 
-def configured_channels(
-    settings: Settings, redis: aioredis.Redis, clock: Clock, *, coalesce_counts: bool = False
-) -> list[Channel]:
+def configured_channels(settings: Settings, redis: aioredis.Redis, clock: Clock) -> list[Channel]:
     """Every channel with a token set; none means the console is the only way in.
 
     They share one pacer: every process's sends count in the same Redis buckets.
-    ``coalesce_counts``: the whole bot's bucket counts of the replies are added up and taken
-    together (a serving process, whose turns would each make a call for them:
-    bot/core/pacing.py); the channels' ``aclose`` takes what is still owed.
     """
-    from bot.core.pacing import COALESCE_S, Pacer
+    from bot.core.pacing import Pacer
 
-    pacer = Pacer.from_settings(
-        settings, redis, clock, coalesce_s=COALESCE_S if coalesce_counts else 0.0
-    )
+    pacer = Pacer.from_settings(settings, redis, clock)
     channels: list[Channel] = []
     if settings.telegram_token is not None:
         from channels.telegram import TelegramChannel

@@ -156,11 +156,6 @@ class PacedChannel(Channel):
         """Send ``messages`` in order, every call over by ``deadline``; return the writes they
         leave."""
 
-    async def aclose(self) -> None:
-        """Take the pacing counts the pacer still owes (channels sharing it: the first does)."""
-        if self.pacer is not None:
-            await self.pacer.aclose()
-
     async def send(
         self, user_id: str, messages: Sequence[Outbound], *, deadline: Deadline | None = None
     ) -> None:

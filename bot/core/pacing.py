@@ -17,13 +17,7 @@ Nothing here knows a platform: each channel declares the rates its platform allo
 as :attr:`~bot.core.channel.Channel.limits`) and passes them with every call.
 
 Replies inside a live conversation go out at once but are counted (``force``), so a broadcast
-running at the same time slows down for them rather than pushing the platform over its limit. The
-recipient's count rides with the turn's save. A serving process may coalesce its counts of the
-whole bot's buckets (``coalesce_s``): it adds them up and takes them in one call per bucket at
-most every ``coalesce_s`` seconds, instead of a script call with every turn. A coalesced count is
-taken later than the messages left, so it holds the bucket back at least as long as taking each
-at once would; a broadcast may only run ahead of it for that short while (50 ms as shipped,
-against a whole bot's burst of a tenth of a second).
+running at the same time slows down for them rather than pushing the platform over its limit.
 When the platform answers "too many requests" anyway, :meth:`Pacer.pause` holds back only the
 bucket the error concerns, for as long as the platform asked.
 
@@ -43,17 +37,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.core.clock import Clock, ms
-from bot.core.writes import Arg, Write, apply
+from bot.core.writes import Arg, Write
 from bot.errors import StorageError
 from bot.infra.keys import ChannelKeys, channel_pace
 from bot.infra.metrics import BUCKET_WAIT, PLATFORM_ERRORS
 from bot.infra.settings import Settings
 
 Sleep = Callable[[float], Awaitable[None]]
-
-# How long a serving process adds up its counts of the whole bot's buckets before taking them
-# (seconds; bot/compose.py turns it on for ``antrean run`` and the console chat).
-COALESCE_S = 0.05
 
 # Reserve one slot in a bucket.
 #   KEYS[1] bucket hash (fields tat, until)
@@ -161,15 +151,9 @@ class Pacer:
         recipient_rates: Mapping[str, Rate] | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
-        coalesce_s: float = 0.0,
     ) -> None:
         self.redis = redis
         self.clock = clock
-        self.coalesce_s = coalesce_s
-        # (bucket key, interval ms, burst) -> messages counted and not taken yet (coalesce_s).
-        self._owed: dict[tuple[str, float, int], int] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._flushes: set[asyncio.Task[None]] = set()
         self.channel_rates = {
             name: Rate(per_s, channel_burst(per_s)) for name, per_s in (channel_rates or {}).items()
         }
@@ -179,12 +163,10 @@ class Pacer:
         self._pause = redis.register_script(PAUSE)
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, redis: aioredis.Redis, clock: Clock, *, coalesce_s: float = 0.0
-    ) -> Pacer:
+    def from_settings(cls, settings: Settings, redis: aioredis.Redis, clock: Clock) -> Pacer:
         """The process's pacer. The rates are the channels' (a channel's ``from_settings`` reads
         its own), so nothing of ``settings`` is needed here yet."""
-        return cls(redis, clock, coalesce_s=coalesce_s)
+        return cls(redis, clock)
 
     def limits(self, channel: str, given: Limits | None = None) -> Limits:
         """``given`` (the channel's), else what this pacer was built with for ``channel``."""
@@ -259,10 +241,7 @@ class Pacer:
             takes.append((recipient_key(channel, user_id), recipient))
         rate = limits.overall
         if rate is not None:
-            if self.coalesce_s > 0:
-                self._owe((channel_key(channel), 1000.0 / rate.per_s, rate.burst), count)
-            else:
-                takes.append((channel_key(channel), rate))
+            takes.append((channel_key(channel), rate))
         return [
             Write(
                 ("EVALSHA", self._take.sha, 1, key, now, 1000.0 / bucket.per_s, bucket.burst, "1",
@@ -271,42 +250,6 @@ class Pacer:
             )
             for key, bucket in takes
         ]  # fmt: skip
-
-    def _owe(self, bucket: tuple[str, float, int], count: int) -> None:
-        self._owed[bucket] = self._owed.get(bucket, 0) + count
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.coalesce_s, self._due)
-
-    def _due(self) -> None:
-        self._timer = None
-        task = asyncio.create_task(self.flush())
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
-
-    async def flush(self) -> None:
-        """Take the counts added up so far (:attr:`coalesce_s`), one script call per bucket in
-        one pipeline. A count is a courtesy to the broadcasts: one Redis cannot take is logged
-        and dropped, never raised."""
-        owed, self._owed = self._owed, {}
-        if not owed:
-            return
-        now = self.now_ms()
-        await apply(
-            self.redis,
-            [
-                Write(("EVALSHA", self._take.sha, 1, key, now, interval, burst, "1", count), TAKE)
-                for (key, interval, burst), count in owed.items()
-            ],
-        )
-
-    async def aclose(self) -> None:
-        """Take what is still owed now (a serving process stopping)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        await self.flush()
-        if self._flushes:
-            await asyncio.gather(*self._flushes, return_exceptions=True)
 
     @staticmethod
     def merged(writes: list[Write]) -> list[Write]:

@@ -164,7 +164,6 @@ class TelegramChannel(PacedChannel):
         )
 
     async def aclose(self) -> None:
-        await super().aclose()
         await self.bot.session.close()
 
     # -- outgoing ---------------------------------------------------------------------------

@@ -223,7 +223,6 @@ class WhatsAppChannel(PacedChannel):
             log.warning("WhatsApp unreachable at start-up, carrying on: %s", exc)
 
     async def aclose(self) -> None:
-        await super().aclose()
         if self._owns_client:
             await self.client.aclose()
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from bot.core.clock import ManualClock, ms
 from bot.core.pacing import Limits, Pacer, Rate, channel_key, recipient_key
 from bot.core.writes import run
-from bot.infra.embedded import RedisServer, free_port
+from bot.infra.embedded import RedisServer
 from bot.infra.settings import load_settings
 from channels.console import ConsoleChannel
 from channels.telegram import TelegramChannel
@@ -200,50 +195,3 @@ async def test_counts_of_one_bucket_made_together_count_as_many(
     assert one == ms(clock.now()) + 3 * 1000
     channel = float(await redis.hget(channel_key("telegram"), "tat") or 0)
     assert round(channel - ms(clock.now())) == round(4 * 1000 / 30)
-
-
-async def test_a_serving_process_takes_the_whole_bots_counts_together(
-    redis_server: RedisServer, clock: ManualClock
-) -> None:
-    # antrean run coalesces its counts of the whole bot's bucket: a turn's save carries only
-    # the chat's; every 50 ms at most one call takes what the turns of that while counted.
-    client = CountingRedis.from_url(redis_server.url, decode_responses=True)
-    await client.flushall()
-    p = Pacer(client, clock, {"telegram": 30.0}, {"telegram": Rate(1.0, 3)}, coalesce_s=0.05)
-    writes = [*p.counting("telegram", "42", 2), *p.counting("telegram", "43", 3)]
-    assert [w.args[3] for w in writes] == [
-        recipient_key("telegram", "42"),
-        recipient_key("telegram", "43"),
-    ]
-    await run(client, writes)
-    assert await client.hget(channel_key("telegram"), "tat") is None  # not taken yet
-    client.round_trips = 0
-    await asyncio.sleep(0.2)
-    assert client.round_trips == 1  # one call (a pipeline) for the five
-    channel = float(await client.hget(channel_key("telegram"), "tat") or 0)
-    assert round(channel - ms(clock.now())) == round(5 * 1000 / 30)
-    # Stopping takes what is still owed, at once.
-    p.counting("telegram", "44", 1)
-    await p.aclose()
-    channel = float(await client.hget(channel_key("telegram"), "tat") or 0)
-    assert round(channel - ms(clock.now())) == round(6 * 1000 / 30)
-    await asyncio.sleep(0.1)  # no timer left to take it twice
-    assert round(float(await client.hget(channel_key("telegram"), "tat") or 0)) == round(channel)
-    await client.aclose()
-
-
-async def test_a_coalesced_count_redis_cannot_take_is_dropped_not_raised(
-    clock: ManualClock, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Counts are a courtesy to broadcasts: with Redis gone the turn goes on, and the count is
-    # logged and dropped.
-    client = aioredis.Redis(
-        host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
-    )
-    p = Pacer(client, clock, {"telegram": 30.0}, coalesce_s=0.01)
-    with caplog.at_level(logging.WARNING, logger="bot.core.writes"):
-        assert p.counting("telegram", "42", 1) == []
-        await asyncio.sleep(0.3)
-        await p.aclose()
-    assert [r.getMessage()[:25] for r in caplog.records] == ["could not make 1 write(s)"]
-    await client.aclose()
