@@ -105,8 +105,8 @@ def main() -> None:
         dialog_http.report,
     )
     one_at_a_time, http_1_table = run(
-        "dialog cost over HTTP: 40 applicants x 8 webhooks, one at a time",
-        lambda: dialog_http.compare(40, 1, 2),
+        "dialog cost over HTTP: 160 applicants x 8 webhooks, one at a time",
+        lambda: dialog_http.compare(160, 1, 4),
         dialog_http.report,
     )
     bursts, burst_table = run(
@@ -201,7 +201,7 @@ pydantic rebuilding aiogram's response models after each garbage collection
 
 {http_10_table}
 
-One at a time (40 applicants, rounds of 20), where batching cannot help:
+One at a time (160 applicants, rounds of 40), where batching cannot help:
 
 {http_1_table}
 
