@@ -258,6 +258,51 @@ Profiles (py-spy, over HTTP) and what was done, before → after, on this machin
 in this section come from profiling sessions and from timing one function in isolation,
 not from this run; the tables above are this run's.
 
+**The profile of what is left** (2026-12-01: py-spy `--gil` on the shipped process and on the
+peer, each driven alone as in the HTTP benchmark, 200 applicants one at a time and 500 at 100
+in flight; a sample goes to the innermost frame that names one of these parts, so the Redis
+calls made by a step count as Redis; ms a turn = share of samples x the run's CPU a turn):
+
+| bot process CPU, ms a turn | Antrean, c=1 | peer, c=1 | Antrean, c=100 | peer, c=100 |
+| --- | ---: | ---: | ---: | ---: |
+| Bot API calls: requests, JSON, answers | 0.86 | 2.26 | 0.55 | 2.18 |
+| aiohttp server: the webhook's HTTP request | 0.49 | 0.87 | 0.18 | 0.25 |
+| redis-py: commands, pool, replies | 0.40 | 1.15 | 0.45 | 1.06 |
+| framework: engine and sessions / dispatcher and FSM | 0.41 | 0.48 | 0.40 | 0.55 |
+| event loop, sockets, other | 0.31 | 0.66 | 0.13 | 0.23 |
+| booking: seat book, availability, QR code | 0.17 | 0.21 | 0.17 | 0.10 |
+| webhook: the update parsed and routed | 0.13 | 0.29 | 0.12 | 0.21 |
+| conversation steps | 0.03 | 0.20 | 0.02 | 0.14 |
+| **total** (ratio) | **2.79** (0.46 x) | **6.12** | **2.03** (0.43 x) | **4.72** |
+
+From 100 in flight to one at a time Antrean's turn grows by 0.76 ms, and 0.65 of it is I/O
+paths: the Bot API calls (+0.31), the webhook's own request (+0.31) and the event loop (+0.18),
+each write now waking a sleeping process. Its own code (framework, booking, steps, parsing)
+costs the same in both shapes, 0.7 ms, about a third of a turn; what is left is in aiohttp,
+aiogram's client path and redis-py, paid per request and per round trip. One request fewer per
+tap (below) is the remaining lever at one in flight. The ratio at one in flight varies between
+runs more than at 100 (0.46-0.61 x in this session's runs, 0.50 in a side-by-side run of 80
+applicants): the peer's cost moves with when its garbage collector runs.
+
+Redis server time by script (`SLOWLOG` with every command logged, 500 applicants at 100 in
+flight; microseconds of the server's time, under load):
+
+| script | calls a turn | us a call | us a turn |
+| --- | ---: | ---: | ---: |
+| begin (lease, redelivery memory, rate limit, inbox, outbox length) | 1 | 59 | 59 |
+| finish (session, lease, inbox, the user's pacing bucket) | 1 | 44 | 44 |
+| confirm (seat, number, roster, reminders, NIK index) | 0.125 | 194 | 24 |
+| the platform's pacing bucket (in finish's pipeline) | 1 | 16 | 16 |
+| hold | 0.125 | 81 | 10 |
+| NIK claim | 0.125 | 20 | 2.5 |
+
+The peer sends 20.1 plain commands a turn in 6.38 round trips; Antrean 3.4 script calls and the
+commands inside them (32.5 a turn) in 2.38. What Antrean's scripts do beyond the peer's storage
+is its reliability: the redelivery memory, the lease and inbox, the rate limit and the outbox.
+The platform bucket's count (one call a turn, in the save's pipeline) was tried coalesced, one
+call per 50 ms per process: side by side the Redis CPU stayed within the noise (0.95-1.05 x), so
+it was not kept.
+
 - **Outgoing Bot API calls are half of a turn's CPU on both sides**: aiogram builds a request
   model, serialises it, sends it with aiohttp and validates the answer into a `Message`. Antrean
   keeps aiogram's client but posts JSON instead of multipart form data (0.17 → 0.07 ms a call,
@@ -289,11 +334,11 @@ not from this run; the tables above are this run's.
   encoding, about 0.9 ms a booking in pure Python, is what is left of it.
 - **Before these changes** (the previous BENCHMARKS.md, one system after the other): over HTTP
   3.68 vs 4.34 ms a turn (0.85 x) and 4.12 round trips; in process 1.37 vs 2.61 ms (0.52 x).
-- **Still over 0.5 x over HTTP** (in process the ratio moved between 0.45 and 0.6 over the runs
-  made while building this: the peer's cost varies with when the garbage collector runs): what is
-  left is mostly aiogram's own client path (request models, middleware chain, response
-  validation), which Antrean keeps rather than re-implement, and redis-py's per-command cost
-  (pool, packing, parsing), which both pay per round trip. Python's garbage collector is about 8%
+- **Near 0.5 x over HTTP** (the ratio moved between 0.41 and 0.61 over the runs made while
+  building this, the most one at a time: the peer's cost varies with when the garbage collector
+  runs): what is left is mostly the HTTP client and server paths and redis-py's per-command cost
+  (pool, packing, parsing), which both pay per request and per round trip (the profile above).
+  Python's garbage collector is about 8%
   of a turn; a serving process now freezes its start-up heap (`gc.freeze()`), which cuts that to
   3% and shortens the collector's pauses, though no change in CPU per turn was measurable here.
 - **Round trips, what is left (2.38)**: the session costs two a turn (begin and finish scripts).
