@@ -57,15 +57,13 @@ NOTICES = {
 }
 # The notice after each call action.
 DONE = {"call": "called", "recall": "recalled", "served": "served", "no_show": "no_show"}
-# Rendered roster rows by (locale, the Visit object's id), each entry holding its Visit: the
-# roster keeps an unchanged booking's Visit object from one read to the next
+# Rendered roster rows by locale, then by the Visit object's id, each entry holding its Visit:
+# the roster keeps an unchanged booking's Visit object from one read to the next
 # (bot/booking/calls.py), so a lookup is an int's hash and an identity check, where hashing the
 # Visit compared all its fields (a fifth of a page's CPU with 600 bookings, cProfile). Holding
 # the Visit keeps its id from being reused.
-# locale -> id(visit) -> (the visit, its row): a row is kept while its Visit object is the one
-# the roster holds (bot/booking/calls.py keeps a Visit object until the booking changes).
 ROWS_KEY = web.AppKey("counter_rows", dict[str, dict[int, tuple[Visit, str]]])
-# Per web app; cleared when it grows past this.
+# Per web app and locale; cleared when it grows past this.
 MAX_ROWS_KEPT = 50_000
 STATES = ("active", "checked_in", "called", "served", "no_show", "cancelled")
 
