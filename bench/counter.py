@@ -2,12 +2,12 @@
 
     python -m bench.counter [--bookings N]
 
-Starts a private Redis and one web process as ``antrean run`` builds it (bot/web: the staff
-pages behind their guard, frozen heap), in a process of its own, standing at a Monday 08:00 in
-Jakarta (``bench.common.START``). Books N applicants for that day straight in the seat book (and
-20 more for the warm-up), signs 20 counter officers in (each a sign-in link, POSTed like the
-button does, then its counter chosen), and drives the 20 counters at once with aiohttp, each with
-its own signed-in session:
+Starts a private Redis and one web process built as ``antrean run`` builds it (``open_app``:
+the staff pages behind their guard, call notices queued for the workers, frozen heap), in a
+process of its own, standing at a Monday 08:00 in Jakarta (``bench.common.START``). Books N
+applicants for that day straight in the seat book (and 20 more for the warm-up), signs 20 counter
+officers in (each a sign-in link, POSTed like the button does, then its counter chosen), and
+drives the 20 counters at once with aiohttp, each with its own signed-in session:
 
 0. warm-up, not timed: each counter checks one applicant in (the process's first check-ins load
    the scripts into Redis and read the day's roster for the first time);
@@ -41,11 +41,9 @@ import redis.asyncio as aioredis
 from bench.common import Row, bench_office, clock, percentile, redis_server, targets_table
 from bot.booking.app import App
 from bot.booking.seats import number_plan
-from bot.core.engine import Engine
 from bot.core.writes import run as run_writes
 from bot.infra.embedded import free_port
 from bot.infra.settings import Settings, load_settings
-from bot.web import build_web_app
 
 COUNTERS = 20
 SECRET = "benchmark-secret-key-0123456789abcdef"
@@ -65,27 +63,39 @@ def settings_for(redis_url: str, var: Path) -> Settings:
 
 
 def serve(port: int, redis_url: str, heartbeat_s: float | None = None) -> None:
-    """The web process: the staff pages as ``antrean run`` serves them, no chat channel.
-    ``heartbeat_s``: the displays' heartbeat instead of the shipped 15 s (bench/display.py
-    compresses a day's heartbeats into its run)."""
+    """The web process as ``antrean run`` builds it (bot/compose.py ``open_app(settings,
+    "run")``: the staff pages, the displays, the call notices queued for the workers, the frozen
+    heap), with no chat channel configured. ``heartbeat_s``: the displays' heartbeat instead of
+    the shipped 15 s (bench/display.py compresses a day's heartbeats into its run)."""
+    from contextlib import AsyncExitStack
+
     from aiohttp import web
 
+    from bot.compose import open_app
     from bot.web.display import FEED_KEY
-    from handlers import build_steps
 
     with TemporaryDirectory() as var:
 
         async def application() -> web.Application:
             client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-            app = App.build(
-                settings_for(redis_url, Path(var)), client, clock=clock(), office=bench_office()
+            stack = AsyncExitStack()
+            stack.push_async_callback(client.aclose)
+            process = await stack.enter_async_context(
+                open_app(
+                    settings_for(redis_url, Path(var)),
+                    "run",
+                    redis=client,
+                    clock=clock(),
+                    office=bench_office(),
+                )
             )
-            built = build_web_app(app, Engine(app, build_steps(), {}), [], freeze=True)
+            assert process.web is not None
+            built = process.web
             if heartbeat_s is not None:
                 built[FEED_KEY].heartbeat_s = heartbeat_s
 
             async def close(_: web.Application) -> None:
-                await client.aclose()
+                await stack.aclose()
 
             built.on_cleanup.append(close)
             return built
