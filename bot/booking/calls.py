@@ -234,6 +234,8 @@ class _Day:
     version: int = -1
     visits: dict[str, tuple[float, Visit]] = field(default_factory=dict)
     ordered: list[Visit] = field(default_factory=list)
+    # id -> position in ``ordered``: a change of state (most changes) keeps a booking's place.
+    index: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,14 +375,31 @@ class Calls:
         if version <= seen.version and not int(everything):
             return list(seen.ordered)  # a reply older than one already applied, or nothing new
         visits = {} if int(everything) else dict(seen.visits)
+        # Sorted again only when a booking joined, left or moved; a new state (checked in,
+        # called, served) replaces the visit where it stands.
+        moved = bool(int(everything))
+        changed: list[str] = []
         for row in rows:
+            booking_id = _text(row[1])
             if row[0] is None:
-                visits.pop(_text(row[1]), None)
-            else:
-                visits[_text(row[1])] = (float(row[0]), Visit.from_row(row[2:]))
+                if visits.pop(booking_id, None) is not None:
+                    moved = True
+                continue
+            order = float(row[0])
+            before = visits.get(booking_id)
+            if before is None or before[0] != order:
+                moved = True
+            visits[booking_id] = (order, Visit.from_row(row[2:]))
+            changed.append(booking_id)
         seen.visits = visits
         seen.version = version
-        seen.ordered = [v for _, v in sorted(visits.values(), key=lambda ov: (ov[0], ov[1].id))]
+        if moved:
+            items = sorted(visits.items(), key=lambda kv: (kv[1][0], kv[1][1].id))
+            seen.ordered = [visit for _, (_, visit) in items]
+            seen.index = {booking_id: n for n, (booking_id, _) in enumerate(items)}
+        else:
+            for booking_id in changed:
+                seen.ordered[seen.index[booking_id]] = visits[booking_id][1]
         return list(seen.ordered)
 
     async def backfill(self) -> int | None:

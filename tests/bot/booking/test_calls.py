@@ -221,3 +221,28 @@ async def test_bookings_made_before_rosters_join_them_once(
     await redis.zrem(f"{tag}:roster:{today}", first.id)
     assert await Calls(redis, app.office.id, clock).backfill() is None
     assert [v.id for v in await Calls(redis, app.office.id, clock).roster(today)] == [second.id]
+
+
+async def test_a_new_state_keeps_the_bookings_place_for_a_reader(
+    app: App, redis: aioredis.Redis, clock: ManualClock
+) -> None:
+    # Most changes are a new state (checked in, called, served): the reader replaces the visit
+    # where it stands instead of sorting the day again, and still reads what a fresh reader does.
+    today = app.office.local_today(clock.now())
+    bookings = await book_today(app, 3) + await book_today(app, 2, window=1)
+    reader = Calls(redis, app.office.id, clock)
+    assert [v.id for v in await reader.roster(today)] == [b.id for b in bookings]
+    for booking in (bookings[3], bookings[1]):
+        await app.desk.check_in(booking.id, staff=STAFF)
+        read = await reader.roster(today)
+        assert read == await Calls(redis, app.office.id, clock).roster(today)
+    assert [(v.id, v.status) for v in read] == [
+        (bookings[0].id, "active"),
+        (bookings[1].id, "checked_in"),
+        (bookings[2].id, "active"),
+        (bookings[3].id, "checked_in"),
+        (bookings[4].id, "active"),
+    ]
+    await app.desk.call_next(5, staff=STAFF)
+    called = [(v.id, v.status, v.counter) for v in await reader.roster(today)]
+    assert called[1] == (bookings[1].id, "called", 5)
