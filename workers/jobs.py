@@ -10,10 +10,12 @@ import asyncio
 import math
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.queue import EnqueueData
 
 from bot.booking.app import App
 from bot.core.outbox import CLAIM_MS
@@ -33,6 +35,9 @@ T = TypeVar("T")
 class RqJobs:
     def __init__(self, queue: Queue) -> None:
         self.queue = queue
+        # Counter notices waiting to be queued, and the task queueing them (_notice).
+        self._notices: list[tuple[EnqueueData, asyncio.Future[None]]] = []
+        self._notifying: asyncio.Task[None] | None = None
 
     async def send_outbox(self, identity: str, *, wait: float = 0.0, token: str = "") -> None:
         retry = Retry(3, OUTBOX_RETRY_INTERVALS)
@@ -76,20 +81,40 @@ class RqJobs:
         self, func: Callable[..., Any], args: tuple[str, ...], *, job_id: str, description: str
     ) -> None:
         """Queue a counter notice job: one per job id (queued twice, it runs once), retried
-        three times, its failures kept a week."""
+        three times, its failures kept a week. Returns once it is queued.
 
-        def enqueue() -> None:
-            self.queue.enqueue(
-                func,
-                *args,
-                job_id=job_id,
-                result_ttl=0,
-                failure_ttl=7 * 24 * 3600,
-                retry=Retry(3, [5, 30, 120]),
-                description=description,
-            )
+        Twenty counters at work make notices faster than one thread can queue them one by one
+        (about 0.6 ms of CPU each in RQ): the notices asked for while a batch is being queued
+        go together in the next one, in one pipeline (``enqueue_many``, about 0.2 ms each)."""
+        data = Queue.prepare_data(
+            func,
+            args,
+            job_id=job_id,
+            result_ttl=0,
+            failure_ttl=7 * 24 * 3600,
+            retry=Retry(3, [5, 30, 120]),
+            description=description,
+        )
+        queued = asyncio.get_running_loop().create_future()
+        self._notices.append((data, queued))
+        if self._notifying is None or self._notifying.done():
+            self._notifying = asyncio.create_task(self._queue_notices())
+        await queued
 
-        await self._run(enqueue)
+    async def _queue_notices(self) -> None:
+        while self._notices:
+            batch, self._notices = self._notices, []
+            datas = [data for data, _ in batch]
+            try:
+                await self._run(partial(self.queue.enqueue_many, datas))
+            except StorageError as exc:
+                for _, queued in batch:
+                    if not queued.done():
+                        queued.set_exception(StorageError(str(exc)))
+            else:
+                for _, queued in batch:
+                    if not queued.done():
+                        queued.set_result(None)
 
     async def broadcast(
         self, app: App, *, audience: str, texts: Mapping[str, str], starter: str

@@ -4,7 +4,10 @@ twice; and the desk asks for them through the job queue (RQ, as closure notices)
 
 from __future__ import annotations
 
+import asyncio
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import redis as sync_redis
 import redis.asyncio as aioredis
@@ -13,7 +16,8 @@ from rq import Queue
 from bot.booking.app import App
 from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
-from bot.infra.embedded import RedisServer
+from bot.errors import StorageError
+from bot.infra.embedded import RedisServer, free_port
 from tests.channels.drivers.telegram import TelegramDriver
 from tests.handlers.test_staff import STAFF, book, telegram, visit_day
 from tests.support import make_app
@@ -115,6 +119,47 @@ async def test_a_call_asks_for_its_notices_through_the_job_queue(
         (calls.tell_called, (app.office.id, day, visit.id, "2")),
     ]
     queue.connection.close()
+
+
+async def test_notices_asked_for_at_once_are_queued_together_each_once(
+    redis_server: RedisServer,
+) -> None:
+    # Twenty counters calling at once: each notice is queued before its call returns, those
+    # asked for while a batch is being queued go in the next one (one pipeline), and every
+    # job is there once with its retries.
+    conn = sync_redis.Redis(port=redis_server.port)
+    conn.flushall()
+    queue = Queue(connection=conn)
+    batches: list[int] = []
+    enqueue_many = queue.enqueue_many
+
+    def counted(datas: list[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        batches.append(len(datas))
+        return enqueue_many(datas, *args, **kwargs)
+
+    queue.enqueue_many = counted  # type: ignore[method-assign]
+    jobs = RqJobs(queue)
+    day = date(2030, 3, 4)
+    await asyncio.gather(*(jobs.tell_called("o", day, f"b{n}", 1) for n in range(20)))
+    assert sum(batches) == 20 and len(batches) < 20
+    queued = Queue(connection=conn).jobs
+    assert sorted(job.args[2] for job in queued) == sorted(f"b{n}" for n in range(20))
+    assert {(job.retries_left, job.failure_ttl, job.result_ttl) for job in queued} == {
+        (3, 7 * 24 * 3600, 0)
+    }
+    conn.close()
+
+
+async def test_a_notice_the_queue_cannot_take_fails_its_caller() -> None:
+    # Redis gone: every caller of the batch gets the storage error (the call itself stands).
+    conn = sync_redis.Redis(port=free_port(), socket_connect_timeout=0.2, retry=None)
+    jobs = RqJobs(Queue(connection=conn))
+    results = await asyncio.gather(
+        *(jobs.tell_served("o", date(2030, 3, 4), f"b{n}") for n in range(3)),
+        return_exceptions=True,
+    )
+    assert [type(r) for r in results] == [StorageError] * 3
+    conn.close()
 
 
 async def test_a_real_worker_sends_the_call_notice_once(
