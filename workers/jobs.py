@@ -102,19 +102,27 @@ class RqJobs:
         await queued
 
     async def _queue_notices(self) -> None:
-        while self._notices:
-            batch, self._notices = self._notices, []
-            datas = [data for data, _ in batch]
-            try:
-                await self._run(partial(self.queue.enqueue_many, datas))
-            except StorageError as exc:
-                for _, queued in batch:
-                    if not queued.done():
-                        queued.set_exception(StorageError(str(exc)))
-            else:
-                for _, queued in batch:
-                    if not queued.done():
-                        queued.set_result(None)
+        """Queue the waiting notices, batch after batch; every caller of a batch gets its
+        outcome, whatever it is (a caller is never left waiting, even if this task is
+        cancelled)."""
+        batch: list[tuple[EnqueueData, asyncio.Future[None]]] = []
+        try:
+            while self._notices:
+                batch, self._notices = self._notices, []
+                try:
+                    await self._run(partial(self.queue.enqueue_many, [d for d, _ in batch]))
+                except Exception as exc:  # handed to each caller of the batch
+                    for _, queued in batch:
+                        if not queued.done():
+                            queued.set_exception(exc)
+                else:
+                    for _, queued in batch:
+                        if not queued.done():
+                            queued.set_result(None)
+        finally:
+            left, self._notices = [*batch, *self._notices], []
+            for _, queued in left:
+                queued.cancel()  # a no-op for those already answered
 
     async def broadcast(
         self, app: App, *, audience: str, texts: Mapping[str, str], starter: str

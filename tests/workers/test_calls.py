@@ -162,6 +162,28 @@ async def test_a_notice_the_queue_cannot_take_fails_its_caller() -> None:
     conn.close()
 
 
+async def test_a_batch_that_fails_otherwise_never_leaves_its_callers_waiting(
+    redis_server: RedisServer,
+) -> None:
+    conn = sync_redis.Redis(port=redis_server.port)
+    queue = Queue(connection=conn)
+
+    def broken(datas: list[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        raise ValueError("cannot queue")
+
+    queue.enqueue_many = broken  # type: ignore[method-assign]
+    jobs = RqJobs(queue)
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *(jobs.tell_called("o", date(2030, 3, 4), f"b{n}", 1) for n in range(3)),
+            return_exceptions=True,
+        ),
+        5,
+    )
+    assert [type(r) for r in results] == [ValueError] * 3
+    conn.close()
+
+
 async def test_a_real_worker_sends_the_call_notice_once(
     redis_server: RedisServer, redis: aioredis.Redis, clock: ManualClock, tmp_path: Path
 ) -> None:
