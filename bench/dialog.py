@@ -39,7 +39,7 @@ from bot.compose import seat_subscription
 from bot.core.channel import Channel
 from bot.core.engine import Engine
 from bot.core.messages import Choices, Inbound, Outbound
-from bot.infra.redis import DEFAULT_MAX_CONNECTIONS, WaitingPool
+from bot.infra.redis import client_for, production_options
 from bot.infra.settings import load_settings
 from channels.telegram import update as telegram_update
 from handlers import build_steps
@@ -149,11 +149,8 @@ class Runner:
 
 
 def antrean(url: str, var: Path) -> Runner:
-    # As bot.redis.client_for() makes it in production.
-    pool = WaitingPool.from_url(
-        url, decode_responses=True, protocol=3, max_connections=DEFAULT_MAX_CONNECTIONS
-    )
-    client = CountingRedis.from_pool(pool)
+    # The client bot.infra.redis.connect() makes in production, counting its round trips.
+    client = CountingRedis.from_pool(client_for(url, **production_options()).connection_pool)
     assert isinstance(client, CountingRedis)
     settings = load_settings(secret_key=SECRET.decode(), var_dir=var)
     app = App.build(settings, client, clock=clock(), office=bench_office())

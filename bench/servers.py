@@ -47,11 +47,9 @@ from bot.core.clock import ManualClock
 from bot.core.engine import Engine
 from bot.core.pacing import Pacer
 from bot.infra.redis import (
-    DEFAULT_MAX_CONNECTIONS,
-    POOL_WAIT_S,
-    WaitingPool,
     client_for,
     parse_url,
+    production_options,
 )
 from bot.infra.settings import load_settings
 from bot.web import build_web_app
@@ -263,17 +261,12 @@ def main(argv: list[str] | None = None) -> None:
     client: aioredis.Redis
     if args.system == "antrean" and parse_url(args.redis_url).kind == "cluster":
         # The production cluster client, as bot.infra.redis.connect() makes it.
-        client = client_for(args.redis_url, max_connections=DEFAULT_MAX_CONNECTIONS)
+        client = client_for(args.redis_url, **production_options())
     elif args.system == "antrean":
-        # As bot.redis.client_for() makes it in production: a burst waits for a connection.
-        pool = WaitingPool.from_url(
-            args.redis_url,
-            decode_responses=True,
-            protocol=3,
-            max_connections=DEFAULT_MAX_CONNECTIONS,
-            timeout=POOL_WAIT_S,
+        # The client bot.infra.redis.connect() makes in production, counting its round trips.
+        client = CountingRedis.from_pool(
+            client_for(args.redis_url, **production_options()).connection_pool
         )
-        client = CountingRedis.from_pool(pool)
     else:
         # As an aiogram bot gets it from RedisStorage.from_url(): redis-py's default pool.
         client = CountingRedis.from_url(args.redis_url, decode_responses=True)
