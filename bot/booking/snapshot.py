@@ -22,13 +22,13 @@ The snapshot is advisory: it decides what prompts show. Taking a seat (HOLD) sta
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from bot.booking.seats import Availability, DaySeats
+from bot.core import fastjson
 
 # Option lists and other values derived from entries, remembered per process (see :meth:`memo`).
 MEMO_LIMIT = 4096
@@ -88,7 +88,7 @@ class SeatSnapshot:
         """One announcement from the seat scripts (a JSON array, see LUA_HELPERS)."""
         self.announcements += 1
         try:
-            doc = json.loads(data)
+            doc = fastjson.loads(data)
             kind = doc[0]
         except (ValueError, TypeError, IndexError):
             return

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.core import fastjson
 from bot.core.writes import Write
 
 CHANNELS = ("telegram", "whatsapp", "console")
@@ -62,11 +62,11 @@ class Inbound:
         out: dict[str, object] = dict(data)
         if self.location is not None:
             out["g"] = list(self.location)
-        return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+        return fastjson.dumps(out)
 
     @classmethod
     def loads(cls, raw: str | bytes) -> Inbound:
-        data = json.loads(raw)
+        data = fastjson.loads(raw)
         return cls(
             channel=data["c"],
             user_id=data["u"],

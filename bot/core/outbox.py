@@ -28,7 +28,6 @@ Every key expires (:data:`KEEP_MS`): entries hold user text.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from bot.core import fastjson
 from bot.core.messages import AskLocation, Choices, Image, Location, Option, Outbound, Text
 from bot.errors import StorageError
 from bot.infra.keys import SessionKeys
@@ -161,11 +161,11 @@ class Entry:
 
     def dumps(self) -> str:
         doc = {"id": self.id, "c": self.channel, "u": self.user_id, "m": dump_message(self.message)}
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        return fastjson.dumps(doc)
 
     @classmethod
     def loads(cls, raw: str | bytes) -> Entry:
-        doc = json.loads(raw)
+        doc = fastjson.loads(raw)
         return cls(str(doc["id"]), str(doc["c"]), str(doc["u"]), load_message(doc["m"]))
 
 

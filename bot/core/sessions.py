@@ -20,7 +20,6 @@ lease has expired is what triggers the takeover.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.core import fastjson
 from bot.core.i18n import LOCALES
 from bot.core.messages import Inbound
 from bot.core.pacing import TAKE_FUNCTION, forced_count
@@ -233,7 +233,7 @@ class Session:
             doc["o"] = self.offered
         if self.memo:
             doc["m"] = self.memo
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        return fastjson.dumps(doc)
 
     @classmethod
     def loads(cls, identity: str, raw: str | None, *, now_ms: int, idle_ms: int) -> Session:
@@ -242,7 +242,7 @@ class Session:
         if not raw:
             return cls(identity, touched_ms=now_ms)
         try:
-            doc = json.loads(raw)
+            doc = fastjson.loads(raw)
             locale = doc.get("l") if isinstance(doc, dict) else None
             if not isinstance(doc, dict) or doc.get("v") != SCHEMA_VERSION:
                 return cls(

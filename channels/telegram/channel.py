@@ -40,6 +40,7 @@ from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from bot.core import fastjson
 from bot.core.channel import Deadline, Handle, PacedChannel, left
 from bot.core.messages import Choices, Inbound, Option, Outbound, Text
 from bot.core.pacing import Rate
@@ -145,6 +146,8 @@ class TelegramChannel(PacedChannel):
         session = JsonSession(
             api=TelegramAPIServer.from_base(settings.telegram_api_base),
             timeout=settings.platform_timeout_seconds,
+            json_loads=fastjson.loads,
+            json_dumps=fastjson.dumps,
         )
         try:
             bot = Bot(settings.telegram_token.get_secret_value(), session=session)
