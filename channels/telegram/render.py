@@ -24,7 +24,6 @@ from aiogram.methods import (
     SendVenue,
     TelegramMethod,
 )
-from aiogram.types import BufferedInputFile
 
 from bot.core.messages import AskLocation, Image, Location, Option, Text, option_token
 from channels.telegram.session import JsonCall
@@ -215,11 +214,14 @@ def methods(
         return [SendLocation(chat_id=chat_id, latitude=message.lat, longitude=message.lon)]
     if isinstance(message, Text):
         return [send_text(chat_id, piece) for piece in split_text(message.text) if piece.strip()]
-    photo = BufferedInputFile(message.data, filename=message.filename)
+    # No parse_mode: as send_text, and a caption left out when it does not fit.
+    upload = ("photo", message.filename, message.data)
     if utf16_len(message.caption) <= MAX_CAPTION:
-        return [
-            SendPhoto(
-                chat_id=chat_id, photo=photo, caption=message.caption or None, parse_mode=None
-            )
-        ]
-    return [SendPhoto(chat_id=chat_id, photo=photo), *methods(chat_id, Text(message.caption))]
+        fields: dict[str, Any] = {"chat_id": chat_id}
+        if message.caption:
+            fields["caption"] = message.caption
+        return [JsonCall(SendPhoto, fields, upload)]
+    return [
+        JsonCall(SendPhoto, {"chat_id": chat_id}, upload),
+        *methods(chat_id, Text(message.caption)),
+    ]

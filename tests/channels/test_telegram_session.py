@@ -155,3 +155,28 @@ async def test_a_photo_goes_as_one_form_with_its_length() -> None:
     assert call.params["chat_id"] == "42" and call.params["caption"] == "Antrean A-001"
     assert list(call.files.values()) == [png]
     assert sent == Sent(call.result["message_id"], 42)
+
+
+async def test_a_photo_call_goes_as_the_same_form_without_aiogram_models() -> None:
+    """The channel's photo (a JsonCall with its file): the same fields and file, one body."""
+    fake = FakeTelegram()
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    call = JsonCall(
+        SendPhoto, {"chat_id": "42", "caption": "Antrean A-001"}, ("photo", "a.png", png)
+    )
+    async with run_server(fake.app()) as base:
+        session = JsonSession(api=TelegramAPIServer.from_base(base))
+        bot = Bot(TOKEN, session=session)
+        try:
+            sent = await session.send_json(bot, call)
+        finally:
+            await session.close()
+    (got,) = fake.of("sendPhoto")
+    assert not got.chunked
+    assert got.params["chat_id"] == "42" and got.params["caption"] == "Antrean A-001"
+    assert "parse_mode" not in got.params
+    assert list(got.files.values()) == [png]
+    assert sent == Sent(got.result["message_id"], 42)
+    # Where aiogram needs the model (an error to map), it carries the file too.
+    method = call.as_method()
+    assert isinstance(method, SendPhoto) and isinstance(method.photo, BufferedInputFile)
