@@ -75,12 +75,19 @@ class Channel(ABC):
     recipient_rate: ClassVar[Rate | None] = None
     rate: float | None = None
 
+    # (recipient_rate, rate) -> limits, worked out once: asked on every send.
+    _limits: tuple[tuple[Rate | None, float | None], Limits] | None = None
+
     @property
     def limits(self) -> Limits:
         """The rates the pacer holds this channel's sends to."""
-        from bot.core.pacing import Limits
+        rates = (self.recipient_rate, self.rate)
+        cached = self._limits
+        if cached is None or cached[0] != rates:
+            from bot.core.pacing import Limits
 
-        return Limits.of(self.recipient_rate, self.rate)
+            cached = self._limits = (rates, Limits.of(*rates))
+        return cached[1]
 
     @abstractmethod
     async def send(self, user_id: str, messages: Sequence[Outbound]) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bot.core import fastjson
 from bot.core.channel import Handle
 from channels.telegram import update as telegram_update
 from channels.telegram.inbound import dispatch
@@ -47,5 +48,5 @@ async def receive(channel: TelegramChannel, request: web.Request, handle: Handle
         return web.Response(status=400, text="not an Update")
     status, call = await dispatch(channel, update, handle)
     if status == 200 and call is not None:
-        return web.json_response(call)
+        return web.json_response(call, dumps=fastjson.dumps)
     return web.Response(status=status)
