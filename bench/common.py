@@ -75,10 +75,12 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 async def redis_cpu(client: aioredis.Redis) -> float:
-    """The Redis server's CPU seconds so far (``INFO cpu``: user + system, main thread and
-    children)."""
+    """The Redis server's CPU seconds so far (``INFO cpu``: user + system, of the server and of
+    its children). Not the ``*_main_thread`` fields: the main thread's time is already in the
+    server's (adding them counted most of it twice)."""
     info = await client.info("cpu")
-    return sum(float(v) for k, v in info.items() if k.startswith("used_cpu_"))
+    fields = ("used_cpu_user", "used_cpu_sys", "used_cpu_user_children", "used_cpu_sys_children")
+    return sum(float(info.get(k, 0)) for k in fields)
 
 
 async def commands_total(client: aioredis.Redis) -> int:
