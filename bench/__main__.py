@@ -301,8 +301,58 @@ commands inside them (32.5 a turn) in 2.38. What Antrean's scripts do beyond the
 is its reliability: the redelivery memory, the lease and inbox, the rate limit and the outbox.
 The platform bucket's count (one call a turn, in the save's pipeline) was tried coalesced, one
 call per 50 ms per process: side by side the Redis CPU stayed within the noise (0.95-1.05 x), so
-it was not kept.
+it was not kept; dropping the call altogether (2026-12-01, one at a time) changed neither the
+bot's nor the server's CPU a turn (1.00 and 1.01 x one at a time, 1.04 and 1.02 x at 100 in
+flight).
 
+**The Redis server's CPU against the peer's moves with the machine, not with Antrean.** Two
+`make bench` runs of 2026-12-01, at 100 in flight: Antrean's server 0.235 and 0.230 ms a turn,
+the peer's 0.260 and 0.186 (0.90 and 1.24 x); one at a time 0.38 and 0.37 against 0.57 and 0.37
+(the first run's figures about halved: it counted the server's main thread twice, see
+`redis_cpu`).
+The commands of Antrean's scripts take about 200 us a turn by `INFO commandstats`, the peer's
+plain commands about 120, and the peer's 6.38 round trips cost it system time (a read, a write
+and an epoll wake each) that a busy machine makes dearer. What the scripts do beyond the peer's
+storage is the reliability the fault suite checks; trimming their commands (a few of 22 a turn)
+moves less than the runs do.
+
+**Round trips, turn by turn** (the booking conversation of the benchmarks, counted in the client):
+
+| turn | round trips | what |
+| --- | ---: | --- |
+| `/start` | 2 | begin, finish (with the turn's writes in its pipeline) |
+| *Booking* | 2 | no read: the session's memo says the account has no booking yet |
+| service | 2 | the day list from the process's availability snapshot |
+| day | 2 | the window list from the snapshot |
+| window | 3 | + the hold (the office's slot) |
+| NIK | 2 | the NIK is checked when it is claimed, at confirmation |
+| name | 2 | |
+| confirm | 4 | + the NIK claim (the NIK's slot), + the confirmation (the office's slot) |
+| **all 8** | **19** | **2.38 a turn** |
+
+The issue's reads (the office's availability, the NIK registry, an applicant's bookings) are
+gone from the turns. The three calls left are writes whose answer is the reply: held or full,
+the NIK refused or claimed, the queue number. Each lives in another slot than the session's (the
+office's, shared by all of its applicants; the NIK's, one booking per NIK across every office),
+and a script touches one slot, so none can run inside begin or finish. Nor can they ride in the
+save's pipeline as the pacing counts and the audit entry do: the reply waits for their answer,
+and the save comes after the reply is out (a reply sent after its save can be lost to a crash;
+one saved before it would put every reply through the outbox). Folding the NIK claim into the
+confirmation would need the NIK's registry in the office's slot: possible for an office alone
+(2.25 a turn), not for a network or several bots on one Redis, where one NIK holds one booking
+everywhere. Keeping the session in the office's slot would put all of an office's applicants on
+one Cluster node, and a network's applicant chooses the office during the conversation.
+
+- **redis-py's and JSON's cost per command** (2026-12-01, after the profile above): the
+  production client packs commands with hiredis's C packer (redis-py's asyncio connection packs
+  in Python) and writes them without `asyncio.wait_for`, which on Python 3.11 starts a task per
+  command (`bot/infra/redis.py`, `LeanCommands`); the session, the message in the lease, the
+  announcements and the Bot API's bodies and answers go through orjson; the QR photo is sent as
+  a form built from the channel's own call, without aiogram's `SendPhoto` model. Side by side on
+  the shipped process, one at a time: 0.90-0.97 x the CPU a turn for the client, 0.90 x for
+  orjson; the ratio to the peer one at a time moved from 0.54-0.62 to 0.46-0.53 x in runs on a
+  quiet machine. The benchmarks now build the client `connect()` builds (before, without its
+  `socket_timeout`, they did not pay `wait_for`'s task).
 - **Outgoing Bot API calls are half of a turn's CPU on both sides**: aiogram builds a request
   model, serialises it, sends it with aiohttp and validates the answer into a `Message`. Antrean
   keeps aiogram's client but posts JSON instead of multipart form data (0.17 → 0.07 ms a call,
