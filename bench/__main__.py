@@ -312,9 +312,16 @@ the peer's 0.260 and 0.186 (0.90 and 1.24 x); one at a time 0.38 and 0.37 agains
 `redis_cpu`).
 The commands of Antrean's scripts take about 200 us a turn by `INFO commandstats`, the peer's
 plain commands about 120, and the peer's 6.38 round trips cost it system time (a read, a write
-and an epoll wake each) that a busy machine makes dearer. What the scripts do beyond the peer's
-storage is the reliability the fault suite checks; trimming their commands (a few of 22 a turn)
-moves less than the runs do.
+and an epoll wake each) that a busy machine makes dearer. On a quiet machine the target is
+missed: the two systems alone side by side at 100 in flight gave 1.24 and 1.40 x (Antrean
+0.176-0.212 ms a turn, the peer 0.142-0.151). `perf` on the server under Antrean's load: the Lua
+VM about 22% of its CPU, the kernel's networking 23%, libc 15% (about 5% of it formatting and
+parsing the numbers scripts pass as arguments), jemalloc 9%. The session's two scripts are about
+two thirds of the scripts' time, and most of that is the reliability the fault suite checks
+(lease, inbox, redelivery memory, rate limit, outbox). Trimming their commands does not reach the
+peer: the rate limit's block is 7-16 us of a 60-80 us begin-and-finish (a private server, one at a
+time), the platform bucket's call 2%. What would is fewer keys a turn (the session, the lease and
+the user's buckets in one hash), a change of the stored format not made here.
 
 **Round trips, turn by turn** (the booking conversation of the benchmarks, counted in the client):
 
