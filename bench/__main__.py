@@ -315,8 +315,10 @@ plain commands about 120, and the peer's 6.38 round trips cost it system time (a
 and an epoll wake each) that a busy machine makes dearer. On a quiet machine the target is
 missed: the two systems alone side by side at 100 in flight gave 1.24 and 1.40 x (Antrean
 0.176-0.212 ms a turn, the peer 0.142-0.151). `perf` on the server under Antrean's load: the Lua
-VM about 22% of its CPU, the kernel's networking 23%, libc 15% (about 5% of it formatting and
-parsing the numbers scripts pass as arguments), jemalloc 9%. The session's two scripts are about
+VM about 22% of its CPU, the kernel's networking 23%, libc 15% (about 5% of it printing and
+parsing floating-point numbers; script arguments written as integer text instead cut a private
+server's begin-and-finish by 12-18% but changed nothing side by side in this benchmark, 0.99-1.01
+x, so it was not kept), jemalloc 9%. The session's two scripts are about
 two thirds of the scripts' time, and most of that is the reliability the fault suite checks
 (lease, inbox, redelivery memory, rate limit, outbox). Trimming their commands does not reach the
 peer: the rate limit's block is 7-16 us of a 60-80 us begin-and-finish (a private server, one at a
