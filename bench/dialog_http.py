@@ -11,7 +11,7 @@ import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -216,36 +216,77 @@ class System:
         return self.tally.result(self.failures)
 
 
-async def compare(applicants: int = 1000, concurrency: int = 100, rounds: int = 4) -> list[Result]:
+FLOOR = "Antrean, session at the floor (bench only)"
+
+
+async def compare(
+    applicants: int = 1000, concurrency: int = 100, rounds: int = 4, floor: bool = False
+) -> list[Result]:
     """All bots run at once but are driven in turns, a round each, the order reversed every
     other round (ABC CBA ...): what the shared machine is doing meanwhile falls on all alike.
 
     Three systems: Antrean, the peer as an aiogram bot is written, and the same peer with
     Antrean's work-around for pydantic rebuilding aiogram's response models (channels/telegram/)
-    so that the ratio can be read without it too."""
-    with (
-        redis_server() as ours_redis,
-        redis_server() as peer_redis,
-        redis_server() as pinned_redis,
-    ):
-        async with (
-            System("Antrean", "antrean", ours_redis.url, concurrency).running() as ours,
-            System("aiogram FSM", "peer", peer_redis.url, concurrency).running() as peer,
-            System(
-                "aiogram FSM, models kept", "peer-pinned", pinned_redis.url, concurrency
-            ).running() as pinned,
-        ):
+    so that the ratio can be read without it too. ``floor``: a fourth, last, :data:`FLOOR`:
+    Antrean with its session's scripts stripped of their guarantees (bench/floor.py)."""
+    with ExitStack() as servers:
+        ours_redis, peer_redis, pinned_redis = (
+            servers.enter_context(redis_server()) for _ in range(3)
+        )
+        async with AsyncExitStack() as stack:
+            ours = await stack.enter_async_context(
+                System("Antrean", "antrean", ours_redis.url, concurrency).running()
+            )
+            peer = await stack.enter_async_context(
+                System("aiogram FSM", "peer", peer_redis.url, concurrency).running()
+            )
+            pinned = await stack.enter_async_context(
+                System(
+                    "aiogram FSM, models kept", "peer-pinned", pinned_redis.url, concurrency
+                ).running()
+            )
             order = [ours, peer, pinned]
+            if floor:
+                floor_url = servers.enter_context(redis_server()).url
+                order.append(
+                    await stack.enter_async_context(
+                        System(FLOOR, "antrean", floor_url, concurrency, ["--floor"]).running()
+                    )
+                )
             per_round = applicants // rounds
             for n in range(rounds):
                 for system in order if n % 2 == 0 else order[::-1]:
                     await system.measure(n * per_round, per_round)
-    return [ours.result(), peer.result(), pinned.result()]
+    return [system.result() for system in order]
 
 
 def report(results: list[Result]) -> str:
-    return dialog_report(results, "CPU ms/turn (bot process)", "non-200")
+    """The table of a comparison (without the floor's row: :func:`floor_report`)."""
+    shown = [r for r in results if r.name != FLOOR]
+    return dialog_report(shown, "CPU ms/turn (bot process)", "non-200")
+
+
+def floor_report(results: list[Result]) -> str:
+    """What the Redis server spends a turn: Antrean as shipped, at its floor, and the peer."""
+    by_name = {r.name: r for r in results}
+    peer = by_name["aiogram FSM"]
+    lines = [
+        "| system | Redis round trips/turn | Redis commands/turn | Redis CPU ms/turn "
+        "| x the peer's |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name in ("Antrean", FLOOR, "aiogram FSM"):
+        r = by_name[name]
+        lines.append(
+            f"| {name} | {r.round_trips_per_turn:.2f} | {r.commands_per_turn:.2f} | "
+            f"{r.redis_cpu_ms_per_turn:.3f} | "
+            f"{r.redis_cpu_ms_per_turn / peer.redis_cpu_ms_per_turn:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(report(asyncio.run(compare(*(int(a) for a in sys.argv[1:3])))))
+    applicants, concurrency = (int(a) for a in sys.argv[1:3])
+    measured = asyncio.run(compare(applicants, concurrency, floor=True))
+    print(report(measured))
+    print(floor_report(measured))

@@ -1,7 +1,7 @@
 """The bot process of the HTTP benchmarks: Antrean, or the aiogram peer, behind a Telegram webhook.
 
     python -m bench.servers antrean|peer PORT REDIS_URL BOT_API_BASE [--graph-api-base URL]
-        [--office PATH]
+        [--office PATH] [--shipped] [--floor]
 
 Both count their own Redis round trips and report them with their CPU time at GET /bench/stats,
 so the load generator can read what a turn cost inside the bot process. Both run on a
@@ -13,7 +13,9 @@ day's quota that way); ``running`` lets it go on at the pace of real time from t
 Antrean only: ``--graph-api-base`` also serves WhatsApp (its webhook route, signed with
 :data:`WHATSAPP_APP_SECRET`, the replies going to a fake Graph API at that base URL); ``--office``
 reads the office from a TOML file instead of ``bench.common.BENCH_OFFICE``; ``--offices`` serves a
-network, a folder of office files (``ANTREAN_OFFICES``). A ``redis-cluster://`` REDIS_URL gets the
+network, a folder of office files (``ANTREAN_OFFICES``); ``--shipped`` builds it as ``antrean run``
+does; ``--floor`` strips the session's scripts of their guarantees (bench/floor.py, a
+counterfactual for BENCHMARKS.md). A ``redis-cluster://`` REDIS_URL gets the
 production cluster client (bot/infra/redis.py), whose round trips are not counted (0 in the
 stats).
 """
@@ -37,6 +39,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bench.common import bench_office, clock
+from bench.floor import strip_to_floor
 from bench.peers.aiogram_fsm import build_peer
 from bot.booking.app import App
 from bot.booking.office import Office, load_office
@@ -123,12 +126,14 @@ async def antrean_app(
     office: Office | None = None,
     shipped: bool = False,
     offices: Path | None = None,
+    floor: bool = False,
 ) -> web.Application:
     """Antrean's web app as ``antrean run`` builds it. ``shipped``: built by the same code
     (bot/compose.py ``open_app(settings, "run")``: settings' defaults, the rate limit on,
     reminders on the due list in the same Redis, the web app frozen); without, the rate limit is
     off (the burst, whose scalpers retype on purpose). ``offices``: a network's folder of office
-    files, read as ``antrean run`` reads ``ANTREAN_OFFICES`` (instead of ``office``)."""
+    files, read as ``antrean run`` reads ``ANTREAN_OFFICES`` (instead of ``office``). ``floor``:
+    the session's scripts stripped of every guarantee (bench/floor.py), a counterfactual."""
     whatsapp: dict[str, object] = {}
     if graph_api_base is not None:
         whatsapp = {
@@ -159,6 +164,8 @@ async def antrean_app(
         )
         assert process.web is not None
         web_app = process.web
+        if floor:
+            strip_to_floor(process.deps.sessions)
 
         async def close(_: web.Application) -> None:
             await stack.aclose()
@@ -167,6 +174,8 @@ async def antrean_app(
     else:
         # office None: the network of the settings' folder.
         app = App.build(settings, client, clock=the_clock, office=office)
+        if floor:
+            strip_to_floor(app.sessions)
         # As in production (channels/registry.py): replies count in the shared pacing buckets.
         pacer = Pacer.from_settings(settings, client, app.clock)
         channels: list[Channel] = [
@@ -248,9 +257,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="antrean only: the rate limit on and reminders on the due list, as antrean run has",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="antrean only: the session's scripts without their guarantees (bench/floor.py)",
+    )
     args = parser.parse_args(argv)
-    if args.system != "antrean" and (args.graph_api_base or args.office or args.offices):
-        parser.error("--graph-api-base, --office and --offices are for antrean only")
+    if args.system != "antrean" and (
+        args.graph_api_base or args.office or args.offices or args.floor
+    ):
+        parser.error("--graph-api-base, --office, --offices and --floor are for antrean only")
     if args.office and args.offices:
         parser.error("--office (one office file) or --offices (a folder of them), not both")
     return args
@@ -284,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
                     office,
                     shipped=args.shipped,
                     offices=args.offices,
+                    floor=args.floor,
                 )
             else:
                 assert isinstance(client, CountingRedis)
