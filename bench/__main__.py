@@ -296,15 +296,20 @@ limit, the outbox check and the pacing counts:
 {floor_table}
 
 Stripped of every guarantee, the session costs the server about what the peer's storage and lock
-cost it (0.99 x in a side-by-side run of 2026-12-01 before this one; this run's figure above).
-So the target cannot be met with the guarantees kept: each of them is work on the server that
-the peer does not do, and they are what the issue forbids weakening: the redelivery memory is the
-exactly-once reply, the inbox the order of one user's messages across processes, the rate limit
-the answer to a flooding script, the outbox check the order of replies after an outage, the
-pacing counts the platforms' limits. A leaner stored format for them (one hash for the session,
-the lease's bookkeeping and the user's buckets) could only shrink the gap between the shipped row
-and the floor, never go below the floor. One at a time, where the peer's extra round trips each
-wake the server, its CPU a turn is the peer's or less (the table above).
+cost it: 0.85-1.00 x in five side-by-side runs of 2026-12-01 before this one (this run's figure
+above), while the shipped process stayed at 1.15-1.22 x. In those runs the guarantees cost the
+server about 0.035 ms a turn (0.119 shipped against 0.084 at the floor, at most 0.015 below the
+peer's). Each of them is work on the server that the peer does not do, and each is what the issue
+forbids weakening: the redelivery memory is the exactly-once reply, the inbox the order of one
+user's messages across processes, the rate limit the answer to a flooding script, the outbox
+check the order of replies after an outage, the pacing counts the platforms' limits. Meeting the
+target would take them at less than half of what they cost now, and by the costs below (about
+10 us a script call, 1.3-1.5 us a command inside it) even the leanest layout that keeps them
+does not get there: the platform's bucket alone is a call of its own (its own Cluster slot, 8 us
+a turn), and the redelivery check and record, the lease's inbox and the outbox's length, the rate
+limit and the user's bucket are at least six more commands in begin and finish (about 9 us),
+before any Lua. One at a time, where the peer's extra round trips each wake the server, its CPU
+a turn is the peer's or less (the table above).
 
 Where the server's time goes, by script (`SLOWLOG` with every command logged, 250 applicants at
 100 in flight, each system alone, 2026-12-01; microseconds of the server's time under load, the
@@ -329,11 +334,13 @@ peer, against Antrean's 2.38 round trips). `perf` on the server under Antrean's 
 VM about 22% of its CPU, the kernel's networking 23%, libc 15% (about 5% of it printing and
 parsing floating-point numbers), jemalloc 9%.
 
-Tried and not kept, side by side: the platform bucket's count coalesced to one call per 50 ms per
-process (0.95-1.05 x, within the noise), and dropped altogether (1.00-1.04 x); script arguments
+Tried and not kept, side by side (each A/B moves by 5-10% between runs, more than any of these
+could save by the table above, a few % each): the platform bucket's count coalesced to one call
+per 50 ms per process (0.95-1.05 x), and dropped altogether (1.00-1.04 x); script arguments
 written as integer text (a private server's begin and finish 12-18% cheaper, this benchmark
 0.99-1.01 x); the rate limit's state kept in the redelivery memory's sorted set instead of a key
-of its own (0.96 and 1.09 x). The whole rate limit switched off is 10-12% of the server's CPU a
+of its own (0.96 and 1.09 x). None of them, nor all of them together, would bring the shipped
+row down to the peer's. The whole rate limit switched off is 10-12% of the server's CPU a
 turn. The ratio also moves with the machine: two `make bench` runs of 2026-12-01 at 100 in
 flight gave 0.90 and 1.24 x with Antrean's own figure unchanged (0.235 and 0.230 ms a turn, the
 peer's 0.260 and 0.186): the peer's many round trips are what a busy machine makes dearer.

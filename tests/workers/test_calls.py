@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from rq import Queue
 
 from bot.booking.app import App
+from bot.booking.calls import Visit
 from bot.booking.seats import Booking
 from bot.core.clock import ManualClock
 from bot.errors import StorageError
@@ -21,7 +22,7 @@ from bot.infra.embedded import RedisServer, free_port
 from tests.channels.drivers.telegram import TelegramDriver
 from tests.handlers.test_staff import STAFF, book, telegram, visit_day
 from tests.support import make_app
-from tests.workers.test_reminders import CHAT, open_world
+from tests.workers.test_reminders import CHAT, World, open_world
 from workers import calls
 from workers.calls import tell_called_core, tell_served_core
 from workers.jobs import RqJobs
@@ -40,6 +41,17 @@ async def checked_in(app: App, clock: ManualClock, count: int) -> list[Booking]:
     for booking in bookings:
         await app.desk.check_in(booking.id, staff=STAFF)
     return bookings
+
+
+async def called_at_the_counter(world: World, clock: ManualClock) -> tuple[Booking, Visit]:
+    """One applicant booked, checked in on the visit's day and called to counter 2, the call's
+    notice going through the world's real job queue."""
+    app = world.app
+    app.desk.jobs = RqJobs(world.queue)
+    booking = await book(app, f"telegram:{CHAT}", "c" * 32)
+    visit_day(app, booking, clock)
+    await app.desk.check_in(booking.id, staff=STAFF)
+    return booking, await app.desk.call_next(2, staff=STAFF)
 
 
 def texts(driver: TelegramDriver, chat: int) -> list[str]:
@@ -189,11 +201,7 @@ async def test_a_real_worker_sends_the_call_notice_once(
 ) -> None:
     async for world in open_world(redis_server, redis, clock, tmp_path):
         app = world.app
-        app.desk.jobs = RqJobs(world.queue)
-        booking = await book(app, f"telegram:{CHAT}", "c" * 32)
-        visit_day(app, booking, clock)
-        await app.desk.check_in(booking.id, staff=STAFF)
-        visit = await app.desk.call_next(2, staff=STAFF)
+        booking, visit = await called_at_the_counter(world, clock)
         await world.burst()
         wanted = f"Nomor {booking.queue_number}, silakan ke Loket 2."
         assert [c.params["text"] for c in world.fake.of("sendMessage", CHAT)] == [wanted]
@@ -227,11 +235,7 @@ async def test_a_real_worker_invites_the_served_applicant_once(
 ) -> None:
     async for world in open_world(redis_server, redis, clock, tmp_path):
         app = world.app
-        app.desk.jobs = RqJobs(world.queue)
-        booking = await book(app, f"telegram:{CHAT}", "c" * 32)
-        visit_day(app, booking, clock)
-        await app.desk.check_in(booking.id, staff=STAFF)
-        await app.desk.call_next(2, staff=STAFF)
+        booking, _ = await called_at_the_counter(world, clock)
         await app.desk.served(2, staff=STAFF)
         await world.burst()
         # The call's job ran after "served": it tells nobody; the thank-you with its buttons.
