@@ -7,28 +7,23 @@ from pathlib import Path
 
 import redis
 
-from bot.infra.embedded import RedisServer, free_port
+from bot.infra.embedded import RedisServer, claim_port, ephemeral_port_low, free_port
 
 SLOTS = 16384
 
 
 def cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is a valid port too."""
-    while True:
+    """A free port whose cluster bus port (port + 10000) is free too and, like the ports of
+    free_port, below the kernel's ephemeral range (where an outgoing connection could take it
+    before the node binds it), when the range leaves room for that."""
+    limit = ephemeral_port_low()
+    if limit - 10000 <= 1024:
+        limit = 65536
+    for _ in range(1000):
         port = free_port()
-        if port + 10000 <= 65535 and free_port_is(port + 10000):
+        if port + 10000 < limit and claim_port(port + 10000):
             return port
-
-
-def free_port_is(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+    raise RuntimeError("no free port pair (node, cluster bus) for a cluster node")
 
 
 class LocalCluster:

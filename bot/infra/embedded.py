@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -62,11 +63,53 @@ def find_redis_server() -> str:
     )
 
 
-def free_port() -> int:
+# Ports handed out by free_port in this process, never handed out twice.
+_HANDED_OUT: set[int] = set()
+# Where the kernel takes the local ports of outgoing connections (Linux), and the fallback.
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_DEFAULT_EPHEMERAL_LOW = 32768
+
+
+def ephemeral_port_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _DEFAULT_EPHEMERAL_LOW
+
+
+def claim_port(port: int) -> bool:
+    """Whether ``port`` of 127.0.0.1 is free and was not handed out before in this process;
+    if so, it is now (free_port never hands it out)."""
+    if port in _HANDED_OUT:
+        return False
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    _HANDED_OUT.add(port)
+    return True
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on, for a server that binds it next (a
+    redis-server child, a test's or a benchmark's web server).
+
+    Chosen at random below the kernel's ephemeral range, where only an explicit bind takes a
+    port: a port the kernel picks for ``bind(("127.0.0.1", 0))`` is in that range, and any
+    outgoing connection made before the server binds it (a Redis client, a browser) may be
+    given it as its local port ("address already in use"). Never the same port twice in one
+    process."""
+    high = min(ephemeral_port_low(), 65536)
+    low = max(1024, high - 12000)
+    if high - low < 1000:  # an ephemeral range from (almost) the bottom: nowhere else to go
+        low, high = 20000, 30000
+    for _ in range(200):
+        port = low + secrets.randbelow(high - low)
+        if claim_port(port):
+            return port
+    raise StorageError(f"no free TCP port between {low} and {high} on 127.0.0.1")
 
 
 class RedisServer:
