@@ -57,9 +57,9 @@ def callback(update_id: int, chat: int, data: str, message_id: int) -> dict[str,
 def last_keyboard(fake: FakeTelegram, chat: int) -> tuple[int, list[str]]:
     """The newest message with buttons sent to ``chat``: its id and its callback data."""
     for call in reversed(fake.of("sendMessage", chat)):
-        markup = call.params.get("reply_markup")
-        if markup and call.result:
-            rows = markup["inline_keyboard"]
+        # (A reply keyboard, or its removal, is no inline keyboard.)
+        rows = (call.params.get("reply_markup") or {}).get("inline_keyboard")
+        if rows and call.result:
             return call.result["message_id"], [b["callback_data"] for row in rows for b in row]
     raise LookupError(f"no keyboard sent to {chat}")
 

@@ -32,6 +32,7 @@ from bot.core.dialog import (
 from bot.core.matching import match
 from bot.core.messages import (
     ACTION,
+    LOCATION,
     TEXT,
     AskLocation,
     Choices,
@@ -59,6 +60,8 @@ MAX_ATTEMPTS = 3
 SHORT_LIST = 4
 # How much of a refused answer a refusal quotes back.
 QUOTE_CHARS = 30
+# In a session's memo while a request for the user's location may still be on screen.
+LOCATION_SHOWN = "_loc_shown"
 
 
 def coalesce(messages: list[Outbound]) -> list[Outbound]:
@@ -70,7 +73,8 @@ def coalesce(messages: list[Outbound]) -> list[Outbound]:
     for message in messages:
         previous = joined[-1] if joined else None
         if isinstance(previous, Text) and isinstance(message, Text):
-            joined[-1] = Text(f"{previous.text}\n\n{message.text}")
+            ends = previous.ends_location_request or message.ends_location_request
+            joined[-1] = Text(f"{previous.text}\n\n{message.text}", ends)
         elif isinstance(previous, Text) and isinstance(message, Choices):
             joined[-1] = Choices(f"{previous.text}\n\n{message.text}", message.options)
         elif isinstance(previous, Text) and isinstance(message, AskLocation):
@@ -78,6 +82,33 @@ def coalesce(messages: list[Outbound]) -> list[Outbound]:
         else:
             joined.append(message)
     return joined
+
+
+def withdraw_location_request(
+    session: Session, message: Inbound, replies: list[Outbound]
+) -> list[Outbound]:
+    """``replies``, the first text among them marked as taking back a request for the user's
+    location that is still on screen (:attr:`Text.ends_location_request`).
+
+    A request is on screen from the turn that sends it (:class:`AskLocation`; the memo keeps
+    that, beyond a reset to the menu) until the user shares a location (a one-time control,
+    such as Telegram's reply keyboard, hides itself when used) or a text goes out once the
+    conversation no longer asks for one. Turns of buttons only leave it there for a later text."""
+    if any(isinstance(reply, AskLocation) for reply in replies):
+        session.memo[LOCATION_SHOWN] = 1
+        return replies
+    if LOCATION_SHOWN not in session.memo:
+        return replies
+    if message.kind == LOCATION:
+        del session.memo[LOCATION_SHOWN]
+        return replies
+    if session.data.get("_loc"):  # still asked for (the step asked again after a typed text)
+        return replies
+    for n, reply in enumerate(replies):
+        if isinstance(reply, Text):
+            del session.memo[LOCATION_SHOWN]
+            return [*replies[:n], replace(reply, ends_location_request=True), *replies[n + 1 :]]
+    return replies
 
 
 def failure(exc: BaseException) -> str:
@@ -361,7 +392,7 @@ class Engine:
             await self._reset(ctx)
             ctx.say(ctx.t("error.internal"))
             await self._goto(ctx, self.steps.menu)
-        return coalesce(ctx.outbox), ctx.writes
+        return withdraw_location_request(session, message, coalesce(ctx.outbox)), ctx.writes
 
     async def _route(self, ctx: Context[Services], message: Inbound) -> None:
         session = ctx.session

@@ -122,6 +122,10 @@ def option_token(option_id: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Text:
     text: str
+    # This message also takes back a request for the user's location made earlier
+    # (:class:`AskLocation`) and not answered with one: a channel that left a control for it on
+    # screen (Telegram's reply keyboard) removes it with this message. Set by the engine.
+    ends_location_request: bool = False
 
 
 @dataclass(frozen=True, slots=True)

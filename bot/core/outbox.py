@@ -104,6 +104,8 @@ return 1
 
 def dump_message(message: Outbound) -> dict[str, Any]:
     if isinstance(message, Text):
+        if message.ends_location_request:
+            return {"k": "text", "text": message.text, "end_loc": 1}
         return {"k": "text", "text": message.text}
     if isinstance(message, Choices):
         options = [[o.id, o.title, o.description] for o in message.options]
@@ -134,7 +136,7 @@ def dump_message(message: Outbound) -> dict[str, Any]:
 
 def load_message(data: dict[str, Any]) -> Outbound:
     if data["k"] == "text":
-        return Text(str(data["text"]))
+        return Text(str(data["text"]), bool(data.get("end_loc")))
     if data["k"] == "choices":
         options = tuple(Option(str(i), str(t), str(d)) for i, t, d in data["options"])
         return Choices(str(data["text"]), options)

@@ -178,6 +178,10 @@ def set_keyboard(chat_id: int, message_id: int, markup: Markup | None = None) ->
     return JsonCall(EditMessageReplyMarkup, fields)
 
 
+# A ReplyKeyboardRemove: the chat's reply keyboard (the location request's) goes away.
+REMOVE_KEYBOARD: dict[str, Any] = {"remove_keyboard": True}
+
+
 def location_keyboard(label: str) -> dict[str, Any]:
     """A ReplyKeyboardMarkup of one button that shares the user's location
     (``request_location``), shown once: the app hides it when it is used."""
@@ -213,7 +217,15 @@ def methods(
             ]
         return [SendLocation(chat_id=chat_id, latitude=message.lat, longitude=message.lon)]
     if isinstance(message, Text):
-        return [send_text(chat_id, piece) for piece in split_text(message.text) if piece.strip()]
+        pieces = [piece for piece in split_text(message.text) if piece.strip()]
+        if message.ends_location_request and pieces:
+            # The location request's reply keyboard stays until a message replaces it.
+            first, *rest = pieces
+            return [
+                send_text(chat_id, first, REMOVE_KEYBOARD),
+                *(send_text(chat_id, piece) for piece in rest),
+            ]
+        return [send_text(chat_id, piece) for piece in pieces]
     # No parse_mode: as send_text, and a caption left out when it does not fit.
     upload = ("photo", message.filename, message.data)
     if utf16_len(message.caption) <= MAX_CAPTION:

@@ -136,3 +136,18 @@ async def test_the_office_step_asks_for_a_location(network_driver: Driver) -> No
     assert all(title.startswith("Kantor Imigrasi") for title in seen.options)
     seen = await driver.choose(1)
     assert "Paspor baru" in seen.options
+
+
+async def test_the_text_that_takes_a_location_request_back_reads_as_any_other(
+    network_driver: Driver,
+) -> None:
+    """The office typed instead of shared: the first text after it (the NIK question, which
+    Telegram sends with its reply keyboard removed) is an ordinary message on every channel."""
+    driver = network_driver
+    await driver.type("halo")
+    await driver.choose(1)
+    seen = await driver.type("makassar")
+    assert "Paspor baru" in seen.options
+    for _ in range(3):  # service, day, window
+        seen = await driver.choose(1)
+    assert "NIK" in seen.all_text and not seen.options

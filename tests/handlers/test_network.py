@@ -199,6 +199,36 @@ async def test_a_telegram_location_gives_the_three_nearest(telegram: TelegramDri
     [venue] = telegram.fake.of("sendVenue")
     assert venue.params["title"] == "Kantor Imigrasi Jakarta Selatan"
     assert float(venue.params["latitude"]) == pytest.approx(-6.2615)
+    # Used, the one-time keyboard hid itself: nothing had to take it back.
+    assert not removals(telegram)
+
+
+def removals(telegram: TelegramDriver) -> list[str]:
+    """The texts of the messages that took the location request's reply keyboard back."""
+    return [
+        c.params["text"]
+        for c in telegram.fake.of("sendMessage")
+        if c.params.get("reply_markup") == {"remove_keyboard": True}
+    ]
+
+
+async def test_an_office_typed_instead_takes_the_location_keyboard_back_at_the_next_text(
+    telegram: TelegramDriver,
+) -> None:
+    """A reply keyboard stays on screen until a message replaces it. The office typed (or tapped)
+    instead of shared, the turns of buttons after it leave it; the first text, the NIK question,
+    where the applicant needs their own keyboard, takes it back, and only that one."""
+    await telegram.type("halo")
+    assert (await telegram.choose(1)).location_asked
+    await telegram.type("makassar")
+    for _ in range(3):  # service, day, window
+        await telegram.choose(1)
+    [nik_question] = removals(telegram)
+    assert "NIK" in nik_question
+    await telegram.type(NIK_MAN)
+    await telegram.type("Budi Santoso")
+    await telegram.choose(1)
+    assert len(removals(telegram)) == 1
 
 
 async def test_a_location_where_none_is_asked_is_answered_like_a_sticker(

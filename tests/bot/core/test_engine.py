@@ -10,8 +10,8 @@ from redis.asyncio import BlockingConnectionPool
 from bot.core.clock import ManualClock, ms
 from bot.core.deps import Deps
 from bot.core.dialog import MENU, Prompt, Reply, Steps
-from bot.core.engine import Engine
-from bot.core.messages import Inbound
+from bot.core.engine import LOCATION_SHOWN, Engine, withdraw_location_request
+from bot.core.messages import LOCATION, AskLocation, Choices, Inbound, Text
 from bot.core.sessions import Session
 from bot.infra.embedded import RedisServer
 from bot.infra.keys import SessionKeys
@@ -232,3 +232,37 @@ async def test_a_flood_gets_one_cooldown_notice_then_silence_until_the_bucket_is
     # Someone else is not affected by this user's flood.
     await engine.handle(Inbound("console", "v", "v1", "halo"))
     assert recorder.sent["v"]
+
+
+def test_the_first_text_takes_back_a_location_request_once_it_is_no_longer_asked() -> None:
+    """A request for the user's location stays on screen (Telegram's reply keyboard) until a text
+    of a turn that no longer asks for one takes it back; turns of buttons only leave it."""
+    session = Session("console:u")
+    typed = Inbound("console", "u", "m1", "Makassar")
+    asked = [Choices("Kantor mana?"), AskLocation("Bagikan lokasi", "📍")]
+    assert withdraw_location_request(session, typed, asked) == asked
+    assert LOCATION_SHOWN in session.memo
+    # The same step asked again (a typed answer it could not use): still asked.
+    session.data["_loc"] = "office"
+    again = [Text("Tidak ditemukan."), Choices("Kantor mana?")]
+    assert withdraw_location_request(session, typed, again) == again
+    session.data.pop("_loc")
+    assert withdraw_location_request(session, typed, [Choices("Layanan?")]) == [Choices("Layanan?")]
+    assert LOCATION_SHOWN in session.memo
+    nik = [Text("Ketik NIK."), Text("Contoh: 3171…")]
+    assert withdraw_location_request(session, typed, nik) == [
+        Text("Ketik NIK.", ends_location_request=True),
+        Text("Contoh: 3171…"),
+    ]
+    # Once.
+    assert LOCATION_SHOWN not in session.memo
+    assert withdraw_location_request(session, typed, [Text("Nama?")]) == [Text("Nama?")]
+
+
+def test_a_shared_location_has_hidden_its_request_already() -> None:
+    session = Session("console:u", memo={LOCATION_SHOWN: 1})
+    shared = Inbound("console", "u", "m2", kind=LOCATION, location=(-6.2, 106.8))
+    assert withdraw_location_request(session, shared, [Text("Pilih kantor.")]) == [
+        Text("Pilih kantor.")
+    ]
+    assert LOCATION_SHOWN not in session.memo

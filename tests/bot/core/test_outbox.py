@@ -63,6 +63,7 @@ def test_every_kind_of_message_survives_the_outbox() -> None:
 
     for message in (
         Text("satu"),
+        Text("dua", ends_location_request=True),
         Choices("Pilih", (Option("a", "A", "x"),)),
         Image(b"png", caption="A-001"),
         Location(-6.2, 106.8, "Kanim", "Jl. Merdeka"),
