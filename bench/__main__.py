@@ -296,7 +296,7 @@ limit, the outbox check and the pacing counts:
 {floor_table}
 
 Stripped of every guarantee, the session costs the server about what the peer's storage and lock
-cost it: 0.85-1.00 x in five side-by-side runs of 2026-12-01 before this one (this run's figure
+cost it: 0.85-1.00 x in six side-by-side runs of 2026-12-01 before this one (this run's figure
 above), while the shipped process stayed at 1.15-1.22 x. In those runs the guarantees cost the
 server about 0.035 ms a turn (0.119 shipped against 0.084 at the floor, at most 0.015 below the
 peer's). Each of them is work on the server that the peer does not do, and each is what the issue
