@@ -296,7 +296,7 @@ limit, the outbox check and the pacing counts:
 {floor_table}
 
 Stripped of every guarantee, the session costs the server about what the peer's storage and lock
-cost it: 0.85-1.00 x in six side-by-side runs of 2026-12-01 before this one (this run's figure
+cost it: 0.85-1.00 x in five side-by-side runs of 2026-12-01 before this one (this run's figure
 above), while the shipped process stayed at 1.15-1.22 x. In those runs the guarantees cost the
 server about 0.035 ms a turn (0.119 shipped against 0.084 at the floor, at most 0.015 below the
 peer's). Each of them is work on the server that the peer does not do, and each is what the issue
@@ -305,34 +305,36 @@ user's messages across processes, the rate limit the answer to a flooding script
 check the order of replies after an outage, the pacing counts the platforms' limits. Meeting the
 target would take them at less than half of what they cost now, and by the costs below (about
 10 us a script call, 1.3-1.5 us a command inside it) even the leanest layout that keeps them
-does not get there: the platform's bucket alone is a call of its own (its own Cluster slot, 8 us
-a turn), and the redelivery check and record, the lease's inbox and the outbox's length, the rate
+does not get there: the platform's bucket alone is a call of its own (its own Cluster slot, 8-9
+us a turn), and the redelivery check and record, the lease's inbox and the outbox's length, the rate
 limit and the user's bucket are at least six more commands in begin and finish (about 9 us),
 before any Lua. One at a time, where the peer's extra round trips each wake the server, its CPU
 a turn is the peer's or less (the table above).
 
-Where the server's time goes, by script (`SLOWLOG` with every command logged, 250 applicants at
-100 in flight, each system alone, 2026-12-01; microseconds of the server's time under load, the
-commands inside a script included in its call):
+Where the server's time goes, by call (`python -m bench.slowlog`: `SLOWLOG` with every command
+logged, 250 applicants at 100 in flight, each system alone, 2026-12-01; microseconds of the
+server's time under load, the commands inside a script included in its call):
 
 | call | Antrean: calls a turn | us a call | us a turn | floor: us a call | peer: us a turn |
 | --- | ---: | ---: | ---: | ---: | ---: |
-| begin (lease, redelivery memory, rate limit, inbox, outbox length) | 1 | 35 | 35 | 15 | |
-| finish (session, lease, inbox, the user's pacing bucket) | 1 | 24 | 24 | 14 | |
-| the platform's pacing bucket (in finish's pipeline) | 1 | 8 | 8 | | |
-| confirm (seat, number, roster, reminders, NIK index) | 0.125 | 87 | 11 | 86 | 11 |
-| hold | 0.125 | 43 | 5 | 41 | 5 |
-| the peer's availability script (Antrean: the process's snapshot) | | | | | 10 |
-| the peer's storage and lock: GET, SET, DEL, the lock's release script | | | | | about 10 |
-| **in commands, a turn** | | | **86** | | **40** |
+| begin (lease, redelivery memory, rate limit, inbox, outbox length) | 1 | 34 | 34 | 16 | |
+| finish (session, lease, inbox, the user's pacing bucket) | 1 | 25 | 25 | 16 | |
+| the platform's pacing bucket (in finish's pipeline) | 1 | 9 | 9 | | |
+| confirm (seat, number, roster, reminders, NIK index) | 0.125 | 90 | 11 | 91 | 11 |
+| hold | 0.125 | 40 | 5 | 44 | 6 |
+| NIK claim | 0.125 | 12 | 1.5 | 12 | |
+| the peer's availability script (Antrean: the process's snapshot) | | | | | 11 |
+| the peer's lock release script | | | | | 8 |
+| the peer's storage and lock: GET, SET, DEL | | | | | 7 |
+| **in commands, a turn** | | | **86** | **51** | **43** |
 
 A script call costs the server about 10 us before its first command (the floor's scripts have
 three), and 1.3-1.5 us a command after; the peer's plain commands about 1-1.5 us each, but each
 of its 6.38 round trips a turn costs the server a read, a write and an epoll wake outside any
-command, about 10 us at 100 in flight (INFO cpu less the commands' time: 68 us a turn for the
-peer, against Antrean's 2.38 round trips). `perf` on the server under Antrean's load: the Lua
-VM about 22% of its CPU, the kernel's networking 23%, libc 15% (about 5% of it printing and
-parsing floating-point numbers), jemalloc 9%.
+command, about 10 us at 100 in flight (INFO cpu less the commands' time in that run: about 70 us
+a turn for the peer, against Antrean's 2.38 round trips). `perf` on the server under Antrean's
+load: the Lua VM about 22% of its CPU, the kernel's networking 23%, libc 15% (about 5% of it
+printing and parsing floating-point numbers), jemalloc 9%.
 
 Tried and not kept, side by side (each A/B moves by 5-10% between runs, more than any of these
 could save by the table above, a few % each): the platform bucket's count coalesced to one call

@@ -104,9 +104,10 @@ return 1
 
 def dump_message(message: Outbound) -> dict[str, Any]:
     if isinstance(message, Text):
+        text: dict[str, Any] = {"k": "text", "text": message.text}
         if message.ends_location_request:
-            return {"k": "text", "text": message.text, "end_loc": 1}
-        return {"k": "text", "text": message.text}
+            text["end_loc"] = 1
+        return text
     if isinstance(message, Choices):
         options = [[o.id, o.title, o.description] for o in message.options]
         return {"k": "choices", "text": message.text, "options": options}
